@@ -1,0 +1,3 @@
+from autodata.cli import main
+
+main()

@@ -1,0 +1,309 @@
+"""The ``autodata`` command line. Thin: parse flags, load config, call the library, print results.
+
+User errors (bad config, missing files, bad flags) print a short message and exit with code 2;
+tracebacks are reserved for bugs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from autodata.config import Config, load_config
+from autodata.errors import UserError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="autodata: grounded, discriminative LLM training and evaluation data from documents.",
+)
+cache_app = typer.Typer(no_args_is_help=True, help="Inspect or clear the call cache.")
+app.add_typer(cache_app, name="cache")
+
+err = Console(stderr=True)
+out = Console()
+
+ConfigArg = Annotated[
+    Path | None,
+    typer.Argument(
+        help="YAML config. Omit to use the embedded offline default (simulated models).", show_default=False
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a config key: --set models.weak.rpm=600 (repeatable)."),
+]
+
+
+def default_config_text() -> str:
+    return resources.files("autodata").joinpath("defaults/simulated.yaml").read_text(encoding="utf-8")
+
+
+def _load(config: Path | None, overrides: list[str] | None) -> Config:
+    from autodata.llm.runtime import check_endpoints
+
+    cfg = load_config(config, overrides or [], default_text=default_config_text())
+    check_endpoints(cfg)
+    return cfg
+
+
+def _simulated_banner(names: list[str]) -> None:
+    if names:
+        err.print(f"[yellow]SIMULATED models (offline stand-ins, not real LLMs): {', '.join(names)}[/]")
+
+
+@app.command()
+def validate(config: Annotated[Path, typer.Argument(help="YAML config to check.")], set_: SetOpt = None) -> None:
+    """Load and check a config; report every problem with its dotted key. Exit 2 if invalid."""
+    cfg = _load(config, set_)
+    table = Table(title=f"{config}: valid", show_lines=False)
+    for col in ("model", "provider", "served as", "replicas", "concurrency", "rpm", "tpm", "key env"):
+        table.add_column(col)
+    for name, ep in cfg.models.items():
+        table.add_row(
+            name,
+            ep.provider,
+            ep.model,
+            str(len(ep.base_url or [])) if ep.provider == "openai" else "-",
+            str(ep.max_concurrency),
+            str(ep.rpm or "-"),
+            str(ep.tpm or "-"),
+            ep.api_key_env or "-",
+        )
+    out.print(table)
+    if cfg.roles:
+        out.print("roles: " + ", ".join(f"{r} -> {m}" for r, m in cfg.roles.items()))
+    missing = [f"{n}: ${ep.api_key_env}" for n, ep in cfg.models.items() if ep.api_key_env and ep.api_key() is None]
+    if missing:
+        err.print("[yellow]note: these API key variables are not set in this shell: " + ", ".join(missing) + "[/]")
+
+
+def _count_lines(path: Path) -> int | None:
+    try:
+        with path.open("rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    except OSError:
+        return None
+
+
+@app.command()
+def generate(
+    config: ConfigArg = None,
+    input: Annotated[
+        Path,
+        typer.Option("--input", "-i", help="JSONL: one {prompt|messages, id?, response_format?, params?} per line."),
+    ] = Path("prompts.jsonl"),
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("runs/generate"),
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Endpoint name from the config.")] = None,
+    n: Annotated[int | None, typer.Option("--n", min=1, help="Samples per prompt (each cached apart).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the call cache.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    set_: SetOpt = None,
+) -> None:
+    """Run every prompt of a JSONL file through a model; completions stream to OUT/completions.jsonl."""
+    from autodata.generate import run_batch
+    from autodata.llm.runtime import ModelRuntime
+
+    cfg = _load(config, set_)
+    if config is None:
+        err.print("[dim]no config given: using the embedded offline default (simulated models)[/]")
+    name = model or cfg.generate.model
+    if name is None:
+        if len(cfg.models) != 1:
+            raise UserError(
+                f"which model? pass --model, one of: {', '.join(sorted(cfg.models))} "
+                "(or set generate.model in the config)"
+            )
+        name = next(iter(cfg.models))
+    cfg.endpoint_for(name)
+    samples = n or cfg.generate.n
+    runtime = ModelRuntime.from_config(cfg, use_cache=not no_cache)
+    if cfg.models[name].provider == "simulated":
+        _simulated_banner([name])
+    total = _count_lines(input)
+    if total is not None:
+        total *= samples
+
+    async def go() -> dict[str, Any]:
+        try:
+            if quiet:
+                return await run_batch(runtime, input, out_dir, model=name, n=samples)
+            with _progress() as progress:
+                task = progress.add_task(f"generate [{name}]", total=total, info="")
+
+                def tick(stats: Any) -> None:
+                    progress.update(
+                        task, completed=stats.requests + stats.bad_lines * samples, info=_usage_line(runtime, stats)
+                    )
+
+                return await run_batch(runtime, input, out_dir, model=name, n=samples, on_progress=tick)
+        finally:
+            await runtime.aclose()
+
+    summary = asyncio.run(go())
+    _print_summary(summary)
+    if summary["requests"] and summary["completed"] == 0:
+        raise typer.Exit(1)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+def _usage_line(runtime: Any, stats: Any) -> str:
+    t = runtime.meter.totals
+    return (
+        f"calls {t.calls} cached {t.cache_hits} failed {stats.failed} retries {t.retries} | "
+        f"tok {t.input_tokens:,}/{t.output_tokens:,} | ${t.cost_usd:.4f}"
+    )
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    total = summary["usage"]["total"]
+    table = Table(title=f"generate -> {summary['outputs']['completions']}")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    rows = [
+        ("prompt lines", summary["lines"]),
+        ("bad lines (see failures.jsonl)", summary["bad_lines"]),
+        ("requests", summary["requests"]),
+        ("completed", summary["completed"]),
+        ("failed (see failures.jsonl)", summary["failed"]),
+        ("served from cache", summary["from_cache"]),
+        ("calls made", total["calls"]),
+        ("retries", total["retries"]),
+        ("structured answers repaired", summary["repaired_outputs"]),
+        ("invalid answers re-asked", summary["invalid_answers_reasked"]),
+        ("tokens in / out", f"{total['input_tokens']:,} / {total['output_tokens']:,}"),
+        ("cost (USD)", f"{total['cost_usd']:.4f}"),
+        ("saved by cache (USD)", f"{total['saved_usd']:.4f}"),
+        ("wall time (s)", summary["wall_s"]),
+    ]
+    for k, v in rows:
+        table.add_row(k, str(v))
+    out.print(table)
+    if summary.get("simulated"):
+        out.print("[yellow]These completions come from SIMULATED models.[/]")
+
+
+@app.command("serve-sim")
+def serve_sim(
+    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one and prints it.")] = 8000,
+    latency_ms: Annotated[float, typer.Option("--latency-ms", min=0, help="Added to every answer.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Global seed of the simulated ladder.")] = 0,
+    fault_rate: Annotated[
+        float, typer.Option("--fault-rate", min=0, max=1, help="Share of structured answers with defects.")
+    ] = 0.04,
+) -> None:
+    """Serve the simulated model ladder over an OpenAI-compatible HTTP API (/v1/chat/completions)."""
+    from autodata.llm.sim.ladder import LADDER, SimulatedLadder
+    from autodata.llm.sim.server import bind_socket, create_app, serve
+
+    try:
+        sock = bind_socket(host, port)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    actual = sock.getsockname()[1]
+    app_ = create_app(SimulatedLadder(global_seed=seed, fault_rate=fault_rate), latency_ms=latency_ms)
+    out.print(
+        f"serve-sim: SIMULATED models on http://{host}:{actual}/v1 "
+        f"(latency {latency_ms:g} ms, seed {seed}, fault rate {fault_rate:g})"
+    )
+    out.print(f"models: {', '.join(LADDER)}")
+    sys.stdout.flush()
+    try:
+        asyncio.run(serve(app_, sock))
+    except KeyboardInterrupt:
+        pass
+
+
+@cache_app.command("stats")
+def cache_stats(config: ConfigArg = None, set_: SetOpt = None) -> None:
+    """Show where the cache is, how many answers it holds, and for which models."""
+    from autodata.llm.cache import CallCache
+
+    cfg = _load(config, set_)
+    path = cfg.cache.resolved_path()
+    if not path.exists():
+        out.print(f"cache {path}: empty (no file yet)")
+        return
+    cache = CallCache(path)
+    try:
+        stats = cache.stats()
+    finally:
+        cache.close()
+    out.print(f"cache {stats['path']}: {stats['entries']} answers, {stats['bytes'] / 1e6:.1f} MB")
+    for model, row in stats["models"].items():
+        out.print(f"  {model}: {row['entries']}")
+
+
+@cache_app.command("clear")
+def cache_clear(
+    config: ConfigArg = None,
+    model: Annotated[str | None, typer.Option(help="Only answers of this served model name.")] = None,
+    older_than_days: Annotated[float | None, typer.Option("--older-than-days", min=0)] = None,
+    set_: SetOpt = None,
+) -> None:
+    """Delete cached answers (all, or by model / age)."""
+    from autodata.llm.cache import CallCache
+
+    cfg = _load(config, set_)
+    path = cfg.cache.resolved_path()
+    if not path.exists():
+        out.print(f"cache {path}: nothing to clear")
+        return
+    cache = CallCache(path)
+    try:
+        removed = cache.clear(model=model, older_than_s=older_than_days * 86400 if older_than_days else None)
+    finally:
+        cache.close()
+    out.print(f"cache {path}: removed {removed} answers")
+
+
+@app.command()
+def models(
+    config: ConfigArg = None, set_: SetOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """List the configured endpoints (and the simulated ladder when it is used)."""
+    cfg = _load(config, set_)
+    rows = {name: ep.model_dump(mode="json", exclude_none=True) for name, ep in cfg.models.items()}
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    for name, ep in cfg.models.items():
+        where = ", ".join(ep.base_url or []) if ep.provider == "openai" else "in-process"
+        out.print(f"{name}: {ep.provider} {ep.model} @ {where}")
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as exc:
+        err.print(f"[red]error:[/] {exc.render()}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

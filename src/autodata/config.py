@@ -1,0 +1,333 @@
+"""The YAML configuration, as pydantic v2 models, with errors a user can act on.
+
+Every model forbids unknown keys so a typo (``max_concurency``) is an error naming the dotted key
+and the keys that are allowed there, never a silently ignored setting. ``--set a.b.c=value``
+overrides are applied to the raw mapping *before* validation, so they are checked exactly like the
+file and their errors carry the same dotted paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from autodata.errors import ConfigError
+
+ROLE_NAMES = (
+    "challenger",
+    "quality_verifier",
+    "weak_solver",
+    "strong_solver",
+    "judge",
+    "orchestrator",
+    "analyzer",
+    "implementer",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Price(_Strict):
+    """USD per million tokens; used for live cost and the run summary."""
+
+    input_per_mtok: float = Field(0.0, ge=0)
+    output_per_mtok: float = Field(0.0, ge=0)
+
+
+class Sampling(_Strict):
+    """Default sampling parameters for an endpoint; a call may override any of them."""
+
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    stop: list[str] | None = None
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+
+
+class Simulation(_Strict):
+    """Knobs of the offline simulated models (``provider: simulated`` only)."""
+
+    latency_ms: float = Field(0.0, ge=0, description="Added to every simulated call.")
+    fault_rate: float = Field(0.04, ge=0, le=1, description="Share of structured answers with realistic defects.")
+
+
+class Endpoint(_Strict):
+    """One named model: where it lives, how hard we may push it, what it costs."""
+
+    provider: Literal["openai", "simulated"]
+    model: str = Field(min_length=1)
+    base_url: list[str] | None = None
+    api_key_env: str | None = None
+    max_concurrency: int = Field(32, ge=1, le=4096)
+    min_concurrency: int = Field(1, ge=1)
+    rpm: int | None = Field(None, ge=1, description="Requests per minute budget.")
+    tpm: int | None = Field(None, ge=1, description="Tokens per minute budget.")
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(6, ge=0, le=100)
+    backoff_base_s: float = Field(0.5, ge=0)
+    backoff_max_s: float = Field(30.0, ge=0)
+    price: Price = Field(default_factory=Price)
+    sampling: Sampling = Field(default_factory=Sampling)
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    structured_output: Literal["json_schema", "json_object", "text"] = "json_schema"
+    max_repairs: int = Field(2, ge=0, le=10, description="Re-asks after invalid structured output.")
+    simulation: Simulation | None = None
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [v]
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _urls(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("give at least one URL, or leave base_url out")
+        for url in v:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return [u.rstrip("/") for u in v]
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and (not v or not all(c.isalnum() or c == "_" for c in v)):
+            raise ValueError("must be the NAME of an environment variable (letters, digits, _), never the key itself")
+        return v
+
+    @model_validator(mode="after")
+    def _provider_rules(self) -> Endpoint:
+        if self.provider == "simulated":
+            if self.base_url is not None:
+                raise ValueError("base_url is not used by provider 'simulated'; remove it")
+            if self.simulation is None:
+                self.simulation = Simulation()
+        elif self.simulation is not None:
+            raise ValueError("simulation: only allowed with provider 'simulated'")
+        if self.min_concurrency > self.max_concurrency:
+            raise ValueError("min_concurrency must not exceed max_concurrency")
+        return self
+
+    def api_key(self) -> str | None:
+        """The key, read from the environment at call time so it never sits in config or logs."""
+        if self.api_key_env is None:
+            return None
+        return os.environ.get(self.api_key_env)
+
+
+class CacheConfig(_Strict):
+    enabled: bool = True
+    path: str | None = Field(
+        None, description="SQLite file; default $AUTODATA_CACHE_DIR or ~/.cache/autodata, calls.sqlite"
+    )
+
+    def resolved_path(self) -> Path:
+        if self.path:
+            return Path(os.path.expanduser(self.path))
+        base = os.environ.get("AUTODATA_CACHE_DIR") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "autodata"
+        )
+        return Path(base) / "calls.sqlite"
+
+
+class GenerateConfig(_Strict):
+    model: str | None = Field(None, description="Endpoint name used by `autodata generate`.")
+    n: int = Field(1, ge=1, le=1000)
+
+
+class Config(_Strict):
+    seed: int = 0
+    models: dict[str, Endpoint] = Field(min_length=1)
+    roles: dict[Literal[ROLE_NAMES], str] = Field(default_factory=dict)  # type: ignore[valid-type]
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        names = sorted(self.models)
+        for role, endpoint in self.roles.items():
+            if endpoint not in self.models:
+                raise _RefError(("roles", role), endpoint, names)
+        if self.generate.model is not None and self.generate.model not in self.models:
+            raise _RefError(("generate", "model"), self.generate.model, names)
+        return self
+
+    def fingerprint(self) -> str:
+        """Hash of the validated config, recorded in summaries so runs can be told apart."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def endpoint_for(self, name: str) -> Endpoint:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise ConfigError(f"unknown model {name!r}; defined models: {', '.join(sorted(self.models))}") from None
+
+
+class _RefError(ValueError):
+    """A cross-reference to an undefined endpoint; carries the dotted path for the message."""
+
+    def __init__(self, loc: tuple[str, ...], value: str, allowed: list[str]) -> None:
+        super().__init__(f"unknown model {value!r}; defined models: {', '.join(allowed)}")
+        self.loc = loc
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading, overrides and error messages
+
+
+def parse_override(spec: str) -> tuple[list[str], Any]:
+    """``a.b.c=value`` -> (["a","b","c"], value); the value is read as a YAML scalar or list."""
+    if "=" not in spec:
+        raise ConfigError(f"--set {spec!r}: expected KEY.PATH=VALUE, e.g. --set models.weak.rpm=600")
+    key, raw = spec.split("=", 1)
+    parts = [p for p in key.strip().split(".")]
+    if not key.strip() or any(not p for p in parts):
+        raise ConfigError(f"--set {spec!r}: the key must be a dotted path like models.weak.rpm")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for spec in overrides:
+        path, value = parse_override(spec)
+        node: Any = data
+        for i, part in enumerate(path[:-1]):
+            child = node.get(part) if isinstance(node, dict) else None
+            if child is None:
+                child = {}
+                node[part] = child
+            elif not isinstance(child, dict):
+                where = ".".join(path[: i + 1])
+                raise ConfigError(f"--set {spec!r}: {where} is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def load_config(
+    path: str | Path | None, overrides: list[str] | None = None, *, default_text: str | None = None
+) -> Config:
+    """Read YAML (or the embedded default text), apply overrides, validate; ConfigError on any problem."""
+    if path is None:
+        if default_text is None:
+            raise ConfigError("no config file given")
+        text, source = default_text, "<embedded default config>"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        text, source = p.read_text(encoding="utf-8"), str(p)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{source}: not valid YAML{where}: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
+    apply_overrides(data, overrides or [])
+    return validate_config(data, source)
+
+
+def validate_config(data: dict[str, Any], source: str = "<config>") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        details = [format_error(err) for err in exc.errors(include_url=False)]
+        noun = "problem" if len(details) == 1 else "problems"
+        raise ConfigError(f"{source}: {len(details)} {noun} in the configuration", details=details) from None
+
+
+def format_error(err: Any) -> str:
+    """One pydantic error as ``dotted.path: what is wrong (what is allowed)``."""
+    loc = [str(p) for p in err.get("loc", ()) if not _is_internal_loc(p)]
+    etype = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    inner = ctx.get("error")
+    if isinstance(inner, _RefError):
+        return f"{'.'.join(inner.loc)}: {inner}"
+    dotted = ".".join(loc) or "(top level)"
+    given = err.get("input")
+    if etype == "extra_forbidden":
+        parent_loc, key = loc[:-1], loc[-1] if loc else "?"
+        allowed = _allowed_keys(parent_loc)
+        hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
+        return f"{dotted}: unknown key {key!r}{hint}"
+    if etype == "missing":
+        return f"{dotted}: required key is missing"
+    if etype == "literal_error":
+        return f"{dotted}: {given!r} is not allowed; expected {ctx.get('expected')}"
+    msg = err.get("msg", "invalid value")
+    msg = msg.removeprefix("Value error, ")
+    if etype.endswith(("_type", "_parsing")) or etype in {
+        "greater_than_equal",
+        "less_than_equal",
+        "greater_than",
+        "less_than",
+        "too_short",
+    }:
+        return f"{dotted}: {msg} (got {given!r})"
+    return f"{dotted}: {msg}"
+
+
+def _is_internal_loc(part: Any) -> bool:
+    # pydantic adds union-member tags such as 'list[str]' or 'function-after[...]' to locations.
+    s = str(part)
+    return "[" in s and s.split("[", 1)[0] in {"list", "function-after", "function-before", "str", "dict"}
+
+
+def _allowed_keys(loc: list[str]) -> list[str]:
+    """Walk the model tree along ``loc`` to list the field names a user may write there."""
+    model: Any = Config
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            # dict values (models.<name>) keep the same value type
+            if isinstance(model, _DictOf):
+                model = model.value
+                continue
+            return []
+        model = _unwrap(field.annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+class _DictOf:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _unwrap(annotation: Any) -> Any:
+    import typing
+
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is dict and len(args) == 2:
+        return _DictOf(_unwrap(args[1]))
+    if args and origin is not None and origin is not Literal:
+        for a in args:
+            if isinstance(a, type) and issubclass(a, BaseModel):
+                return a
+    return annotation

@@ -1,0 +1,178 @@
+"""Transports that carry one chat-completion body to a server and bring back its JSON.
+
+Everything above this module speaks in :class:`Reply` and :class:`TransportError`; only here do we
+know about the ``openai`` package's exception classes or the in-process simulator. Retries, pacing
+and caching live above, so both transports get exactly the same treatment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import openai
+
+from autodata.llm.retry import OVERLOAD_STATUS, RETRYABLE_STATUS, parse_retry_after
+
+
+@dataclass(slots=True)
+class Reply:
+    data: dict[str, Any]
+    headers: dict[str, str]
+
+
+class TransportError(Exception):
+    """A failed attempt, classified so the caller knows whether to retry, shrink, or rest a replica."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        status: int | None = None,
+        retryable: bool = False,
+        overload: bool = False,
+        unhealthy: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.status = status
+        self.retryable = retryable
+        self.overload = overload
+        self.unhealthy = unhealthy
+        self.retry_after = retry_after
+
+
+class Backend(Protocol):
+    label: str
+
+    async def send(self, body: dict[str, Any]) -> Reply: ...
+
+    async def aclose(self) -> None: ...
+
+
+def classify_status(status: int, message: str, headers: dict[str, str] | None) -> TransportError:
+    """Turn an HTTP error answer into a TransportError with the server's own message."""
+    low = message.lower()
+    if status in RETRYABLE_STATUS:
+        return TransportError(
+            message,
+            kind="rate_limited" if status == 429 else ("overloaded" if status in OVERLOAD_STATUS else "server_error"),
+            status=status,
+            retryable=True,
+            overload=status in OVERLOAD_STATUS,
+            unhealthy=status >= 500 and status not in {529},
+            retry_after=parse_retry_after(headers),
+        )
+    kind = "bad_request"
+    if status in (401, 403):
+        kind = "auth"
+    elif status == 404:
+        kind = "not_found"
+    elif "context length" in low or "context_length" in low or "maximum context" in low or "too long" in low:
+        kind = "context_too_long"
+    elif "response_format" in low or "json_schema" in low:
+        kind = "unsupported_response_format"
+    elif "max_tokens" in low and "max_completion_tokens" in low:
+        kind = "unsupported_max_tokens"
+    return TransportError(message, kind=kind, status=status)
+
+
+def _server_message(body: Any, fallback: str) -> str:
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("detail") or err.get("msg")
+            if msg:
+                return str(msg)
+        elif isinstance(err, str):
+            return err
+        if "detail" in body:
+            return str(body["detail"])
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:500]
+    return fallback
+
+
+class OpenAIBackend:
+    """One replica URL behind one pooled ``openai.AsyncOpenAI`` client (its own retries off)."""
+
+    def __init__(self, base_url: str | None, api_key: str | None, timeout_s: float, label: str) -> None:
+        self.label = label
+        self.base_url = base_url
+        self.client = openai.AsyncOpenAI(
+            api_key=api_key or "not-needed",
+            base_url=base_url,
+            timeout=timeout_s,
+            max_retries=0,
+        )
+
+    async def send(self, body: dict[str, Any]) -> Reply:
+        rest = {k: v for k, v in body.items() if k not in ("model", "messages")}
+        try:
+            raw = await self.client.chat.completions.with_raw_response.create(
+                model=body["model"], messages=body["messages"], extra_body=rest or None
+            )
+        except openai.APIStatusError as exc:
+            headers = dict(exc.response.headers) if exc.response is not None else {}
+            message = _server_message(exc.body, exc.message)
+            raise classify_status(exc.status_code, message, headers) from None
+        except openai.APITimeoutError:
+            raise TransportError(
+                "no answer within the timeout", kind="timeout", retryable=True, unhealthy=True
+            ) from None
+        except openai.APIConnectionError as exc:
+            cause = exc.__cause__ or exc
+            raise TransportError(
+                f"connection failed: {type(cause).__name__}: {cause}".rstrip(": "),
+                kind="connection",
+                retryable=True,
+                unhealthy=True,
+            ) from None
+        http = raw.http_response
+        try:
+            data = json.loads(http.content)
+        except (ValueError, UnicodeDecodeError):
+            raise TransportError(
+                f"server sent a body that is not JSON: {http.content[:120]!r}",
+                kind="malformed_response",
+                status=http.status_code,
+                retryable=True,
+                unhealthy=True,
+            ) from None
+        if not isinstance(data, dict) or not data.get("choices"):
+            raise TransportError(
+                f"server sent JSON without choices: {str(data)[:200]}",
+                kind="malformed_response",
+                status=http.status_code,
+                retryable=True,
+                unhealthy=True,
+            )
+        return Reply(data=data, headers=dict(http.headers))
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+class SimulatedBackend:
+    """The simulated ladder called in-process: same answers as ``serve-sim``, no HTTP."""
+
+    def __init__(self, ladder: Any, latency_ms: float, label: str = "simulated") -> None:
+        self.label = label
+        self.ladder = ladder
+        self.latency_s = latency_ms / 1000.0
+
+    async def send(self, body: dict[str, Any]) -> Reply:
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        status, payload = self.ladder.respond(body)
+        if status != 200:
+            raise classify_status(status, _server_message(payload, f"HTTP {status}"), None)
+        return Reply(data=payload, headers={"x-autodata-simulated": "true"})
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,300 @@
+"""One named endpoint: replicas, pacing, retries, and the server-specific spelling of a request.
+
+A call goes: RPM bucket -> TPM bucket -> adaptive window -> replica (fewest in flight, not rested,
+not paused by Retry-After) -> transport. Failures are classified once (in ``backends``) and handled
+here: retryable ones back off and try again, preferably on another replica; ones retrying cannot
+fix (bad request, context too long, auth) fail at once with the server's own message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from autodata.config import Endpoint
+from autodata.llm.backends import Backend, Reply, TransportError
+from autodata.llm.limits import AdaptiveWindow, TokenBucket
+from autodata.llm.retry import backoff_delay
+from autodata.llm.structured import instruction_text, split_think
+from autodata.llm.tokens import estimate_messages, estimate_tokens
+from autodata.llm.types import CallError, Completion, LogicalRequest, Usage
+from autodata.llm.usage import UsageMeter
+
+DEFAULT_OUTPUT_ESTIMATE = 512
+STRUCTURED_MODES = ("json_schema", "json_object", "text")
+
+
+class Replica:
+    """One base URL of an endpoint, with the health state the balancer needs."""
+
+    __slots__ = (
+        "backend",
+        "consecutive_failures",
+        "in_flight",
+        "paused_until",
+        "rest_s",
+        "rested_until",
+        "served",
+        "times_rested",
+    )
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.in_flight = 0
+        self.consecutive_failures = 0
+        self.rested_until = 0.0
+        self.rest_s = 0.0
+        self.paused_until = 0.0
+        self.served = 0
+        self.times_rested = 0
+
+    @property
+    def label(self) -> str:
+        return self.backend.label
+
+
+class ReplicaPool:
+    """Client-side balancing: fewest requests in flight; a replica that keeps failing is rested.
+
+    After ``fail_threshold`` unhealthy failures in a row a replica rests for ``rest_s`` (doubling
+    each time, up to ``rest_max_s``); when the rest is over it gets traffic again and one success
+    clears its record. If every replica is resting, the one that wakes soonest is tried anyway.
+    """
+
+    def __init__(
+        self, backends: Sequence[Backend], fail_threshold: int = 3, rest_s: float = 1.0, rest_max_s: float = 60.0
+    ) -> None:
+        self.replicas = [Replica(b) for b in backends]
+        self.fail_threshold = fail_threshold
+        self.base_rest_s = rest_s
+        self.rest_max_s = rest_max_s
+        self._rr = itertools.count()
+
+    def pick(self, avoid: Replica | None = None) -> Replica:
+        if len(self.replicas) == 1:
+            return self.replicas[0]
+        now = time.monotonic()
+        awake = [r for r in self.replicas if r.rested_until <= now]
+        if not awake:
+            return min(self.replicas, key=lambda r: r.rested_until)
+        if avoid is not None and len(awake) > 1:
+            awake = [r for r in awake if r is not avoid] or awake
+        ready = [r for r in awake if r.paused_until <= now] or awake
+        low = min(r.in_flight for r in ready)
+        best = [r for r in ready if r.in_flight == low]
+        return best[next(self._rr) % len(best)]
+
+    def on_success(self, r: Replica) -> None:
+        r.served += 1
+        if r.consecutive_failures:
+            r.consecutive_failures = 0
+            r.rest_s = 0.0
+
+    def on_failure(self, r: Replica, unhealthy: bool) -> None:
+        if not unhealthy:
+            return
+        r.consecutive_failures += 1
+        if r.consecutive_failures >= self.fail_threshold and len(self.replicas) > 1:
+            r.rest_s = min(self.rest_max_s, r.rest_s * 2 if r.rest_s else self.base_rest_s)
+            r.rested_until = time.monotonic() + r.rest_s
+            r.consecutive_failures = 0
+            r.times_rested += 1
+
+
+class EndpointClient:
+    def __init__(
+        self,
+        name: str,
+        cfg: Endpoint,
+        backends: Sequence[Backend],
+        meter: UsageMeter,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.meter = meter
+        self.pool = ReplicaPool(backends)
+        self.window = AdaptiveWindow(cfg.max_concurrency, cfg.min_concurrency)
+        self.rpm = TokenBucket(cfg.rpm) if cfg.rpm else None
+        self.tpm = TokenBucket(cfg.tpm) if cfg.tpm else None
+        self.structured_mode: str = cfg.structured_output
+        self.max_tokens_field: str = cfg.max_tokens_field
+        self._rng = rng or random.Random()
+        self.mode_fallbacks: list[str] = []
+
+    # ------------------------------------------------------------------ wire format
+
+    def build_body(self, req: LogicalRequest) -> dict[str, Any]:
+        messages = list(req.messages)
+        body: dict[str, Any] = {"model": req.model}
+        for key, value in req.params.items():
+            if value is None:
+                continue
+            if key == "max_tokens":
+                body[self.max_tokens_field] = value
+            else:
+                body[key] = value
+        if req.schema is not None or req.json_mode:
+            mode = self.structured_mode
+            if mode == "json_schema" and req.schema is not None:
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": req.schema.name, "schema": req.schema.schema, "strict": req.schema.strict},
+                }
+            else:
+                if mode in ("json_schema", "json_object"):
+                    body["response_format"] = {"type": "json_object"}
+                messages = _with_instructions(messages, instruction_text(req.schema))
+        body["messages"] = messages
+        if req.extra_body:
+            body.update(req.extra_body)
+        return body
+
+    # ------------------------------------------------------------------ the call
+
+    async def call(self, req: LogicalRequest, role: str) -> Completion:
+        """Make one request (with retries); raises CallError when it finally fails."""
+        estimate = estimate_messages(req.messages) + int(req.params.get("max_tokens") or DEFAULT_OUTPUT_ESTIMATE)
+        retries = 0
+        last: Replica | None = None
+        started = time.monotonic()
+        while True:
+            body = self.build_body(req)
+            if self.rpm:
+                await self.rpm.acquire(1)
+            if self.tpm:
+                await self.tpm.acquire(estimate)
+            epoch = await self.window.acquire()
+            replica = self.pool.pick(avoid=last)
+            try:
+                pause = replica.paused_until - time.monotonic()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                replica.in_flight += 1
+                try:
+                    reply = await replica.backend.send(body)
+                finally:
+                    replica.in_flight -= 1
+            except TransportError as err:
+                self.window.release()
+                if self.tpm:
+                    self.tpm.adjust(-estimate)  # nothing was generated
+                self.pool.on_failure(replica, err.unhealthy)
+                if err.overload:
+                    self.window.on_overload(epoch)
+                if err.retry_after is not None:
+                    replica.paused_until = max(replica.paused_until, time.monotonic() + err.retry_after)
+                if self._adapt(err, req):
+                    continue
+                if not err.retryable or retries >= self.cfg.max_retries:
+                    self.meter.record_failure(self.name, role, err.kind)
+                    why = "" if not err.retryable else f" (gave up after {retries + 1} attempts)"
+                    raise CallError(
+                        f"{self.name} [{replica.label}]: {err.message}{why}",
+                        status=err.status,
+                        kind=err.kind,
+                        retryable=err.retryable,
+                        retry_after=err.retry_after,
+                        endpoint=self.name,
+                        attempts=retries + 1,
+                    ) from None
+                self.meter.record_retry(self.name, role, err.kind)
+                delay = backoff_delay(retries, self.cfg.backoff_base_s, self.cfg.backoff_max_s, self._rng)
+                retries += 1
+                last = replica
+                await asyncio.sleep(delay)
+                continue
+            except BaseException:
+                self.window.release()
+                raise
+            self.window.release()
+            self.window.on_success()
+            self.pool.on_success(replica)
+            completion = self._completion(reply, req, retries + 1, time.monotonic() - started)
+            if self.tpm:
+                self.tpm.adjust(completion.usage.input_tokens + completion.usage.output_tokens - estimate)
+            self.meter.record_call(self.name, role, completion.usage, self.cfg.price, completion.latency_s)
+            return completion
+
+    def _adapt(self, err: TransportError, req: LogicalRequest) -> bool:
+        """Switch to a spelling the server accepts; True when the request should be re-sent now."""
+        if err.kind == "unsupported_response_format" and (req.schema is not None or req.json_mode):
+            i = STRUCTURED_MODES.index(self.structured_mode)
+            if i + 1 < len(STRUCTURED_MODES):
+                new = STRUCTURED_MODES[i + 1]
+                self.mode_fallbacks.append(f"{self.structured_mode} -> {new}: {err.message[:200]}")
+                self.structured_mode = new
+                return True
+        if err.kind == "unsupported_max_tokens" and "max_tokens" in req.params:
+            if self.max_tokens_field == "max_tokens":
+                self.max_tokens_field = "max_completion_tokens"
+                return True
+        return False
+
+    def _completion(self, reply: Reply, req: LogicalRequest, attempts: int, latency: float) -> Completion:
+        data = reply.data
+        choice = data["choices"][0]
+        msg = choice.get("message") or {}
+        text = msg.get("content") or ""
+        reasoning = msg.get("reasoning_content") or msg.get("reasoning")
+        if not reasoning and text.lstrip().startswith("<think>"):
+            text, reasoning = split_think(text)
+        usage_raw = data.get("usage") or {}
+        details = usage_raw.get("completion_tokens_details") or {}
+        usage = Usage(
+            input_tokens=int(usage_raw.get("prompt_tokens") or estimate_messages(req.messages)),
+            output_tokens=int(
+                usage_raw.get("completion_tokens") or estimate_tokens(text) + estimate_tokens(reasoning or "")
+            ),
+            reasoning_tokens=int(details.get("reasoning_tokens") or 0),
+        )
+        return Completion(
+            text=text,
+            finish_reason=choice.get("finish_reason"),
+            usage=usage,
+            model=str(data.get("model") or req.model),
+            reasoning=reasoning,
+            seed=req.params.get("seed"),
+            sample=req.sample,
+            latency_s=latency,
+            attempts=attempts,
+            system_fingerprint=data.get("system_fingerprint"),
+        )
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "window_limit": round(self.window.limit, 2),
+            "window_low_water": round(self.window.low_water, 2),
+            "window_shrinks": self.window.shrinks,
+            "peak_in_flight": self.window.peak_in_flight,
+            "structured_mode": self.structured_mode,
+            "mode_fallbacks": list(self.mode_fallbacks),
+            "replicas": [
+                {"label": r.label, "served": r.served, "times_rested": r.times_rested} for r in self.pool.replicas
+            ],
+        }
+
+    async def aclose(self) -> None:
+        for r in self.pool.replicas:
+            await r.backend.aclose()
+
+
+def _with_instructions(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """Append the schema instructions to the last user turn (models heed it more than a system note)."""
+    out = list(messages)
+    for i in range(len(out) - 1, -1, -1):
+        m = out[i]
+        if m.get("role") == "user":
+            content = m.get("content")
+            if isinstance(content, str):
+                out[i] = {**m, "content": f"{content}\n\n{text}"}
+            elif isinstance(content, list):
+                out[i] = {**m, "content": [*content, {"type": "text", "text": text}]}
+            return out
+    out.append({"role": "user", "content": text})
+    return out

@@ -1,0 +1,307 @@
+"""The model runtime: the one door through which autodata calls any model.
+
+``ModelRuntime`` owns one :class:`EndpointClient` per named endpoint, the call cache, and the usage
+meter. Callers name an endpoint and a role (for cost accounting) and get a :class:`Completion` or a
+validated structured value back; retries, pacing, replicas, caching and seeds are handled here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from pydantic import BaseModel
+
+from autodata.config import Config, Endpoint
+from autodata.errors import ConfigError
+from autodata.llm.backends import Backend, OpenAIBackend, SimulatedBackend
+from autodata.llm.cache import CallCache
+from autodata.llm.endpoint import EndpointClient
+from autodata.llm.sim.ladder import LADDER, SimulatedLadder
+from autodata.llm.structured import (
+    OutputError,
+    Validator,
+    parse_json,
+    pydantic_validator,
+    repair_prompt,
+    schema_for,
+)
+from autodata.llm.types import (
+    CallError,
+    Completion,
+    LogicalRequest,
+    ResponseSchema,
+    StructuredFailure,
+    StructuredOutputError,
+    StructuredResult,
+    derive_seed,
+)
+from autodata.llm.usage import UsageMeter
+
+REPAIR_ECHO_CHARS = 6000  # how much of a bad answer is shown back to the model on re-ask
+
+
+def check_endpoints(config: Config) -> None:
+    """Checks that need knowledge of the providers (not expressible in the config schema alone)."""
+    problems = []
+    for name, ep in config.models.items():
+        if ep.provider == "simulated" and ep.model not in LADDER:
+            problems.append(
+                f"models.{name}.model: {ep.model!r} is not a simulated model; expected one of: {', '.join(LADDER)}"
+            )
+    if problems:
+        raise ConfigError("the configuration names models that do not exist", details=problems)
+
+
+def check_api_keys(config: Config, names: Sequence[str] | None = None) -> None:
+    """Keys are read from the environment; a missing variable is a user error, named here."""
+    problems = []
+    for name in names or config.models:
+        ep = config.models[name]
+        if ep.api_key_env and ep.api_key() is None:
+            problems.append(f"models.{name}.api_key_env: environment variable {ep.api_key_env} is not set")
+    if problems:
+        raise ConfigError("API keys are missing", details=problems)
+
+
+def make_backends(name: str, ep: Endpoint, global_seed: int) -> list[Backend]:
+    if ep.provider == "simulated":
+        sim = ep.simulation
+        assert sim is not None
+        ladder = SimulatedLadder(global_seed=global_seed, fault_rate=sim.fault_rate)
+        return [SimulatedBackend(ladder, sim.latency_ms, label=f"simulated:{ep.model}")]
+    key = ep.api_key()
+    urls: list[str | None] = list(ep.base_url) if ep.base_url else [None]
+    return [OpenAIBackend(url, key, ep.timeout_s, label=url or "default") for url in urls]
+
+
+class _Flight:
+    """An identical request already on its way: later askers wait for its answer."""
+
+    __slots__ = ("done", "error", "result")
+
+    def __init__(self) -> None:
+        self.done = asyncio.Event()
+        self.result: Completion | None = None
+        self.error: BaseException | None = None
+
+
+class ModelRuntime:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        cache: CallCache | None = None,
+        meter: UsageMeter | None = None,
+        backends: dict[str, list[Backend]] | None = None,
+    ) -> None:
+        check_endpoints(config)
+        self.config = config
+        self.seed = config.seed
+        self.cache = cache
+        self.meter = meter or UsageMeter()
+        self.endpoints: dict[str, EndpointClient] = {}
+        self._built: dict[str, bool] = {}
+        self._backends_override = backends or {}
+        self._flights: dict[str, _Flight] = {}
+        self.deduplicated = 0
+
+    @classmethod
+    def from_config(cls, config: Config, *, use_cache: bool = True) -> ModelRuntime:
+        cache = CallCache(config.cache.resolved_path()) if (use_cache and config.cache.enabled) else None
+        return cls(config, cache=cache)
+
+    def endpoint(self, name: str) -> EndpointClient:
+        client = self.endpoints.get(name)
+        if client is None:
+            ep = self.config.endpoint_for(name)
+            backends = self._backends_override.get(name)
+            if backends is None:
+                check_api_keys(self.config, [name])
+                backends = make_backends(name, ep, self.seed)
+            client = self.endpoints[name] = EndpointClient(name, ep, backends, self.meter)
+        return client
+
+    @property
+    def simulated(self) -> list[str]:
+        return [n for n, ep in self.config.models.items() if ep.provider == "simulated"]
+
+    # ------------------------------------------------------------------ plain completions
+
+    def request(
+        self,
+        model: str,
+        messages: Sequence[dict[str, Any]],
+        *,
+        sample: int = 0,
+        params: dict[str, Any] | None = None,
+        schema: ResponseSchema | None = None,
+        json_mode: bool = False,
+    ) -> LogicalRequest:
+        """The logical request (and so the cache key) for a call; sample i gets seed f(run seed, i)."""
+        ep = self.endpoint(model).cfg
+        merged = {k: v for k, v in ep.sampling.model_dump().items() if v is not None}
+        if params:
+            merged.update({k: v for k, v in params.items() if v is not None})
+        merged.setdefault("seed", derive_seed(self.seed, sample))
+        return LogicalRequest(
+            model=ep.model,
+            messages=tuple(messages),
+            params=merged,
+            schema=schema,
+            extra_body=dict(ep.extra_body),
+            sample=sample,
+            json_mode=json_mode,
+        )
+
+    async def complete(
+        self,
+        model: str,
+        messages: Sequence[dict[str, Any]],
+        *,
+        role: str = "default",
+        sample: int = 0,
+        params: dict[str, Any] | None = None,
+        schema: ResponseSchema | None = None,
+        json_mode: bool = False,
+    ) -> Completion:
+        """One cached call. Identical calls in flight at once share one request."""
+        client = self.endpoint(model)
+        req = self.request(model, messages, sample=sample, params=params, schema=schema, json_mode=json_mode)
+        key = req.cache_key()
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                done = Completion.from_cache(hit, key=key, sample=sample, seed=req.params.get("seed"))
+                self.meter.record_hit(model, role, done.usage, client.cfg.price)
+                return done
+        flight = self._flights.get(key)
+        if flight is not None:
+            await flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            assert flight.result is not None
+            self.deduplicated += 1
+            self.meter.record_hit(model, role, flight.result.usage, client.cfg.price)
+            return replace(flight.result, cached=True)
+        flight = self._flights[key] = _Flight()
+        try:
+            completion = await client.call(req, role)
+            completion.key = key
+            if self.cache is not None:
+                self.cache.put(key, req.model, completion.to_cache())
+            flight.result = completion
+            return completion
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            flight.done.set()
+            del self._flights[key]
+
+    async def complete_n(
+        self,
+        model: str,
+        messages: Sequence[dict[str, Any]],
+        k: int,
+        *,
+        role: str = "default",
+        params: dict[str, Any] | None = None,
+        first_sample: int = 0,
+    ) -> list[Completion | CallError]:
+        """k samples as k independently cached calls (sample i has its own seed and cache key)."""
+        tasks = [self.complete(model, messages, role=role, sample=first_sample + i, params=params) for i in range(k)]
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        out: list[Completion | CallError] = []
+        for r in results:
+            if isinstance(r, BaseException) and not isinstance(r, CallError):
+                raise r
+            out.append(r)  # type: ignore[arg-type]
+        return out
+
+    # ------------------------------------------------------------------ structured output
+
+    async def structured(
+        self,
+        model: str,
+        messages: Sequence[dict[str, Any]],
+        output: type[BaseModel] | None = None,
+        *,
+        schema: ResponseSchema | None = None,
+        validator: Validator | None = None,
+        role: str = "default",
+        sample: int = 0,
+        params: dict[str, Any] | None = None,
+        json_mode: bool = False,
+    ) -> StructuredResult:
+        """A validated value: ask with a schema, parse and repair, and re-ask (bounded) when invalid.
+
+        Each rejected answer is recorded in the result (and counted in the meter); when the budget
+        of ``max_repairs`` re-asks is spent, :class:`StructuredOutputError` carries them all.
+        """
+        if output is not None:
+            schema = schema or schema_for(output)
+            validator = validator or pydantic_validator(output)
+        if validator is None:
+            raise TypeError("structured() needs an output model or a validator")
+        client = self.endpoint(model)
+        base = list(messages)
+        convo = base
+        failures: list[StructuredFailure] = []
+        for attempt in range(client.cfg.max_repairs + 1):
+            completion = await self.complete(
+                model, convo, role=role, sample=sample, params=params, schema=schema, json_mode=json_mode
+            )
+            try:
+                obj, repairs = parse_json(completion.text, completion.finish_reason)
+                value, notes = validator(obj)
+            except OutputError as err:
+                failures.append(
+                    StructuredFailure(
+                        attempt=attempt,
+                        error=str(err),
+                        text_excerpt=completion.text[:300],
+                        finish_reason=completion.finish_reason,
+                    )
+                )
+                self.meter.record_invalid(model, role)
+                convo = [
+                    *base,
+                    {"role": "assistant", "content": completion.text[:REPAIR_ECHO_CHARS]},
+                    {"role": "user", "content": repair_prompt(str(err), completion.finish_reason == "length")},
+                ]
+                continue
+            repairs += notes
+            if repairs:
+                self.meter.record_repaired(model, role)
+            return StructuredResult(
+                value=value, completion=completion, repairs=repairs, failures=failures, mode=client.structured_mode
+            )
+        self.meter.record_failure(model, role, "invalid_output")
+        raise StructuredOutputError(
+            f"{model}: no valid structured answer after {len(failures)} attempts; last error: {failures[-1].error}",
+            failures=failures,
+            endpoint=model,
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def stats(self) -> dict[str, Any]:
+        return {name: client.stats() for name, client in self.endpoints.items()}
+
+    async def aclose(self) -> None:
+        for client in self.endpoints.values():
+            await client.aclose()
+        if self.cache is not None:
+            self.cache.close()
+
+    async def __aenter__(self) -> ModelRuntime:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+ProgressHook = Callable[[], None]

@@ -1,0 +1,98 @@
+"""``autodata serve-sim``: the simulated ladder behind a real OpenAI-compatible HTTP server.
+
+It lets the whole HTTP path (the ``openai`` client, connection pooling, timeouts, replicas) be
+exercised and benchmarked without weights. Starlette on uvicorn: the same stack many real model
+gateways use, small enough not to be the bottleneck of a benchmark on one machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from autodata.llm.sim.ladder import FINGERPRINT, LADDER, SimulatedLadder
+
+SIM_HEADERS = {"x-autodata-simulated": "true"}
+
+
+def create_app(ladder: SimulatedLadder, latency_ms: float = 0.0) -> Starlette:
+    delay = latency_ms / 1000.0
+
+    async def chat(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse(
+                {"error": {"message": "request body is not valid JSON", "type": "BadRequestError", "code": 400}},
+                status_code=400,
+                headers=SIM_HEADERS,
+            )
+        if not isinstance(body, dict):
+            return JSONResponse(
+                {"error": {"message": "request body must be a JSON object", "type": "BadRequestError", "code": 400}},
+                status_code=400,
+                headers=SIM_HEADERS,
+            )
+        if body.get("stream"):
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "serve-sim does not stream; send stream=false",
+                        "type": "BadRequestError",
+                        "code": 400,
+                    }
+                },
+                status_code=400,
+                headers=SIM_HEADERS,
+            )
+        if delay:
+            await asyncio.sleep(delay)
+        status, payload = ladder.respond(body)
+        return Response(json.dumps(payload), status_code=status, media_type="application/json", headers=SIM_HEADERS)
+
+    async def models(_: Request) -> Response:
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": FINGERPRINT, "simulated": True, "skill": m.skill}
+            for name, m in LADDER.items()
+        ]
+        return JSONResponse({"object": "list", "data": data}, headers=SIM_HEADERS)
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"status": "ok", "simulated": True}, headers=SIM_HEADERS)
+
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/chat/completions", chat, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+        ]
+    )
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind first so ``--port 0`` can report the free port it got before serving."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve(app: Any, sock: socket.socket, *, log_level: str = "warning") -> None:
+    import uvicorn
+
+    config = uvicorn.Config(
+        app, log_level=log_level, access_log=False, lifespan="off", timeout_keep_alive=30, backlog=2048
+    )
+    server = uvicorn.Server(config)
+    await server.serve(sockets=[sock])
