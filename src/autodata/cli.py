@@ -30,8 +30,8 @@ app = typer.Typer(
 cache_app = typer.Typer(no_args_is_help=True, help="Inspect or clear the call cache.")
 app.add_typer(cache_app, name="cache")
 
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 ConfigArg = Annotated[
     Path | None,
@@ -298,7 +298,8 @@ def main() -> None:
     try:
         app()
     except UserError as exc:
-        err.print(f"[red]error:[/] {exc.render()}", highlight=False)
+        # plain text: no wrapping, and no chance that a value in the message is read as markup
+        sys.stderr.write(f"error: {exc.render()}\n")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")

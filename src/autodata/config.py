@@ -113,13 +113,13 @@ class Endpoint(_Strict):
     def _provider_rules(self) -> Endpoint:
         if self.provider == "simulated":
             if self.base_url is not None:
-                raise ValueError("base_url is not used by provider 'simulated'; remove it")
+                raise _LocatedError(("base_url",), "not used by provider 'simulated'; remove it")
             if self.simulation is None:
                 self.simulation = Simulation()
         elif self.simulation is not None:
-            raise ValueError("simulation: only allowed with provider 'simulated'")
+            raise _LocatedError(("simulation",), "only allowed with provider 'simulated'")
         if self.min_concurrency > self.max_concurrency:
-            raise ValueError("min_concurrency must not exceed max_concurrency")
+            raise _LocatedError(("min_concurrency",), f"must not exceed max_concurrency ({self.max_concurrency})")
         return self
 
     def api_key(self) -> str | None:
@@ -161,9 +161,9 @@ class Config(_Strict):
         names = sorted(self.models)
         for role, endpoint in self.roles.items():
             if endpoint not in self.models:
-                raise _RefError(("roles", role), endpoint, names)
+                raise _LocatedError(("roles", role), _unknown_model(endpoint, names))
         if self.generate.model is not None and self.generate.model not in self.models:
-            raise _RefError(("generate", "model"), self.generate.model, names)
+            raise _LocatedError(("generate", "model"), _unknown_model(self.generate.model, names))
         return self
 
     def fingerprint(self) -> str:
@@ -178,12 +178,16 @@ class Config(_Strict):
             raise ConfigError(f"unknown model {name!r}; defined models: {', '.join(sorted(self.models))}") from None
 
 
-class _RefError(ValueError):
-    """A cross-reference to an undefined endpoint; carries the dotted path for the message."""
+class _LocatedError(ValueError):
+    """Raised by cross-field validators to name the exact key (relative to the validated model)."""
 
-    def __init__(self, loc: tuple[str, ...], value: str, allowed: list[str]) -> None:
-        super().__init__(f"unknown model {value!r}; defined models: {', '.join(allowed)}")
-        self.loc = loc
+    def __init__(self, rel_loc: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.rel_loc = rel_loc
+
+
+def _unknown_model(value: str, allowed: list[str]) -> str:
+    return f"unknown model {value!r}; defined models: {', '.join(allowed)}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -265,8 +269,13 @@ def format_error(err: Any) -> str:
     etype = err.get("type", "")
     ctx = err.get("ctx") or {}
     inner = ctx.get("error")
-    if isinstance(inner, _RefError):
-        return f"{'.'.join(inner.loc)}: {inner}"
+    if isinstance(inner, _LocatedError):
+        loc = loc + list(inner.rel_loc)
+        return f"{'.'.join(loc)}: {inner}"
+    if loc and loc[-1] == "[key]":
+        loc = loc[:-1]
+        if etype == "literal_error":
+            return f"{'.'.join(loc)}: unknown name {loc[-1]!r}; expected {ctx.get('expected')}"
     dotted = ".".join(loc) or "(top level)"
     given = err.get("input")
     if etype == "extra_forbidden":
@@ -279,7 +288,9 @@ def format_error(err: Any) -> str:
     if etype == "literal_error":
         return f"{dotted}: {given!r} is not allowed; expected {ctx.get('expected')}"
     msg = err.get("msg", "invalid value")
-    msg = msg.removeprefix("Value error, ")
+    msg = msg.removeprefix("Value error, ").replace("Input should be", "must be")
+    if etype in ("dict_type", "model_type"):
+        msg = "must be a mapping of keys to values"
     if etype.endswith(("_type", "_parsing")) or etype in {
         "greater_than_equal",
         "less_than_equal",

@@ -1,0 +1,150 @@
+"""The SQLite call cache: WAL, many writers, kill -9 mid-batch, clearing."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from autodata.llm.cache import CallCache
+
+
+def test_wal_mode_and_roundtrip(tmp_path):
+    c = CallCache(tmp_path / "c.sqlite")
+    assert c._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert c.get("k") is None
+    c.put("k", "m", {"text": "héllo", "usage": {"input_tokens": 1}})
+    assert c.get("k") == {"text": "héllo", "usage": {"input_tokens": 1}}
+    assert (c.hits, c.misses) == (1, 1)
+    c.close()
+
+
+def _writer(path: str, prefix: str, n: int) -> None:
+    c = CallCache(path)
+    for i in range(n):
+        c.put(f"{prefix}-{i}", prefix, {"text": f"{prefix} answer {i}"})
+    c.close()
+
+
+def test_concurrent_writers_across_processes(tmp_path):
+    path = str(tmp_path / "shared.sqlite")
+    CallCache(path).close()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(path, f"p{i}", 300)) for i in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    c = CallCache(path)
+    assert c.count() == 1200
+    assert c.get("p3-299") == {"text": "p3 answer 299"}
+    stats = c.stats()
+    assert stats["models"]["p0"]["entries"] == 300
+    c.close()
+
+
+def test_clear_by_model_and_all(tmp_path):
+    c = CallCache(tmp_path / "c.sqlite")
+    for i in range(5):
+        c.put(f"a{i}", "a", {"t": i})
+        c.put(f"b{i}", "b", {"t": i})
+    assert c.clear(model="a") == 5
+    assert c.count() == 5
+    assert c.clear(older_than_s=3600) == 0
+    assert c.clear() == 5
+    assert c.count() == 0
+    c.close()
+
+
+def test_corrupt_cache_file_is_a_user_error(tmp_path):
+    import pytest
+
+    from autodata.errors import UserError
+
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(UserError, match="cannot open the call cache"):
+        CallCache(bad)
+
+
+CONFIG = """
+seed: 0
+cache: {{path: {cache}}}
+models:
+  weak:
+    provider: simulated
+    model: sim-weak
+    max_concurrency: 4
+    simulation: {{latency_ms: 15, fault_rate: 0.0}}
+"""
+
+
+def _run_generate(cfg: Path, prompts: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "autodata",
+            "generate",
+            str(cfg),
+            "--input",
+            str(prompts),
+            "--out",
+            str(out),
+            "--model",
+            "weak",
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _cached(path: Path) -> int:
+    try:
+        conn = sqlite3.connect(str(path), timeout=5)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def test_kill_9_mid_batch_then_rerun_makes_only_missing_calls(tmp_path):
+    cache = tmp_path / "calls.sqlite"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(CONFIG.format(cache=cache))
+    prompts = tmp_path / "prompts.jsonl"
+    n = 240
+    prompts.write_text(
+        "".join(json.dumps({"id": f"p{i}", "prompt": f"Question {i} about generators"}) + "\n" for i in range(n))
+    )
+    proc = _run_generate(cfg, prompts, tmp_path / "out1")
+    deadline = time.monotonic() + 60
+    while _cached(cache) < 40 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the batch finished before it could be killed; make it slower"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    done_before = _cached(cache)
+    assert 40 <= done_before < n
+
+    proc = _run_generate(cfg, prompts, tmp_path / "out2")
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    summary = json.loads((tmp_path / "out2" / "summary.json").read_text())
+    assert summary["completed"] == n
+    assert summary["from_cache"] == done_before
+    assert summary["usage"]["total"]["calls"] == n - done_before
+    ids = [json.loads(line)["id"] for line in (tmp_path / "out2" / "completions.jsonl").open()]
+    assert ids == [f"p{i}" for i in range(n)]  # input order, nothing lost, nothing twice
+    assert _cached(cache) == n
