@@ -201,9 +201,12 @@ def _print_summary(summary: dict[str, Any]) -> None:
         table.add_row(k, str(v))
     out.print(table)
     outputs = summary["outputs"]
-    out.print(f"wrote {outputs['completions']} ({summary['completed']} records), {outputs['failures']} "
-              f"({summary['failed'] + summary['bad_lines']} records) and the summary.json beside them",
-              markup=False, highlight=False)
+    out.print(
+        f"wrote {outputs['completions']} ({summary['completed']} records), {outputs['failures']} "
+        f"({summary['failed'] + summary['bad_lines']} records) and the summary.json beside them",
+        markup=False,
+        highlight=False,
+    )
     if summary["usage"]["total"]["calls"] and summary.get("cache", {}).get("enabled"):
         out.print("run the same command again: every answer now comes from the call cache (zero calls)")
     if summary.get("simulated"):

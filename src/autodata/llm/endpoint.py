@@ -165,6 +165,7 @@ class EndpointClient:
         started = time.monotonic()
         while True:
             body = self.build_body(req)
+            spelling = (self.structured_mode, self.max_tokens_field)  # what this body was built with
             if self.rpm:
                 await self.rpm.acquire(1)
             if self.tpm:
@@ -189,7 +190,7 @@ class EndpointClient:
                     self.window.on_overload(epoch)
                 if err.retry_after is not None:
                     replica.paused_until = max(replica.paused_until, time.monotonic() + err.retry_after)
-                if self._adapt(err, req):
+                if self._adapt(err, req, spelling):
                     continue
                 if not err.retryable or retries >= self.cfg.max_retries:
                     self.meter.record_failure(self.name, role, err.kind)
@@ -221,9 +222,17 @@ class EndpointClient:
             self.meter.record_call(self.name, role, completion.usage, self.cfg.price, completion.latency_s)
             return completion
 
-    def _adapt(self, err: TransportError, req: LogicalRequest) -> bool:
-        """Switch to a spelling the server accepts; True when the request should be re-sent now."""
+    def _adapt(self, err: TransportError, req: LogicalRequest, spelling: tuple[str, str]) -> bool:
+        """Switch to a spelling the server accepts; True when the request should be re-sent now.
+
+        ``spelling`` is what the rejected body was built with: when a concurrent call has already
+        stepped down since, this rejection is stale and the request is re-sent with the current
+        spelling instead of stepping down again (which would skip a mode the server accepts).
+        """
+        sent_mode, sent_field = spelling
         if err.kind == "unsupported_response_format" and (req.schema is not None or req.json_mode):
+            if sent_mode != self.structured_mode:
+                return True
             i = STRUCTURED_MODES.index(self.structured_mode)
             if i + 1 < len(STRUCTURED_MODES):
                 new = STRUCTURED_MODES[i + 1]
@@ -231,6 +240,8 @@ class EndpointClient:
                 self.structured_mode = new
                 return True
         if err.kind == "unsupported_max_tokens" and "max_tokens" in req.params:
+            if sent_field != self.max_tokens_field:
+                return True
             if self.max_tokens_field == "max_tokens":
                 self.max_tokens_field = "max_completion_tokens"
                 return True

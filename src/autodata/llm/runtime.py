@@ -8,7 +8,7 @@ validated structured value back; retries, pacing, replicas, caching and seeds ar
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -177,9 +177,10 @@ class ModelRuntime:
                 done = Completion.from_cache(hit, key=key, sample=sample, seed=req.params.get("seed"))
                 self.meter.record_hit(model, role, done.usage, client.cfg.price)
                 return done
-        flight = self._flights.get(key)
-        if flight is not None:
+        while (flight := self._flights.get(key)) is not None:
             await flight.done.wait()
+            if isinstance(flight.error, asyncio.CancelledError):
+                continue  # the caller that sent it was cancelled, not this one: ask again
             if flight.error is not None:
                 raise flight.error
             assert flight.result is not None
@@ -302,6 +303,3 @@ class ModelRuntime:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-ProgressHook = Callable[[], None]
