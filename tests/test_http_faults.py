@@ -228,9 +228,10 @@ async def test_persistent_500_gives_up_after_max_retries(servers, runtimes):
 # ------------------------------------------------------------------------------------ 4. reset
 
 
-async def test_connection_reset_is_retried(servers, runtimes):
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_connection_reset_is_retried(servers, runtimes, transport):
     srv = await servers(plan=first_time(ABORT))
-    rt = runtimes(srv.url)
+    rt = runtimes(srv.url, http_transport=transport)
     texts = prompts("reset", 6)
     out = await run_all(rt, texts)
     assert [c.attempts for c in out] == [2] * 6
@@ -246,9 +247,10 @@ async def test_connection_reset_is_retried(servers, runtimes):
 # ------------------------------------------------------------------------------------ 5. timeout
 
 
-async def test_slow_answer_times_out_and_is_retried(servers, runtimes):
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_slow_answer_times_out_and_is_retried(servers, runtimes, transport):
     srv = await servers(plan=first_time(slow(3.0)))
-    rt = runtimes(srv.url, timeout_s=0.3)
+    rt = runtimes(srv.url, timeout_s=0.3, http_transport=transport)
     started = time.monotonic()
     out = await run_all(rt, prompts("slow", 4))
     elapsed = time.monotonic() - started
@@ -259,9 +261,10 @@ async def test_slow_answer_times_out_and_is_retried(servers, runtimes):
     assert 0.29 <= elapsed < 2.5  # waited for the timeout, not for the slow answer
 
 
-async def test_always_slow_fails_with_timeout_after_all_attempts(servers, runtimes):
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_always_slow_fails_with_timeout_after_all_attempts(servers, runtimes, transport):
     srv = await servers(plan=lambda a: slow(2.0))
-    rt = runtimes(srv.url, timeout_s=0.25, max_retries=2)
+    rt = runtimes(srv.url, timeout_s=0.25, max_retries=2, http_transport=transport)
     started = time.monotonic()
     with pytest.raises(CallError) as info:
         await rt.complete(NAME, user("never in time"), role="test")
@@ -276,9 +279,10 @@ async def test_always_slow_fails_with_timeout_after_all_attempts(servers, runtim
 # ------------------------------------------------------------------------------------ 6. broken body
 
 
-async def test_malformed_200_body_is_retried(servers, runtimes):
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_malformed_200_body_is_retried(servers, runtimes, transport):
     srv = await servers(plan=first_time(MALFORMED))
-    rt = runtimes(srv.url)
+    rt = runtimes(srv.url, http_transport=transport)
     texts = prompts("malformed", 4)
     out = await run_all(rt, texts)
     assert [c.attempts for c in out] == [2] * 4

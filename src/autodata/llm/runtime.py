@@ -74,7 +74,17 @@ def make_backends(name: str, ep: Endpoint, global_seed: int) -> list[Backend]:
         return [SimulatedBackend(ladder, sim.latency_ms, label=f"simulated:{ep.model}")]
     key = ep.api_key()
     urls: list[str | None] = list(ep.base_url) if ep.base_url else [None]
-    return [OpenAIBackend(url, key, ep.timeout_s, label=url or "default") for url in urls]
+    return [
+        OpenAIBackend(
+            url,
+            key,
+            ep.timeout_s,
+            label=url or "default",
+            max_connections=ep.max_concurrency,
+            transport=ep.http_transport,
+        )
+        for url in urls
+    ]
 
 
 class _Flight:

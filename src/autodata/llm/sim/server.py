@@ -80,7 +80,9 @@ def create_app(ladder: SimulatedLadder, latency_ms: float = 0.0) -> Starlette:
 def bind_socket(host: str, port: int) -> socket.socket:
     """Bind first so ``--port 0`` can report the free port it got before serving."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
+    # without it every answer on a kept-alive connection waits out Nagle + delayed ACK (~40 ms).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(2048)
