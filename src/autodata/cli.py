@@ -240,7 +240,13 @@ def serve_sim(
     out.print(f"models: {', '.join(LADDER)}")
     sys.stdout.flush()
     try:
-        asyncio.run(serve(app_, sock))
+        import uvloop  # shipped with uvicorn[standard]; a cheaper loop leaves more CPU to clients
+
+        run = uvloop.run
+    except ImportError:
+        run = asyncio.run
+    try:
+        run(serve(app_, sock))
     except KeyboardInterrupt:
         pass
 
