@@ -22,9 +22,13 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/autodata generate examples/sim.yaml --input examples/prompts.jsonl --out runs/demo
 
+# The trusted core (scoring and acceptance) must stay at 100 % line and branch coverage.
+CORE_COV := --cov=autodata.rubric --cov=autodata.acceptance --cov-branch --cov-fail-under=100 --cov-report=term-missing
+
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_rubric.py tests/test_acceptance.py $(CORE_COV)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
