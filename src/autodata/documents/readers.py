@@ -1,0 +1,222 @@
+"""Readers: one file in, raw documents (or reasons to skip) out.
+
+Text formats are decoded as UTF-8, falling back to Windows-1252 only when the result reads as text
+(many legal and government files are still in it); anything else is skipped as undecodable rather
+than decoded into mojibake. PDF text comes from ``pypdf``, HTML text from BeautifulSoup.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autodata.documents.model import SkipDocument, Skipped
+
+TEXT_FORMATS = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".rst": "rst"}
+ALL_FORMATS = {**TEXT_FORMATS, ".pdf": "pdf", ".html": "html", ".htm": "html", ".jsonl": "jsonl", ".parquet": "parquet"}
+
+
+@dataclass(slots=True)
+class Raw:
+    source: str
+    title: str
+    text: str
+    format: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    text_field: str = "text"
+    title_field: str = "title"
+    id_field: str | None = None
+    max_bytes: int = 20_000_000
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """(text, encoding). Raises SkipDocument for binary or undecodable bytes."""
+    if b"\x00" in data[:8192]:
+        raise SkipDocument("binary", "contains NUL bytes: looks like a binary file, not text")
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError as exc:
+        first_error = exc
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        text = ""
+    if text and _looks_like_text(text):
+        return text, "cp1252"
+    raise SkipDocument(
+        "undecodable",
+        f"not UTF-8 (byte {first_error.start}: {data[first_error.start : first_error.start + 1]!r}) "
+        "nor Windows-1252 text",
+    )
+
+
+def _looks_like_text(text: str) -> bool:
+    sample = text[:20000]
+    control = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\n\r\t\f")
+    return control <= len(sample) * 0.01
+
+
+def read_file(path: Path, opts: ReadOptions) -> Iterator[Raw | Skipped]:
+    fmt = ALL_FORMATS.get(path.suffix.lower())
+    source = str(path)
+    if fmt is None:
+        yield Skipped(
+            source,
+            "unsupported",
+            f"unsupported file type {path.suffix or '(none)'}; supported: {', '.join(sorted(ALL_FORMATS))}",
+        )
+        return
+    try:
+        size = path.stat().st_size
+        if size > opts.max_bytes:
+            raise SkipDocument("oversized", f"{size / 1e6:.1f} MB is over the {opts.max_bytes / 1e6:.1f} MB limit")
+        data = path.read_bytes()
+    except OSError as exc:
+        yield Skipped(source, "unreadable", f"cannot read the file: {exc.strerror or exc}")
+        return
+    except SkipDocument as skip:
+        yield Skipped(source, skip.reason, skip.detail)
+        return
+    try:
+        if fmt in ("txt", "md", "rst"):
+            text, enc = decode(data)
+            yield Raw(source, title_of(text, fmt), text, fmt, {"encoding": enc})
+        elif fmt == "html":
+            yield _html(source, data)
+        elif fmt == "pdf":
+            yield _pdf(source, data)
+        elif fmt == "jsonl":
+            yield from _jsonl(source, data, opts)
+        else:
+            yield from _parquet(path, opts)
+    except SkipDocument as skip:
+        yield Skipped(source, skip.reason, skip.detail)
+
+
+# ---------------------------------------------------------------------------------------- titles
+
+_MD_TITLE = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_FIELD_TITLE = re.compile(r"^Title:\s*(.+)$", re.MULTILINE)  # PEP and RFC style headers
+
+
+def title_of(text: str, fmt: str) -> str:
+    if fmt == "md":
+        m = _MD_TITLE.search(text[:5000])
+        if m:
+            return m.group(1).strip()
+    if fmt in ("rst", "txt"):
+        m = _FIELD_TITLE.search(text[:3000])
+        if m:
+            return m.group(1).strip()
+        if fmt == "rst":
+            lines = text[:5000].splitlines()
+            for i in range(len(lines) - 1):
+                line, under = lines[i].strip(), lines[i + 1].strip()
+                if line and len(under) >= len(line) and len(set(under)) == 1 and under[0] in "=-~#*^":
+                    return line
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip().lstrip("#").strip()[:200]
+    return ""
+
+
+# ---------------------------------------------------------------------------------------- formats
+
+
+def _html(source: str, data: bytes) -> Raw:
+    from bs4 import BeautifulSoup
+
+    text, enc = decode(data)
+    soup = BeautifulSoup(text, "html.parser")
+    for tag in soup(["script", "style", "noscript", "template", "svg"]):
+        tag.decompose()
+    title = ""
+    if soup.title and soup.title.get_text(strip=True):
+        title = soup.title.get_text(strip=True)
+    elif soup.h1:
+        title = soup.h1.get_text(" ", strip=True)
+    body = soup.body or soup
+    plain = body.get_text("\n", strip=True)
+    plain = re.sub(r"\n{3,}", "\n\n", plain)
+    return Raw(source, title or title_of(plain, "txt"), plain, "html", {"encoding": enc})
+
+
+def _pdf(source: str, data: bytes) -> Raw:
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            try:
+                reader.decrypt("")
+            except Exception:  # pypdf raises several types here
+                raise SkipDocument("encrypted", "the PDF is encrypted with a password") from None
+        pages = [page.extract_text() or "" for page in reader.pages]
+        meta_title = (reader.metadata.title if reader.metadata else None) or ""
+    except SkipDocument:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        raise SkipDocument("corrupt", f"not a readable PDF: {exc}") from None
+    text = "\n\n".join(p.strip() for p in pages if p.strip())
+    if not text.strip():
+        raise SkipDocument("no_text", f"no extractable text in {len(pages)} pages (a scan without OCR?)")
+    title = meta_title.strip() if len(meta_title.strip()) > 3 else title_of(text, "txt")
+    return Raw(source, title, text, "pdf", {"pages": len(pages)})
+
+
+def row_to_raw(source: str, row: dict[str, Any], opts: ReadOptions, fmt: str) -> Raw | Skipped:
+    value = row.get(opts.text_field)
+    if not isinstance(value, str):
+        present = ", ".join(sorted(str(k) for k in row)[:12])
+        return Skipped(source, "no_text_field", f"no string field {opts.text_field!r} (fields: {present})")
+    title = row.get(opts.title_field)
+    meta: dict[str, Any] = {}
+    if opts.id_field and row.get(opts.id_field) is not None:
+        meta["external_id"] = str(row[opts.id_field])
+    return Raw(source, str(title) if title else title_of(value, "txt"), value, fmt, meta)
+
+
+def _jsonl(source: str, data: bytes, opts: ReadOptions) -> Iterator[Raw | Skipped]:
+    text, _ = decode(data)
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{source}:{lineno}"
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            yield Skipped(where, "bad_json", f"line is not valid JSON: {exc.msg}")
+            continue
+        if not isinstance(row, dict):
+            yield Skipped(where, "bad_json", f"expected a JSON object, got {type(row).__name__}")
+            continue
+        yield row_to_raw(where, row, opts, "jsonl")
+
+
+def _parquet(path: Path, opts: ReadOptions) -> Iterator[Raw | Skipped]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
+        raise SkipDocument("corrupt", f"not a readable Parquet file: {exc}") from None
+    names = set(pf.schema_arrow.names)
+    if opts.text_field not in names:
+        raise SkipDocument("no_text_field", f"no column {opts.text_field!r} (columns: {', '.join(sorted(names))})")
+    columns = [c for c in (opts.text_field, opts.title_field, opts.id_field) if c and c in names]
+    row_no = 0
+    for batch in pf.iter_batches(batch_size=256, columns=columns):
+        for row in batch.to_pylist():
+            yield row_to_raw(f"{path}#{row_no}", row, opts, "parquet")
+            row_no += 1

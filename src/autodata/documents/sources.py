@@ -1,0 +1,108 @@
+"""Where documents come from: folders, globs, files, lists of them, and Hugging Face datasets.
+
+``load_documents`` streams: it never holds more than one file's documents in memory, so a corpus
+of any size can be read. Every input that does not become a document becomes a :class:`Skipped`
+with a reason; a bad document never raises.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from autodata.documents.model import Document, Skipped, document_id
+from autodata.documents.readers import ALL_FORMATS, Raw, ReadOptions, read_file, row_to_raw
+from autodata.errors import UserError
+
+HF_PREFIX = "hf://"
+
+
+def expand(inputs: Sequence[str | Path]) -> Iterator[str]:
+    """Each input as files (sorted, for a deterministic order) or an ``hf://`` / datasets-dir spec."""
+    for item in inputs:
+        spec = str(item)
+        if spec.startswith(HF_PREFIX):
+            yield spec
+            continue
+        path = Path(os.path.expanduser(spec))
+        if path.is_dir():
+            if (path / "dataset_info.json").exists() or (path / "state.json").exists():
+                yield HF_PREFIX + "disk:" + str(path)
+                continue
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if not name.startswith(".") and Path(name).suffix.lower() in ALL_FORMATS:
+                        yield str(Path(root) / name)
+        elif any(ch in spec for ch in "*?["):
+            matches = sorted(glob.glob(os.path.expanduser(spec), recursive=True))
+            if not matches:
+                raise UserError(f"documents: the pattern {spec!r} matches no files")
+            yield from (m for m in matches if Path(m).is_file())
+        elif path.is_file():
+            yield str(path)
+        else:
+            raise UserError(f"documents: {spec!r} is not a file, folder, glob pattern or hf:// dataset")
+
+
+def load_documents(
+    inputs: Sequence[str | Path],
+    *,
+    options: ReadOptions | None = None,
+    min_chars: int = 200,
+    hf_split: str = "train",
+) -> Iterator[Document | Skipped]:
+    """Documents in a stable order, skipping (with reasons) empty, short, duplicate and bad ones."""
+    opts = options or ReadOptions()
+    seen: dict[str, str] = {}
+    for spec in expand(inputs):
+        raws: Iterable[Raw | Skipped]
+        if spec.startswith(HF_PREFIX):
+            raws = _hf(spec[len(HF_PREFIX) :], opts, hf_split)
+        else:
+            raws = read_file(Path(spec), opts)
+        for raw in raws:
+            if isinstance(raw, Skipped):
+                yield raw
+                continue
+            text = raw.text.strip()
+            if not text:
+                yield Skipped(raw.source, "empty", "no text")
+                continue
+            if len(text) < min_chars:
+                yield Skipped(raw.source, "too_short", f"{len(text)} characters; at least {min_chars} are needed")
+                continue
+            doc_id = document_id(text)
+            if doc_id in seen:
+                yield Skipped(raw.source, "duplicate", f"same text as {seen[doc_id]}")
+                continue
+            seen[doc_id] = raw.source
+            yield Document(id=doc_id, source=raw.source, title=raw.title, text=text, format=raw.format, meta=raw.meta)
+
+
+def _hf(spec: str, opts: ReadOptions, split: str) -> Iterator[Raw | Skipped]:
+    """``hf://name[:config]`` from the hub (needs network and the ``hf`` extra), or a saved datasets dir."""
+    try:
+        import datasets
+    except ImportError:
+        raise UserError("reading Hugging Face datasets needs the optional extra: pip install 'autodata[hf]'") from None
+    if spec.startswith("disk:"):
+        where = spec[len("disk:") :]
+        ds: Any = datasets.load_from_disk(where)
+        label = where
+    else:
+        name, _, config = spec.partition(":")
+        label = HF_PREFIX + spec
+        try:
+            ds = datasets.load_dataset(name, config or None, split=split, streaming=True)
+        except Exception as exc:  # hub errors come in many types
+            raise UserError(f"documents: cannot load dataset {label!r}: {exc}") from None
+    if isinstance(ds, datasets.DatasetDict):
+        if split not in ds:
+            raise UserError(f"documents: {label} has no split {split!r}; splits: {', '.join(ds)}")
+        ds = ds[split]
+    for i, row in enumerate(ds):
+        yield row_to_raw(f"{label}#{i}", row, opts, "hf")
