@@ -1,0 +1,1 @@
+"""The models' parts in the loop: challenger, quality verifier, solvers, judge."""

@@ -1,0 +1,42 @@
+"""The challenger: one grounded example (context, question, reference answer, rubric) per round."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from autodata.documents import Document
+from autodata.llm.runtime import ModelRuntime
+from autodata.llm.types import StructuredResult
+from autodata.prompts import render
+from autodata.roles.framing import fence
+from autodata.roles.schemas import ChallengerOutput
+from autodata.rubric import RubricRules
+
+
+async def propose(
+    runtime: ModelRuntime,
+    endpoint: str,
+    doc: Document,
+    *,
+    instructions: str,
+    feedback: Sequence[str] = (),
+    round_no: int = 0,
+    rules: RubricRules = RubricRules(),
+) -> StructuredResult:
+    """Ask for one example. ``round_no`` is the sample index, so every round is its own cached call."""
+    prompt = render(
+        "challenger.j2",
+        instructions=instructions,
+        feedback=list(feedback),
+        document_id=doc.id,
+        title=fence(doc.title).replace('"', "'"),
+        document=fence(doc.text),
+        min_positive=rules.min_positive,
+        max_positive=rules.max_positive,
+        min_negative=rules.min_negative,
+        max_negative=rules.max_negative,
+        max_weight=rules.max_abs_weight,
+    )
+    return await runtime.structured(
+        endpoint, [{"role": "user", "content": prompt}], ChallengerOutput, role="challenger", sample=round_no
+    )

@@ -1,0 +1,44 @@
+"""Typed outputs of the roles: what each model must return, validated before anything uses it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+QualityIssue = Literal["leakage", "too_easy", "recall_only", "rubric_unsound", "not_grounded", "unclear", "other"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # models add fields now and then; we keep what we asked for
+
+
+class RubricItem(_Out):
+    criterion: str = Field(min_length=1)
+    weight: int = Field(description="Positive: points for meeting it. Negative: penalty when it is met.")
+    category: str = ""
+
+
+class ChallengerOutput(_Out):
+    question_type: str = Field(min_length=1)
+    reasoning_skills: list[str]
+    context: str = Field(min_length=1, description="The problem setup a solver sees; never the answer.")
+    question: str = Field(min_length=1)
+    reference_answer: str = Field(min_length=1)
+    rubric: list[RubricItem] = Field(min_length=1)
+
+
+class QualityVerdict(_Out):
+    verdict: Literal["pass", "fail"]
+    issues: list[QualityIssue] = Field(default_factory=list)
+    feedback: str = ""
+
+
+class CriterionMark(_Out):
+    index: int = Field(ge=0)
+    met: bool
+    evidence: str = Field("", description="A short quote from the answer; empty when not met.")
+
+
+class JudgeMarks(_Out):
+    marks: list[CriterionMark]

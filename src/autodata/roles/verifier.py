@@ -1,0 +1,59 @@
+"""The quality verifier: an LLM check plus the structural rubric checks done in code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from autodata.documents import Document
+from autodata.llm.runtime import ModelRuntime
+from autodata.prompts import render
+from autodata.roles.framing import fence
+from autodata.roles.schemas import ChallengerOutput, QualityVerdict
+from autodata.rubric import Criterion, RubricRules, check_rubric
+
+
+@dataclass(slots=True)
+class QualityReport:
+    passed: bool
+    issues: list[str]
+    feedback: str
+    structural: list[str] = field(default_factory=list)  # problems found in code, not by the model
+
+    def to_dict(self) -> dict[str, object]:
+        return {"passed": self.passed, "issues": self.issues, "feedback": self.feedback, "structural": self.structural}
+
+
+def criteria(example: ChallengerOutput) -> list[Criterion]:
+    return [Criterion(r.criterion, r.weight, r.category) for r in example.rubric]
+
+
+async def verify(
+    runtime: ModelRuntime,
+    endpoint: str,
+    doc: Document,
+    example: ChallengerOutput,
+    *,
+    instructions: str = "",
+    rules: RubricRules = RubricRules(),
+    sample: int = 0,
+) -> QualityReport:
+    """Structural problems fail the example without asking the model (cheaper, and not negotiable)."""
+    structural = check_rubric(criteria(example), rules)
+    if structural:
+        return QualityReport(False, ["rubric_unsound"], "; ".join(structural), structural)
+    prompt = render(
+        "quality_verifier.j2",
+        instructions=instructions,
+        document_id=doc.id,
+        document=fence(doc.text),
+        context=fence(example.context),
+        question=example.question,
+        reference_answer=example.reference_answer,
+        rubric=example.rubric,
+    )
+    res = await runtime.structured(
+        endpoint, [{"role": "user", "content": prompt}], QualityVerdict, role="quality_verifier", sample=sample
+    )
+    verdict: QualityVerdict = res.value
+    passed = verdict.verdict == "pass"
+    return QualityReport(passed, list(verdict.issues), verdict.feedback)
