@@ -1,0 +1,3 @@
+"""The simulated model ladder; importing the package registers the role behaviours."""
+
+from autodata.llm.sim import roles as _roles  # noqa: F401  (registers handlers)

@@ -64,6 +64,7 @@ class SimRequest:
     rng: random.Random
     terms: list[str]
     body: dict[str, Any]
+    fault_rate: float = 0.0
 
 
 @dataclass(slots=True)
@@ -125,7 +126,9 @@ class SimulatedLadder:
         reasoning_tokens = 0
         for i in range(int(n)):
             rng = random.Random(self._seed_for(body, i))
-            req = SimRequest(model, messages, schema, schema_name, max_tokens, rng, _terms(messages), body)
+            req = SimRequest(
+                model, messages, schema, schema_name, max_tokens, rng, _terms(messages), body, self.fault_rate
+            )
             out = self._answer(req)
             text_tokens = estimate_tokens(out.text)
             r_tokens = estimate_tokens(out.reasoning) if out.reasoning else 0
@@ -197,7 +200,7 @@ class SimulatedLadder:
         value = fake_from_schema(req.schema or {"type": "object"}, rng, req.terms)
         fault_rng = random.Random(rng.random())
         out = SimOutput(text=json.dumps(value, ensure_ascii=False), structured=True)
-        if fault_rng.random() < self.fault_rate * req.model.fault_scale:
+        if fault_rng.random() < active_fault_rate(req):
             inject_fault(out, value, req.schema or {}, fault_rng)
         if req.model.reasoning:
             out.reasoning = "[simulated reasoning] " + _sentence(rng, req.terms)
@@ -205,6 +208,12 @@ class SimulatedLadder:
 
 
 # ---------------------------------------------------------------------- helpers (pure)
+
+
+def active_fault_rate(req: SimRequest) -> float:
+    """The ladder's fault rate scaled by the model (weaker models slip more often)."""
+    return min(1.0, req.fault_rate * req.model.fault_scale)
+
 
 FAULT_KINDS = ("invalid_json", "string_number", "missing_field", "truncated", "fenced")
 

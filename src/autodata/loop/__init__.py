@@ -1,0 +1,1 @@
+"""The inner loop: episodes per document (and, later, the run that drives them)."""

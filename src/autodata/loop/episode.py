@@ -1,0 +1,221 @@
+"""One episode: the scripted orchestrator's workflow for one document.
+
+Each round: the challenger proposes an example; the quality verifier checks it; the weak solver
+answers k times and the judge marks every answer; only if the weak solver did not already
+disqualify it, the strong solver answers k times and is judged; the harness scores the marks and
+applies the acceptance predicate. A rejection becomes feedback, grouped the way the paper groups it
+("too easy: …", "failed on strong: …", "failed quality check: …"), and the challenger tries a new
+angle, up to the round budget. An accepted example gets a final quality pass.
+
+Models only propose: every score and every decision here is computed in code from the judge's
+per-criterion marks (``rubric.score``, ``acceptance.decide``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from autodata.acceptance import Decision, Preset, check_weak, decide
+from autodata.documents import Document
+from autodata.llm.runtime import ModelRuntime
+from autodata.llm.types import CallError, Completion
+from autodata.roles import challenger, judge, solver, verifier
+from autodata.roles.schemas import ChallengerOutput
+from autodata.rubric import RubricRules, score
+
+Status = Literal["accepted", "exhausted"]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    challenger: str
+    quality_verifier: str
+    weak_solver: str
+    strong_solver: str
+    judge: str
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeSettings:
+    endpoints: Endpoints
+    preset: Preset
+    max_rounds: int = 5
+    k_weak: int = 3
+    k_strong: int = 3
+    weak_first: bool = True
+    final_quality_check: bool = True
+    weak_temperature: float | None = None
+    strong_temperature: float | None = None
+    challenger_instructions: str = ""
+    verifier_instructions: str = ""
+    rubric_rules: RubricRules = field(default_factory=RubricRules)
+
+
+@dataclass(slots=True)
+class Attempt:
+    answer: str | None
+    marks: list[int] | None
+    score: float | None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"answer": self.answer, "marks": self.marks, "score": self.score}
+        if self.error:
+            d["error"] = self.error
+        return d
+
+
+@dataclass(slots=True)
+class Round:
+    number: int
+    example: dict[str, Any] | None = None
+    quality: dict[str, Any] | None = None
+    weak: list[Attempt] = field(default_factory=list)
+    strong: list[Attempt] | None = None
+    decision: Decision | None = None
+    error: str | None = None
+    feedback: list[str] = field(default_factory=list)  # what this round's rejection tells the challenger
+
+    @property
+    def accepted(self) -> bool:
+        return self.decision is not None and self.decision.accepted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "round": self.number,
+            "example": self.example,
+            "quality": self.quality,
+            "weak": [a.to_dict() for a in self.weak],
+            "strong": None if self.strong is None else [a.to_dict() for a in self.strong],
+            "decision": self.decision.to_dict() if self.decision else None,
+            "error": self.error,
+            "feedback": self.feedback,
+        }
+
+
+@dataclass(slots=True)
+class Episode:
+    document_id: str
+    status: Status
+    rounds: list[Round]
+
+    @property
+    def accepted_round(self) -> Round | None:
+        return next((r for r in self.rounds if r.accepted), None)
+
+
+def scores_of(attempts: list[Attempt]) -> list[float]:
+    return [a.score for a in attempts if a.score is not None]
+
+
+async def _attempts(
+    runtime: ModelRuntime, s: EpisodeSettings, example: ChallengerOutput, strong: bool
+) -> list[Attempt]:
+    endpoint = s.endpoints.strong_solver if strong else s.endpoints.weak_solver
+    answers = await solver.solve(
+        runtime,
+        endpoint,
+        example.context,
+        example.question,
+        k=s.k_strong if strong else s.k_weak,
+        role="strong_solver" if strong else "weak_solver",
+        temperature=s.strong_temperature if strong else s.weak_temperature,
+    )
+    weights = [r.weight for r in example.rubric]
+
+    async def judged(i: int, answer: Completion | CallError) -> Attempt:
+        if isinstance(answer, CallError):
+            return Attempt(None, None, None, error=f"solver: {answer}")
+        try:
+            marking = await judge.mark(
+                runtime, s.endpoints.judge, example.question, example.rubric, answer.text, sample=i
+            )
+        except CallError as err:
+            return Attempt(answer.text, None, None, error=f"judge: {err}")
+        return Attempt(answer.text, marking.marks, score(weights, marking.marks))
+
+    return list(await asyncio.gather(*(judged(i, a) for i, a in enumerate(answers))))
+
+
+def _feedback(decision: Decision) -> list[str]:
+    return [r.message for r in decision.reasons]
+
+
+async def run_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSettings) -> Episode:
+    rounds: list[Round] = []
+    history: list[str] = []
+    for n in range(s.max_rounds):
+        rnd = Round(number=n)
+        rounds.append(rnd)
+        try:
+            proposal = await challenger.propose(
+                runtime,
+                s.endpoints.challenger,
+                doc,
+                instructions=s.challenger_instructions,
+                feedback=history,
+                round_no=n,
+                rules=s.rubric_rules,
+            )
+        except CallError as err:
+            rnd.error = f"challenger: {err}"
+            rnd.feedback = ["the previous answer could not be used (invalid or missing fields); follow the format"]
+            history += [f"round {n + 1}: {line}" for line in rnd.feedback]
+            continue
+        example: ChallengerOutput = proposal.value
+        rnd.example = example.model_dump()
+        try:
+            report = await verifier.verify(
+                runtime,
+                s.endpoints.quality_verifier,
+                doc,
+                example,
+                instructions=s.verifier_instructions,
+                rules=s.rubric_rules,
+                sample=n,
+            )
+        except CallError as err:
+            rnd.error = f"quality_verifier: {err}"
+            continue
+        rnd.quality = report.to_dict()
+        if not report.passed:
+            rnd.decision = decide(s.preset, quality_passed=False, weak=[], strong=None)
+            why = ", ".join(report.issues) or "unspecified"
+            rnd.feedback = [f"failed quality check: {why}: {report.feedback}".rstrip(": ")]
+            history += [f"round {n + 1}: {line}" for line in rnd.feedback]
+            continue
+        rnd.weak = await _attempts(runtime, s, example, strong=False)
+        weak_scores = scores_of(rnd.weak)
+        if s.weak_first:
+            early = check_weak(s.preset, weak_scores)
+            if not early.accepted:
+                rnd.decision = early
+                rnd.feedback = _feedback(early)
+                history += [f"round {n + 1}: {line}" for line in rnd.feedback]
+                continue
+        rnd.strong = await _attempts(runtime, s, example, strong=True)
+        rnd.decision = decide(s.preset, quality_passed=True, weak=weak_scores, strong=scores_of(rnd.strong))
+        if not rnd.decision.accepted:
+            rnd.feedback = _feedback(rnd.decision)
+            history += [f"round {n + 1}: {line}" for line in rnd.feedback]
+            continue
+        if s.final_quality_check:
+            final = await verifier.verify(
+                runtime,
+                s.endpoints.quality_verifier,
+                doc,
+                example,
+                instructions=s.verifier_instructions,
+                rules=s.rubric_rules,
+                sample=1000 + n,
+            )
+            rnd.quality = {**report.to_dict(), "final": final.to_dict()}
+            if not final.passed:
+                rnd.decision = decide(s.preset, quality_passed=False, weak=[], strong=None)
+                rnd.feedback = [f"failed quality check (final pass): {', '.join(final.issues)}: {final.feedback}"]
+                history += [f"round {n + 1}: {line}" for line in rnd.feedback]
+                continue
+        return Episode(doc.id, "accepted", rounds)
+    return Episode(doc.id, "exhausted", rounds)

@@ -1,0 +1,105 @@
+"""Episodes on the simulated ladder over real papers: the workflow's invariants, with numbers."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import yaml
+
+from autodata.acceptance import decide, preset
+from autodata.cli import default_config_text
+from autodata.config import validate_config
+from autodata.documents import fit_to_budget, load_documents
+from autodata.llm.runtime import ModelRuntime
+from autodata.loop.episode import Endpoints, EpisodeSettings, run_episode
+from autodata.rubric import score
+
+PAPERS = Path(__file__).resolve().parents[1] / "examples" / "corpus" / "papers"
+SETTINGS = EpisodeSettings(
+    Endpoints("challenger", "judge", "weak", "strong", "judge"), preset("deployed"), max_rounds=6
+)
+
+
+@pytest.fixture(scope="module")
+def episodes():
+    cfg = validate_config(yaml.safe_load(default_config_text()))
+
+    async def go():
+        rt = ModelRuntime(cfg, cache=None)
+        docs = [fit_to_budget(d, 6000) for d in load_documents([PAPERS])]
+        eps = await asyncio.gather(*(run_episode(rt, d, SETTINGS) for d in docs))
+        return eps, rt.meter
+
+    return asyncio.run(go())
+
+
+def test_acceptance_rate_and_rounds_are_realistic(episodes):
+    eps, _ = episodes
+    accepted = [e for e in eps if e.status == "accepted"]
+    assert len(eps) == 20
+    assert 0.4 <= len(accepted) / len(eps) <= 0.95
+    rounds = [len(e.rounds) for e in accepted]
+    assert 1.5 <= sum(rounds) / len(rounds) <= 4.5
+    assert all(len(e.rounds) == SETTINGS.max_rounds for e in eps if e.status == "exhausted")
+    first = [e.rounds[0].decision.codes for e in eps if e.rounds[0].decision and not e.rounds[0].accepted]
+    too_easy = sum(any(c.startswith("weak_") and c != "weak_zero_attempt" for c in codes) for codes in first)
+    assert too_easy >= len(first) / 2  # first tries are mostly too easy
+
+
+def test_accepted_examples_satisfy_the_predicate_recomputed_from_marks(episodes):
+    eps, _ = episodes
+    for e in eps:
+        r = e.accepted_round
+        if r is None:
+            continue
+        weights = [c["weight"] for c in r.example["rubric"]]
+        weak = [score(weights, a.marks) for a in r.weak if a.marks is not None]
+        strong = [score(weights, a.marks) for a in r.strong if a.marks is not None]
+        assert weak == [a.score for a in r.weak if a.marks is not None]
+        assert decide(SETTINGS.preset, quality_passed=True, weak=weak, strong=strong).accepted
+        assert r.decision.weak_mean <= 0.65 + 1e-9 and 0.6 - 1e-9 <= r.decision.strong_mean < 0.95
+        assert r.decision.gap >= 0.2 - 1e-9
+        assert r.quality["passed"] and r.quality["final"]["passed"]
+
+
+def test_weak_first_skips_the_strong_solver(episodes):
+    eps, meter = episodes
+    rejected_at_weak = [r for e in eps for r in e.rounds if r.decision and r.decision.stage == "weak"]
+    assert rejected_at_weak and all(r.strong is None for r in rejected_at_weak)
+    strong_rounds = sum(1 for e in eps for r in e.rounds if r.strong is not None)
+    weak_rounds = sum(1 for e in eps for r in e.rounds if r.weak)
+    by_role = meter.by_role()
+    assert by_role["strong_solver"].calls == 3 * strong_rounds
+    assert by_role["weak_solver"].calls == 3 * weak_rounds
+    assert strong_rounds < weak_rounds
+
+
+def test_rejections_become_grouped_feedback(episodes):
+    eps, _ = episodes
+    for e in eps:
+        for r in e.rounds:
+            if r.decision is not None and not r.decision.accepted:
+                assert r.feedback, r.to_dict()
+                assert all(
+                    line.startswith(
+                        (
+                            "too easy",
+                            "failed on strong",
+                            "failed quality check",
+                            "a weak attempt",
+                            "too easy for strong",
+                            "the weak solver",
+                        )
+                    )
+                    for line in r.feedback
+                ), r.feedback
+
+
+def test_rounds_serialise_for_the_trajectory(episodes):
+    import json
+
+    eps, _ = episodes
+    data = json.loads(json.dumps([r.to_dict() for e in eps for r in e.rounds]))
+    assert all({"round", "example", "quality", "weak", "strong", "decision", "feedback"} <= set(d) for d in data)
