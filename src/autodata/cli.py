@@ -213,6 +213,102 @@ def _print_summary(summary: dict[str, Any]) -> None:
         out.print("[yellow]These completions come from SIMULATED models.[/]")
 
 
+@app.command()
+def run(
+    config: ConfigArg = None,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run directory (created; reused to resume).")] = Path(
+        "runs/run"
+    ),
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many documents.")] = None,
+    force_new_recipe: Annotated[
+        bool, typer.Option("--force-new-recipe", help="Continue a started run with a changed config/prompts.")
+    ] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the call cache.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    set_: SetOpt = None,
+) -> None:
+    """Turn documents into accepted, discriminative examples (the inner loop). Re-run to resume."""
+    from autodata.loop.run import RUN_ROLES
+    from autodata.loop.run import run as run_loop
+
+    cfg = _load(config, set_)
+    roles = cfg.require_roles(RUN_ROLES, "autodata run")
+    _simulated_banner(sorted({n for n in roles.values() if cfg.models[n].provider == "simulated"}))
+
+    async def go() -> dict[str, Any]:
+        if quiet:
+            return await run_loop(cfg, out_dir, limit=limit, force_new_recipe=force_new_recipe, use_cache=not no_cache)
+        with _progress() as progress:
+            task = progress.add_task("run", total=limit, info="")
+
+            def tick(p: Any) -> None:
+                progress.update(
+                    task,
+                    completed=p.documents_done + p.failed,
+                    info=f"accepted {p.accepted} ({100 * p.acceptance_rate:.0f}%) exhausted {p.exhausted} "
+                    f"failed {p.failed} | rounds {p.rounds}",
+                )
+
+            return await run_loop(
+                cfg, out_dir, limit=limit, force_new_recipe=force_new_recipe, use_cache=not no_cache, on_progress=tick
+            )
+
+    summary = asyncio.run(go())
+    _print_run_summary(summary)
+
+
+@app.command()
+def status(run_dir: Annotated[Path, typer.Argument(help="A directory written by `autodata run`.")]) -> None:
+    """Print the summary of a run (finished or still going)."""
+    from autodata.loop.run import summarize
+    from autodata.store.run_store import RunStore
+
+    if not (run_dir / "run.db").exists():
+        raise UserError(f"{run_dir} is not a run directory (no run.db)")
+    store = RunStore(run_dir)
+    try:
+        _print_run_summary(summarize(store))
+    finally:
+        store.close()
+
+
+def _print_run_summary(summary: dict[str, Any]) -> None:
+    docs = summary["documents"]
+    table = Table(title="run summary")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    rows = [
+        ("documents", docs["total"]),
+        ("accepted", docs["accepted"]),
+        ("exhausted (round budget spent)", docs["exhausted"]),
+        ("failed this session (retried on resume)", docs["failed_this_session"]),
+        ("skipped", ", ".join(f"{k} {v}" for k, v in docs["skipped"].items()) or "0"),
+        ("acceptance rate", f"{100 * summary['acceptance_rate']:.0f}%"),
+        ("rounds", summary["rounds"]),
+        ("model calls", summary["calls"]),
+        ("calls per accepted example", summary["calls_per_accepted_example"]),
+        ("cost (USD)", f"{summary['cost_usd']:.4f}"),
+        ("wall time (s)", summary["wall_s"]),
+    ]
+    for k, v in rows:
+        table.add_row(k, str(v))
+    out.print(table)
+    if summary["rejections"]:
+        out.print("rejections: " + ", ".join(f"{k} {v}" for k, v in summary["rejections"].items()), markup=False)
+    for failure in summary.get("failures", [])[:5]:
+        out.print(f"failed: {failure['source']}: {failure['error']}", markup=False, highlight=False)
+    if "outputs" in summary:
+        o = summary["outputs"]
+        out.print(
+            f"wrote {o['examples']} ({o['examples_written']} examples), {o['episodes']}, summary.json; "
+            f"store {o['store']}",
+            markup=False,
+            highlight=False,
+        )
+    if summary.get("simulated_models"):
+        out.print("[yellow]These examples come from SIMULATED models.[/]")
+
+
 @app.command("serve-sim")
 def serve_sim(
     host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = "127.0.0.1",

@@ -150,12 +150,63 @@ class GenerateConfig(_Strict):
     n: int = Field(1, ge=1, le=1000)
 
 
+class DocumentsConfig(_Strict):
+    """Where the documents come from and how much of each the challenger sees."""
+
+    paths: list[str] = Field(default_factory=list, description="Folders, globs, files, hf://name.")
+    text_field: str = "text"
+    title_field: str = "title"
+    id_field: str | None = None
+    hf_split: str = "train"
+    min_chars: int = Field(200, ge=1)
+    max_bytes: int = Field(20_000_000, ge=1)
+    max_tokens: int = Field(6000, ge=200, description="The challenger's budget for one document.")
+
+    @field_validator("paths", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class AcceptanceConfig(_Strict):
+    preset: Literal["deployed", "prose", "verifiable", "judge"] = "deployed"
+    overrides: dict[str, float | int | bool | None] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_thresholds(self) -> AcceptanceConfig:
+        from autodata.acceptance import preset  # a leaf module: importing it keeps the arrows one-way
+
+        try:
+            preset(self.preset, **self.overrides)
+        except ValueError as exc:
+            raise _LocatedError(("overrides",), str(exc)) from None
+        return self
+
+
+class LoopConfig(_Strict):
+    """The inner loop's knobs (the orchestrator's workflow for one document)."""
+
+    max_rounds: int = Field(5, ge=1, le=50)
+    k_weak: int = Field(3, ge=1, le=32)
+    k_strong: int = Field(3, ge=1, le=32)
+    weak_first: bool = True
+    final_quality_check: bool = True
+    weak_temperature: float | None = Field(0.7, ge=0, le=2)
+    strong_temperature: float | None = Field(0.7, ge=0, le=2)
+    concurrency: int = Field(8, ge=1, le=4096, description="Documents in flight at once.")
+    acceptance: AcceptanceConfig = Field(default_factory=AcceptanceConfig)
+    challenger_instructions: str = ""
+    verifier_instructions: str = ""
+
+
 class Config(_Strict):
     seed: int = 0
     models: dict[str, Endpoint] = Field(min_length=1)
     roles: dict[Literal[ROLE_NAMES], str] = Field(default_factory=dict)  # type: ignore[valid-type]
     cache: CacheConfig = Field(default_factory=CacheConfig)
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
+    documents: DocumentsConfig = Field(default_factory=DocumentsConfig)
+    loop: LoopConfig = Field(default_factory=LoopConfig)
 
     @model_validator(mode="after")
     def _references(self) -> Config:
@@ -171,6 +222,16 @@ class Config(_Strict):
         """Hash of the validated config, recorded in summaries so runs can be told apart."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def require_roles(self, roles: tuple[str, ...], command: str) -> dict[str, str]:
+        """The endpoint of each role a command needs; a missing one is a config error naming the key."""
+        missing = [r for r in roles if r not in self.roles]
+        if missing:
+            raise ConfigError(
+                f"`{command}` needs these roles mapped to models",
+                details=[f"roles.{r}: required; one of the models: {', '.join(sorted(self.models))}" for r in missing],
+            )
+        return {r: self.roles[r] for r in roles}  # type: ignore[index]
 
     def endpoint_for(self, name: str) -> Endpoint:
         try:

@@ -9,6 +9,10 @@ angle, up to the round budget. An accepted example gets a final quality pass.
 
 Models only propose: every score and every decision here is computed in code from the judge's
 per-criterion marks (``rubric.score``, ``acceptance.decide``).
+
+A call that fails for good with a retryable error (an endpoint down past its retries) aborts the
+episode with that :class:`CallError`, so the run does not record the document as finished and a
+resume tries it again. Invalid output and errors retrying cannot fix are recorded in the round.
 """
 
 from __future__ import annotations
@@ -127,12 +131,16 @@ async def _attempts(
 
     async def judged(i: int, answer: Completion | CallError) -> Attempt:
         if isinstance(answer, CallError):
+            if answer.retryable:
+                raise answer  # the endpoint is down: abort the episode, a resume retries the document
             return Attempt(None, None, None, error=f"solver: {answer}")
         try:
             marking = await judge.mark(
                 runtime, s.endpoints.judge, example.question, example.rubric, answer.text, sample=i
             )
         except CallError as err:
+            if err.retryable:
+                raise
             return Attempt(answer.text, None, None, error=f"judge: {err}")
         return Attempt(answer.text, marking.marks, score(weights, marking.marks))
 
@@ -160,6 +168,8 @@ async def run_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSettings) 
                 rules=s.rubric_rules,
             )
         except CallError as err:
+            if err.retryable:
+                raise
             rnd.error = f"challenger: {err}"
             rnd.feedback = ["the previous answer could not be used (invalid or missing fields); follow the format"]
             history += [f"round {n + 1}: {line}" for line in rnd.feedback]
@@ -177,6 +187,8 @@ async def run_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSettings) 
                 sample=n,
             )
         except CallError as err:
+            if err.retryable:
+                raise
             rnd.error = f"quality_verifier: {err}"
             continue
         rnd.quality = report.to_dict()
@@ -202,15 +214,22 @@ async def run_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSettings) 
             history += [f"round {n + 1}: {line}" for line in rnd.feedback]
             continue
         if s.final_quality_check:
-            final = await verifier.verify(
-                runtime,
-                s.endpoints.quality_verifier,
-                doc,
-                example,
-                instructions=s.verifier_instructions,
-                rules=s.rubric_rules,
-                sample=1000 + n,
-            )
+            try:
+                final = await verifier.verify(
+                    runtime,
+                    s.endpoints.quality_verifier,
+                    doc,
+                    example,
+                    instructions=s.verifier_instructions,
+                    rules=s.rubric_rules,
+                    sample=1000 + n,
+                )
+            except CallError as err:
+                if err.retryable:
+                    raise
+                rnd.error = f"quality_verifier (final pass): {err}"
+                rnd.decision = decide(s.preset, quality_passed=False, weak=[], strong=None)
+                continue
             rnd.quality = {**report.to_dict(), "final": final.to_dict()}
             if not final.passed:
                 rnd.decision = decide(s.preset, quality_passed=False, weak=[], strong=None)

@@ -1,0 +1,344 @@
+"""``autodata run``: documents in, accepted examples with their whole trajectories out, resumable.
+
+Documents stream from the sources; a bounded number of episodes run at once; each finished
+episode is written to the run store in one transaction. The output files (``examples.jsonl``,
+``episodes.jsonl``, ``summary.json``) are written from the store at the end, so a resumed run's
+outputs cover every session, in document order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autodata.acceptance import preset
+from autodata.config import Config
+from autodata.documents import Document, ReadOptions, Skipped, fit_to_budget, load_documents
+from autodata.llm.runtime import ModelRuntime
+from autodata.llm.types import CallError
+from autodata.loop.episode import Endpoints, Episode, EpisodeSettings, Round, run_episode, scores_of
+from autodata.prompts import template
+from autodata.store.run_store import RunStore
+
+RUN_ROLES = ("challenger", "quality_verifier", "weak_solver", "strong_solver", "judge")
+RECIPE_TEMPLATES = (
+    "challenger.j2",
+    "quality_verifier.j2",
+    "solver.j2",
+    "judge.j2",
+    "structured_instructions.j2",
+    "structured_repair.j2",
+)
+PROFILE = "rubric-qa"
+
+
+def _template_source(name: str) -> str:
+    tpl = template(name)
+    return Path(tpl.filename).read_text(encoding="utf-8") if tpl.filename else name
+
+
+def recipe_hash(cfg: Config) -> str:
+    """What decides the run's results: prompts, loop settings, models per role, seed, budget."""
+    roles = cfg.require_roles(RUN_ROLES, "autodata run")
+    payload = {
+        "templates": {name: _template_source(name) for name in RECIPE_TEMPLATES},
+        "loop": cfg.loop.model_dump(mode="json", exclude={"concurrency"}),
+        "models": {
+            role: cfg.models[name].model_dump(mode="json", include={"provider", "model", "sampling", "extra_body"})
+            for role, name in roles.items()
+        },
+        "seed": cfg.seed,
+        "document_budget": cfg.documents.max_tokens,
+    }
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def settings_from(cfg: Config) -> EpisodeSettings:
+    roles = cfg.require_roles(RUN_ROLES, "autodata run")
+    loop = cfg.loop
+    return EpisodeSettings(
+        endpoints=Endpoints(**roles),
+        preset=preset(loop.acceptance.preset, **loop.acceptance.overrides),
+        max_rounds=loop.max_rounds,
+        k_weak=loop.k_weak,
+        k_strong=loop.k_strong,
+        weak_first=loop.weak_first,
+        final_quality_check=loop.final_quality_check,
+        weak_temperature=loop.weak_temperature,
+        strong_temperature=loop.strong_temperature,
+        challenger_instructions=loop.challenger_instructions,
+        verifier_instructions=loop.verifier_instructions,
+    )
+
+
+def _side(attempts: list[Any]) -> dict[str, Any]:
+    scored = scores_of(attempts)
+    return {
+        "attempts": [{"answer": a.answer, "marks": a.marks, "score": a.score} for a in attempts if a.marks is not None],
+        "mean": sum(scored) / len(scored) if scored else None,
+        "max": max(scored) if scored else None,
+    }
+
+
+def example_record(doc: Document, episode: Episode, rnd: Round, cfg: Config, rhash: str) -> dict[str, Any]:
+    ex = rnd.example or {}
+    assert rnd.decision is not None and rnd.strong is not None
+    quality = rnd.quality or {}
+    return {
+        "id": "ex-" + hashlib.sha256(f"{doc.id}|{ex.get('question', '')}".encode()).hexdigest()[:16],
+        "document_id": doc.id,
+        "document_title": doc.title,
+        "profile": PROFILE,
+        "question_type": ex.get("question_type"),
+        "reasoning_skills": ex.get("reasoning_skills"),
+        "context": ex.get("context"),
+        "question": ex.get("question"),
+        "reference_answer": ex.get("reference_answer"),
+        "rubric": ex.get("rubric"),
+        "weak": _side(rnd.weak),
+        "strong": _side(rnd.strong),
+        "gap": rnd.decision.gap,
+        "rounds": len(episode.rounds),
+        "quality": {"passed": bool(quality.get("passed")), "feedback": quality.get("feedback", "")},
+        "recipe_hash": rhash,
+        "models": {role: cfg.models[name].model for role, name in cfg.require_roles(RUN_ROLES, "autodata run").items()},
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+@dataclass(slots=True)
+class RunProgress:
+    """Live counters for progress bars."""
+
+    documents_done: int = 0
+    already_done: int = 0
+    accepted: int = 0
+    exhausted: int = 0
+    skipped: int = 0
+    failed: int = 0
+    rounds: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def acceptance_rate(self) -> float:
+        finished = self.accepted + self.exhausted
+        return self.accepted / finished if finished else 0.0
+
+
+ProgressFn = Callable[[RunProgress], None]
+
+
+async def run(
+    cfg: Config,
+    out_dir: Path,
+    *,
+    limit: int | None = None,
+    force_new_recipe: bool = False,
+    use_cache: bool = True,
+    on_progress: ProgressFn | None = None,
+    runtime: ModelRuntime | None = None,
+) -> dict[str, Any]:
+    if not cfg.documents.paths:
+        from autodata.errors import ConfigError
+
+        raise ConfigError(
+            "`autodata run` needs documents", details=["documents.paths: give folders, files, globs or hf:// datasets"]
+        )
+    settings = settings_from(cfg)
+    rhash = recipe_hash(cfg)
+    store = RunStore(out_dir)
+    store.check_recipe(rhash, force=force_new_recipe)
+    store.set_meta("config", cfg.model_dump(mode="json"))
+    store.begin_session()
+    finished = store.finished_ids()
+    rt = runtime or ModelRuntime.from_config(cfg, use_cache=use_cache)
+    progress = RunProgress()
+    opts = ReadOptions(
+        text_field=cfg.documents.text_field,
+        title_field=cfg.documents.title_field,
+        id_field=cfg.documents.id_field,
+        max_bytes=cfg.documents.max_bytes,
+    )
+    sem = asyncio.Semaphore(cfg.loop.concurrency)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(doc: Document, seq: int) -> None:
+        try:
+            fitted = fit_to_budget(doc, cfg.documents.max_tokens)
+            episode = await run_episode(rt, fitted, settings)
+            rnd = episode.accepted_round
+            example = example_record(doc, episode, rnd, cfg, rhash) if rnd else None
+            trajectory = {
+                "document_id": doc.id,
+                "source": doc.source,
+                "title": doc.title,
+                "status": episode.status,
+                "cut": fitted.meta.get("cut"),
+                "rounds": [r.to_dict() for r in episode.rounds],
+            }
+            store.record_episode(
+                doc_id=doc.id,
+                seq=seq,
+                source=doc.source,
+                title=doc.title,
+                status=episode.status,
+                episode=trajectory,
+                example=example,
+            )
+            progress.documents_done += 1
+            progress.rounds += len(episode.rounds)
+            if episode.status == "accepted":
+                progress.accepted += 1
+            else:
+                progress.exhausted += 1
+        except CallError as err:
+            progress.failed += 1
+            progress.failures.append({"document_id": doc.id, "source": doc.source, "error": str(err)})
+        except Exception as exc:  # a bug of ours must not sink the run: record it, go on
+            progress.failed += 1
+            progress.failures.append(
+                {
+                    "document_id": doc.id,
+                    "source": doc.source,
+                    "error": f"internal error: {type(exc).__name__}: {exc}",
+                    "traceback": "".join(traceback.format_exception(exc))[-3000:],
+                }
+            )
+        finally:
+            sem.release()
+            if on_progress:
+                on_progress(progress)
+
+    try:
+        seq = 0
+        for item in load_documents(
+            cfg.documents.paths, options=opts, min_chars=cfg.documents.min_chars, hf_split=cfg.documents.hf_split
+        ):
+            if isinstance(item, Skipped):
+                store.record_skipped(item.source, item.reason, item.detail)
+                progress.skipped += 1
+                continue
+            if limit is not None and seq >= limit:
+                break
+            seq += 1
+            if item.id in finished:
+                progress.already_done += 1
+                continue
+            await sem.acquire()
+            task = asyncio.create_task(one(item, seq))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        store.end_session(progress.documents_done, rt.meter.summary())
+        if runtime is None:
+            await rt.aclose()
+    summary = write_outputs(
+        store,
+        out_dir,
+        progress=progress,
+        simulated=[n for n in settings_roles(cfg) if cfg.models[n].provider == "simulated"],
+    )
+    store.close()
+    return summary
+
+
+def settings_roles(cfg: Config) -> list[str]:
+    return sorted(set(cfg.require_roles(RUN_ROLES, "autodata run").values()))
+
+
+def _atomic_lines(path: Path, rows: Any) -> int:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    n = 0
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    os.replace(tmp, path)
+    return n
+
+
+def summarize(
+    store: RunStore, *, progress: RunProgress | None = None, simulated: list[str] | None = None
+) -> dict[str, Any]:
+    counts = store.status_counts()
+    skipped = store.skipped()
+    rejections: Counter[str] = Counter()
+    rounds = 0
+    for ep in store.episodes():
+        for r in ep["rounds"]:
+            rounds += 1
+            decision = r.get("decision")
+            if decision and not decision["accepted"]:
+                rejections.update(reason["code"] for reason in decision["reasons"])
+            if r.get("error"):
+                rejections["error:" + r["error"].split(":", 1)[0]] += 1
+    by_role: dict[str, dict[str, float]] = {}
+    total_wall = 0.0
+    for session in store.sessions():
+        usage = session.get("usage") or {}
+        for role, row in (usage.get("by_role") or {}).items():
+            acc = by_role.setdefault(
+                role, {"calls": 0, "cache_hits": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+            )
+            for k in acc:
+                acc[k] += row.get(k, 0)
+        if session.get("ended"):
+            total_wall += session["ended"] - session["started"]
+    accepted = counts.get("accepted", 0)
+    calls = sum(int(v["calls"]) for v in by_role.values())
+    cost = sum(v["cost_usd"] for v in by_role.values())
+    return {
+        "documents": {
+            "total": sum(counts.values()) + len(skipped) + (progress.failed if progress else 0),
+            "accepted": accepted,
+            "exhausted": counts.get("exhausted", 0),
+            "failed_this_session": progress.failed if progress else 0,
+            "skipped": dict(Counter(s["reason"] for s in skipped)),
+        },
+        "rounds": rounds,
+        "acceptance_rate": accepted / max(1, accepted + counts.get("exhausted", 0)),
+        "rejections": dict(rejections.most_common()),
+        "usage_by_role": by_role,
+        "calls": calls,
+        "cost_usd": round(cost, 6),
+        "calls_per_accepted_example": round(calls / accepted, 2) if accepted else None,
+        "cost_per_accepted_example": round(cost / accepted, 6) if accepted else None,
+        "wall_s": round(total_wall, 3),
+        "sessions": len(store.sessions()),
+        "recipe_hash": store.get_meta("recipe_hash"),
+        "simulated_models": simulated or [],
+        "failures": progress.failures if progress else [],
+        "skipped": skipped,
+    }
+
+
+def write_outputs(
+    store: RunStore, out_dir: Path, *, progress: RunProgress | None = None, simulated: list[str] | None = None
+) -> dict[str, Any]:
+    n_examples = _atomic_lines(out_dir / "examples.jsonl", store.examples())
+    _atomic_lines(out_dir / "episodes.jsonl", store.episodes())
+    summary = summarize(store, progress=progress, simulated=simulated)
+    summary["outputs"] = {
+        "examples": str(out_dir / "examples.jsonl"),
+        "episodes": str(out_dir / "episodes.jsonl"),
+        "store": str(out_dir / "run.db"),
+        "examples_written": n_examples,
+    }
+    tmp = out_dir / "summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, out_dir / "summary.json")
+    return summary

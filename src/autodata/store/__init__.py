@@ -1,0 +1,1 @@
+"""The run store (SQLite, WAL) and what is written from it."""

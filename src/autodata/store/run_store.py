@@ -1,0 +1,171 @@
+"""The run store: ``DIR/run.db``, SQLite in WAL mode, the single source of truth of a run.
+
+A document's episode is written in one transaction together with its accepted example, so a crash
+leaves every document either finished (episode and example stored) or not started in the store.
+Resuming runs the unfinished ones again; with the call cache their completed steps replay without
+new model calls, so nothing is lost and nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from autodata.errors import UserError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, source TEXT NOT NULL, title TEXT NOT NULL,
+    status TEXT NOT NULL, rounds INTEGER NOT NULL, finished REAL NOT NULL, episode TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS examples (
+    id TEXT PRIMARY KEY, document_id TEXT NOT NULL UNIQUE, seq INTEGER NOT NULL, data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS skipped (source TEXT PRIMARY KEY, reason TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    started REAL NOT NULL, ended REAL, documents INTEGER NOT NULL DEFAULT 0, usage TEXT
+);
+"""
+
+
+class RunStore:
+    def __init__(self, out_dir: str | Path) -> None:
+        self.dir = Path(out_dir)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.path = self.dir / "run.db"
+            self._db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise UserError(f"cannot open the run store in {self.dir}: {exc}") from None
+        self._session: int | None = None
+
+    # ------------------------------------------------------------------ meta and recipe
+
+    def get_meta(self, key: str) -> Any:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def check_recipe(self, recipe_hash: str, *, force: bool) -> str:
+        """'new', 'same' or 'replaced'. A started run refuses another recipe unless forced."""
+        old = self.get_meta("recipe_hash")
+        if old is None:
+            self.set_meta("recipe_hash", recipe_hash)
+            return "new"
+        if old == recipe_hash:
+            return "same"
+        if not force:
+            raise UserError(
+                f"{self.dir} was started with another recipe (config or prompts changed: {old} -> {recipe_hash}). "
+                "Resume with the original config, use a new --out directory, or pass --force-new-recipe "
+                "to continue with the new one (finished documents keep their old results)."
+            )
+        history = self.get_meta("recipe_history") or []
+        self.set_meta("recipe_history", [*history, {"from": old, "to": recipe_hash, "at": time.time()}])
+        self.set_meta("recipe_hash", recipe_hash)
+        return "replaced"
+
+    # ------------------------------------------------------------------ sessions
+
+    def begin_session(self) -> None:
+        cur = self._db.execute("INSERT INTO sessions (started) VALUES (?)", (time.time(),))
+        self._session = cur.lastrowid
+
+    def end_session(self, documents: int, usage: dict[str, Any]) -> None:
+        if self._session is not None:
+            self._db.execute(
+                "UPDATE sessions SET ended = ?, documents = ?, usage = ? WHERE rowid = ?",
+                (time.time(), documents, json.dumps(usage), self._session),
+            )
+
+    def sessions(self) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT started, ended, documents, usage FROM sessions ORDER BY rowid").fetchall()
+        return [
+            {"started": r[0], "ended": r[1], "documents": r[2], "usage": json.loads(r[3]) if r[3] else None}
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------------ documents
+
+    def finished_ids(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT id FROM documents")}
+
+    def record_skipped(self, source: str, reason: str, detail: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO skipped (source, reason, detail) VALUES (?, ?, ?)", (source, reason, detail)
+        )
+
+    def record_episode(
+        self,
+        *,
+        doc_id: str,
+        seq: int,
+        source: str,
+        title: str,
+        status: str,
+        episode: dict[str, Any],
+        example: dict[str, Any] | None,
+    ) -> None:
+        """Episode and example together, or neither."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO documents (id, seq, source, title, status, rounds, finished, episode) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    doc_id,
+                    seq,
+                    source,
+                    title,
+                    status,
+                    len(episode.get("rounds", [])),
+                    time.time(),
+                    json.dumps(episode, ensure_ascii=False),
+                ),
+            )
+            if example is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO examples (id, document_id, seq, data) VALUES (?, ?, ?, ?)",
+                    (example["id"], doc_id, seq, json.dumps(example, ensure_ascii=False)),
+                )
+
+    def _transaction(self) -> Any:
+        db = self._db
+
+        class _Tx:
+            def __enter__(self) -> None:
+                db.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self, exc_type: object, *rest: object) -> None:
+                db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+        return _Tx()
+
+    # ------------------------------------------------------------------ reading
+
+    def examples(self) -> Iterator[dict[str, Any]]:
+        for (data,) in self._db.execute("SELECT data FROM examples ORDER BY seq"):
+            yield json.loads(data)
+
+    def episodes(self) -> Iterator[dict[str, Any]]:
+        for (data,) in self._db.execute("SELECT episode FROM documents ORDER BY seq"):
+            yield json.loads(data)
+
+    def skipped(self) -> list[dict[str, str]]:
+        rows = self._db.execute("SELECT source, reason, detail FROM skipped ORDER BY source").fetchall()
+        return [{"source": r[0], "reason": r[1], "detail": r[2]} for r in rows]
+
+    def status_counts(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT status, COUNT(*) FROM documents GROUP BY status").fetchall())
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,252 @@
+"""`autodata run` end to end on the simulated ladder: outputs, resume after kill -9, recipe guard."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autodata.acceptance import decide, preset
+from autodata.rubric import score
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "autodata", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env
+    )
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def comparable(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "created_at"} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    base = tmp_path_factory.mktemp("quick")
+    out = base / "run"
+    # module-scoped: runs before the per-test cache isolation, so it brings its own cold cache
+    env = {**os.environ, "AUTODATA_CACHE_DIR": str(base / "cache")}
+    res = run_cli("run", "examples/quickstart.yaml", "--out", str(out), "--limit", "8", "-q", env=env)
+    assert res.returncode == 0, res.stderr
+    return out, res
+
+
+def test_outputs_follow_the_contract(quick):
+    out, res = quick
+    assert "SIMULATED" in res.stderr
+    examples = lines(out / "examples.jsonl")
+    episodes = lines(out / "episodes.jsonl")
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(episodes) == 8 and summary["documents"]["total"] == 8
+    assert summary["documents"]["accepted"] == len(examples) >= 3
+    assert summary["documents"]["accepted"] + summary["documents"]["exhausted"] == 8
+    keys = {
+        "id",
+        "document_id",
+        "document_title",
+        "profile",
+        "question_type",
+        "reasoning_skills",
+        "context",
+        "question",
+        "reference_answer",
+        "rubric",
+        "weak",
+        "strong",
+        "gap",
+        "rounds",
+        "quality",
+        "recipe_hash",
+        "models",
+        "created_at",
+    }
+    for ex in examples:
+        assert set(ex) == keys
+        assert {"attempts", "mean", "max"} == set(ex["weak"]) == set(ex["strong"])
+        assert all(set(c) == {"criterion", "weight", "category"} for c in ex["rubric"])
+    assert summary["calls"] > 0 and summary["calls_per_accepted_example"] > 0
+    assert summary["usage_by_role"]["weak_solver"]["calls"] > summary["usage_by_role"]["strong_solver"]["calls"]
+    assert sum(len(e["rounds"]) for e in episodes) == summary["rounds"]
+
+
+def test_accepted_examples_pass_the_predicate_recomputed_from_stored_marks(quick):
+    out, _ = quick
+    p = preset("deployed")
+    for ex in lines(out / "examples.jsonl"):
+        weights = [c["weight"] for c in ex["rubric"]]
+        weak = [score(weights, a["marks"]) for a in ex["weak"]["attempts"]]
+        strong = [score(weights, a["marks"]) for a in ex["strong"]["attempts"]]
+        assert weak == [a["score"] for a in ex["weak"]["attempts"]]
+        assert decide(p, quality_passed=ex["quality"]["passed"], weak=weak, strong=strong).accepted
+        assert ex["gap"] == pytest.approx(sum(strong) / len(strong) - sum(weak) / len(weak))
+
+
+def test_rerun_of_a_finished_run_makes_zero_calls(quick, tmp_path):
+    out, _ = quick
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    res = run_cli("run", "examples/quickstart.yaml", "--out", str(copy), "--limit", "8", "-q")
+    assert res.returncode == 0, res.stderr
+    db = sqlite3.connect(str(copy / "run.db"))
+    usage = json.loads(db.execute("SELECT usage FROM sessions ORDER BY rowid DESC LIMIT 1").fetchone()[0])
+    assert usage["total"]["calls"] == 0 and usage["total"]["cache_hits"] == 0  # nothing even looked up
+    assert comparable(lines(copy / "examples.jsonl")) == comparable(lines(out / "examples.jsonl"))
+
+
+def test_changed_recipe_is_refused_unless_forced(quick, tmp_path):
+    out, _ = quick
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    res = run_cli(
+        "run", "examples/quickstart.yaml", "--out", str(copy), "--limit", "8", "-q", "--set", "loop.max_rounds=2"
+    )
+    assert res.returncode == 2
+    assert "was started with another recipe" in res.stderr and "--force-new-recipe" in res.stderr
+    res = run_cli(
+        "run",
+        "examples/quickstart.yaml",
+        "--out",
+        str(copy),
+        "--limit",
+        "8",
+        "-q",
+        "--set",
+        "loop.max_rounds=2",
+        "--force-new-recipe",
+    )
+    assert res.returncode == 0, res.stderr
+
+
+def test_status_command(quick):
+    out, _ = quick
+    res = run_cli("status", str(out))
+    assert res.returncode == 0 and "acceptance rate" in res.stdout
+    assert run_cli("status", str(out / "nope")).returncode == 2
+
+
+def test_missing_roles_and_documents_are_config_errors(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "models:\n  w: {provider: simulated, model: sim-weak}\nroles: {judge: w}\n"
+        "documents: {paths: [examples/corpus/peps]}\n"
+    )
+    res = run_cli("run", str(cfg), "--out", str(tmp_path / "o"))
+    assert res.returncode == 2
+    assert "roles.challenger: required" in res.stderr and "roles.weak_solver: required" in res.stderr
+    res = run_cli("run", "examples/quickstart.yaml", "--out", str(tmp_path / "o2"), "--set", "documents.paths=[]")
+    assert res.returncode == 2 and "documents.paths" in res.stderr
+
+
+def test_bad_documents_are_skipped_with_reasons_in_the_summary(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(ROOT / "examples/corpus/peps/pep-0343.rst", docs / "good.rst")
+    shutil.copy(ROOT / "examples/corpus/peps/pep-0343.rst", docs / "same.rst")
+    (docs / "empty.md").write_text("")
+    (docs / "blob.txt").write_bytes(b"\x00\x01\x02" * 100)
+    res = run_cli(
+        "run", "examples/quickstart.yaml", "--out", str(tmp_path / "o"), "-q", "--set", f"documents.paths=[{docs}]"
+    )
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["documents"]["skipped"] == {"binary": 1, "duplicate": 1, "empty": 1}
+    assert summary["documents"]["accepted"] + summary["documents"]["exhausted"] == 1
+
+
+def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
+    slow = [
+        "--set",
+        "models.weak.simulation.latency_ms=40",
+        "--set",
+        "models.strong.simulation.latency_ms=40",
+        "--set",
+        "loop.concurrency=2",
+    ]
+    env = {**os.environ, "AUTODATA_CACHE_DIR": str(tmp_path / "cache-a")}
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "autodata",
+            "run",
+            "examples/quickstart.yaml",
+            "--out",
+            str(out),
+            "--limit",
+            "8",
+            "-q",
+            *slow,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    done = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            db = sqlite3.connect(str(out / "run.db"), timeout=5)
+            done = db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+            db.close()
+        except sqlite3.Error:
+            done = 0
+        if done >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert 2 <= done < 8
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autodata",
+            "run",
+            "examples/quickstart.yaml",
+            "--out",
+            str(out),
+            "--limit",
+            "8",
+            "-q",
+            *slow,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert res.returncode == 0, res.stderr
+    # the reference: the same run, uninterrupted, with a cold cache of its own
+    env_b = {**os.environ, "AUTODATA_CACHE_DIR": str(tmp_path / "cache-b")}
+    ref = tmp_path / "reference"
+    res = subprocess.run(
+        [sys.executable, "-m", "autodata", "run", "examples/quickstart.yaml", "--out", str(ref), "--limit", "8", "-q"],
+        cwd=ROOT,
+        env=env_b,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert res.returncode == 0, res.stderr
+    assert comparable(lines(out / "examples.jsonl")) == comparable(lines(ref / "examples.jsonl"))
+    assert lines(out / "episodes.jsonl") == lines(ref / "episodes.jsonl")
+    killed = json.loads((out / "summary.json").read_text())
+    assert killed["sessions"] == 2 and killed["documents"]["total"] == 8
