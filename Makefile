@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo demo-generate test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $(VENV)/.installed $@
 
 demo: $(VENV)/.installed
-	$(BIN)/autodata generate examples/sim.yaml --input examples/prompts.jsonl --out runs/demo
+	$(BIN)/autodata run examples/quickstart.yaml --out runs/quickstart
+
+demo-generate: $(VENV)/.installed
+	$(BIN)/autodata generate examples/sim.yaml --input examples/prompts.jsonl --out runs/generate
 
 # The trusted core (scoring and acceptance) must stay at 100 % line and branch coverage.
 CORE_COV := --cov=autodata.rubric --cov=autodata.acceptance --cov-branch --cov-fail-under=100 --cov-report=term-missing
