@@ -307,8 +307,11 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
         )
     if summary.get("simulated_models"):
         out.print("[yellow]These examples come from SIMULATED models.[/]")
-        out.print("To run the same loop on real models: copy examples/openai-compatible.yaml, set the base_url "
-                  "and model of each endpoint, then `autodata validate` it and `autodata run` it.", markup=False)
+        out.print(
+            "To run the same loop on real models: copy examples/openai-compatible.yaml, set the base_url "
+            "and model of each endpoint, then `autodata validate` it and `autodata run` it.",
+            markup=False,
+        )
 
 
 @app.command("serve-sim")

@@ -65,12 +65,75 @@ def _block(text: str, tag: str) -> str:
 
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z\-]{5,}")
-_STOP = frozenset(["because", "before", "between", "should", "through", "without", "within", "however", "therefore"])
+_STOP = frozenset(
+    (
+        "because",
+        "before",
+        "between",
+        "should",
+        "through",
+        "without",
+        "within",
+        "however",
+        "therefore",
+        "different",
+        "results",
+        "result",
+        "following",
+        "several",
+        "another",
+        "further",
+        "figure",
+        "figures",
+        "table",
+        "tables",
+        "section",
+        "sections",
+        "paper",
+        "approach",
+        "using",
+        "based",
+        "during",
+        "number",
+        "within",
+        "across",
+        "include",
+        "includes",
+        "including",
+        "provide",
+        "provides",
+        "proposed",
+        "present",
+        "presented",
+        "previous",
+        "respectively",
+        "example",
+        "examples",
+        "method",
+        "methods",
+        "problem",
+        "problems",
+        "system",
+        "systems",
+        "important",
+        "general",
+        "specific",
+        "similar",
+        "various",
+        "whether",
+        "second",
+        "effect",
+        "effects",
+        "change",
+        "changes",
+    )
+)
+_LATEX = re.compile(r"\\[A-Za-z]+|\$[^$]*\$")
 
 
 def _key_terms(text: str, rng: random.Random, n: int) -> list[str]:
     counts: dict[str, int] = {}
-    for w in _WORD.findall(text[:20000]):
+    for w in _WORD.findall(_LATEX.sub(" ", text[:20000])):
         lw = w.lower()
         if lw not in _STOP:
             counts[lw] = counts.get(lw, 0) + 1
