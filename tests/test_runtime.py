@@ -229,3 +229,16 @@ async def test_missing_api_key_env_is_reported(monkeypatch):
     with pytest.raises(ConfigError) as info:
         await rt.complete("w", MSG)
     assert "models.w.api_key_env: environment variable NOPE_KEY is not set" in info.value.render()
+
+
+async def test_simulator_version_is_part_of_simulated_keys_only(monkeypatch):
+    import autodata.llm.runtime as runtime_mod
+
+    sim = ModelRuntime(_cfg(), cache=None)
+    before = sim.request("weak", MSG).cache_key()
+    monkeypatch.setattr(runtime_mod, "SIM_VERSION", "sim-next")
+    assert sim.request("weak", MSG).cache_key() != before  # a new simulator does not replay old answers
+    real = validate_config({"models": {"w": {"provider": "openai", "model": "m", "base_url": "http://a:1/v1"}}})
+    key = ModelRuntime(real, backends={"w": []}).request("w", MSG).cache_key()
+    monkeypatch.setattr(runtime_mod, "SIM_VERSION", "sim-other")
+    assert ModelRuntime(real, backends={"w": []}).request("w", MSG).cache_key() == key

@@ -286,6 +286,7 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
         ("acceptance rate", f"{100 * summary['acceptance_rate']:.0f}%"),
         ("rounds", summary["rounds"]),
         ("model calls", summary["calls"]),
+        ("answers from the call cache", summary.get("cache_hits", 0)),
         ("calls per accepted example", summary["calls_per_accepted_example"]),
         ("cost (USD)", f"{summary['cost_usd']:.4f}"),
         ("wall time (s)", summary["wall_s"]),

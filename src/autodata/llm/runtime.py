@@ -19,7 +19,7 @@ from autodata.errors import ConfigError
 from autodata.llm.backends import Backend, OpenAIBackend, SimulatedBackend
 from autodata.llm.cache import CallCache
 from autodata.llm.endpoint import EndpointClient
-from autodata.llm.sim.ladder import LADDER, SimulatedLadder
+from autodata.llm.sim.ladder import LADDER, SIM_VERSION, SimulatedLadder
 from autodata.llm.structured import (
     OutputError,
     Validator,
@@ -164,6 +164,7 @@ class ModelRuntime:
             extra_body=dict(ep.extra_body),
             sample=sample,
             json_mode=json_mode,
+            namespace=SIM_VERSION if ep.provider == "simulated" else "",
         )
 
     async def complete(

@@ -52,6 +52,7 @@ class LogicalRequest:
     extra_body: dict[str, Any]
     sample: int
     json_mode: bool = False  # plain JSON object requested without a schema
+    namespace: str = ""  # e.g. the simulator's version: its answers change when its code does
 
     def cache_key(self) -> str:
         payload = {
@@ -64,6 +65,8 @@ class LogicalRequest:
             "extra": self.extra_body,
             "sample": self.sample,
         }
+        if self.namespace:
+            payload["ns"] = self.namespace
         return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 

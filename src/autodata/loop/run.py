@@ -300,6 +300,7 @@ def summarize(
             total_wall += session["ended"] - session["started"]
     accepted = counts.get("accepted", 0)
     calls = sum(int(v["calls"]) for v in by_role.values())
+    cache_hits = sum(int(v["cache_hits"]) for v in by_role.values())
     cost = sum(v["cost_usd"] for v in by_role.values())
     return {
         "documents": {
@@ -314,6 +315,7 @@ def summarize(
         "rejections": dict(rejections.most_common()),
         "usage_by_role": by_role,
         "calls": calls,
+        "cache_hits": cache_hits,
         "cost_usd": round(cost, 6),
         "calls_per_accepted_example": round(calls / accepted, 2) if accepted else None,
         "cost_per_accepted_example": round(cost / accepted, 6) if accepted else None,
