@@ -228,7 +228,7 @@ async def test_persistent_500_gives_up_after_max_retries(servers, runtimes):
 # ------------------------------------------------------------------------------------ 4. reset
 
 
-@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx", "direct"])
 async def test_connection_reset_is_retried(servers, runtimes, transport):
     srv = await servers(plan=first_time(ABORT))
     rt = runtimes(srv.url, http_transport=transport)
@@ -247,7 +247,7 @@ async def test_connection_reset_is_retried(servers, runtimes, transport):
 # ------------------------------------------------------------------------------------ 5. timeout
 
 
-@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx", "direct"])
 async def test_slow_answer_times_out_and_is_retried(servers, runtimes, transport):
     srv = await servers(plan=first_time(slow(3.0)))
     rt = runtimes(srv.url, timeout_s=0.3, http_transport=transport)
@@ -261,7 +261,7 @@ async def test_slow_answer_times_out_and_is_retried(servers, runtimes, transport
     assert 0.29 <= elapsed < 2.5  # waited for the timeout, not for the slow answer
 
 
-@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx", "direct"])
 async def test_always_slow_fails_with_timeout_after_all_attempts(servers, runtimes, transport):
     srv = await servers(plan=lambda a: slow(2.0))
     rt = runtimes(srv.url, timeout_s=0.25, max_retries=2, http_transport=transport)
@@ -279,7 +279,7 @@ async def test_always_slow_fails_with_timeout_after_all_attempts(servers, runtim
 # ------------------------------------------------------------------------------------ 6. broken body
 
 
-@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx", "direct"])
 async def test_malformed_200_body_is_retried(servers, runtimes, transport):
     srv = await servers(plan=first_time(MALFORMED))
     rt = runtimes(srv.url, http_transport=transport)

@@ -81,7 +81,9 @@ class Endpoint(_Strict):
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     structured_output: Literal["json_schema", "json_object", "text"] = "json_schema"
     max_repairs: int = Field(2, ge=0, le=10, description="Re-asks after invalid structured output.")
-    http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    http_transport: Literal["aiohttp", "httpx", "direct"] = Field(
+        "aiohttp", description="openai SDK over aiohttp (default) or httpx, or direct aiohttp without the SDK."
+    )
     simulation: Simulation | None = None
 
     @field_validator("base_url", mode="before")

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from autodata.config import Config, Endpoint
 from autodata.errors import ConfigError
-from autodata.llm.backends import Backend, OpenAIBackend, SimulatedBackend
+from autodata.llm.backends import Backend, DirectBackend, OpenAIBackend, SimulatedBackend
 from autodata.llm.cache import CallCache
 from autodata.llm.endpoint import EndpointClient
 from autodata.llm.sim.ladder import LADDER, SIM_VERSION, SimulatedLadder
@@ -74,6 +74,11 @@ def make_backends(name: str, ep: Endpoint, global_seed: int) -> list[Backend]:
         return [SimulatedBackend(ladder, sim.latency_ms, label=f"simulated:{ep.model}")]
     key = ep.api_key()
     urls: list[str | None] = list(ep.base_url) if ep.base_url else [None]
+    if ep.http_transport == "direct":
+        return [
+            DirectBackend(url, key, ep.timeout_s, label=url or "default", max_connections=ep.max_concurrency)
+            for url in urls
+        ]
     return [
         OpenAIBackend(
             url,
