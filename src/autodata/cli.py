@@ -246,7 +246,7 @@ def run(
                     task,
                     completed=p.documents_done + p.failed,
                     info=f"accepted {p.accepted} ({100 * p.acceptance_rate:.0f}%) exhausted {p.exhausted} "
-                    f"failed {p.failed} | rounds {p.rounds}",
+                    f"failed {p.failed} | rounds {p.rounds} | calls {p.calls} tok {p.tokens:,} ${p.cost_usd:.4f}",
                 )
 
             return await run_loop(

@@ -127,6 +127,9 @@ class RunProgress:
     skipped: int = 0
     failed: int = 0
     rounds: int = 0
+    calls: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
     failures: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -216,6 +219,9 @@ async def run(
             )
         finally:
             sem.release()
+            totals = rt.meter.totals
+            progress.calls, progress.cost_usd = totals.calls, totals.cost_usd
+            progress.tokens = totals.input_tokens + totals.output_tokens
             if on_progress:
                 on_progress(progress)
 

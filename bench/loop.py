@@ -1,0 +1,99 @@
+"""The inner loop on the simulated ladder: acceptance, rounds, solver calls, weak-first, resume cost.
+
+    python bench/loop.py [--docs examples/corpus] [--limit N] [--rounds R]
+
+Prints one table. Every run uses its own empty cache, so calls are real (simulated) model calls;
+the resume row re-runs a finished run directory and counts the calls it makes (must be 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from autodata.config import validate_config
+from autodata.loop.run import run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def config(docs: str, rounds: int, weak_first: bool, cache: Path) -> object:
+    data = yaml.safe_load((ROOT / "examples" / "quickstart.yaml").read_text())
+    data["documents"]["paths"] = [docs]
+    data["loop"]["max_rounds"] = rounds
+    data["loop"]["weak_first"] = weak_first
+    data["cache"] = {"path": str(cache)}
+    return validate_config(data)
+
+
+async def one(cfg: object, out: Path, limit: int | None) -> tuple[dict, float]:
+    started = time.perf_counter()
+    summary = await run(cfg, out, limit=limit)  # type: ignore[arg-type]
+    return summary, time.perf_counter() - started
+
+
+def row(name: str, s: dict, wall: float) -> str:
+    roles = s["usage_by_role"]
+    solver = sum(roles.get(r, {}).get("calls", 0) for r in ("weak_solver", "strong_solver"))
+    judge = roles.get("judge", {}).get("calls", 0)
+    acc = s["documents"]["accepted"]
+    per = (lambda x, w=12: f"{x / acc:{w}.1f}") if acc else (lambda x, w=12: f"{'-':>{w}}")
+    return (
+        f"{name:<22}{s['documents']['total']:>6}{acc:>9}{100 * s['acceptance_rate']:>8.0f}%"
+        f"{s['rounds'] / max(1, s['documents']['total']):>12.2f}{per(solver)}{per(judge, 11)}{s['calls']:>8}"
+        f"{wall:>8.2f}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--docs", default=str(ROOT / "examples" / "corpus"))
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    os.chdir(ROOT)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        print(f"simulated ladder; documents: {args.docs}; round budget {args.rounds}; preset deployed; k=3/3")
+        print(
+            f"{'variant':<22}{'docs':>6}{'accepted':>9}{'rate':>9}{'rounds/doc':>12}"
+            f"{'solver/acc':>12}{'judge/acc':>11}{'calls':>8}{'wall s':>8}"
+        )
+        results = {}
+        for name, weak_first in (("weak-first on", True), ("weak-first off", False)):
+            cfg = config(args.docs, args.rounds, weak_first, t / f"{name}.sqlite")
+            summary, wall = asyncio.run(one(cfg, t / name, args.limit))
+            results[name] = summary
+            print(row(name, summary, wall))
+        cfg = config(args.docs, args.rounds, True, t / "weak-first on.sqlite")
+        summary, wall = asyncio.run(one(cfg, t / "weak-first on", args.limit))
+        last = summary  # the resumed run's summary covers both sessions; count this session's calls
+        db = sqlite3.connect(str(t / "weak-first on" / "run.db"))
+        session_calls = json.loads(db.execute("SELECT usage FROM sessions ORDER BY rowid DESC LIMIT 1").fetchone()[0])
+        print(
+            f"{'resume (finished run)':<22}{last['documents']['total']:>6}{'':>9}{'':>9}{'':>12}{'':>12}{'':>11}"
+            f"{session_calls['total']['calls']:>8}{wall:>8.2f}"
+        )
+        on, off = results["weak-first on"], results["weak-first off"]
+
+        def solver_calls(s: dict) -> int:
+            return sum(s["usage_by_role"].get(r, {}).get("calls", 0) for r in ("weak_solver", "strong_solver"))
+
+        saved = 1 - solver_calls(on) / max(1, solver_calls(off))
+        print(
+            f"weak-first saves {100 * saved:.0f}% of solver calls "
+            f"({solver_calls(on)} vs {solver_calls(off)}); resume of a finished run made "
+            f"{session_calls['total']['calls']} calls (goal: 0)"
+        )
+
+
+if __name__ == "__main__":
+    main()
