@@ -229,6 +229,7 @@ class DirectBackend:
                 connector=aiohttp.TCPConnector(limit=self.max_connections + 8, keepalive_timeout=30),
                 timeout=aiohttp.ClientTimeout(total=self.timeout_s),
                 headers=self.headers,
+                trust_env=True,  # honour HTTP(S)_PROXY / NO_PROXY as the SDK transports do
             )
         return self._session
 
@@ -239,7 +240,7 @@ class DirectBackend:
         try:
             async with self._open().post(self.url, data=payload) as resp:
                 raw = await resp.read()
-                status, headers = resp.status, {k.lower(): v for k, v in resp.headers.items()}
+                status, headers = resp.status, resp.headers  # case-insensitive multidict
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise TransportError(
                 "no answer within the timeout", kind="timeout", retryable=True, unhealthy=True
@@ -262,7 +263,9 @@ class DirectBackend:
                 ) from None
         if status >= 400:
             text = raw.decode("utf-8", "replace") if data is None else data
-            raise classify_status(status, _server_message(text, f"HTTP {status}"), headers)
+            raise classify_status(
+                status, _server_message(text, f"HTTP {status}"), {k.lower(): v for k, v in headers.items()}
+            )
         if not isinstance(data, dict) or not data.get("choices"):
             raise TransportError(
                 f"server sent JSON without choices: {str(data)[:200]}",
@@ -271,7 +274,7 @@ class DirectBackend:
                 retryable=True,
                 unhealthy=True,
             )
-        return Reply(data=data, headers=headers)
+        return Reply(data=data, headers=dict(headers))
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -126,6 +126,9 @@ class EndpointClient:
         self.max_tokens_field: str = cfg.max_tokens_field
         self._rng = rng or random.Random()
         self.mode_fallbacks: list[str] = []
+        # computed once: the runtime overlays these on every call
+        self.sampling_defaults = {k: v for k, v in cfg.sampling.model_dump().items() if v is not None}
+        self.extra_body = dict(cfg.extra_body)
 
     # ------------------------------------------------------------------ wire format
 

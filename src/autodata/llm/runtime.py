@@ -156,8 +156,9 @@ class ModelRuntime:
         json_mode: bool = False,
     ) -> LogicalRequest:
         """The logical request (and so the cache key) for a call; sample i gets seed f(run seed, i)."""
-        ep = self.endpoint(model).cfg
-        merged = {k: v for k, v in ep.sampling.model_dump().items() if v is not None}
+        client = self.endpoint(model)
+        ep = client.cfg
+        merged = dict(client.sampling_defaults)
         if params:
             merged.update({k: v for k, v in params.items() if v is not None})
         merged.setdefault("seed", derive_seed(self.seed, sample))
@@ -166,7 +167,7 @@ class ModelRuntime:
             messages=tuple(messages),
             params=merged,
             schema=schema,
-            extra_body=dict(ep.extra_body),
+            extra_body=client.extra_body,
             sample=sample,
             json_mode=json_mode,
             namespace=SIM_VERSION if ep.provider == "simulated" else "",
