@@ -157,3 +157,16 @@ def test_status_classification(status, message, kind, retryable):
     assert (err.kind, err.retryable) == (kind, retryable)
     assert err.message == message
     assert err.retry_after == (3.0 if retryable else None) or not retryable
+
+
+def test_direct_transport_resolves_proxy_variables_once(monkeypatch):
+    from autodata.llm.backends import DirectBackend, proxy_for
+
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    assert proxy_for("http://gpu1:8000/v1/chat/completions") is None
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.local:3128")
+    monkeypatch.setenv("NO_PROXY", "gpu2")
+    assert proxy_for("http://gpu1:8000/v1/chat/completions") == "http://proxy.local:3128"
+    assert proxy_for("http://gpu2:8000/v1/chat/completions") is None
+    assert DirectBackend("http://gpu1:8000/v1", None, 5, "x").proxy == "http://proxy.local:3128"

@@ -199,6 +199,21 @@ class OpenAIBackend:
         await self.client.close()
 
 
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment asks for (HTTP(S)_PROXY, NO_PROXY), resolved once per backend.
+
+    The SDK transports honour these variables; aiohttp's own ``trust_env`` would too, but it looks
+    them up again on every request, which cost 0.6 ms of CPU a call in the benchmark.
+    """
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
 class DirectBackend:
     """Opt-in (``http_transport: direct``): the same wire protocol over one aiohttp session, no SDK.
 
@@ -219,6 +234,7 @@ class DirectBackend:
             self.headers["Authorization"] = f"Bearer {api_key}"
         self.timeout_s = timeout_s
         self.max_connections = max_connections
+        self.proxy = proxy_for(self.url)
         self._session: Any = None
 
     def _open(self) -> Any:
@@ -229,7 +245,6 @@ class DirectBackend:
                 connector=aiohttp.TCPConnector(limit=self.max_connections + 8, keepalive_timeout=30),
                 timeout=aiohttp.ClientTimeout(total=self.timeout_s),
                 headers=self.headers,
-                trust_env=True,  # honour HTTP(S)_PROXY / NO_PROXY as the SDK transports do
             )
         return self._session
 
@@ -238,7 +253,7 @@ class DirectBackend:
 
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         try:
-            async with self._open().post(self.url, data=payload) as resp:
+            async with self._open().post(self.url, data=payload, proxy=self.proxy) as resp:
                 raw = await resp.read()
                 status, headers = resp.status, resp.headers  # case-insensitive multidict
         except (TimeoutError, aiohttp.ServerTimeoutError):
