@@ -299,3 +299,71 @@ def test_run_over_http_through_serve_sim_equals_in_process(tmp_path):
     http, local = lines(tmp_path / "http" / "examples.jsonl"), lines(tmp_path / "local" / "examples.jsonl")
     assert http and strip(http) == strip(local)
     assert lines(tmp_path / "http" / "episodes.jsonl") == lines(tmp_path / "local" / "episodes.jsonl")
+
+
+def test_endpoint_errors_fail_documents_for_a_retry_instead_of_exhausting_them(tmp_path):
+    """A typo in a model name must not mark documents as finished (they would never be retried)."""
+    env = {**os.environ, "AUTODATA_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autodata", "serve-sim", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        base = proc.stdout.readline().split(" on ")[1].split()[0]
+        time.sleep(0.5)
+        res = run_cli(
+            "run",
+            "examples/quickstart.yaml",
+            "--out",
+            str(tmp_path / "o"),
+            "--limit",
+            "3",
+            "-q",
+            "--set",
+            "models.challenger.provider=openai",
+            "--set",
+            "models.challenger.model=no-such-model",
+            "--set",
+            f"models.challenger.base_url={base}",
+            "--set",
+            "models.challenger.simulation=null",
+            env=env,
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert res.returncode == 1, res.stderr
+    assert "stopped: not_found (HTTP 404): challenger [http://127.0.0.1:" in res.stdout
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["documents"]["accepted"] == summary["documents"]["exhausted"] == 0
+    assert summary["documents"]["failed_this_session"] >= 1
+    db = sqlite3.connect(str(tmp_path / "o" / "run.db"))
+    assert db.execute("SELECT COUNT(*) FROM documents").fetchone()[0] == 0  # nothing recorded as finished
+
+
+def test_missing_api_key_is_a_user_error_before_the_run_starts(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "NO_SUCH_KEY_VAR"}
+    res = run_cli(
+        "run",
+        "examples/quickstart.yaml",
+        "--out",
+        str(tmp_path / "o"),
+        "-q",
+        "--set",
+        "models.judge.provider=openai",
+        "--set",
+        "models.judge.base_url=http://127.0.0.1:9/v1",
+        "--set",
+        "models.judge.simulation=null",
+        "--set",
+        "models.judge.model=m",
+        "--set",
+        "models.judge.api_key_env=NO_SUCH_KEY_VAR",
+        env=env,
+    )
+    assert res.returncode == 2
+    assert "models.judge.api_key_env: environment variable NO_SUCH_KEY_VAR is not set" in res.stderr
+    assert "Traceback" not in res.stderr

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -255,6 +256,9 @@ def run(
 
     summary = asyncio.run(go())
     _print_run_summary(summary)
+    docs = summary["documents"]
+    if summary.get("stopped") or (docs["failed_this_session"] and not docs["accepted"] + docs["exhausted"]):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -296,6 +300,8 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
     out.print(table)
     if summary["rejections"]:
         out.print("rejections: " + ", ".join(f"{k} {v}" for k, v in summary["rejections"].items()), markup=False)
+    if summary.get("stopped"):
+        out.print(f"[red]{escape(summary['stopped'])}[/]", highlight=False)
     for failure in summary.get("failures", [])[:5]:
         out.print(f"failed: {failure['source']}: {failure['error']}", markup=False, highlight=False)
     if "outputs" in summary:

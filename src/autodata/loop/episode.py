@@ -10,9 +10,10 @@ angle, up to the round budget. An accepted example gets a final quality pass.
 Models only propose: every score and every decision here is computed in code from the judge's
 per-criterion marks (``rubric.score``, ``acceptance.decide``).
 
-A call that fails for good with a retryable error (an endpoint down past its retries) aborts the
-episode with that :class:`CallError`, so the run does not record the document as finished and a
-resume tries it again. Invalid output and errors retrying cannot fix are recorded in the round.
+A call that fails for a reason outside the example (an endpoint down past its retries, a bad key,
+an unknown model) aborts the episode with that :class:`CallError`, so the run does not record the
+document as finished and a resume tries it again. Invalid output and a context too long for the
+model are recorded in the round, and the challenger is asked for another example.
 """
 
 from __future__ import annotations
@@ -30,6 +31,17 @@ from autodata.roles.schemas import ChallengerOutput
 from autodata.rubric import RubricRules, score
 
 Status = Literal["accepted", "exhausted"]
+
+
+# Failures that belong to this round's example (the model's answer was unusable, or the example is
+# too long for a model): recorded in the round, and the loop goes on. Every other failure (endpoint
+# down, bad key, unknown model, a request the server rejects) says nothing about the document: the
+# episode is aborted so the document is not stored as finished and a later run retries it.
+ROUND_LEVEL_KINDS = frozenset({"invalid_output", "context_too_long"})
+
+
+def aborts_episode(err: CallError) -> bool:
+    return err.kind not in ROUND_LEVEL_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +143,7 @@ async def _attempts(
 
     async def judged(i: int, answer: Completion | CallError) -> Attempt:
         if isinstance(answer, CallError):
-            if answer.retryable:
+            if aborts_episode(answer):
                 raise answer  # the endpoint is down: abort the episode, a resume retries the document
             return Attempt(None, None, None, error=f"solver: {answer}")
         try:
@@ -139,12 +151,16 @@ async def _attempts(
                 runtime, s.endpoints.judge, example.question, example.rubric, answer.text, sample=i
             )
         except CallError as err:
-            if err.retryable:
+            if aborts_episode(err):
                 raise
             return Attempt(answer.text, None, None, error=f"judge: {err}")
         return Attempt(answer.text, marking.marks, score(weights, marking.marks))
 
-    return list(await asyncio.gather(*(judged(i, a) for i, a in enumerate(answers))))
+    results = await asyncio.gather(*(judged(i, a) for i, a in enumerate(answers)), return_exceptions=True)
+    for r in results:  # every sibling has finished before an abort propagates
+        if isinstance(r, BaseException):
+            raise r
+    return list(results)  # type: ignore[arg-type]
 
 
 def _feedback(decision: Decision) -> list[str]:
@@ -168,10 +184,14 @@ async def run_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSettings) 
                 rules=s.rubric_rules,
             )
         except CallError as err:
-            if err.retryable:
+            if aborts_episode(err):
                 raise
             rnd.error = f"challenger: {err}"
-            rnd.feedback = ["the previous answer could not be used (invalid or missing fields); follow the format"]
+            rnd.feedback = (
+                ["the example was too long for a model to read; write a shorter context"]
+                if err.kind == "context_too_long"
+                else ["the previous answer could not be used (invalid or missing fields); follow the format"]
+            )
             history += [f"round {n + 1}: {line}" for line in rnd.feedback]
             continue
         example: ChallengerOutput = proposal.value
@@ -187,7 +207,7 @@ async def run_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSettings) 
                 sample=n,
             )
         except CallError as err:
-            if err.retryable:
+            if aborts_episode(err):
                 raise
             rnd.error = f"quality_verifier: {err}"
             continue
@@ -225,7 +245,7 @@ async def run_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSettings) 
                     sample=1000 + n,
                 )
             except CallError as err:
-                if err.retryable:
+                if aborts_episode(err):
                     raise
                 rnd.error = f"quality_verifier (final pass): {err}"
                 rnd.decision = decide(s.preset, quality_passed=False, weak=[], strong=None)

@@ -23,12 +23,15 @@ from typing import Any
 from autodata.acceptance import preset
 from autodata.config import Config
 from autodata.documents import Document, ReadOptions, Skipped, fit_to_budget, load_documents
-from autodata.llm.runtime import ModelRuntime
+from autodata.errors import UserError
+from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.llm.types import CallError
 from autodata.loop.episode import Endpoints, Episode, EpisodeSettings, Round, run_episode, scores_of
 from autodata.prompts import template
 from autodata.store.run_store import RunStore
 
+# Errors that will fail every document the same way: stop scheduling new ones.
+STOP_KINDS = frozenset({"auth", "not_found"})
 RUN_ROLES = ("challenger", "quality_verifier", "weak_solver", "strong_solver", "judge")
 RECIPE_TEMPLATES = (
     "challenger.j2",
@@ -53,11 +56,23 @@ def recipe_hash(cfg: Config) -> str:
         "templates": {name: _template_source(name) for name in RECIPE_TEMPLATES},
         "loop": cfg.loop.model_dump(mode="json", exclude={"concurrency"}),
         "models": {
-            role: cfg.models[name].model_dump(mode="json", include={"provider", "model", "sampling", "extra_body"})
+            role: cfg.models[name].model_dump(
+                mode="json",
+                # simulated latency changes no answer; the fault rate does
+                include={
+                    "provider": True,
+                    "model": True,
+                    "sampling": True,
+                    "extra_body": True,
+                    "max_repairs": True,
+                    "structured_output": True,
+                    "simulation": {"fault_rate"},
+                },
+            )
             for role, name in roles.items()
         },
         "seed": cfg.seed,
-        "document_budget": cfg.documents.max_tokens,
+        "documents": cfg.documents.model_dump(mode="json"),
     }
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -131,6 +146,7 @@ class RunProgress:
     tokens: int = 0
     cost_usd: float = 0.0
     failures: list[dict[str, str]] = field(default_factory=list)
+    stopped: str | None = None  # set when an error makes every further document pointless
 
     @property
     def acceptance_rate(self) -> float:
@@ -158,6 +174,7 @@ async def run(
             "`autodata run` needs documents", details=["documents.paths: give folders, files, globs or hf:// datasets"]
         )
     settings = settings_from(cfg)
+    check_api_keys(cfg, settings_roles(cfg))  # before anything starts: a missing key is a user error
     rhash = recipe_hash(cfg)
     store = RunStore(out_dir)
     store.check_recipe(rhash, force=force_new_recipe)
@@ -206,7 +223,11 @@ async def run(
                 progress.exhausted += 1
         except CallError as err:
             progress.failed += 1
-            progress.failures.append({"document_id": doc.id, "source": doc.source, "error": str(err)})
+            progress.failures.append({"document_id": doc.id, "source": doc.source, "error": str(err), "kind": err.kind})
+            if err.kind in STOP_KINDS and progress.stopped is None:
+                progress.stopped = f"stopped: {err} (fix the config; finished documents are kept, rerun to resume)"
+        except UserError:
+            raise
         except Exception as exc:  # a bug of ours must not sink the run: record it, go on
             progress.failed += 1
             progress.failures.append(
@@ -236,6 +257,8 @@ async def run(
                 continue
             if limit is not None and seq >= limit:
                 break
+            if progress.stopped:
+                break
             seq += 1
             if item.id in finished:
                 progress.already_done += 1
@@ -249,6 +272,8 @@ async def run(
     finally:
         for task in tasks:
             task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         store.end_session(progress.documents_done, rt.meter.summary())
         if runtime is None:
             await rt.aclose()
@@ -330,6 +355,7 @@ def summarize(
         "recipe_hash": store.get_meta("recipe_hash"),
         "simulated_models": simulated or [],
         "failures": progress.failures if progress else [],
+        "stopped": progress.stopped if progress else None,
         "skipped": skipped,
     }
 
