@@ -116,6 +116,16 @@ def test_generate_bad_lines_are_reported_not_fatal(tmp_path):
                 json.dumps({"id": "ok", "prompt": "duplicate id"}),
                 json.dumps({"id": "badrf", "prompt": "x", "response_format": {"type": "yaml"}}),
                 json.dumps({"id": "ok2", "messages": [{"role": "user", "content": "Explain PEP 20"}]}),
+                json.dumps(
+                    {
+                        "id": "badschema",
+                        "prompt": "x",
+                        "response_format": {
+                            "type": "json_schema",
+                            "json_schema": {"name": "X", "schema": {"type": "bogus"}},
+                        },
+                    }
+                ),
             ]
         )
         + "\n",
@@ -125,7 +135,8 @@ def test_generate_bad_lines_are_reported_not_fatal(tmp_path):
     done = [json.loads(x)["id"] for x in (tmp_path / "o" / "completions.jsonl").open()]
     assert done == ["ok", "ok2"]
     failures = {f["line"]: f for f in map(json.loads, (tmp_path / "o" / "failures.jsonl").open())}
-    assert set(failures) == {2, 3, 4, 5, 6, 7}
+    assert set(failures) == {2, 3, 4, 5, 6, 7, 9}
+    assert "not a valid JSON Schema" in failures[9]["error"]
     assert all(f["kind"] == "bad_input" for f in failures.values())
     assert "not valid JSON" in failures[2]["error"]
     assert "expected a JSON object, got list" in failures[3]["error"]
@@ -134,7 +145,9 @@ def test_generate_bad_lines_are_reported_not_fatal(tmp_path):
     assert "duplicate id 'ok'" in failures[6]["error"]
     assert "response_format.type must be" in failures[7]["error"]
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
-    assert summary["bad_lines"] == 6 and summary["completed"] == 2
+    assert summary["bad_lines"] == 7 and summary["completed"] == 2
+    res = run("generate", "--input", str(prompts), "--out", str(prompts), "-q")  # --out is a file
+    assert res.returncode == 2 and "cannot use" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_serve_sim_matches_in_process_answers(tmp_path):

@@ -170,3 +170,30 @@ def test_direct_transport_resolves_proxy_variables_once(monkeypatch):
     assert proxy_for("http://gpu1:8000/v1/chat/completions") == "http://proxy.local:3128"
     assert proxy_for("http://gpu2:8000/v1/chat/completions") is None
     assert DirectBackend("http://gpu1:8000/v1", None, 5, "x").proxy == "http://proxy.local:3128"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"choices": [None]},
+        {"choices": [{"message": {"content": 42}, "finish_reason": "stop"}]},
+        {"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": "many"}},
+    ],
+)
+async def test_malformed_completion_shapes_are_retried(bad):
+    answers = [bad, reply("fine")]
+
+    class Flaky(Scripted):
+        async def send(self, body):
+            self.bodies.append(body)
+            return Reply(data=answers.pop(0), headers={})
+
+    b = Flaky(None)
+    rt = runtime(b, backoff_base_s=0.0)
+    assert (await rt.complete("m", MSG)).text == "fine"
+    assert len(b.bodies) == 2 and rt.meter.totals.errors == {"malformed_response": 1}
+
+
+async def test_content_parts_are_joined():
+    rt = runtime(Scripted(lambda body: reply([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}])))
+    assert (await rt.complete("m", MSG)).text == "ab"

@@ -234,10 +234,12 @@ async def test_missing_api_key_env_is_reported(monkeypatch):
 async def test_simulator_version_is_part_of_simulated_keys_only(monkeypatch):
     import autodata.llm.runtime as runtime_mod
 
-    sim = ModelRuntime(_cfg(), cache=None)
-    before = sim.request("weak", MSG).cache_key()
+    before = ModelRuntime(_cfg(), cache=None).request("weak", MSG).cache_key()
     monkeypatch.setattr(runtime_mod, "SIM_VERSION", "sim-next")
-    assert sim.request("weak", MSG).cache_key() != before  # a new simulator does not replay old answers
+    after = ModelRuntime(_cfg(), cache=None).request("weak", MSG).cache_key()
+    assert after != before  # a new simulator does not replay old answers
+    faulty = ModelRuntime(_cfg(simulation={"fault_rate": 1.0}), cache=None).request("weak", MSG).cache_key()
+    assert faulty != after  # nor do answers made at another fault rate
     real = validate_config({"models": {"w": {"provider": "openai", "model": "m", "base_url": "http://a:1/v1"}}})
     key = ModelRuntime(real, backends={"w": []}).request("w", MSG).cache_key()
     monkeypatch.setattr(runtime_mod, "SIM_VERSION", "sim-other")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from autodata.config import format_error
@@ -67,6 +68,12 @@ class PromptLine(BaseModel):
                 js = self.response_format.get("json_schema")
                 if not isinstance(js, dict) or not isinstance(js.get("schema"), dict):
                     raise ValueError("response_format.json_schema.schema must be a JSON Schema object")
+                try:  # a broken schema is a bad input line, found before any call is paid for
+                    jsonschema.validators.validator_for(js["schema"]).check_schema(js["schema"])
+                except jsonschema.exceptions.SchemaError as exc:
+                    raise ValueError(
+                        f"response_format.json_schema.schema is not a valid JSON Schema: {exc.message}"
+                    ) from None
         return self
 
     def chat(self) -> list[dict[str, Any]]:
@@ -149,7 +156,10 @@ async def run_batch(
 ) -> dict[str, Any]:
     if not input_path.is_file():
         raise UserError(f"input file not found: {input_path}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot use {out_dir} as the output directory: {exc.strerror or exc}") from None
     client = runtime.endpoint(model)
     ahead = window or max(64, 4 * client.cfg.max_concurrency // max(1, n))
     stats = BatchStats()

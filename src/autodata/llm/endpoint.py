@@ -129,6 +129,7 @@ class EndpointClient:
         # computed once: the runtime overlays these on every call
         self.sampling_defaults = {k: v for k, v in cfg.sampling.model_dump().items() if v is not None}
         self.extra_body = dict(cfg.extra_body)
+        self.namespace = ""  # extra cache-key material (the simulator's version and settings)
 
     # ------------------------------------------------------------------ wire format
 
@@ -215,11 +216,35 @@ class EndpointClient:
                 continue
             except BaseException:
                 self.window.release()
+                if self.tpm:
+                    self.tpm.adjust(-estimate)
                 raise
             self.window.release()
+            try:
+                completion = self._completion(reply, req, retries + 1, time.monotonic() - started)
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+                # a 200 whose JSON is not a chat completion: a server glitch, retried like one
+                self.pool.on_failure(replica, True)
+                if self.tpm:
+                    self.tpm.adjust(-estimate)
+                if retries >= self.cfg.max_retries:
+                    self.meter.record_failure(self.name, role, "malformed_response")
+                    raise CallError(
+                        f"{self.name} [{replica.label}]: answer is not a chat completion: {exc!r}",
+                        kind="malformed_response",
+                        retryable=True,
+                        endpoint=self.name,
+                        attempts=retries + 1,
+                    ) from None
+                self.meter.record_retry(self.name, role, "malformed_response")
+                retries += 1
+                last = replica
+                await asyncio.sleep(
+                    backoff_delay(retries - 1, self.cfg.backoff_base_s, self.cfg.backoff_max_s, self._rng)
+                )
+                continue
             self.window.on_success()
             self.pool.on_success(replica)
-            completion = self._completion(reply, req, retries + 1, time.monotonic() - started)
             if self.tpm:
                 self.tpm.adjust(completion.usage.input_tokens + completion.usage.output_tokens - estimate)
             self.meter.record_call(self.name, role, completion.usage, self.cfg.price, completion.latency_s)
@@ -254,7 +279,12 @@ class EndpointClient:
         data = reply.data
         choice = data["choices"][0]
         msg = choice.get("message") or {}
-        text = msg.get("content") or ""
+        content = msg.get("content")
+        if isinstance(content, list):  # content parts: keep the text ones
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if content is not None and not isinstance(content, str):
+            raise TypeError(f"message.content is {type(content).__name__}")
+        text = content or ""
         reasoning = msg.get("reasoning_content") or msg.get("reasoning")
         if not reasoning and text.lstrip().startswith("<think>"):
             text, reasoning = split_think(text)

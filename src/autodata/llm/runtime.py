@@ -137,6 +137,10 @@ class ModelRuntime:
                 check_api_keys(self.config, [name])
                 backends = make_backends(name, ep, self.seed)
             client = self.endpoints[name] = EndpointClient(name, ep, backends, self.meter)
+            if ep.provider == "simulated":
+                # the simulator's answers also depend on its version, fault rate and global seed
+                sim = ep.simulation
+                client.namespace = f"{SIM_VERSION}|fault={sim.fault_rate if sim else 0}|seed={self.seed}"
         return client
 
     @property
@@ -170,7 +174,7 @@ class ModelRuntime:
             extra_body=client.extra_body,
             sample=sample,
             json_mode=json_mode,
-            namespace=SIM_VERSION if ep.provider == "simulated" else "",
+            namespace=client.namespace,
         )
 
     async def complete(
