@@ -157,3 +157,23 @@ def test_api_key_read_from_environment(monkeypatch):
     monkeypatch.setenv("MY_TEST_KEY", "k-123")
     assert cfg.models["w"].api_key() == "k-123"
     assert "k-123" not in cfg.model_dump_json()
+
+
+@pytest.mark.parametrize("value", ["gsk_abcdEFGH1234", "hf_abcdefghijklmnop", "sk_live_123", "A" * 65])
+def test_api_key_env_that_looks_like_a_key_is_refused_and_not_echoed(value):
+    with pytest.raises(ConfigError) as info:
+        validate_config(_ep(api_key_env=value))
+    assert "never the key itself" in info.value.render() and value not in info.value.render()
+
+
+def test_credentials_in_urls_are_masked_wherever_shown():
+    from autodata.config import redact_url
+
+    assert redact_url("https://user:s3cret@host.example:8443/v1") == "https://***@host.example:8443/v1"
+    assert redact_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
+    cfg = validate_config(_ep(base_url=["https://u:s3cret@a/v1", "http://b/v1"]))
+    assert cfg.redacted_dump()["models"]["w"]["base_url"] == ["https://***@a/v1", "http://b/v1"]
+    from autodata.llm.runtime import make_backends
+
+    labels = [b.label for b in make_backends("w", cfg.models["w"], 0)]
+    assert labels == ["https://***@a/v1", "http://b/v1"]

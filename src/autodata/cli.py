@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from autodata.config import Config, load_config
+from autodata.config import Config, load_config, redact_url
 from autodata.errors import UserError
 
 app = typer.Typer(
@@ -408,12 +408,12 @@ def models(
 ) -> None:
     """List the configured endpoints (and the simulated ladder when it is used)."""
     cfg = _load(config, set_)
-    rows = {name: ep.model_dump(mode="json", exclude_none=True) for name, ep in cfg.models.items()}
+    rows = {n: {k: v for k, v in ep.items() if v is not None} for n, ep in cfg.redacted_dump()["models"].items()}
     if as_json:
         out.print_json(json.dumps(rows))
         return
     for name, ep in cfg.models.items():
-        where = ", ".join(ep.base_url or []) if ep.provider == "openai" else "in-process"
+        where = ", ".join(redact_url(u) for u in ep.base_url or []) if ep.provider == "openai" else "in-process"
         out.print(f"{name}: {ep.provider} {ep.model} @ {where}")
 
 

@@ -31,6 +31,23 @@ ROLE_NAMES = (
 )
 
 
+# Prefixes of common API keys: an `api_key_env` value starting with one is a key, not a name.
+KEY_PREFIXES = ("sk-", "sk_", "gsk_", "hf_", "xai-", "aiza", "pk-", "rk_", "ghp_", "github_pat_", "nvapi-", "r8_")
+
+
+def redact_url(url: str) -> str:
+    """The URL without any ``user:password@`` part, for labels, messages and stored configs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -108,7 +125,10 @@ class Endpoint(_Strict):
     @field_validator("api_key_env")
     @classmethod
     def _env_name(cls, v: str | None) -> str | None:
-        if v is not None and (not v or not all(c.isalnum() or c == "_" for c in v)):
+        if v is None:
+            return v
+        looks_like_key = v.lower().startswith(KEY_PREFIXES) or len(v) > 64
+        if not v or looks_like_key or not all(c.isalnum() or c == "_" for c in v):
             raise ValueError("must be the NAME of an environment variable (letters, digits, _), never the key itself")
         return v
 
@@ -219,6 +239,14 @@ class Config(_Strict):
         if self.generate.model is not None and self.generate.model not in self.models:
             raise _LocatedError(("generate", "model"), _unknown_model(self.generate.model, names))
         return self
+
+    def redacted_dump(self) -> dict[str, Any]:
+        """The config as JSON with credentials in URLs masked: what may be stored or shown."""
+        data = self.model_dump(mode="json")
+        for ep in data["models"].values():
+            if ep.get("base_url"):
+                ep["base_url"] = [redact_url(u) for u in ep["base_url"]]
+        return data
 
     def fingerprint(self) -> str:
         """Hash of the validated config, recorded in summaries so runs can be told apart."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from autodata.config import Config, Endpoint
+from autodata.config import Config, Endpoint, redact_url
 from autodata.errors import ConfigError
 from autodata.llm.backends import Backend, DirectBackend, OpenAIBackend, SimulatedBackend
 from autodata.llm.cache import CallCache
@@ -76,7 +76,9 @@ def make_backends(name: str, ep: Endpoint, global_seed: int) -> list[Backend]:
     urls: list[str | None] = list(ep.base_url) if ep.base_url else [None]
     if ep.http_transport == "direct":
         return [
-            DirectBackend(url, key, ep.timeout_s, label=url or "default", max_connections=ep.max_concurrency)
+            DirectBackend(
+                url, key, ep.timeout_s, label=redact_url(url) if url else "default", max_connections=ep.max_concurrency
+            )
             for url in urls
         ]
     return [
@@ -84,7 +86,7 @@ def make_backends(name: str, ep: Endpoint, global_seed: int) -> list[Backend]:
             url,
             key,
             ep.timeout_s,
-            label=url or "default",
+            label=redact_url(url) if url else "default",
             max_connections=ep.max_concurrency,
             transport=ep.http_transport,
         )

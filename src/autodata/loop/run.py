@@ -178,7 +178,7 @@ async def run(
     rhash = recipe_hash(cfg)
     store = RunStore(out_dir)
     store.check_recipe(rhash, force=force_new_recipe)
-    store.set_meta("config", cfg.model_dump(mode="json"))
+    store.set_meta("config", cfg.redacted_dump())
     store.begin_session()
     finished = store.finished_ids()
     rt = runtime or ModelRuntime.from_config(cfg, use_cache=use_cache)
