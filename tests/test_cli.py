@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -150,65 +149,43 @@ def test_generate_bad_lines_are_reported_not_fatal(tmp_path):
     assert res.returncode == 2 and "cannot use" in res.stderr and "Traceback" not in res.stderr
 
 
-def test_serve_sim_matches_in_process_answers(tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "autodata", "serve-sim", "--port", "0", "--seed", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
+def test_serve_sim_matches_in_process_answers(tmp_path, serve_sim):
+    base = serve_sim
+    models = json.load(urllib.request.urlopen(base + "/models", timeout=5))
+    assert {m["id"] for m in models["data"]} >= {"sim-weak", "sim-strong"}
+    cfg = write(tmp_path / "http.yaml", f"models:\n  weak: {{provider: openai, model: sim-weak, base_url: '{base}'}}\n")
+    out_http, out_local = tmp_path / "http", tmp_path / "local"
+    res = run(
+        "generate",
+        str(cfg),
+        "--input",
+        "examples/prompts.jsonl",
+        "--out",
+        str(out_http),
+        "-q",
+        "--no-cache",
+        "--n",
+        "2",
     )
-    try:
-        line = proc.stdout.readline()
-        assert "SIMULATED" in line
-        base = line.split(" on ")[1].split()[0]
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                models = json.load(urllib.request.urlopen(base + "/models", timeout=2))
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-        assert {m["id"] for m in models["data"]} >= {"sim-weak", "sim-strong"}
-        cfg = write(
-            tmp_path / "http.yaml", f"models:\n  weak: {{provider: openai, model: sim-weak, base_url: '{base}'}}\n"
-        )
-        out_http, out_local = tmp_path / "http", tmp_path / "local"
-        res = run(
-            "generate",
-            str(cfg),
-            "--input",
-            "examples/prompts.jsonl",
-            "--out",
-            str(out_http),
-            "-q",
-            "--no-cache",
-            "--n",
-            "2",
-        )
-        assert res.returncode == 0, res.stderr
-        res = run(
-            "generate",
-            "--input",
-            "examples/prompts.jsonl",
-            "--out",
-            str(out_local),
-            "-q",
-            "--no-cache",
-            "--n",
-            "2",
-            "--model",
-            "weak",
-        )
-        assert res.returncode == 0, res.stderr
-        http = [json.loads(x) for x in (out_http / "completions.jsonl").open()]
-        local = [json.loads(x) for x in (out_local / "completions.jsonl").open()]
-        assert [r["text"] for r in http] == [r["text"] for r in local]
-        assert [r["usage"] for r in http] == [r["usage"] for r in local]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    assert res.returncode == 0, res.stderr
+    res = run(
+        "generate",
+        "--input",
+        "examples/prompts.jsonl",
+        "--out",
+        str(out_local),
+        "-q",
+        "--no-cache",
+        "--n",
+        "2",
+        "--model",
+        "weak",
+    )
+    assert res.returncode == 0, res.stderr
+    http = [json.loads(x) for x in (out_http / "completions.jsonl").open()]
+    local = [json.loads(x) for x in (out_local / "completions.jsonl").open()]
+    assert [r["text"] for r in http] == [r["text"] for r in local]
+    assert [r["usage"] for r in http] == [r["usage"] for r in local]
 
 
 @pytest.mark.parametrize("cmd", [["cache", "stats"], ["models"]])

@@ -252,46 +252,25 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert killed["sessions"] == 2 and killed["documents"]["total"] == 8
 
 
-def test_run_over_http_through_serve_sim_equals_in_process(tmp_path):
-    import urllib.request
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "autodata", "serve-sim", "--port", "0", "--seed", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
+def test_run_over_http_through_serve_sim_equals_in_process(tmp_path, serve_sim):
+    base = serve_sim
+    cfg = tmp_path / "http.yaml"
+    models = {"weak": "sim-weak", "strong": "sim-strong", "judge": "sim-judge", "challenger": "sim-challenger"}
+    lines_ = ["seed: 0", "documents: {paths: [examples/corpus/papers]}", "models:"]
+    for name, model in models.items():
+        extra = ", sampling: {temperature: 0}" if name == "judge" else ""
+        lines_.append(f"  {name}: {{provider: openai, model: {model}, base_url: '{base}'{extra}}}")
+    lines_.append(
+        "roles: {challenger: challenger, quality_verifier: judge, weak_solver: weak, "
+        "strong_solver: strong, judge: judge}"
     )
-    try:
-        base = proc.stdout.readline().split(" on ")[1].split()[0]
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(base.rsplit("/v1", 1)[0] + "/health", timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-        cfg = tmp_path / "http.yaml"
-        models = {"weak": "sim-weak", "strong": "sim-strong", "judge": "sim-judge", "challenger": "sim-challenger"}
-        lines_ = ["seed: 0", "documents: {paths: [examples/corpus/papers]}", "models:"]
-        for name, model in models.items():
-            extra = ", sampling: {temperature: 0}" if name == "judge" else ""
-            lines_.append(f"  {name}: {{provider: openai, model: {model}, base_url: '{base}'{extra}}}")
-        lines_.append(
-            "roles: {challenger: challenger, quality_verifier: judge, weak_solver: weak, "
-            "strong_solver: strong, judge: judge}"
-        )
-        cfg.write_text("\n".join(lines_) + "\n")
-        res = run_cli("run", str(cfg), "--out", str(tmp_path / "http"), "--limit", "3", "-q", "--no-cache")
-        assert res.returncode == 0, res.stderr
-        res = run_cli(
-            "run", "examples/quickstart.yaml", "--out", str(tmp_path / "local"), "--limit", "3", "-q", "--no-cache"
-        )
-        assert res.returncode == 0, res.stderr
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    cfg.write_text("\n".join(lines_) + "\n")
+    res = run_cli("run", str(cfg), "--out", str(tmp_path / "http"), "--limit", "3", "-q", "--no-cache")
+    assert res.returncode == 0, res.stderr
+    res = run_cli(
+        "run", "examples/quickstart.yaml", "--out", str(tmp_path / "local"), "--limit", "3", "-q", "--no-cache"
+    )
+    assert res.returncode == 0, res.stderr
 
     def strip(rows):
         return [{k: v for k, v in r.items() if k not in ("created_at", "recipe_hash")} for r in rows]
@@ -301,40 +280,29 @@ def test_run_over_http_through_serve_sim_equals_in_process(tmp_path):
     assert lines(tmp_path / "http" / "episodes.jsonl") == lines(tmp_path / "local" / "episodes.jsonl")
 
 
-def test_endpoint_errors_fail_documents_for_a_retry_instead_of_exhausting_them(tmp_path):
+def test_endpoint_errors_fail_documents_for_a_retry_instead_of_exhausting_them(tmp_path, serve_sim):
     """A typo in a model name must not mark documents as finished (they would never be retried)."""
     env = {**os.environ, "AUTODATA_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "autodata", "serve-sim", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
+    base = serve_sim
+    res = run_cli(
+        "run",
+        "examples/quickstart.yaml",
+        "--out",
+        str(tmp_path / "o"),
+        "--limit",
+        "3",
+        "-q",
+        "--set",
+        "models.challenger.provider=openai",
+        "--set",
+        "models.challenger.model=no-such-model",
+        "--set",
+        f"models.challenger.base_url={base}",
+        "--set",
+        "models.challenger.simulation=null",
+        env=env,
     )
-    try:
-        base = proc.stdout.readline().split(" on ")[1].split()[0]
-        time.sleep(0.5)
-        res = run_cli(
-            "run",
-            "examples/quickstart.yaml",
-            "--out",
-            str(tmp_path / "o"),
-            "--limit",
-            "3",
-            "-q",
-            "--set",
-            "models.challenger.provider=openai",
-            "--set",
-            "models.challenger.model=no-such-model",
-            "--set",
-            f"models.challenger.base_url={base}",
-            "--set",
-            "models.challenger.simulation=null",
-            env=env,
-        )
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+
     assert res.returncode == 1, res.stderr
     assert "stopped: not_found (HTTP 404): challenger [http://127.0.0.1:" in res.stdout
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())

@@ -163,6 +163,20 @@ async def _attempts(
     return list(results)  # type: ignore[arg-type]
 
 
+async def _verify(
+    runtime: ModelRuntime, s: EpisodeSettings, doc: Document, example: ChallengerOutput, *, sample: int
+) -> verifier.QualityReport:
+    return await verifier.verify(
+        runtime,
+        s.endpoints.quality_verifier,
+        doc,
+        example,
+        instructions=s.verifier_instructions,
+        rules=s.rubric_rules,
+        sample=sample,
+    )
+
+
 def _feedback(decision: Decision) -> list[str]:
     return [r.message for r in decision.reasons]
 
@@ -197,15 +211,7 @@ async def run_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSettings) 
         example: ChallengerOutput = proposal.value
         rnd.example = example.model_dump()
         try:
-            report = await verifier.verify(
-                runtime,
-                s.endpoints.quality_verifier,
-                doc,
-                example,
-                instructions=s.verifier_instructions,
-                rules=s.rubric_rules,
-                sample=n,
-            )
+            report = await _verify(runtime, s, doc, example, sample=n)
         except CallError as err:
             if aborts_episode(err):
                 raise
@@ -235,15 +241,7 @@ async def run_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSettings) 
             continue
         if s.final_quality_check:
             try:
-                final = await verifier.verify(
-                    runtime,
-                    s.endpoints.quality_verifier,
-                    doc,
-                    example,
-                    instructions=s.verifier_instructions,
-                    rules=s.rubric_rules,
-                    sample=1000 + n,
-                )
+                final = await _verify(runtime, s, doc, example, sample=1000 + n)  # its own cached call
             except CallError as err:
                 if aborts_episode(err):
                     raise
