@@ -103,3 +103,53 @@ def test_rounds_serialise_for_the_trajectory(episodes):
     eps, _ = episodes
     data = json.loads(json.dumps([r.to_dict() for e in eps for r in e.rounds]))
     assert all({"round", "example", "quality", "weak", "strong", "decision", "feedback"} <= set(d) for d in data)
+
+
+def test_empty_truncated_answers_are_not_judged_as_failures():
+    """A solver that spends its whole budget thinking gives no answer: no attempt, not a 0 score."""
+    from autodata.llm.backends import Reply
+    from autodata.llm.runtime import make_backends
+    from autodata.loop.episode import _attempts
+    from autodata.roles.schemas import ChallengerOutput
+
+    class OutOfTokens:
+        label = "thinking-model"
+
+        async def send(self, body):
+            return Reply(
+                {
+                    "choices": [
+                        {"message": {"content": None, "reasoning_content": "hmm " * 500}, "finish_reason": "length"}
+                    ],
+                    "usage": {"prompt_tokens": 50, "completion_tokens": 512},
+                },
+                {},
+            )
+
+        async def aclose(self):
+            return None
+
+    cfg = validate_config(yaml.safe_load(default_config_text()))
+    backends = {name: make_backends(name, ep, 0) for name, ep in cfg.models.items()}
+    backends["weak"] = [OutOfTokens()]
+    example = ChallengerOutput.model_validate(
+        {
+            "question_type": "q",
+            "reasoning_skills": ["r"],
+            "context": "c",
+            "question": "Why?",
+            "reference_answer": "because",
+            "rubric": [{"criterion": f"mentions 'k{i}'", "weight": 2} for i in range(3)]
+            + [{"criterion": "claims that 'a' is the same as 'b'", "weight": -1}],
+        }
+    )
+
+    async def go():
+        rt = ModelRuntime(cfg, backends=backends, cache=None)
+        return await _attempts(rt, SETTINGS, example, strong=False), rt.meter.by_role()
+
+    attempts, by_role = asyncio.run(go())
+    assert len(attempts) == 3 and all(a.score is None and a.marks is None for a in attempts)
+    assert all("cut off by the token limit" in a.error for a in attempts)
+    assert "judge" not in by_role  # nothing was sent to the judge
+    assert decide(SETTINGS.preset, quality_passed=True, weak=[], strong=None).codes == ["no_attempts"]

@@ -146,6 +146,15 @@ async def _attempts(
             if aborts_episode(answer):
                 raise answer  # the endpoint is down: abort the episode, a resume retries the document
             return Attempt(None, None, None, error=f"solver: {answer}")
+        if not answer.text.strip() and answer.finish_reason == "length":
+            # nothing to judge: scoring it 0 would make a model that ran out of tokens (often a reasoning
+            # model spending its budget on thinking) look like a model that failed the question
+            return Attempt(
+                None,
+                None,
+                None,
+                error="solver: empty answer cut off by the token limit; raise max_tokens for this model",
+            )
         try:
             marking = await judge.mark(
                 runtime, s.endpoints.judge, example.question, example.rubric, answer.text, sample=i
