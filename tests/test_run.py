@@ -105,6 +105,7 @@ def test_rerun_of_a_finished_run_makes_zero_calls(quick, tmp_path):
     usage = json.loads(db.execute("SELECT usage FROM sessions ORDER BY rowid DESC LIMIT 1").fetchone()[0])
     assert usage["total"]["calls"] == 0 and usage["total"]["cache_hits"] == 0  # nothing even looked up
     assert comparable(lines(copy / "examples.jsonl")) == comparable(lines(out / "examples.jsonl"))
+    assert json.loads((copy / "summary.json").read_text())["documents"]["finished_before_this_session"] == 8
 
 
 def test_changed_recipe_is_refused_unless_forced(quick, tmp_path):

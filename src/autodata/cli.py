@@ -286,6 +286,7 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
         ("accepted", docs["accepted"]),
         ("exhausted (round budget spent)", docs["exhausted"]),
         ("failed this session (retried on resume)", docs["failed_this_session"]),
+        ("already finished before this session", docs.get("finished_before_this_session") or 0),
         ("skipped", ", ".join(f"{k} {v}" for k, v in docs["skipped"].items()) or "0"),
         ("acceptance rate", f"{100 * summary['acceptance_rate']:.0f}%"),
         ("rounds", summary["rounds"]),

@@ -339,6 +339,7 @@ def summarize(
             "accepted": accepted,
             "exhausted": counts.get("exhausted", 0),
             "failed_this_session": progress.failed if progress else 0,
+            "finished_before_this_session": progress.already_done if progress else None,
             "skipped": dict(Counter(s["reason"] for s in skipped)),
         },
         "rounds": rounds,
