@@ -107,9 +107,9 @@ def test_rounds_serialise_for_the_trajectory(episodes):
 
 def test_empty_truncated_answers_are_not_judged_as_failures():
     """A solver that spends its whole budget thinking gives no answer: no attempt, not a 0 score."""
+    from autodata.documents import Document
     from autodata.llm.backends import Reply
     from autodata.llm.runtime import make_backends
-    from autodata.documents import Document
     from autodata.loop.episode import Steps
     from autodata.roles.schemas import ChallengerOutput
 
@@ -147,7 +147,7 @@ def test_empty_truncated_answers_are_not_judged_as_failures():
 
     async def go():
         rt = ModelRuntime(cfg, backends=backends, cache=None)
-        steps = Steps(rt, Document('d', 't', 't', 'x', 'txt'), SETTINGS)
+        steps = Steps(rt, Document("d", "t", "t", "x", "txt"), SETTINGS)
         return await steps.attempts(example, strong=False), rt.meter.by_role()
 
     attempts, by_role = asyncio.run(go())

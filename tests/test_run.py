@@ -168,7 +168,8 @@ def test_bad_documents_are_skipped_with_reasons_in_the_summary(tmp_path):
     assert summary["documents"]["accepted"] + summary["documents"]["exhausted"] == 1
 
 
-def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("config", ["examples/quickstart.yaml", "examples/agent.yaml"])
+def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path, config):
     slow = [
         "--set",
         "models.weak.simulation.latency_ms=40",
@@ -185,7 +186,7 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
             "-m",
             "autodata",
             "run",
-            "examples/quickstart.yaml",
+            config,
             "--out",
             str(out),
             "--limit",
@@ -220,7 +221,7 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
             "-m",
             "autodata",
             "run",
-            "examples/quickstart.yaml",
+            config,
             "--out",
             str(out),
             "--limit",
@@ -239,7 +240,7 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     env_b = {**os.environ, "AUTODATA_CACHE_DIR": str(tmp_path / "cache-b")}
     ref = tmp_path / "reference"
     res = subprocess.run(
-        [sys.executable, "-m", "autodata", "run", "examples/quickstart.yaml", "--out", str(ref), "--limit", "8", "-q"],
+        [sys.executable, "-m", "autodata", "run", config, "--out", str(ref), "--limit", "8", "-q"],
         cwd=ROOT,
         env=env_b,
         capture_output=True,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from statistics import fmean
 from typing import Any
 
 from autodata.acceptance import Decision, Preset, check_weak
@@ -163,11 +164,13 @@ class _Tools:
             await self.steps.strong(rnd, example)
         d = self.steps.decision(rnd, quality_passed=self._quality_passed(rnd))
         rnd.decision, rnd.feedback = d, _reasons(d)
+        weak, strong = scores_of(rnd.weak), scores_of(rnd.strong or [])
+        wm, sm = (fmean(weak) if weak else None), (fmean(strong) if strong else None)
         out: dict[str, Any] = {
-            "strong_scores": [_pct(x) for x in scores_of(rnd.strong or [])],
-            "weak_mean": _pct(d.weak_mean),
-            "strong_mean": _pct(d.strong_mean),
-            "gap_points": _pct(d.gap),
+            "strong_scores": [_pct(x) for x in strong],
+            "weak_mean": _pct(wm),
+            "strong_mean": _pct(sm),
+            "gap_points": _pct(sm - wm) if wm is not None and sm is not None else None,
             "acceptance_test_holds": d.accepted,
             "reasons": _reasons(d),
         }
