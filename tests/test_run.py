@@ -95,6 +95,22 @@ def test_accepted_examples_pass_the_predicate_recomputed_from_stored_marks(quick
         assert ex["gap"] == pytest.approx(sum(strong) / len(strong) - sum(weak) / len(weak))
 
 
+def test_run_db_logs_every_call_under_its_document_with_tokens_and_cost(quick):
+    out, _ = quick
+    summary = json.loads((out / "summary.json").read_text())
+    db = sqlite3.connect(str(out / "run.db"))
+    rows = db.execute("SELECT document_id, role, cache_hit, input_tokens, output_tokens FROM calls").fetchall()
+    assert len(rows) == summary["calls"] + summary["cache_hits"]
+    docs = {r[0] for r in db.execute("SELECT id FROM documents")}
+    assert {r[0] for r in rows} == docs  # every call belongs to a finished document, and every document has calls
+    for role, usage in summary["usage_by_role"].items():
+        logged = [r for r in rows if r[1] == role and not r[2]]
+        assert len(logged) == usage["calls"]
+        assert (
+            sum(r[3] for r in logged) == usage["input_tokens"] and sum(r[4] for r in logged) == usage["output_tokens"]
+        )
+
+
 def test_rerun_of_a_finished_run_makes_zero_calls(quick, tmp_path):
     out, _ = quick
     copy = tmp_path / "copy"

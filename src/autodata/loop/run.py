@@ -26,6 +26,7 @@ from autodata.documents import Document, ReadOptions, Skipped, fit_to_budget, lo
 from autodata.errors import UserError
 from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.llm.types import CallError
+from autodata.llm.usage import current_document
 from autodata.loop.episode import Endpoints, Episode, EpisodeSettings, Round, run_episode, scores_of
 from autodata.loop.profile import profile
 from autodata.prompts import template
@@ -221,8 +222,12 @@ async def run(
     )
     sem = asyncio.Semaphore(cfg.loop.concurrency)
     tasks: set[asyncio.Task[None]] = set()
+    # the call log: rows wait per document and are written with its episode (one transaction)
+    pending_calls: dict[str | None, list[dict[str, Any]]] = {}
+    rt.meter.listener = lambda row: pending_calls.setdefault(row["document_id"], []).append(row)
 
     async def one(doc: Document, seq: int) -> None:
+        current_document.set(doc.id)  # this task's context: every call below is logged under it
         try:
             fitted = fit_to_budget(doc, cfg.documents.max_tokens)
             episode = await run_episode(rt, fitted, settings)
@@ -249,6 +254,7 @@ async def run(
                 status=episode.status,
                 episode=trajectory,
                 example=example,
+                calls=pending_calls.pop(doc.id, []),
             )
             progress.documents_done += 1
             progress.rounds += len(episode.rounds)
@@ -309,6 +315,8 @@ async def run(
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        store.record_calls([row for rows in pending_calls.values() for row in rows])
+        rt.meter.listener = None
         store.end_session(progress.documents_done, rt.meter.summary())
         if runtime is None:
             await rt.aclose()
