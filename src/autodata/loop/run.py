@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from autodata.acceptance import Preset, preset
-from autodata.config import Config
+from autodata.config import ANSWER_FIELDS, Config
 from autodata.documents import Document, ReadOptions, Skipped, fit_to_budget, load_documents
 from autodata.errors import UserError
 from autodata.llm.runtime import ModelRuntime, check_api_keys
@@ -82,20 +82,7 @@ def recipe_hash(cfg: Config) -> str:
         "templates": {name: _template_source(name) for name in RECIPE_TEMPLATES},
         "loop": cfg.loop.model_dump(mode="json", exclude={"concurrency"}),
         "models": {
-            role: cfg.models[name].model_dump(
-                mode="json",
-                # simulated latency changes no answer; the fault rate does
-                include={
-                    "provider": True,
-                    "model": True,
-                    "sampling": True,
-                    "extra_body": True,
-                    "max_repairs": True,
-                    "structured_output": True,
-                    "simulation": {"fault_rate"},
-                },
-            )
-            for role, name in roles.items()
+            role: cfg.models[name].model_dump(mode="json", include=ANSWER_FIELDS) for role, name in roles.items()
         },
         "seed": cfg.seed,
         "documents": cfg.documents.model_dump(mode="json"),

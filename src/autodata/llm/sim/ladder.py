@@ -51,6 +51,7 @@ LADDER: dict[str, SimModel] = {
         SimModel("sim-judge", 0.90, 140, fault_scale=0.5),
         SimModel("sim-challenger", 0.85, 380),
         SimModel("sim-reasoner", 0.85, 200, reasoning=True),
+        SimModel("sim-adversary", 0.85, 300),  # an implementer that tries to game the outer loop
     )
 }
 
