@@ -19,13 +19,14 @@ model are recorded in the round, and the challenger is asked for another example
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from autodata.acceptance import Decision, Preset, check_weak, decide
 from autodata.documents import Document
 from autodata.llm.runtime import ModelRuntime
-from autodata.llm.types import CallError, Completion
+from autodata.llm.types import CallError, Completion, StructuredResult
 from autodata.roles import challenger, judge, solver, verifier
 from autodata.roles.schemas import ChallengerOutput
 from autodata.rubric import RubricRules, score
@@ -53,6 +54,13 @@ class Endpoints:
     judge: str
 
 
+# Hooks for callers that put another writer in the challenger's seat (the baselines) and reuse the rest of
+# the workflow unchanged. A proposer gets (runtime, document, round number, feedback so far); a grounding
+# function names the document the quality verifier checks an example against.
+Proposer = Callable[[ModelRuntime, Document, int, Sequence[str]], Awaitable[StructuredResult]]
+Grounding = Callable[[Document, ChallengerOutput], Document]
+
+
 @dataclass(frozen=True, slots=True)
 class EpisodeSettings:
     endpoints: Endpoints
@@ -67,6 +75,8 @@ class EpisodeSettings:
     challenger_instructions: str = ""
     verifier_instructions: str = ""
     rubric_rules: RubricRules = field(default_factory=RubricRules)
+    propose: Proposer | None = None  # None: the challenger
+    grounding: Grounding | None = None  # None: the source document
 
 
 @dataclass(slots=True)
@@ -178,7 +188,7 @@ async def _verify(
     return await verifier.verify(
         runtime,
         s.endpoints.quality_verifier,
-        doc,
+        s.grounding(doc, example) if s.grounding else doc,
         example,
         instructions=s.verifier_instructions,
         rules=s.rubric_rules,
@@ -197,15 +207,18 @@ async def run_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSettings) 
         rnd = Round(number=n)
         rounds.append(rnd)
         try:
-            proposal = await challenger.propose(
-                runtime,
-                s.endpoints.challenger,
-                doc,
-                instructions=s.challenger_instructions,
-                feedback=history,
-                round_no=n,
-                rules=s.rubric_rules,
-            )
+            if s.propose is not None:
+                proposal = await s.propose(runtime, doc, n, history)
+            else:
+                proposal = await challenger.propose(
+                    runtime,
+                    s.endpoints.challenger,
+                    doc,
+                    instructions=s.challenger_instructions,
+                    feedback=history,
+                    round_no=n,
+                    rules=s.rubric_rules,
+                )
         except CallError as err:
             if aborts_episode(err):
                 raise
