@@ -25,7 +25,7 @@ def split(results):
 def test_example_corpus_loads_every_file_with_titles():
     docs, skipped = split(list(load_documents([CORPUS])))
     assert skipped == []
-    assert len(docs) == 27
+    assert len(docs) == 50
     by_name = {Path(d.source).name: d for d in docs}
     assert by_name["pep-0572.rst"].title == "Assignment Expressions"
     assert by_name["arxiv-2212.11770.md"].title.startswith("S-Graphs+: Real-time Localization")
@@ -143,7 +143,7 @@ def test_local_datasets_directory(tmp_path):
 
 def test_globs_and_missing_inputs(tmp_path):
     docs, _ = split(list(load_documents([str(CORPUS / "peps" / "*.rst")])))
-    assert len(docs) == 3
+    assert len(docs) == 14
     with pytest.raises(UserError, match="matches no files"):
         list(load_documents([str(tmp_path / "*.md")]))
     with pytest.raises(UserError, match="is not a file, folder, glob pattern"):
