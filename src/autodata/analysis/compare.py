@@ -95,6 +95,11 @@ def _ci(e: dict[str, Any] | None, digits: int = 1) -> str:
     return f"{e['mean']:.{digits}f} [{e['low']:.{digits}f}, {e['high']:.{digits}f}]"
 
 
+def label(row: dict[str, Any]) -> str:
+    name = Path(row["run"]).name
+    return row["method"] if name == row["method"] else f"{row['method']} ({name})"
+
+
 def _num(x: float | None, digits: int = 1) -> str:
     return "–" if x is None else f"{x:,.{digits}f}"
 
@@ -116,7 +121,7 @@ def main_table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     ]
     rows = [
         [
-            f"{r['method']} ({Path(r['run']).name})",
+            label(r),
             str(r["examples"]),
             _ci(r["weak_pct"]),
             _ci(r["strong_pct"]),
@@ -153,7 +158,7 @@ def diversity_table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]
         cont = r.get("contamination")
         rows.append(
             [
-                f"{r['method']} ({Path(r['run']).name})",
+                label(r),
                 f"{qt['distinct']} ({_num(qt['evenness'], 2)})",
                 f"{top['label']} {100 * top['share']:.0f}%" if top else "–",
                 f"{sk['distinct']} ({_num(sk['evenness'], 2)})",
