@@ -74,6 +74,7 @@ def test_outputs_follow_the_run_layout_with_every_solved_example_kept(runs):
         )
         for ex in examples:
             assert ex["method"] == m and ex["rounds"] == 1
+            assert bool(ex.get("reasoning")) == (m == "cot-self-instruct")  # CoT reasons before it writes
             # strong always run (an attempt the judge could not mark is left out of the record)
             assert 2 <= len(ex["weak"]["attempts"]) <= 3 and 2 <= len(ex["strong"]["attempts"]) <= 3
             assert ex["strong"]["mean"] is not None
@@ -214,3 +215,43 @@ def test_cli_baseline_resumes_with_zero_calls_and_refuses_another_method(tmp_pat
     assert other.returncode == 2 and "another recipe" in other.stderr
     bad = cli("baseline", "examples/quickstart.yaml", "--method", "evol-instruct", "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and "unknown baseline method 'evol-instruct'" in bad.stderr
+
+
+def test_cot_self_instruct_under_the_verifiable_profile_filters_by_answer_consistency(tmp_path):
+    """Wired to the profile: on by default for CoT Self-Instruct with exact answers, off for the others."""
+    data = yaml.safe_load((ROOT / "examples" / "verifiable.yaml").read_text())
+    data["documents"]["paths"] = [str(ROOT / "examples" / "corpus" / "papers")]
+    data["cache"] = {"path": str(tmp_path / "cache.sqlite")}
+    cfg = validate_config(data)
+
+    async def go():
+        cot = await run_baseline(cfg, tmp_path / "cot", "cot-self-instruct")
+        grounded = await run_baseline(cfg, tmp_path / "grounded", "grounded")
+        return cot, grounded
+
+    cot, grounded = asyncio.run(go())
+    b = cot["baseline"]
+    assert b["answer_inconsistent"] >= 1 and b["evaluated"] >= 8
+    for ex in lines(tmp_path / "cot" / "examples.jsonl"):
+        assert ex["rubric"][0]["category"] == "exact answer" and ex["solution"].startswith("Put x =")
+        assert len(ex["strong"]["attempts"]) == 4  # the profile's k
+        strong_right = sum(a["score"] for a in ex["strong"]["attempts"])
+        assert strong_right >= 3  # kept: the strong solver's majority reproduced the writer's answer
+    dropped = [
+        r["rounds"][0]
+        for r in lines(tmp_path / "cot" / "episodes.jsonl")
+        if not ((r["rounds"][0]["quality"] or {}).get("answer_consistency") or {"passed": True})["passed"]
+    ]
+    assert len(dropped) == b["answer_inconsistent"]
+    assert all(sum(a["score"] for a in r["strong"]) <= 2 for r in dropped)
+    assert grounded["baseline"]["answer_inconsistent"] == 0
+    assert all(
+        "answer_consistency" not in (e["rounds"][0]["quality"] or {})
+        for e in lines(tmp_path / "grounded" / "episodes.jsonl")
+    )
+    mis = [
+        e
+        for e in lines(tmp_path / "grounded" / "examples.jsonl")
+        if sum(a["score"] for a in e["strong"]["attempts"]) <= 1
+    ]
+    assert mis  # without the filter, problems the writer mis-solved stay in the data set

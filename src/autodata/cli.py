@@ -229,11 +229,11 @@ def run(
     set_: SetOpt = None,
 ) -> None:
     """Turn documents into accepted, discriminative examples (the inner loop). Re-run to resume."""
-    from autodata.loop.run import RUN_ROLES
     from autodata.loop.run import run as run_loop
+    from autodata.loop.run import run_roles
 
     cfg = _load(config, set_)
-    roles = cfg.require_roles(RUN_ROLES, "autodata run")
+    roles = run_roles(cfg)
     _simulated_banner(sorted({n for n in roles.values() if cfg.models[n].provider == "simulated"}))
 
     async def go() -> dict[str, Any]:

@@ -39,11 +39,11 @@ def baseline(
     """One round of a baseline writer per document, judged by the loop's own verifier, solvers and judge."""
     from autodata.baselines.generators import method as check_method
     from autodata.baselines.run import run_baseline
-    from autodata.loop.run import RUN_ROLES
+    from autodata.loop.run import run_roles
 
     check_method(method)
     cfg = _load(config, set_)
-    roles = cfg.require_roles(RUN_ROLES, "autodata baseline")
+    roles = run_roles(cfg)
     _simulated_banner(sorted({n for n in roles.values() if cfg.models[n].provider == "simulated"}))
 
     async def go() -> dict[str, Any]:

@@ -19,6 +19,7 @@ from autodata.analysis.diversity import diversity
 from autodata.analysis.runs import RunData, write_json
 from autodata.analysis.similarity import tokens
 from autodata.analysis.stats import bootstrap_mean
+from autodata.loop.profile import profile
 
 
 def _scores(side: dict[str, Any] | None) -> list[float]:
@@ -34,8 +35,11 @@ def meets(example: dict[str, Any], p: Preset) -> bool:
 
 
 def run_preset(run: RunData) -> Preset:
-    acc = ((run.config or {}).get("loop") or {}).get("acceptance") or {}
-    return preset(acc.get("preset", "deployed"), **(acc.get("overrides") or {}))
+    """The preset the run was made under: the config's, else its profile's (a config names either)."""
+    loop = (run.config or {}).get("loop") or {}
+    acc = loop.get("acceptance") or {}
+    name = acc.get("preset") or profile(loop.get("profile") or "rubric-qa").preset
+    return preset(name, **(acc.get("overrides") or {}))
 
 
 def _tokens_of(summary: dict[str, Any]) -> int:

@@ -29,6 +29,7 @@ from autodata.config import Config
 from autodata.errors import UserError
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError
+from autodata.loop.profile import profile
 from autodata.roles import judge
 from autodata.roles.schemas import RubricItem
 from autodata.rubric import score
@@ -110,6 +111,10 @@ async def judge_reliability(
         raise UserError("judge reliability needs --repeats >= 2 and --answers >= 1")
     endpoint = cfg.require_roles(("judge",), "autodata judge-reliability")["judge"]
     run = load_run(run_dir)
+    loop = (run.config or {}).get("loop") or {}
+    prof = profile(loop.get("profile") or "rubric-qa")
+    if prof.exact_answers:
+        raise UserError(f"{run_dir} is a {prof.name} run: its answers were checked in code, no judge marked them")
     pool = [
         (ex, att)
         for ex in run.examples
@@ -152,7 +157,6 @@ async def judge_reliability(
     finally:
         if runtime is None:
             await rt.aclose()
-    loop = (run.config or {}).get("loop") or {}
     report = {
         "run": str(run_dir),
         "judge": cfg.models[endpoint].model,
@@ -160,8 +164,8 @@ async def judge_reliability(
         "seed": seed,
         **summarise(
             judged,
-            k_weak=int(loop.get("k_weak", cfg.loop.k_weak)),
-            k_strong=int(loop.get("k_strong", cfg.loop.k_strong)),
+            k_weak=int(loop.get("k_weak") or prof.k_weak),
+            k_strong=int(loop.get("k_strong") or prof.k_strong),
             examples=len(run.examples),
         ),
         "failed_calls": len(failures),

@@ -10,9 +10,10 @@ Pure: no model calls, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from autodata.loop.episode import majority
 from autodata.verifiable import equivalent, final_answer
 
 
@@ -35,26 +36,14 @@ class Consistency:
 def answer_consistency(
     reference: str,
     answers: Sequence[str | None],
-    *,
-    same: Callable[[str, str], bool] = equivalent,
 ) -> Consistency:
     """Passed when more than half of all k answers (unusable ones count against) match the reference.
 
-    Answers are grouped by equivalence; the largest group (the first one on a tie) is the majority
-    answer. A tie between two groups of k/2 is no majority.
+    Answers are grouped by equivalence (the loop's own ``majority``); the largest group (the first one
+    on a tie) is the majority answer. A tie between two groups of k/2 is no majority.
     """
     finals = [final_answer(a) for a in answers if a and a.strip()]
-    groups: list[list[str]] = []
-    for ans in finals:
-        for group in groups:
-            if same(ans, group[0]):
-                group.append(ans)
-                break
-        else:
-            groups.append([ans])
-    agreeing = sum(len(g) for g in groups if same(g[0], reference))
-    if not groups:
-        return Consistency(False, 0, len(answers), None)
-    top = max(groups, key=len)
-    passed = 2 * len(top) > len(answers) and same(top[0], reference)
-    return Consistency(passed, agreeing, len(answers), top[0])
+    top, votes = majority(finals)
+    agreeing = sum(equivalent(f, reference) for f in finals)
+    passed = top is not None and 2 * votes > len(answers) and equivalent(top, reference)
+    return Consistency(passed, agreeing, len(answers), top)

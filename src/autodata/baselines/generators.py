@@ -17,7 +17,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from autodata.baselines.schemas import CotSelfInstructOutput, GroundedOutput, SelfInstructOutput
+from autodata.baselines.schemas import (
+    CotSelfInstructOutput,
+    CotSelfInstructShortOutput,
+    GroundedOutput,
+    GroundedShortOutput,
+    SelfInstructOutput,
+    SelfInstructShortOutput,
+)
 from autodata.documents import Document
 from autodata.errors import UserError
 from autodata.llm.runtime import ModelRuntime
@@ -25,7 +32,7 @@ from autodata.llm.types import StructuredResult
 from autodata.loop.episode import Proposer
 from autodata.prompts import render
 from autodata.roles.framing import fence
-from autodata.roles.schemas import ChallengerOutput
+from autodata.roles.schemas import ChallengerOutput, ShortAnswerOutput
 from autodata.rubric import RubricRules
 
 
@@ -34,6 +41,7 @@ class Method:
     name: str
     template: str
     output: type[ChallengerOutput]
+    short_output: type[ShortAnswerOutput]  # the verifiable profile's form
     uses_document: bool
     shots: int  # seed tasks shown to the writer
 
@@ -41,10 +49,15 @@ class Method:
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("self-instruct", "baseline_self_instruct.j2", SelfInstructOutput, uses_document=False, shots=3),
-        Method("grounded", "baseline_grounded.j2", GroundedOutput, uses_document=True, shots=0),
+        Method("self-instruct", "baseline_self_instruct.j2", SelfInstructOutput, SelfInstructShortOutput, False, 3),
+        Method("grounded", "baseline_grounded.j2", GroundedOutput, GroundedShortOutput, True, 0),
         Method(
-            "cot-self-instruct", "baseline_cot_self_instruct.j2", CotSelfInstructOutput, uses_document=True, shots=2
+            "cot-self-instruct",
+            "baseline_cot_self_instruct.j2",
+            CotSelfInstructOutput,
+            CotSelfInstructShortOutput,
+            True,
+            2,
         ),
     )
 }
@@ -104,8 +117,16 @@ def pick_seeds(seeds: Sequence[dict[str, Any]], doc_id: str, run_seed: int, k: i
 
 
 def proposer(
-    m: Method, endpoint: str, seeds: Sequence[dict[str, Any]], *, run_seed: int, rules: RubricRules = RubricRules()
+    m: Method,
+    endpoint: str,
+    seeds: Sequence[dict[str, Any]],
+    *,
+    run_seed: int,
+    rules: RubricRules = RubricRules(),
+    short_answer: bool = False,
 ) -> Proposer:
+    """The writer for the challenger's seat; ``short_answer`` asks for the verifiable profile's form."""
+
     async def propose(runtime: ModelRuntime, doc: Document, round_no: int, feedback: Sequence[str]) -> StructuredResult:
         del feedback  # one-shot: the baselines never learn why an example failed
         prompt = render(
@@ -115,9 +136,11 @@ def proposer(
             title=fence(doc.title).replace('"', "'"),
             document=fence(doc.text),
             rules=rules,
+            short_answer=short_answer,
         )
+        output = m.short_output if short_answer else m.output
         return await runtime.structured(
-            endpoint, [{"role": "user", "content": prompt}], m.output, role="challenger", sample=round_no
+            endpoint, [{"role": "user", "content": prompt}], output, role="challenger", sample=round_no
         )
 
     return propose

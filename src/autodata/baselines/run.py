@@ -42,6 +42,7 @@ def baseline_recipe(cfg: Config, m: Method, seeds: list[dict[str, Any]], answer_
         "loop": recipe_hash(cfg),
         "method": m.name,
         "templates": {name: _source(name) for name in (m.template, "baseline_fields.j2")},
+        "output": [m.output.__name__, m.short_output.__name__],
         "seeds": seeds if m.shots else [],
         "shots": m.shots,
         "answer_consistency": answer_check,
@@ -66,6 +67,9 @@ def baseline_record(m: Method, *, answer_check: bool = False) -> RecordFn:
         weak, strong = ex["weak"]["mean"], ex["strong"]["mean"]
         if ex["gap"] is None and weak is not None and strong is not None:
             ex["gap"] = strong - weak  # the final quality pass failed: the decision carries no gap, the scores do
+        for key in ("reasoning", "solution"):  # what the writer said beyond the example, when it said it
+            if rnd.example.get(key):
+                ex[key] = rnd.example[key]
         ex["method"] = m.name
         ex["meets_acceptance"] = rnd.accepted
         ex["acceptance"] = rnd.decision.to_dict()
@@ -107,16 +111,24 @@ async def run_baseline(
     use_cache: bool = True,
     on_progress: ProgressFn | None = None,
     runtime: ModelRuntime | None = None,
-    answer_check: bool = False,
+    answer_check: bool | None = None,
 ) -> dict[str, Any]:
+    """``answer_check`` (CoT Self-Instruct's Answer-Consistency filter) defaults to on exactly where the
+    paper uses it: CoT Self-Instruct under a profile with exact answers (``verifiable``)."""
     m = method(method_name)
     seeds = load_seeds(seeds_path)
     base = settings_from(cfg)
+    exact = base.profile.exact_answers
+    if answer_check is None:
+        answer_check = exact and m.name == "cot-self-instruct"
     settings = replace(
         base,
         max_rounds=1,
         weak_first=False,
-        propose=proposer(m, base.endpoints.challenger, seeds, run_seed=cfg.seed, rules=base.rubric_rules),
+        orchestrator="scripted",  # one fixed round: there is nothing for an agent to decide
+        propose=proposer(
+            m, base.endpoints.challenger, seeds, run_seed=cfg.seed, rules=base.rubric_rules, short_answer=exact
+        ),
         grounding=None if m.uses_document else own_context,
     )
     summary = await run(

@@ -27,6 +27,12 @@ CREATE TABLE IF NOT EXISTS examples (
     id TEXT PRIMARY KEY, document_id TEXT NOT NULL UNIQUE, seq INTEGER NOT NULL, data TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS skipped (source TEXT PRIMARY KEY, reason TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS calls (
+    session INTEGER, at REAL NOT NULL, document_id TEXT, endpoint TEXT NOT NULL, role TEXT NOT NULL,
+    cache_hit INTEGER NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL, latency_s REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS calls_by_document ON calls (document_id);
 CREATE TABLE IF NOT EXISTS sessions (
     started REAL NOT NULL, ended REAL, documents INTEGER NOT NULL DEFAULT 0, usage TEXT
 );
@@ -115,9 +121,11 @@ class RunStore:
         status: str,
         episode: dict[str, Any],
         example: dict[str, Any] | None,
+        calls: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Episode and example together, or neither."""
+        """Episode, example and the episode's call log together, or none of them."""
         with self._transaction():
+            self._insert_calls(calls or [])
             self._db.execute(
                 "INSERT OR REPLACE INTO documents (id, seq, source, title, status, rounds, finished, episode) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -137,6 +145,39 @@ class RunStore:
                     "INSERT OR REPLACE INTO examples (id, document_id, seq, data) VALUES (?, ?, ?, ?)",
                     (example["id"], doc_id, seq, json.dumps(example, ensure_ascii=False)),
                 )
+
+    _CALL_FIELDS = (
+        "at",
+        "document_id",
+        "endpoint",
+        "role",
+        "cache_hit",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "latency_s",
+    )
+
+    def _insert_calls(self, calls: list[dict[str, Any]]) -> None:
+        self._db.executemany(
+            f"INSERT INTO calls (session, {', '.join(self._CALL_FIELDS)}) VALUES (?{', ?' * len(self._CALL_FIELDS)})",
+            [(self._session, *(c[f] for f in self._CALL_FIELDS)) for c in calls],
+        )
+
+    def record_calls(self, calls: list[dict[str, Any]]) -> None:
+        """Calls that belong to no finished episode (e.g. of documents that failed this session)."""
+        if calls:
+            with self._transaction():
+                self._insert_calls(calls)
+
+    def calls(self, document_id: str | None = None) -> list[dict[str, Any]]:
+        sql = f"SELECT session, {', '.join(self._CALL_FIELDS)} FROM calls"
+        rows = (
+            self._db.execute(sql + " WHERE document_id = ? ORDER BY rowid", (document_id,))
+            if document_id
+            else (self._db.execute(sql + " ORDER BY rowid"))
+        )
+        return [dict(zip(("session", *self._CALL_FIELDS), r, strict=True)) for r in rows]
 
     def _transaction(self) -> Any:
         db = self._db

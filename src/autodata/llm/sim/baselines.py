@@ -14,9 +14,14 @@ What the paper reports about them, and what this module makes the ladder do:
 - Self-Instruct has no document: it writes from the vocabulary of the seed tasks it was shown, so
   slots that drew the same seeds produce near-duplicates, as real Self-Instruct data sets do.
 
+- Under the verifiable profile (schema names ending in ``ShortOutput``) the writers pose the same
+  machine-readable problems as the profile's challenger, aimed low, and now and then mis-solve their
+  own problem: the reference answer is the typical slip, which the strong solver's majority exposes
+  (CoT Self-Instruct's Answer-Consistency filter drops exactly those).
+
 Requests are recognised by schema name (``SelfInstructOutput``, ``GroundedOutput``,
-``CotSelfInstructOutput``); look-up questions by their phrasing. The agentic challenger never writes
-those phrasings, so no earlier answer of the ladder changes.
+``CotSelfInstructOutput`` and their ``…ShortOutput`` forms); look-up questions by their phrasing.
+The agentic challenger never writes those phrasings, so no earlier answer of the ladder changes.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 
+from autodata.llm.sim.exact import RELATIONS, _fmt
 from autodata.llm.sim.ladder import SimOutput, SimRequest, register_handler
 from autodata.llm.sim.roles import LEAK_PHRASE, _block, _key_terms, _prompt, _structured, difficulty
 
@@ -85,14 +92,56 @@ def _examples(prompt: str) -> str:
     return " ".join(re.findall(r"<example[^>]*>\n?(.*?)\n?</example>", prompt, re.DOTALL))
 
 
+# share of its own problems a one-shot writer gets wrong (CoT Self-Instruct reasons first: fewer)
+MISSOLVED = {"SelfInstructShortOutput": 0.2, "GroundedShortOutput": 0.2, "CotSelfInstructShortOutput": 0.12}
+
+
+def _source_terms(req: SimRequest, n: int) -> list[str]:
+    prompt = _prompt(req)
+    return _key_terms(_block(prompt, "document") or _examples(prompt), req.rng, n)  # Self-Instruct: its seeds
+
+
+def short_generator(req: SimRequest) -> SimOutput | None:
+    name = req.schema_name or ""
+    if name not in MISSOLVED:
+        return None
+    rng = req.rng
+    style = STYLES[name.replace("ShortOutput", "Output")]
+    a, b, c = _source_terms(req, 3)
+    target = min(0.95, max(0.05, rng.gauss(style.target_mean, style.target_sd)))
+    candidates = []
+    for rel in RELATIONS:
+        for _ in range(3):
+            x, y = rng.randint(3, 40), rng.randint(2, 30)
+            if x != y:
+                q = f"With x = {x} and y = {y} for {a} and {b}, the relation {rel} gives {c}. What is {c}?"
+                candidates.append((abs(difficulty(q) - target), q, rel, x, y))
+    _, question, rel, x, y = min(candidates)
+    right, slip = RELATIONS[rel]
+    value = slip(Fraction(x), Fraction(y)) if rng.random() < MISSOLVED[name] else right(Fraction(x), Fraction(y))
+    answer = _fmt(value)
+    context = f"The setting relates {a}, {b} and {c} exactly; give {c} as a fraction in lowest terms."
+    if rng.random() < style.leak:
+        context += f" {LEAK_PHRASE} {c} = {answer}."
+    out: dict[str, object] = {
+        "question_type": "calculation",
+        "reasoning_skills": ["quantitative reasoning"],
+        "context": context,
+        "question": question,
+        "reference_answer": answer,
+        "solution": f"Put x = {x} and y = {y} into {rel}: {answer}.",
+    }
+    if name.startswith("Cot"):
+        out = {"reasoning": f"The document links {a} and {b} to {c}; a calculation tests that link.", **out}
+    return _structured(req, out)
+
+
 def generator(req: SimRequest) -> SimOutput | None:
     style = STYLES.get(req.schema_name or "")
     if style is None:
         return None
     rng = req.rng
-    prompt = _prompt(req)
-    source = _block(prompt, "document") or _examples(prompt)  # Self-Instruct writes from its seeds
-    terms = _key_terms(source, rng, 9)
+    terms = _source_terms(req, 9)
     a, b, c = terms[:3]
     if rng.random() < style.lookup:
         question = rng.choice(LOOKUP_TEMPLATES).format(a=a, b=b, c=c)
@@ -150,4 +199,5 @@ def lookup_solver(req: SimRequest) -> SimOutput | None:
 
 
 register_handler(generator)
+register_handler(short_generator)
 register_handler(lookup_solver, first=True)  # before the general solver, which would claim these too
