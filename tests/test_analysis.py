@@ -385,3 +385,19 @@ async def test_embedding_dedup_catches_a_reordered_paraphrase(tmp_path):
     sim_cfg = validate_config({"models": {"emb": {"provider": "simulated", "model": "sim-weak"}}})
     with pytest.raises(UserError, match="OpenAI-compatible"):
         await embedding_pairs(sim_cfg, "emb", d)
+
+
+def test_runs_scored_in_code_are_not_re_judged(tmp_path):
+    import sqlite3
+
+    d = tmp_path / "v"
+    d.mkdir()
+    write_lines(d / "examples.jsonl", [])
+    (d / "summary.json").write_text("{}")
+    db = sqlite3.connect(str(d / "run.db"))
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta VALUES ('config', ?)", (json.dumps({"loop": {"profile": "verifiable"}}),))
+    db.commit()
+    db.close()
+    with pytest.raises(UserError, match="checked in code"):
+        asyncio.run(judge_reliability(sim_config(tmp_path), d))

@@ -109,12 +109,12 @@ async def judge_reliability(
 ) -> dict[str, Any]:
     if repeats < 2 or answers < 1:
         raise UserError("judge reliability needs --repeats >= 2 and --answers >= 1")
-    endpoint = cfg.require_roles(("judge",), "autodata judge-reliability")["judge"]
     run = load_run(run_dir)
     loop = (run.config or {}).get("loop") or {}
     prof = profile(loop.get("profile") or "rubric-qa")
     if prof.exact_answers:
         raise UserError(f"{run_dir} is a {prof.name} run: its answers were checked in code, no judge marked them")
+    endpoint = cfg.require_roles(("judge",), "autodata judge-reliability")["judge"]
     pool = [
         (ex, att)
         for ex in run.examples
