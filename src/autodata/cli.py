@@ -501,6 +501,9 @@ def models(
         out.print(f"{name}: {ep.provider} {ep.model} @ {where}")
 
 
+from autodata import cli_analysis as _cli_analysis  # noqa: E402, F401  (registers baseline, compare, dedup, ...)
+
+
 def main() -> None:
     try:
         app()

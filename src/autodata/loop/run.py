@@ -149,6 +149,16 @@ def example_record(doc: Document, episode: Episode, rnd: Round, cfg: Config, rha
     }
 
 
+def accepted_example(doc: Document, episode: Episode, cfg: Config, rhash: str) -> dict[str, Any] | None:
+    """The inner loop keeps the accepted round's example, if any."""
+    rnd = episode.accepted_round
+    return example_record(doc, episode, rnd, cfg, rhash) if rnd else None
+
+
+# What a finished episode contributes to examples.jsonl (the baselines keep every evaluated example).
+RecordFn = Callable[[Document, Episode, Config, str], "dict[str, Any] | None"]
+
+
 @dataclass(slots=True)
 class RunProgress:
     """Live counters for progress bars."""
@@ -184,16 +194,21 @@ async def run(
     use_cache: bool = True,
     on_progress: ProgressFn | None = None,
     runtime: ModelRuntime | None = None,
+    settings: EpisodeSettings | None = None,
+    record: RecordFn = accepted_example,
+    recipe: str | None = None,
 ) -> dict[str, Any]:
+    """``settings``, ``record`` and ``recipe`` let the baselines reuse this driver with their own proposer,
+    their own choice of examples to keep and their own recipe hash; the defaults are the inner loop."""
     if not cfg.documents.paths:
         from autodata.errors import ConfigError
 
         raise ConfigError(
             "`autodata run` needs documents", details=["documents.paths: give folders, files, globs or hf:// datasets"]
         )
-    settings = settings_from(cfg)
+    settings = settings or settings_from(cfg)
     check_api_keys(cfg, settings_roles(cfg))  # before anything starts: a missing key is a user error
-    rhash = recipe_hash(cfg)
+    rhash = recipe or recipe_hash(cfg)
     store = RunStore(out_dir)
     store.check_recipe(rhash, force=force_new_recipe)
     store.set_meta("config", cfg.redacted_dump())
@@ -218,8 +233,7 @@ async def run(
         try:
             fitted = fit_to_budget(doc, cfg.documents.max_tokens)
             episode = await run_episode(rt, fitted, settings)
-            rnd = episode.accepted_round
-            example = example_record(doc, episode, rnd, cfg, rhash) if rnd else None
+            example = record(doc, episode, cfg, rhash)
             trajectory = {
                 "document_id": doc.id,
                 "source": doc.source,

@@ -84,10 +84,17 @@ Handler = Callable[[SimRequest], "SimOutput | None"]
 _HANDLERS: list[Handler] = []
 
 
-def register_handler(handler: Handler) -> Handler:
-    """Add a role behaviour; handlers are asked in order and the first non-None answer wins."""
+def register_handler(handler: Handler, *, first: bool = False) -> Handler:
+    """Add a role behaviour; handlers are asked in order and the first non-None answer wins.
+
+    ``first`` puts it ahead of those already registered: for a narrower behaviour that must see its
+    requests before a general one claims them.
+    """
     if handler not in _HANDLERS:
-        _HANDLERS.append(handler)
+        if first:
+            _HANDLERS.insert(0, handler)
+        else:
+            _HANDLERS.append(handler)
     return handler
 
 
