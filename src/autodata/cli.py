@@ -229,9 +229,20 @@ def run(
     recipe: Annotated[
         Path | None, typer.Option("--recipe", help="Run with an evolved recipe (e.g. best_recipe.yaml of optimize).")
     ] = None,
+    executor: Annotated[
+        str | None, typer.Option("--executor", help="local (this process) or ray (a pool of Ray workers).")
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Ray cluster to join (e.g. auto); implies --executor ray.")
+    ] = None,
     set_: SetOpt = None,
 ) -> None:
     """Turn documents into accepted, discriminative examples (the inner loop). Re-run to resume."""
+    if ray_address:
+        executor = executor or "ray"
+        set_ = [*(set_ or []), f"executor.address={ray_address}"]
+    if executor:
+        set_ = [*(set_ or []), f"executor.kind={executor}"]
     from autodata.loop.run import run as run_loop
     from autodata.loop.run import run_roles
 
@@ -243,9 +254,14 @@ def run(
     roles = run_roles(cfg)
     _simulated_banner(sorted({n for n in roles.values() if cfg.models[n].provider == "simulated"}))
 
+    from autodata.executors import make_executor
+
     async def go() -> dict[str, Any]:
+        ex = make_executor(cfg, use_cache=not no_cache)
         if quiet:
-            return await run_loop(cfg, out_dir, limit=limit, force_new_recipe=force_new_recipe, use_cache=not no_cache)
+            return await run_loop(
+                cfg, out_dir, limit=limit, force_new_recipe=force_new_recipe, use_cache=not no_cache, executor=ex
+            )
         with _progress() as progress:
             task = progress.add_task("run", total=limit, info="")
 
@@ -258,7 +274,13 @@ def run(
                 )
 
             return await run_loop(
-                cfg, out_dir, limit=limit, force_new_recipe=force_new_recipe, use_cache=not no_cache, on_progress=tick
+                cfg,
+                out_dir,
+                limit=limit,
+                force_new_recipe=force_new_recipe,
+                use_cache=not no_cache,
+                on_progress=tick,
+                executor=ex,
             )
 
     summary = asyncio.run(go())

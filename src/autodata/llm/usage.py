@@ -139,6 +139,12 @@ class UsageMeter:
         for c in self._both(endpoint, role):
             c.repaired_outputs += 1
 
+    def absorb(self, rows: dict[tuple[str, str], Counters]) -> None:
+        """Add another meter's rows (a worker's, in scale-out) to this one."""
+        for (endpoint, role), counters in rows.items():
+            for c in self._both(endpoint, role):
+                c.add(counters)
+
     @property
     def totals(self) -> Counters:
         return self._total

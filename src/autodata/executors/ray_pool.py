@@ -1,0 +1,187 @@
+"""Episodes on a pool of Ray worker actors; the driver stays the one writer of the run store.
+
+Each worker is an async actor that keeps its own :class:`ModelRuntime` (clients, limits, cache
+handle) for its whole life, so connection pools and adaptive windows warm up once. Every
+endpoint's budgets (concurrency, RPM, TPM) are divided among the workers, so the cluster as a whole
+respects what the config says for one process. The driver sends a document to the least busy live
+worker and awaits its :class:`DocumentResult`; when a worker dies under a document, the document is
+sent to another worker (up to ``executor.max_attempts`` tries), and Ray restarts the dead actor.
+
+The call cache is an SQLite file: on one machine every worker shares it (WAL allows that); on a
+multi-node cluster point ``cache.path`` at storage every node sees, or accept per-node caches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import socket
+from typing import Any
+
+import ray
+from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+
+from autodata.config import Config
+from autodata.documents import Document
+from autodata.errors import UserError
+from autodata.llm.usage import Counters, UsageMeter
+from autodata.loop.run import DocumentJob, DocumentResult
+
+WORKER_LOST = (RayActorError, ActorDiedError, ActorUnavailableError)
+
+
+def share_budgets(cfg: Config, workers: int) -> Config:
+    """The config one worker runs with: every endpoint's budgets divided among ``workers``."""
+    models = {}
+    for name, ep in cfg.models.items():
+        conc = max(1, math.ceil(ep.max_concurrency / workers))
+        models[name] = ep.model_copy(
+            update={
+                "max_concurrency": conc,
+                "min_concurrency": min(ep.min_concurrency, conc),
+                "rpm": None if ep.rpm is None else max(1, ep.rpm // workers),
+                "tpm": None if ep.tpm is None else max(1, ep.tpm // workers),
+            }
+        )
+    # the driver's cache path, resolved here: workers may not share the driver's environment
+    cache = cfg.cache.model_copy(update={"path": str(cfg.cache.resolved_path())})
+    return cfg.model_copy(update={"models": models, "cache": cache})
+
+
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Fail fast on a host:port nobody listens on (Ray itself would retry for minutes)."""
+    if not address or address == "auto" or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as exc:
+        raise UserError(f"executor.address: cannot reach the Ray cluster at {address}: {exc}") from None
+
+
+@ray.remote(max_restarts=2, max_task_retries=0, num_cpus=0)
+class DocumentWorker:
+    """One worker process: a runtime for its life, episodes run concurrently on its event loop."""
+
+    def __init__(self, job: DocumentJob, use_cache: bool) -> None:
+        self.job, self.use_cache = job, use_cache
+        self.executor: Any = None
+
+    async def _ready(self) -> Any:
+        if self.executor is None:  # built inside the actor's event loop, where its clients will live
+            from autodata.loop.executor import LocalExecutor
+
+            self.executor = LocalExecutor(self.job.cfg, use_cache=self.use_cache)
+            await self.executor.start(self.job)
+        return self.executor
+
+    async def process(self, doc: Document) -> DocumentResult:
+        return await (await self._ready()).process(doc)
+
+    async def pid(self) -> int:
+        return os.getpid()
+
+    async def finish(self) -> tuple[dict[tuple[str, str], Counters], list[dict[str, Any]]]:
+        """This worker's usage counters and any call rows not yet returned; then it lets go of its clients."""
+        if self.executor is None:
+            return {}, []
+        rows = self.executor.rt.meter.rows()
+        left = self.executor.leftover_calls()
+        await self.executor.close()
+        self.executor = None
+        return rows, left
+
+
+class RayExecutor:
+    def __init__(self, cfg: Config, *, use_cache: bool = True) -> None:
+        self.cfg, self.use_cache = cfg, use_cache
+        self.n = cfg.executor.workers
+        self.workers: list[Any] = []
+        self.busy: list[int] = []
+        self.meter = UsageMeter()  # what the driver has seen so far (from returned call rows)
+        self.started_ray = False
+        self.leftover: list[dict[str, Any]] = []
+
+    async def start(self, job: DocumentJob) -> None:
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no reports to anyone from a user's run
+        if not ray.is_initialized():
+            _check_reachable(self.cfg.executor.address)
+            try:
+                ray.init(
+                    address=self.cfg.executor.address,
+                    include_dashboard=False,
+                    logging_level="warning",
+                    log_to_driver=False,
+                )
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                raise UserError(f"executor.address: cannot reach the Ray cluster: {exc}") from None
+            self.started_ray = True
+        worker_job = DocumentJob(share_budgets(job.cfg, self.n), job.settings, job.record, job.recipe_hash)
+        self.workers = [DocumentWorker.remote(worker_job, self.use_cache) for _ in range(self.n)]
+        self.busy = [0] * self.n
+
+    async def process(self, doc: Document) -> DocumentResult:
+        last: Exception | None = None
+        tried: set[int] = set()
+        for _ in range(self.cfg.executor.max_attempts):
+            candidates = [i for i in range(self.n) if i not in tried] or list(range(self.n))
+            i = min(candidates, key=lambda k: self.busy[k])
+            tried.add(i)
+            self.busy[i] += 1
+            try:
+                res: DocumentResult = await self.workers[i].process.remote(doc)
+            except WORKER_LOST as exc:  # the worker died under this document: send it elsewhere
+                last = exc
+                continue
+            finally:
+                self.busy[i] -= 1
+            for row in res.calls:
+                self._count(row)
+            return res
+        return DocumentResult(
+            doc.id,
+            failure={
+                "document_id": doc.id,
+                "source": doc.source,
+                "error": f"worker lost {self.cfg.executor.max_attempts} times: {type(last).__name__}: {last}",
+                "kind": "worker_lost",
+            },
+        )
+
+    def _count(self, row: dict[str, Any]) -> None:
+        c = Counters()
+        if row["cache_hit"]:
+            c.cache_hits = 1
+        else:
+            c.calls, c.cost_usd, c.latency_s = 1, row["cost_usd"], row["latency_s"]
+            c.input_tokens, c.output_tokens = row["input_tokens"], row["output_tokens"]
+        self.meter.absorb({(row["endpoint"], row["role"]): c})
+
+    def totals(self) -> Counters:
+        return self.meter.totals
+
+    def leftover_calls(self) -> list[dict[str, Any]]:
+        rows, self.leftover = self.leftover, []
+        return rows
+
+    async def close(self) -> dict[str, Any]:
+        """The session's usage: every live worker's full counters (retries, failures, repairs included)."""
+        final = UsageMeter()
+        results = await asyncio.gather(*(w.finish.remote() for w in self.workers), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                continue
+            rows, left = r
+            final.absorb(rows)
+            self.leftover += left
+        for w in self.workers:
+            ray.kill(w)
+        self.workers = []
+        if self.started_ray:
+            ray.shutdown()
+        # a worker that died (and was restarted) took its counters with it: the driver's tally of the
+        # calls returned with each document then stands in, without retries and repairs
+        complete = final.totals.calls >= self.meter.totals.calls
+        return final.summary() if complete else self.meter.summary()

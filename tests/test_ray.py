@@ -1,0 +1,117 @@
+"""The Ray executor: same outputs as the local one, workers that die, a real `ray start` cluster.
+
+Ray's servers bind every network interface, so each Ray scenario runs in its own process inside a
+fresh network namespace whose only interface is loopback (``unshare -n``): nothing Ray starts can be
+reached from, or reach, anything but 127.0.0.1. Where namespaces are not available the scenarios
+are skipped, unless ``AUTODATA_REQUIRE_NETNS=1`` (set by CI), which makes that a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray")
+
+from autodata.config import load_config
+from autodata.executors.ray_pool import share_budgets
+from autodata.loop.run import run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cfg(*overrides: str):
+    return load_config(
+        ROOT / "examples" / "quickstart.yaml", [f"documents.paths=[{ROOT / 'examples/corpus/papers'}]", *overrides]
+    )
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def outputs(out: Path) -> tuple[list[dict], list[dict]]:
+    examples = [{k: v for k, v in r.items() if k != "created_at"} for r in lines(out / "examples.jsonl")]
+    return examples, lines(out / "episodes.jsonl")
+
+
+@cache
+def _netns_prefix() -> list[str] | None:
+    for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
+        if shutil.which(prefix[0]) is None:
+            break
+        probe = subprocess.run([*prefix, "true"], capture_output=True)
+        if probe.returncode == 0:
+            return prefix
+    return None
+
+
+def in_loopback_netns(scenario: str, out: Path, home: Path) -> dict:
+    prefix = _netns_prefix()
+    if prefix is None:
+        if os.environ.get("AUTODATA_REQUIRE_NETNS") == "1":
+            pytest.fail("network namespaces (unshare -n) are required here but not available")
+        pytest.skip("no network namespace available for Ray (unshare -n)")
+    script = f"ip link set lo up && exec {sys.executable} tests/ray_scenarios.py {scenario} {out}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")} | {"RAY_USAGE_STATS_ENABLED": "0"}
+    env["HOME"] = str(home)  # Ray keeps an auth token under ~/.ray: the test's own, not the user's
+    res = subprocess.run([*prefix, "sh", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr[-4000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def local_reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("local") / "run"
+    summary = asyncio.run(run(cfg(), out, limit=8, use_cache=False))
+    return out, summary
+
+
+def test_budgets_are_shared_out_among_workers():
+    c = cfg("models.weak.max_concurrency=10", "models.weak.rpm=601", "models.weak.tpm=90000", "cache.path=/x/c.db")
+    w = share_budgets(c, 4)
+    assert (w.models["weak"].max_concurrency, w.models["weak"].rpm, w.models["weak"].tpm) == (3, 150, 22500)
+    assert w.models["strong"].rpm is None and w.cache.path == "/x/c.db"
+    assert share_budgets(cfg("models.weak.max_concurrency=1"), 4).models["weak"].max_concurrency == 1
+
+
+def test_ray_workers_give_the_same_outputs_as_one_process(local_reference, tmp_path):
+    out = tmp_path / "ray"
+    got = in_loopback_netns("same_outputs", out, tmp_path)
+    assert outputs(out) == outputs(local_reference[0])
+    ref = local_reference[1]
+    assert got["calls"] == ref["calls"] and got["usage_by_role"] == ref["usage_by_role"]
+    assert got["ray_left_up"] is False  # the executor shut down the instance it started
+
+
+def test_a_worker_that_dies_has_its_documents_run_elsewhere(local_reference, tmp_path):
+    out = tmp_path / "ray"
+    got = in_loopback_netns("worker_dies", out, tmp_path)
+    assert got["killed"]
+    docs = got["documents"]
+    assert docs["failed_this_session"] == 0 and docs["accepted"] + docs["exhausted"] == 8
+    assert outputs(out) == outputs(local_reference[0])
+
+
+def test_run_on_a_ray_start_cluster_on_loopback(local_reference, tmp_path):
+    out = tmp_path / "cluster"
+    got = in_loopback_netns("cluster", out, tmp_path)
+    assert got["returncode"] == 0, got["stderr"]
+    assert outputs(out) == outputs(local_reference[0])
+    # every listening socket of the cluster was on loopback (the namespace has nothing else)
+    addresses = [line.split()[3] for line in got["listening"].splitlines() if line.strip()]
+    loopback = ("127.0.0.1:", "[::1]:", "[::ffff:127.0.0.1]:", "*:", "0.0.0.0:", "[::]:")
+    assert addresses and all(a.startswith(loopback) for a in addresses)
+
+
+def test_an_unreachable_cluster_is_a_user_error(tmp_path):
+    got = in_loopback_netns("unreachable", tmp_path / "x", tmp_path)
+    assert got["returncode"] == 2 and "executor.address" in got["stderr"] and "Traceback" not in got["stderr"]
