@@ -7,6 +7,9 @@ Cache hits are counted apart: they cost nothing now, and the money they saved is
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 
 from autodata.config import Price
@@ -60,6 +63,11 @@ def cost_of(usage: Usage, price: Price) -> float:
     return (usage.input_tokens * price.input_per_mtok + usage.output_tokens * price.output_per_mtok) / 1e6
 
 
+# Counters by role of the work in hand (one episode of the inner loop), set by ``UsageMeter.scope``. A
+# context variable follows the calls into every task the episode starts, and no further.
+_SCOPE: ContextVar[dict[str, Counters] | None] = ContextVar("autodata_usage_scope", default=None)
+
+
 class UsageMeter:
     def __init__(self) -> None:
         self._rows: dict[tuple[str, str], Counters] = {}
@@ -72,8 +80,21 @@ class UsageMeter:
             row = self._rows[key] = Counters()
         return row
 
-    def _both(self, endpoint: str, role: str) -> tuple[Counters, Counters]:
-        return self._row(endpoint, role), self._total
+    def _both(self, endpoint: str, role: str) -> tuple[Counters, ...]:
+        scope = _SCOPE.get()
+        if scope is None:
+            return self._row(endpoint, role), self._total
+        return self._row(endpoint, role), self._total, scope.setdefault(role, Counters())
+
+    @contextmanager
+    def scope(self) -> Iterator[dict[str, Counters]]:
+        """Also count, by role, what is used inside this context: what one example cost."""
+        counters: dict[str, Counters] = {}
+        token = _SCOPE.set(counters)
+        try:
+            yield counters
+        finally:
+            _SCOPE.reset(token)
 
     def record_call(self, endpoint: str, role: str, usage: Usage, price: Price, latency_s: float) -> None:
         cost = cost_of(usage, price)

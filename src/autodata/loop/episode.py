@@ -75,9 +75,12 @@ class Attempt:
     marks: list[int] | None
     score: float | None
     error: str | None = None
+    evidence: list[str] | None = None  # the judge's quote per criterion, for reviewers
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"answer": self.answer, "marks": self.marks, "score": self.score}
+        if self.evidence is not None:
+            d["evidence"] = self.evidence
         if self.error:
             d["error"] = self.error
         return d
@@ -163,7 +166,7 @@ async def _attempts(
             if aborts_episode(err):
                 raise
             return Attempt(answer.text, None, None, error=f"judge: {err}")
-        return Attempt(answer.text, marking.marks, score(weights, marking.marks))
+        return Attempt(answer.text, marking.marks, score(weights, marking.marks), evidence=marking.evidence)
 
     results = await asyncio.gather(*(judged(i, a) for i, a in enumerate(answers)), return_exceptions=True)
     for r in results:  # every sibling has finished before an abort propagates

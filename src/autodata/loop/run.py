@@ -99,7 +99,11 @@ def settings_from(cfg: Config) -> EpisodeSettings:
 def _side(attempts: list[Any]) -> dict[str, Any]:
     scored = scores_of(attempts)
     return {
-        "attempts": [{"answer": a.answer, "marks": a.marks, "score": a.score} for a in attempts if a.marks is not None],
+        "attempts": [
+            {"answer": a.answer, "marks": a.marks, "score": a.score, "evidence": a.evidence}
+            for a in attempts
+            if a.marks is not None
+        ],
         "mean": sum(scored) / len(scored) if scored else None,
         "max": max(scored) if scored else None,
     }
@@ -195,7 +199,8 @@ async def run(
     async def one(doc: Document, seq: int) -> None:
         try:
             fitted = fit_to_budget(doc, cfg.documents.max_tokens)
-            episode = await run_episode(rt, fitted, settings)
+            with rt.meter.scope() as used:
+                episode = await run_episode(rt, fitted, settings)
             rnd = episode.accepted_round
             example = example_record(doc, episode, rnd, cfg, rhash) if rnd else None
             trajectory = {
@@ -214,6 +219,8 @@ async def run(
                 status=episode.status,
                 episode=trajectory,
                 example=example,
+                text=fitted.text,
+                usage={role: c.to_dict() for role, c in sorted(used.items())},
             )
             progress.documents_done += 1
             progress.rounds += len(episode.rounds)

@@ -11,11 +11,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autodata.errors import UserError
+
+if TYPE_CHECKING:
+    from autodata.store.reviews import ReviewLog
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -30,6 +34,8 @@ CREATE TABLE IF NOT EXISTS skipped (source TEXT PRIMARY KEY, reason TEXT NOT NUL
 CREATE TABLE IF NOT EXISTS sessions (
     started REAL NOT NULL, ended REAL, documents INTEGER NOT NULL DEFAULT 0, usage TEXT
 );
+CREATE TABLE IF NOT EXISTS document_texts (id TEXT PRIMARY KEY, text BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS document_usage (id TEXT PRIMARY KEY, usage TEXT NOT NULL);
 """
 
 
@@ -39,13 +45,21 @@ class RunStore:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self.path = self.dir / "run.db"
-            self._db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
+            # the review app reads and writes from a thread pool; sqlite3 is built serialized (threadsafety 3)
+            self._db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.DatabaseError) as exc:
             raise UserError(f"cannot open the run store in {self.dir}: {exc}") from None
         self._session: int | None = None
+
+    @classmethod
+    def open_existing(cls, run_dir: str | Path) -> RunStore:
+        """A store that must already exist: commands that read a run never create an empty one."""
+        if not (Path(run_dir) / "run.db").is_file():
+            raise UserError(f"{run_dir} is not a run directory (no run.db)")
+        return cls(run_dir)
 
     # ------------------------------------------------------------------ meta and recipe
 
@@ -115,8 +129,13 @@ class RunStore:
         status: str,
         episode: dict[str, Any],
         example: dict[str, Any] | None,
+        text: str | None = None,
+        usage: dict[str, Any] | None = None,
     ) -> None:
-        """Episode and example together, or neither."""
+        """Episode and example together, or neither. ``text`` is the document as the challenger saw it,
+        kept (compressed) so a reviewer can read the passage an example is grounded in; ``usage`` is
+        what this session spent on it, by role. Both live beside the episode, not in it, so a resumed
+        run's outputs still equal an uninterrupted run's."""
         with self._transaction():
             self._db.execute(
                 "INSERT OR REPLACE INTO documents (id, seq, source, title, status, rounds, finished, episode) "
@@ -136,6 +155,15 @@ class RunStore:
                 self._db.execute(
                     "INSERT OR REPLACE INTO examples (id, document_id, seq, data) VALUES (?, ?, ?, ?)",
                     (example["id"], doc_id, seq, json.dumps(example, ensure_ascii=False)),
+                )
+            if text is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO document_texts (id, text) VALUES (?, ?)",
+                    (doc_id, zlib.compress(text.encode("utf-8"))),
+                )
+            if usage is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO document_usage (id, usage) VALUES (?, ?)", (doc_id, json.dumps(usage))
                 )
 
     def _transaction(self) -> Any:
@@ -163,6 +191,46 @@ class RunStore:
     def skipped(self) -> list[dict[str, str]]:
         rows = self._db.execute("SELECT source, reason, detail FROM skipped ORDER BY source").fetchall()
         return [{"source": r[0], "reason": r[1], "detail": r[2]} for r in rows]
+
+    _DOC_SQL = (
+        "SELECT d.id, d.seq, d.source, d.title, d.status, d.finished, d.episode, e.data, u.usage FROM documents d "
+        "LEFT JOIN examples e ON e.document_id = d.id LEFT JOIN document_usage u ON u.id = d.id"
+    )
+
+    @staticmethod
+    def _doc_row(r: tuple[Any, ...]) -> dict[str, Any]:
+        keys = ("id", "seq", "source", "title", "status", "finished")
+        return {
+            **dict(zip(keys, r[:6], strict=True)),
+            "episode": json.loads(r[6]),
+            "example": json.loads(r[7]) if r[7] else None,
+            "usage": json.loads(r[8]) if r[8] else None,
+        }
+
+    def documents_since(self, finished: float) -> list[dict[str, Any]]:
+        """Documents finished at or after ``finished`` (a time), with their example: lets a reader of a
+        run still in progress pick up only what is new."""
+        rows = self._db.execute(self._DOC_SQL + " WHERE d.finished >= ? ORDER BY d.finished", (finished,)).fetchall()
+        return [self._doc_row(r) for r in rows]
+
+    def document(self, doc_id: str) -> dict[str, Any] | None:
+        """One finished document with its episode and example (as ``documents_since`` gives them)."""
+        row = self._db.execute(self._DOC_SQL + " WHERE d.id = ?", (doc_id,)).fetchone()
+        return None if row is None else self._doc_row(row)
+
+    def documents_usage(self) -> dict[str, dict[str, Any]]:
+        """What each document cost, by role (documents recorded before this was kept have none)."""
+        return {r[0]: json.loads(r[1]) for r in self._db.execute("SELECT id, usage FROM document_usage")}
+
+    def document_text(self, doc_id: str) -> str | None:
+        row = self._db.execute("SELECT text FROM document_texts WHERE id = ?", (doc_id,)).fetchone()
+        return None if row is None else zlib.decompress(row[0]).decode("utf-8")
+
+    def reviews(self) -> ReviewLog:
+        """The reviewers' decisions on this run's examples (table ``reviews`` in the same file)."""
+        from autodata.store.reviews import ReviewLog
+
+        return ReviewLog(self._db)
 
     def status_counts(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT status, COUNT(*) FROM documents GROUP BY status").fetchall())
