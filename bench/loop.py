@@ -2,7 +2,9 @@
 
     python bench/loop.py [--docs examples/corpus] [--limit N] [--rounds R]
 
-Prints one table. Every run uses its own empty cache, so calls are real (simulated) model calls;
+Prints one table for the scripted orchestrator (weak-first on and off, resume) and one for the
+agent orchestrator and the other profiles, each on its example config. Every run uses its own empty
+cache, so calls are real (simulated) model calls;
 the resume row re-runs a finished run directory and counts the calls it makes (must be 0).
 """
 
@@ -25,9 +27,10 @@ from autodata.loop.run import run
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def config(docs: str, rounds: int, weak_first: bool, cache: Path) -> object:
-    data = yaml.safe_load((ROOT / "examples" / "quickstart.yaml").read_text())
-    data["documents"]["paths"] = [docs]
+def config(docs: str | None, rounds: int, weak_first: bool, cache: Path, example: str = "quickstart") -> object:
+    data = yaml.safe_load((ROOT / "examples" / f"{example}.yaml").read_text())
+    if docs:
+        data["documents"]["paths"] = [docs]
     data["loop"]["max_rounds"] = rounds
     data["loop"]["weak_first"] = weak_first
     data["cache"] = {"path": str(cache)}
@@ -43,7 +46,7 @@ async def one(cfg: object, out: Path, limit: int | None) -> tuple[dict, float]:
 def row(name: str, s: dict, wall: float) -> str:
     roles = s["usage_by_role"]
     solver = sum(roles.get(r, {}).get("calls", 0) for r in ("weak_solver", "strong_solver"))
-    judge = roles.get("judge", {}).get("calls", 0)
+    judge = sum(roles.get(r, {}).get("calls", 0) for r in ("judge", "loop_judge"))
     acc = s["documents"]["accepted"]
     per = (lambda x, w=12: f"{x / acc:{w}.1f}") if acc else (lambda x, w=12: f"{'-':>{w}}")
     return (
@@ -93,6 +96,16 @@ def main() -> None:
             f"({solver_calls(on)} vs {solver_calls(off)}); resume of a finished run made "
             f"{session_calls['total']['calls']} calls (goal: 0)"
         )
+        print()
+        print("other orchestrator and profiles, each on its example config and documents (judge/acc counts loop judge)")
+        for example, docs in (("agent", args.docs), ("verifiable", args.docs), ("legal", None)):
+            cfg = config(docs, args.rounds, True, t / f"{example}.sqlite", example)
+            summary, wall = asyncio.run(one(cfg, t / example, args.limit))
+            print(row(example, summary, wall))
+            if example == "agent":
+                orch = summary["usage_by_role"].get("orchestrator", {}).get("calls", 0)
+                per_acc = orch / max(1, summary["documents"]["accepted"])
+                print(f"{'  orchestrator calls per accepted example':<44}{per_acc:.1f}")
 
 
 if __name__ == "__main__":

@@ -67,20 +67,17 @@ def serve_sim():
         yield base
 
 
-@pytest.fixture(scope="session")
-def sim_run(tmp_path_factory):
-    """A finished `autodata run` of the quick start on the simulated ladder (8 documents), shared by
-    the review, report and export tests. Treat it as read-only: copy it (``run_copy``) to change it."""
+def _finished_run(tmp_path_factory, config: str, limit: int):
     import os
     import subprocess
     import sys
     from pathlib import Path
 
-    base = tmp_path_factory.mktemp("sim_run")
+    base = tmp_path_factory.mktemp("finished_run")
     out = base / "run"
-    env = {**os.environ, "AUTODATA_CACHE_DIR": str(base / "cache")}
+    env = {**os.environ, "AUTODATA_CACHE_DIR": str(base / "cache")}  # session-scoped: its own cold cache
     res = subprocess.run(
-        [sys.executable, "-m", "autodata", "run", "examples/quickstart.yaml", "--out", str(out), "--limit", "8", "-q"],
+        [sys.executable, "-m", "autodata", "run", config, "--out", str(out), "--limit", str(limit), "-q"],
         capture_output=True,
         text=True,
         timeout=180,
@@ -89,6 +86,19 @@ def sim_run(tmp_path_factory):
     )
     assert res.returncode == 0, res.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def sim_run(tmp_path_factory):
+    """A finished `autodata run` of the quick start on the simulated ladder (8 documents), shared by
+    the review, report and export tests. Treat it as read-only: copy it (``run_copy``) to change it."""
+    return _finished_run(tmp_path_factory, "examples/quickstart.yaml", 8)
+
+
+@pytest.fixture(scope="session")
+def verifiable_run(tmp_path_factory):
+    """A finished run of the `verifiable` profile (short exact answers, no judge), 3 documents."""
+    return _finished_run(tmp_path_factory, "examples/verifiable.yaml", 3)
 
 
 @pytest.fixture

@@ -107,9 +107,10 @@ def test_rounds_serialise_for_the_trajectory(episodes):
 
 def test_empty_truncated_answers_are_not_judged_as_failures():
     """A solver that spends its whole budget thinking gives no answer: no attempt, not a 0 score."""
+    from autodata.documents import Document
     from autodata.llm.backends import Reply
     from autodata.llm.runtime import make_backends
-    from autodata.loop.episode import _attempts
+    from autodata.loop.episode import Steps
     from autodata.roles.schemas import ChallengerOutput
 
     class OutOfTokens:
@@ -146,7 +147,8 @@ def test_empty_truncated_answers_are_not_judged_as_failures():
 
     async def go():
         rt = ModelRuntime(cfg, backends=backends, cache=None)
-        return await _attempts(rt, SETTINGS, example, strong=False), rt.meter.by_role()
+        steps = Steps(rt, Document("d", "t", "t", "x", "txt"), SETTINGS)
+        return await steps.attempts(example, strong=False), rt.meter.by_role()
 
     attempts, by_role = asyncio.run(go())
     assert len(attempts) == 3 and all(a.score is None and a.marks is None for a in attempts)

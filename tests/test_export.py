@@ -195,3 +195,19 @@ def test_export_command(sim_run, tmp_path):
             export(sim_run, out=tmp_path / "o", **kwargs)
     with pytest.raises(UserError, match="not a run directory"):
         export(tmp_path / "missing", "jsonl")
+
+
+def test_rl_and_sft_prompts_follow_the_profile(verifiable_run, tmp_path):
+    examples = lines(verifiable_run / "examples.jsonl")
+    assert examples and {e["profile"] for e in examples} == {"verifiable"}
+    rl = load("rl", export(verifiable_run, "rl", tmp_path / "rl.parquet").path, tmp_path / "cache")
+    sft = load("sft", export(verifiable_run, "sft", tmp_path / "sft.parquet").path, tmp_path / "cache")
+    for row, srow, ex in zip(rl, sft, examples, strict=True):
+        # the short-answer solver prompt these examples were solved with, not the rubric-qa one
+        assert row["prompt"] == solver_messages(ex["context"], ex["question"], "solver_short.j2")
+        assert row["prompt"] != solver_messages(ex["context"], ex["question"])
+        assert (
+            row["data_source"] == "autodata/verifiable"
+            and row["reward_model"]["ground_truth"] == ex["reference_answer"]
+        )
+        assert srow["messages"][0] == row["prompt"][0] and srow["score"] == 1.0

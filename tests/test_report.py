@@ -128,10 +128,10 @@ def test_report_command(sim_run, tmp_path):
 
 
 def test_per_document_usage_adds_up_to_the_run(sim_run):
-    """Each document's usage (counted through UsageMeter.scope) sums to the session's usage by role."""
+    """Each document's usage (from the call log) sums to the session's usage by role."""
     summary = json.loads((sim_run / "summary.json").read_text())
     store = RunStore.open_existing(sim_run)
-    per_document = store.documents_usage()
+    per_document = store.usage_by_document()
     store.close()
     assert len(per_document) == summary["documents"]["total"]
     totals: dict[str, dict[str, int]] = {}
@@ -145,3 +145,12 @@ def test_per_document_usage_adds_up_to_the_run(sim_run):
         for role, u in summary["usage_by_role"].items()
     }
     assert totals == expected
+
+
+def test_report_of_a_count_based_preset_draws_no_region_and_says_so(verifiable_run, tmp_path):
+    path, report = write_report(verifiable_run, tmp_path / "v.html")
+    assert len(report.figures) == 7 and path.read_text().count("data:image/png;base64,") == 7
+    assert any("'verifiable' preset has no thresholds on mean scores" in n for n in report.notes)
+    headline = dict(report.headline)
+    assert headline["acceptance preset"] == "verifiable"
+    assert headline["accepted examples"] == str(len(lines(verifiable_run / "examples.jsonl")))

@@ -132,7 +132,7 @@ def test_example_page_shows_everything_a_reviewer_needs(sim_run):
     for r in ep["rounds"]:
         for reason in (r["decision"] or {}).get("reasons", []):
             assert str(escape(reason["message"])) in html
-    calls = sum(u["calls"] for u in store.document(ex["document_id"])["usage"].values())
+    calls = sum(u["calls"] for u in store.usage_by_document(ex["document_id"])[ex["document_id"]].values())
     assert f'id="cost-calls">{calls}<' in html and calls > 0
     assert client.get("/item/doc-nope/0").status_code == 404
     store.close()
@@ -326,3 +326,16 @@ def test_a_run_in_progress_is_reviewed_as_it_grows(tmp_path):
 def test_review_command_errors(tmp_path):
     res = run_cli("review", str(tmp_path / "nothing"))
     assert res.returncode == 2 and "not a run directory" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_exact_answer_profile_pages_show_the_answer_read_in_code(verifiable_run):
+    client, store = client_for(verifiable_run)
+    ex, ep = first_accepted(verifiable_run)
+    html = client.get(item_url(ex, ep)).text
+    rnd = next(r for r in ep["rounds"] if r["decision"] and r["decision"]["accepted"])
+    from markupsafe import escape
+
+    for a in rnd["weak"] + rnd["strong"]:
+        assert f"final answer, read in code: <code>{escape(a['extracted'])}</code>" in html
+    assert "preset <b>verifiable</b>" in html
+    store.close()

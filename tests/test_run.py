@@ -95,6 +95,22 @@ def test_accepted_examples_pass_the_predicate_recomputed_from_stored_marks(quick
         assert ex["gap"] == pytest.approx(sum(strong) / len(strong) - sum(weak) / len(weak))
 
 
+def test_run_db_logs_every_call_under_its_document_with_tokens_and_cost(quick):
+    out, _ = quick
+    summary = json.loads((out / "summary.json").read_text())
+    db = sqlite3.connect(str(out / "run.db"))
+    rows = db.execute("SELECT document_id, role, cache_hit, input_tokens, output_tokens FROM calls").fetchall()
+    assert len(rows) == summary["calls"] + summary["cache_hits"]
+    docs = {r[0] for r in db.execute("SELECT id FROM documents")}
+    assert {r[0] for r in rows} == docs  # every call belongs to a finished document, and every document has calls
+    for role, usage in summary["usage_by_role"].items():
+        logged = [r for r in rows if r[1] == role and not r[2]]
+        assert len(logged) == usage["calls"]
+        assert (
+            sum(r[3] for r in logged) == usage["input_tokens"] and sum(r[4] for r in logged) == usage["output_tokens"]
+        )
+
+
 def test_rerun_of_a_finished_run_makes_zero_calls(quick, tmp_path):
     out, _ = quick
     copy = tmp_path / "copy"
@@ -168,7 +184,8 @@ def test_bad_documents_are_skipped_with_reasons_in_the_summary(tmp_path):
     assert summary["documents"]["accepted"] + summary["documents"]["exhausted"] == 1
 
 
-def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("config", ["examples/quickstart.yaml", "examples/agent.yaml"])
+def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path, config):
     slow = [
         "--set",
         "models.weak.simulation.latency_ms=40",
@@ -185,7 +202,7 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
             "-m",
             "autodata",
             "run",
-            "examples/quickstart.yaml",
+            config,
             "--out",
             str(out),
             "--limit",
@@ -220,7 +237,7 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
             "-m",
             "autodata",
             "run",
-            "examples/quickstart.yaml",
+            config,
             "--out",
             str(out),
             "--limit",
@@ -239,7 +256,7 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     env_b = {**os.environ, "AUTODATA_CACHE_DIR": str(tmp_path / "cache-b")}
     ref = tmp_path / "reference"
     res = subprocess.run(
-        [sys.executable, "-m", "autodata", "run", "examples/quickstart.yaml", "--out", str(ref), "--limit", "8", "-q"],
+        [sys.executable, "-m", "autodata", "run", config, "--out", str(ref), "--limit", "8", "-q"],
         cwd=ROOT,
         env=env_b,
         capture_output=True,

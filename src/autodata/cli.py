@@ -229,11 +229,11 @@ def run(
     set_: SetOpt = None,
 ) -> None:
     """Turn documents into accepted, discriminative examples (the inner loop). Re-run to resume."""
-    from autodata.loop.run import RUN_ROLES
     from autodata.loop.run import run as run_loop
+    from autodata.loop.run import run_roles
 
     cfg = _load(config, set_)
-    roles = cfg.require_roles(RUN_ROLES, "autodata run")
+    roles = run_roles(cfg)
     _simulated_banner(sorted({n for n in roles.values() if cfg.models[n].provider == "simulated"}))
 
     async def go() -> dict[str, Any]:
@@ -314,8 +314,13 @@ def review(
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     actual = sock.getsockname()[1]
+    if not reviewer:
+        try:
+            reviewer = getpass.getuser()
+        except (KeyError, OSError):  # no login name (some containers)
+            reviewer = "reviewer"
     settings = ReviewSettings(
-        reviewer=reviewer or getpass.getuser(),
+        reviewer=reviewer,
         token=token,
         allowed_hosts=(*LOOPBACK_HOSTS, host) if loopback else (),
     )

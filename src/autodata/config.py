@@ -26,6 +26,7 @@ ROLE_NAMES = (
     "strong_solver",
     "judge",
     "orchestrator",
+    "loop_judge",
     "analyzer",
     "implementer",
 )
@@ -191,7 +192,8 @@ class DocumentsConfig(_Strict):
 
 
 class AcceptanceConfig(_Strict):
-    preset: Literal["deployed", "prose", "verifiable", "judge"] = "deployed"
+    # None: the profile's own preset (rubric-qa -> deployed, verifiable -> verifiable, legal -> judge)
+    preset: Literal["deployed", "prose", "verifiable", "judge"] | None = None
     overrides: dict[str, float | int | bool | None] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -199,7 +201,7 @@ class AcceptanceConfig(_Strict):
         from autodata.acceptance import preset  # a leaf module: importing it keeps the arrows one-way
 
         try:
-            preset(self.preset, **self.overrides)
+            preset(self.preset or "deployed", **self.overrides)
         except ValueError as exc:
             raise _LocatedError(("overrides",), str(exc)) from None
         return self
@@ -208,9 +210,15 @@ class AcceptanceConfig(_Strict):
 class LoopConfig(_Strict):
     """The inner loop's knobs (the orchestrator's workflow for one document)."""
 
+    profile: Literal["rubric-qa", "verifiable", "legal"] = "rubric-qa"
+    orchestrator: Literal["scripted", "agent"] = "scripted"
     max_rounds: int = Field(5, ge=1, le=50)
-    k_weak: int = Field(3, ge=1, le=32)
-    k_strong: int = Field(3, ge=1, le=32)
+    max_agent_steps: int = Field(
+        40, ge=4, le=400, description="Agent orchestrator: tool calls per document before it is stopped."
+    )
+    # None: the profile's default (3 and 3; 4 and 4 for verifiable, whose preset counts correct of 4)
+    k_weak: int | None = Field(None, ge=1, le=32)
+    k_strong: int | None = Field(None, ge=1, le=32)
     weak_first: bool = True
     final_quality_check: bool = True
     weak_temperature: float | None = Field(0.7, ge=0, le=2)
@@ -219,6 +227,7 @@ class LoopConfig(_Strict):
     acceptance: AcceptanceConfig = Field(default_factory=AcceptanceConfig)
     challenger_instructions: str = ""
     verifier_instructions: str = ""
+    orchestrator_instructions: str = ""
 
 
 class Config(_Strict):

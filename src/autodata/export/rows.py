@@ -168,10 +168,11 @@ def examples_schema(rows: list[dict[str, Any]]) -> pa.Schema:
 
 
 def prompt_messages(e: dict[str, Any]) -> list[dict[str, str]]:
-    """Exactly what the solvers were asked (the frozen solver prompt), as chat messages."""
+    """Exactly what the solvers were asked (the frozen solver prompt of the example's profile)."""
+    from autodata.loop.profile import profile
     from autodata.roles.solver import solver_messages
 
-    return solver_messages(e["context"], e["question"])
+    return solver_messages(e["context"], e["question"], profile(e.get("profile") or "rubric-qa").solver_template)
 
 
 def rl_row(e: dict[str, Any], index: int) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from autodata.export.rows import (
     select,
     sft_row,
 )
-from autodata.store.run_info import RunInfo
+from autodata.run_info import RunInfo
 from autodata.store.run_store import RunStore
 
 FORMATS = ("jsonl", "parquet", "hf", "rl", "sft")

@@ -7,10 +7,11 @@ Cache hits are counted apart: they cost nothing now, and the money they saved is
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from autodata.config import Price
 from autodata.llm.types import Usage
@@ -63,15 +64,34 @@ def cost_of(usage: Usage, price: Price) -> float:
     return (usage.input_tokens * price.input_per_mtok + usage.output_tokens * price.output_per_mtok) / 1e6
 
 
-# Counters by role of the work in hand (one episode of the inner loop), set by ``UsageMeter.scope``. A
-# context variable follows the calls into every task the episode starts, and no further.
-_SCOPE: ContextVar[dict[str, Counters] | None] = ContextVar("autodata_usage_scope", default=None)
+# The document a call is made for, set by the loop around each episode; a call log (``run.db``'s
+# ``calls`` table) attributes every call to it without threading an id through every role.
+current_document: ContextVar[str | None] = ContextVar("current_document", default=None)
+
+CallListener = Callable[[dict[str, Any]], None]
 
 
 class UsageMeter:
     def __init__(self) -> None:
         self._rows: dict[tuple[str, str], Counters] = {}
         self._total = Counters()
+        self.listener: CallListener | None = None  # told about every call and cache hit, when set
+
+    def _tell(self, endpoint: str, role: str, usage: Usage, cost: float, latency_s: float, hit: bool) -> None:
+        if self.listener is not None:
+            self.listener(
+                {
+                    "at": time.time(),
+                    "document_id": current_document.get(),
+                    "endpoint": endpoint,
+                    "role": role,
+                    "cache_hit": hit,
+                    "input_tokens": usage.input_tokens,
+                    "output_tokens": usage.output_tokens,
+                    "cost_usd": 0.0 if hit else cost,
+                    "latency_s": latency_s,
+                }
+            )
 
     def _row(self, endpoint: str, role: str) -> Counters:
         key = (endpoint, role)
@@ -80,21 +100,8 @@ class UsageMeter:
             row = self._rows[key] = Counters()
         return row
 
-    def _both(self, endpoint: str, role: str) -> tuple[Counters, ...]:
-        scope = _SCOPE.get()
-        if scope is None:
-            return self._row(endpoint, role), self._total
-        return self._row(endpoint, role), self._total, scope.setdefault(role, Counters())
-
-    @contextmanager
-    def scope(self) -> Iterator[dict[str, Counters]]:
-        """Also count, by role, what is used inside this context: what one example cost."""
-        counters: dict[str, Counters] = {}
-        token = _SCOPE.set(counters)
-        try:
-            yield counters
-        finally:
-            _SCOPE.reset(token)
+    def _both(self, endpoint: str, role: str) -> tuple[Counters, Counters]:
+        return self._row(endpoint, role), self._total
 
     def record_call(self, endpoint: str, role: str, usage: Usage, price: Price, latency_s: float) -> None:
         cost = cost_of(usage, price)
@@ -105,12 +112,14 @@ class UsageMeter:
             c.reasoning_tokens += usage.reasoning_tokens
             c.cost_usd += cost
             c.latency_s += latency_s
+        self._tell(endpoint, role, usage, cost, latency_s, hit=False)
 
     def record_hit(self, endpoint: str, role: str, usage: Usage, price: Price) -> None:
         saved = cost_of(usage, price)
         for c in self._both(endpoint, role):
             c.cache_hits += 1
             c.saved_usd += saved
+        self._tell(endpoint, role, usage, saved, 0.0, hit=True)
 
     def record_retry(self, endpoint: str, role: str, kind: str) -> None:
         for c in self._both(endpoint, role):

@@ -1,14 +1,17 @@
-"""One episode: the scripted orchestrator's workflow for one document.
+"""One episode: the workflow for one document, and the steps both orchestrators share.
 
 Each round: the challenger proposes an example; the quality verifier checks it; the weak solver
-answers k times and the judge marks every answer; only if the weak solver did not already
-disqualify it, the strong solver answers k times and is judged; the harness scores the marks and
-applies the acceptance predicate. A rejection becomes feedback, grouped the way the paper groups it
-("too easy: …", "failed on strong: …", "failed quality check: …"), and the challenger tries a new
-angle, up to the round budget. An accepted example gets a final quality pass.
+answers k times and every answer is scored (by the judge's per-criterion marks, or, for exact-answer
+profiles, by an equivalence check in code); only if the weak solver did not already disqualify it,
+the strong solver answers k times and is scored; for the ``judge`` preset a loop judge reads the
+evaluation; the harness applies the acceptance predicate. A rejection becomes feedback, grouped the
+way the paper groups it ("too easy: …", "failed on strong: …", "failed quality check: …"), and the
+challenger tries a new angle, up to the round budget. An accepted example gets a final quality pass.
 
-Models only propose: every score and every decision here is computed in code from the judge's
-per-criterion marks (``rubric.score``, ``acceptance.decide``).
+:class:`Steps` holds those operations. The scripted orchestrator (:func:`run_episode`) calls them in
+the paper's fixed order; the agent orchestrator (``loop.agent``) lets a model choose the order and
+write the feedback, but calls the very same steps, so every score and every decision is computed in
+code (``rubric.score``, ``acceptance.decide``) whichever orchestrator runs.
 
 A call that fails for a reason outside the example (an endpoint down past its retries, a bad key,
 an unknown model) aborts the episode with that :class:`CallError`, so the run does not record the
@@ -26,9 +29,11 @@ from autodata.acceptance import Decision, Preset, check_weak, decide
 from autodata.documents import Document
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError, Completion
-from autodata.roles import challenger, judge, solver, verifier
-from autodata.roles.schemas import ChallengerOutput
+from autodata.loop.profile import EXACT_CRITERION, MAX_SHORT_ANSWER_CHARS, PROFILES, Profile
+from autodata.roles import challenger, judge, loop_judge, solver, verifier
+from autodata.roles.schemas import ChallengerOutput, RubricItem, ShortAnswerOutput
 from autodata.rubric import RubricRules, score
+from autodata.verifiable import equivalent, final_answer
 
 Status = Literal["accepted", "exhausted"]
 
@@ -50,7 +55,9 @@ class Endpoints:
     quality_verifier: str
     weak_solver: str
     strong_solver: str
-    judge: str
+    judge: str | None = None  # not needed when answers are checked in code
+    loop_judge: str | None = None  # the judge preset's accept/improve reviewer
+    orchestrator: str | None = None  # the agent orchestrator's model
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +73,11 @@ class EpisodeSettings:
     strong_temperature: float | None = None
     challenger_instructions: str = ""
     verifier_instructions: str = ""
+    orchestrator_instructions: str = ""
     rubric_rules: RubricRules = field(default_factory=RubricRules)
+    profile: Profile = PROFILES["rubric-qa"]
+    orchestrator: Literal["scripted", "agent"] = "scripted"
+    max_agent_steps: int = 40
 
 
 @dataclass(slots=True)
@@ -75,10 +86,13 @@ class Attempt:
     marks: list[int] | None
     score: float | None
     error: str | None = None
+    extracted: str | None = None  # exact-answer profiles: the final answer compared with the reference
     evidence: list[str] | None = None  # the judge's quote per criterion, for reviewers
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"answer": self.answer, "marks": self.marks, "score": self.score}
+        if self.extracted is not None:
+            d["extracted"] = self.extracted
         if self.evidence is not None:
             d["evidence"] = self.evidence
         if self.error:
@@ -96,13 +110,16 @@ class Round:
     decision: Decision | None = None
     error: str | None = None
     feedback: list[str] = field(default_factory=list)  # what this round's rejection tells the challenger
+    loop_judge: dict[str, Any] | None = None
+    consistency: dict[str, Any] | None = None  # exact answers: the strong solver's majority answer
+    instructions: str | None = None  # agent mode: what the orchestrator asked the challenger for
 
     @property
     def accepted(self) -> bool:
         return self.decision is not None and self.decision.accepted
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "round": self.number,
             "example": self.example,
             "quality": self.quality,
@@ -112,6 +129,10 @@ class Round:
             "error": self.error,
             "feedback": self.feedback,
         }
+        for key in ("loop_judge", "consistency", "instructions"):
+            if getattr(self, key) is not None:
+                d[key] = getattr(self, key)
+        return d
 
 
 @dataclass(slots=True)
@@ -119,6 +140,9 @@ class Episode:
     document_id: str
     status: Status
     rounds: list[Round]
+    orchestrator: str = "scripted"
+    steps: list[dict[str, Any]] | None = None  # agent mode: every tool call and what it returned
+    note: str | None = None  # why an agent episode ended without an example, when it did
 
     @property
     def accepted_round(self) -> Round | None:
@@ -129,85 +153,52 @@ def scores_of(attempts: list[Attempt]) -> list[float]:
     return [a.score for a in attempts if a.score is not None]
 
 
-async def _attempts(
-    runtime: ModelRuntime, s: EpisodeSettings, example: ChallengerOutput, strong: bool
-) -> list[Attempt]:
-    endpoint = s.endpoints.strong_solver if strong else s.endpoints.weak_solver
-    answers = await solver.solve(
-        runtime,
-        endpoint,
-        example.context,
-        example.question,
-        k=s.k_strong if strong else s.k_weak,
-        role="strong_solver" if strong else "weak_solver",
-        temperature=s.strong_temperature if strong else s.weak_temperature,
-    )
-    weights = [r.weight for r in example.rubric]
-
-    async def judged(i: int, answer: Completion | CallError) -> Attempt:
-        if isinstance(answer, CallError):
-            if aborts_episode(answer):
-                raise answer  # the endpoint is down: abort the episode, a resume retries the document
-            return Attempt(None, None, None, error=f"solver: {answer}")
-        if not answer.text.strip() and answer.finish_reason == "length":
-            # nothing to judge: scoring it 0 would make a model that ran out of tokens (often a reasoning
-            # model spending its budget on thinking) look like a model that failed the question
-            return Attempt(
-                None,
-                None,
-                None,
-                error="solver: empty answer cut off by the token limit; raise max_tokens for this model",
-            )
-        try:
-            marking = await judge.mark(
-                runtime, s.endpoints.judge, example.question, example.rubric, answer.text, sample=i
-            )
-        except CallError as err:
-            if aborts_episode(err):
-                raise
-            return Attempt(answer.text, None, None, error=f"judge: {err}")
-        return Attempt(answer.text, marking.marks, score(weights, marking.marks), evidence=marking.evidence)
-
-    results = await asyncio.gather(*(judged(i, a) for i, a in enumerate(answers)), return_exceptions=True)
+def _raise_first(results: list[Any]) -> None:
     for r in results:  # every sibling has finished before an abort propagates
         if isinstance(r, BaseException):
             raise r
-    return list(results)  # type: ignore[arg-type]
 
 
-async def _verify(
-    runtime: ModelRuntime, s: EpisodeSettings, doc: Document, example: ChallengerOutput, *, sample: int
-) -> verifier.QualityReport:
-    return await verifier.verify(
-        runtime,
-        s.endpoints.quality_verifier,
-        doc,
-        example,
-        instructions=s.verifier_instructions,
-        rules=s.rubric_rules,
-        sample=sample,
-    )
+def majority(answers: list[str]) -> tuple[str | None, int]:
+    """The most common final answer by equivalence (not by string), and how many attempts gave it."""
+    groups: list[list[str]] = []
+    for a in answers:
+        for g in groups:
+            if equivalent(a, g[0]):
+                g.append(a)
+                break
+        else:
+            groups.append([a])
+    if not groups:
+        return None, 0
+    best = max(groups, key=len)
+    return best[0], len(best)
 
 
-def _feedback(decision: Decision) -> list[str]:
-    return [r.message for r in decision.reasons]
+class Steps:
+    """The operations of one episode on one document, shared by both orchestrators."""
 
+    def __init__(self, runtime: ModelRuntime, doc: Document, s: EpisodeSettings) -> None:
+        self.rt, self.doc, self.s = runtime, doc, s
+        self.exact = s.profile.exact_answers
 
-async def run_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSettings) -> Episode:
-    rounds: list[Round] = []
-    history: list[str] = []
-    for n in range(s.max_rounds):
-        rnd = Round(number=n)
-        rounds.append(rnd)
+    # ------------------------------------------------------------------ challenger
+
+    async def propose(self, rnd: Round, feedback: list[str]) -> ChallengerOutput | None:
+        """The round's example, or None with the error and feedback recorded in the round."""
+        s = self.s
         try:
             proposal = await challenger.propose(
-                runtime,
+                self.rt,
                 s.endpoints.challenger,
-                doc,
+                self.doc,
                 instructions=s.challenger_instructions,
-                feedback=history,
-                round_no=n,
+                feedback=feedback,
+                round_no=rnd.number,
                 rules=s.rubric_rules,
+                template=s.profile.challenger_template,
+                guidance=s.profile.guidance,
+                short_answer=self.exact,
             )
         except CallError as err:
             if aborts_episode(err):
@@ -218,53 +209,218 @@ async def run_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSettings) 
                 if err.kind == "context_too_long"
                 else ["the previous answer could not be used (invalid or missing fields); follow the format"]
             )
-            history += [f"round {n + 1}: {line}" for line in rnd.feedback]
-            continue
-        example: ChallengerOutput = proposal.value
-        rnd.example = example.model_dump()
+            return None
+        value = proposal.value
+        if isinstance(value, ShortAnswerOutput):
+            example = ChallengerOutput(
+                question_type=value.question_type,
+                reasoning_skills=value.reasoning_skills,
+                context=value.context,
+                question=value.question,
+                reference_answer=value.reference_answer,
+                rubric=[RubricItem(criterion=EXACT_CRITERION, weight=1, category="exact answer")],
+            )
+            rnd.example = {**example.model_dump(), "solution": value.solution}
+        else:
+            example = value
+            rnd.example = example.model_dump()
+        return example
+
+    # ------------------------------------------------------------------ quality
+
+    async def verify(self, example: ChallengerOutput, *, sample: int) -> verifier.QualityReport:
+        return await verifier.verify(
+            self.rt,
+            self.s.endpoints.quality_verifier,
+            self.doc,
+            example,
+            instructions=self.s.verifier_instructions,
+            rules=self.s.rubric_rules,
+            sample=sample,
+            max_answer_chars=MAX_SHORT_ANSWER_CHARS if self.exact else None,
+        )
+
+    async def quality(self, rnd: Round, example: ChallengerOutput) -> bool:
+        """Run the verifier; on failure the round carries the decision and the feedback."""
         try:
-            report = await _verify(runtime, s, doc, example, sample=n)
+            report = await self.verify(example, sample=rnd.number)
         except CallError as err:
             if aborts_episode(err):
                 raise
-            rnd.error = f"quality_verifier: {err}"
-            continue
+            rnd.error = f"quality_verifier: {err}"  # the verifier's fault, not the example's: no feedback
+            return False
         rnd.quality = report.to_dict()
         if not report.passed:
-            rnd.decision = decide(s.preset, quality_passed=False, weak=[], strong=None)
+            rnd.decision = decide(self.s.preset, quality_passed=False, weak=[], strong=None)
             why = ", ".join(report.issues) or "unspecified"
             rnd.feedback = [f"failed quality check: {why}: {report.feedback}".rstrip(": ")]
-            history += [f"round {n + 1}: {line}" for line in rnd.feedback]
-            continue
-        rnd.weak = await _attempts(runtime, s, example, strong=False)
-        weak_scores = scores_of(rnd.weak)
-        if s.weak_first:
-            early = check_weak(s.preset, weak_scores)
-            if not early.accepted:
-                rnd.decision = early
-                rnd.feedback = _feedback(early)
-                history += [f"round {n + 1}: {line}" for line in rnd.feedback]
-                continue
-        rnd.strong = await _attempts(runtime, s, example, strong=True)
-        rnd.decision = decide(s.preset, quality_passed=True, weak=weak_scores, strong=scores_of(rnd.strong))
-        if not rnd.decision.accepted:
-            rnd.feedback = _feedback(rnd.decision)
-            history += [f"round {n + 1}: {line}" for line in rnd.feedback]
-            continue
-        if s.final_quality_check:
+        return report.passed
+
+    async def final_quality(self, rnd: Round, example: ChallengerOutput) -> bool:
+        """A second, independent verifier pass on an accepted example (its own cached call)."""
+        try:
+            final = await self.verify(example, sample=1000 + rnd.number)
+        except CallError as err:
+            if aborts_episode(err):
+                raise
+            rnd.error = f"quality_verifier (final pass): {err}"
+            rnd.decision = decide(self.s.preset, quality_passed=False, weak=[], strong=None)
+            return False
+        rnd.quality = {**(rnd.quality or {}), "final": final.to_dict()}
+        if not final.passed:
+            rnd.decision = decide(self.s.preset, quality_passed=False, weak=[], strong=None)
+            rnd.feedback = [f"failed quality check (final pass): {', '.join(final.issues)}: {final.feedback}"]
+        return final.passed
+
+    # ------------------------------------------------------------------ solvers
+
+    async def attempts(self, example: ChallengerOutput, *, strong: bool) -> list[Attempt]:
+        s = self.s
+        answers = await solver.solve(
+            self.rt,
+            s.endpoints.strong_solver if strong else s.endpoints.weak_solver,
+            example.context,
+            example.question,
+            k=s.k_strong if strong else s.k_weak,
+            role="strong_solver" if strong else "weak_solver",
+            temperature=s.strong_temperature if strong else s.weak_temperature,
+            template=s.profile.solver_template,
+        )
+        weights = [r.weight for r in example.rubric]
+
+        async def scored(i: int, answer: Completion | CallError) -> Attempt:
+            if isinstance(answer, CallError):
+                if aborts_episode(answer):
+                    raise answer  # the endpoint is down: abort the episode, a resume retries the document
+                return Attempt(None, None, None, error=f"solver: {answer}")
+            if not answer.text.strip() and answer.finish_reason == "length":
+                # nothing to score: a 0 would make a model that ran out of tokens (often a reasoning model
+                # spending its budget on thinking) look like a model that failed the question
+                return Attempt(
+                    None,
+                    None,
+                    None,
+                    error="solver: empty answer cut off by the token limit; raise max_tokens for this model",
+                )
+            if self.exact:
+                right = int(equivalent(answer.text, example.reference_answer))
+                return Attempt(answer.text, [right], float(right), extracted=final_answer(answer.text))
+            assert s.endpoints.judge is not None
             try:
-                final = await _verify(runtime, s, doc, example, sample=1000 + n)  # its own cached call
+                marking = await judge.mark(
+                    self.rt, s.endpoints.judge, example.question, example.rubric, answer.text, sample=i
+                )
             except CallError as err:
                 if aborts_episode(err):
                     raise
-                rnd.error = f"quality_verifier (final pass): {err}"
-                rnd.decision = decide(s.preset, quality_passed=False, weak=[], strong=None)
-                continue
-            rnd.quality = {**report.to_dict(), "final": final.to_dict()}
-            if not final.passed:
-                rnd.decision = decide(s.preset, quality_passed=False, weak=[], strong=None)
-                rnd.feedback = [f"failed quality check (final pass): {', '.join(final.issues)}: {final.feedback}"]
-                history += [f"round {n + 1}: {line}" for line in rnd.feedback]
-                continue
-        return Episode(doc.id, "accepted", rounds)
+                return Attempt(answer.text, None, None, error=f"judge: {err}")
+            return Attempt(answer.text, marking.marks, score(weights, marking.marks), evidence=marking.evidence)
+
+        results = await asyncio.gather(*(scored(i, a) for i, a in enumerate(answers)), return_exceptions=True)
+        _raise_first(results)
+        return list(results)  # type: ignore[arg-type]
+
+    async def weak(self, rnd: Round, example: ChallengerOutput) -> Decision:
+        """The weak attempts, and the weak-first verdict on them."""
+        rnd.weak = await self.attempts(example, strong=False)
+        return check_weak(self.s.preset, scores_of(rnd.weak))
+
+    async def strong(self, rnd: Round, example: ChallengerOutput) -> Decision:
+        """The strong attempts (and the loop judge, for the judge preset), then the full predicate."""
+        rnd.strong = await self.attempts(example, strong=True)
+        weak_scores, strong_scores = scores_of(rnd.weak), scores_of(rnd.strong)
+        if self.exact:
+            finals = [a.extracted for a in rnd.strong if a.extracted is not None]
+            top, votes = majority(finals)
+            rnd.consistency = {
+                "majority_answer": top,
+                "votes": votes,
+                "of": len(finals),
+                "matches_reference": top is not None and equivalent(top, example.reference_answer),
+            }
+        if self.s.preset.judge_loop:
+            lj = self.s.endpoints.loop_judge or self.s.endpoints.judge
+            assert lj is not None
+            try:
+                v = await loop_judge.review(
+                    self.rt,
+                    lj,
+                    self.doc,
+                    example,
+                    weak_marks=[a.marks for a in rnd.weak if a.marks is not None],
+                    strong_marks=[a.marks for a in rnd.strong if a.marks is not None],
+                    weak_scores=weak_scores,
+                    strong_scores=strong_scores,
+                    sample=rnd.number,
+                )
+                rnd.loop_judge = v.model_dump()
+            except CallError as err:
+                if aborts_episode(err):
+                    raise
+                rnd.loop_judge = {"verdict": None, "reasons": [], "error": str(err)}
+        return self.decision(rnd, quality_passed=True)
+
+    def decision(self, rnd: Round, *, quality_passed: bool) -> Decision:
+        """The predicate recomputed from what the round holds: pure, so it can be asked at any time."""
+        if rnd.strong is None:
+            return decide(self.s.preset, quality_passed=quality_passed, weak=scores_of(rnd.weak), strong=None)
+        verdict: Literal["accept", "improve"] | None = None
+        reasons: tuple[str, ...] = ()
+        if self.s.preset.judge_loop:
+            lj = rnd.loop_judge or {}
+            if lj.get("verdict") in ("accept", "improve"):
+                verdict, reasons = lj["verdict"], tuple(lj.get("reasons") or ())
+            else:  # no verdict is not an accept: only the loop judge can say accept
+                verdict, reasons = "improve", (f"the loop judge gave no usable verdict ({lj.get('error')})",)
+        return decide(
+            self.s.preset,
+            quality_passed=quality_passed,
+            weak=scores_of(rnd.weak),
+            strong=scores_of(rnd.strong),
+            judge_verdict=verdict,
+            judge_reasons=reasons,
+        )
+
+
+def _feedback(decision: Decision) -> list[str]:
+    return [r.message for r in decision.reasons]
+
+
+async def run_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSettings) -> Episode:
+    """The episode under the orchestrator the settings name."""
+    if s.orchestrator == "agent":
+        from autodata.loop.agent import run_agent_episode  # the agent builds on these steps
+
+        return await run_agent_episode(runtime, doc, s)
+    return await run_scripted_episode(runtime, doc, s)
+
+
+async def run_scripted_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSettings) -> Episode:
+    """The paper's fixed workflow, as a state machine."""
+    steps = Steps(runtime, doc, s)
+    rounds: list[Round] = []
+    history: list[str] = []
+    for n in range(s.max_rounds):
+        rnd = Round(number=n)
+        rounds.append(rnd)
+        accepted = await _scripted_round(steps, rnd, history)
+        history += [f"round {n + 1}: {line}" for line in rnd.feedback]
+        if accepted:
+            return Episode(doc.id, "accepted", rounds)
     return Episode(doc.id, "exhausted", rounds)
+
+
+async def _scripted_round(steps: Steps, rnd: Round, history: list[str]) -> bool:
+    example = await steps.propose(rnd, history)
+    if example is None or not await steps.quality(rnd, example):
+        return False
+    early = await steps.weak(rnd, example)
+    if steps.s.weak_first and not early.accepted:
+        rnd.decision = early
+        rnd.feedback = _feedback(early)
+        return False
+    rnd.decision = await steps.strong(rnd, example)
+    if not rnd.decision.accepted:
+        rnd.feedback = _feedback(rnd.decision)
+        return False
+    return not steps.s.final_quality_check or await steps.final_quality(rnd, example)

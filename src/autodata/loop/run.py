@@ -20,28 +20,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autodata.acceptance import preset
+from autodata.acceptance import Preset, preset
 from autodata.config import Config
 from autodata.documents import Document, ReadOptions, Skipped, fit_to_budget, load_documents
 from autodata.errors import UserError
 from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.llm.types import CallError
+from autodata.llm.usage import current_document
 from autodata.loop.episode import Endpoints, Episode, EpisodeSettings, Round, run_episode, scores_of
+from autodata.loop.profile import profile
 from autodata.prompts import template
 from autodata.store.run_store import RunStore
 
 # Errors that will fail every document the same way: stop scheduling new ones.
 STOP_KINDS = frozenset({"auth", "not_found"})
-RUN_ROLES = ("challenger", "quality_verifier", "weak_solver", "strong_solver", "judge")
+BASE_ROLES = ("challenger", "quality_verifier", "weak_solver", "strong_solver")
 RECIPE_TEMPLATES = (
     "challenger.j2",
+    "challenger_short.j2",
     "quality_verifier.j2",
     "solver.j2",
+    "solver_short.j2",
     "judge.j2",
+    "loop_judge.j2",
+    "orchestrator.j2",
     "structured_instructions.j2",
     "structured_repair.j2",
 )
-PROFILE = "rubric-qa"
 
 
 def _template_source(name: str) -> str:
@@ -49,9 +54,30 @@ def _template_source(name: str) -> str:
     return Path(tpl.filename).read_text(encoding="utf-8") if tpl.filename else name
 
 
+def run_preset(cfg: Config) -> Preset:
+    loop = cfg.loop
+    return preset(loop.acceptance.preset or profile(loop.profile).preset, **loop.acceptance.overrides)
+
+
+def run_roles(cfg: Config) -> dict[str, str]:
+    """Role -> endpoint for what this config runs: the judge only when a judge marks answers, the
+    loop judge (falling back to the judge's model) for the judge preset, the orchestrator in agent mode."""
+    needed = list(BASE_ROLES)
+    prof = profile(cfg.loop.profile)
+    loop_judge = run_preset(cfg).judge_loop
+    if not prof.exact_answers or (loop_judge and "loop_judge" not in cfg.roles):
+        needed.append("judge")
+    if cfg.loop.orchestrator == "agent":
+        needed.append("orchestrator")
+    roles = cfg.require_roles(tuple(needed), "autodata run")
+    if loop_judge:
+        roles["loop_judge"] = cfg.roles.get("loop_judge") or roles["judge"]  # type: ignore[call-overload]
+    return roles
+
+
 def recipe_hash(cfg: Config) -> str:
     """What decides the run's results: prompts, loop settings, models per role, seed, budget."""
-    roles = cfg.require_roles(RUN_ROLES, "autodata run")
+    roles = run_roles(cfg)
     payload = {
         "templates": {name: _template_source(name) for name in RECIPE_TEMPLATES},
         "loop": cfg.loop.model_dump(mode="json", exclude={"concurrency"}),
@@ -79,20 +105,25 @@ def recipe_hash(cfg: Config) -> str:
 
 
 def settings_from(cfg: Config) -> EpisodeSettings:
-    roles = cfg.require_roles(RUN_ROLES, "autodata run")
+    roles = run_roles(cfg)
     loop = cfg.loop
+    prof = profile(loop.profile)
     return EpisodeSettings(
         endpoints=Endpoints(**roles),
-        preset=preset(loop.acceptance.preset, **loop.acceptance.overrides),
+        preset=run_preset(cfg),
         max_rounds=loop.max_rounds,
-        k_weak=loop.k_weak,
-        k_strong=loop.k_strong,
+        k_weak=loop.k_weak or prof.k_weak,
+        k_strong=loop.k_strong or prof.k_strong,
         weak_first=loop.weak_first,
         final_quality_check=loop.final_quality_check,
         weak_temperature=loop.weak_temperature,
         strong_temperature=loop.strong_temperature,
         challenger_instructions=loop.challenger_instructions,
         verifier_instructions=loop.verifier_instructions,
+        orchestrator_instructions=loop.orchestrator_instructions,
+        profile=prof,
+        orchestrator=loop.orchestrator,
+        max_agent_steps=loop.max_agent_steps,
     )
 
 
@@ -117,7 +148,7 @@ def example_record(doc: Document, episode: Episode, rnd: Round, cfg: Config, rha
         "id": "ex-" + hashlib.sha256(f"{doc.id}|{ex.get('question', '')}".encode()).hexdigest()[:16],
         "document_id": doc.id,
         "document_title": doc.title,
-        "profile": PROFILE,
+        "profile": cfg.loop.profile,
         "question_type": ex.get("question_type"),
         "reasoning_skills": ex.get("reasoning_skills"),
         "context": ex.get("context"),
@@ -130,7 +161,7 @@ def example_record(doc: Document, episode: Episode, rnd: Round, cfg: Config, rha
         "rounds": len(episode.rounds),
         "quality": {"passed": bool(quality.get("passed")), "feedback": quality.get("feedback", "")},
         "recipe_hash": rhash,
-        "models": {role: cfg.models[name].model for role, name in cfg.require_roles(RUN_ROLES, "autodata run").items()},
+        "models": {role: cfg.models[name].model for role, name in run_roles(cfg).items()},
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
@@ -195,12 +226,15 @@ async def run(
     )
     sem = asyncio.Semaphore(cfg.loop.concurrency)
     tasks: set[asyncio.Task[None]] = set()
+    # the call log: rows wait per document and are written with its episode (one transaction)
+    pending_calls: dict[str | None, list[dict[str, Any]]] = {}
+    rt.meter.listener = lambda row: pending_calls.setdefault(row["document_id"], []).append(row)
 
     async def one(doc: Document, seq: int) -> None:
+        current_document.set(doc.id)  # this task's context: every call below is logged under it
         try:
             fitted = fit_to_budget(doc, cfg.documents.max_tokens)
-            with rt.meter.scope() as used:
-                episode = await run_episode(rt, fitted, settings)
+            episode = await run_episode(rt, fitted, settings)
             rnd = episode.accepted_round
             example = example_record(doc, episode, rnd, cfg, rhash) if rnd else None
             trajectory = {
@@ -208,9 +242,14 @@ async def run(
                 "source": doc.source,
                 "title": doc.title,
                 "status": episode.status,
+                "orchestrator": episode.orchestrator,
                 "cut": fitted.meta.get("cut"),
                 "rounds": [r.to_dict() for r in episode.rounds],
             }
+            if episode.steps is not None:
+                trajectory["steps"] = episode.steps
+            if episode.note:
+                trajectory["note"] = episode.note
             store.record_episode(
                 doc_id=doc.id,
                 seq=seq,
@@ -219,8 +258,8 @@ async def run(
                 status=episode.status,
                 episode=trajectory,
                 example=example,
+                calls=pending_calls.pop(doc.id, []),
                 text=fitted.text,
-                usage={role: c.to_dict() for role, c in sorted(used.items())},
             )
             progress.documents_done += 1
             progress.rounds += len(episode.rounds)
@@ -281,6 +320,8 @@ async def run(
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        store.record_calls([row for rows in pending_calls.values() for row in rows])
+        rt.meter.listener = None
         store.end_session(progress.documents_done, rt.meter.summary())
         if runtime is None:
             await rt.aclose()
@@ -295,7 +336,7 @@ async def run(
 
 
 def settings_roles(cfg: Config) -> list[str]:
-    return sorted(set(cfg.require_roles(RUN_ROLES, "autodata run").values()))
+    return sorted(set(run_roles(cfg).values()))
 
 
 def _atomic_lines(path: Path, rows: Any) -> int:

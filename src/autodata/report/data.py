@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autodata.run_info import RunInfo
 from autodata.store.reviews import ReviewState
-from autodata.store.run_info import RunInfo
 from autodata.store.run_store import RunStore
 
 WEAK_CODES = frozenset({"weak_mean_too_high", "weak_best_too_high", "weak_too_many_correct", "weak_zero_attempt"})
@@ -65,7 +65,7 @@ def load_run(run_dir: Path) -> RunData:
         episodes = list(store.episodes())
         examples = list(store.examples())
         states: dict[str, ReviewState] = store.reviews().states()
-        usage = store.documents_usage()
+        usage = store.usage_by_document()
     finally:
         store.close()
 

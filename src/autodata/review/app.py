@@ -32,8 +32,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from autodata.errors import UserError
 from autodata.review.index import PAGE_SIZE, SORTS, Filters, Item, RunIndex
 from autodata.review.text import best_passage, highlight
+from autodata.run_info import RunInfo
 from autodata.store.reviews import ReviewLog, ReviewState, reviewed_example
-from autodata.store.run_info import RunInfo
 from autodata.store.run_store import RunStore
 
 STATIC = {"review.js": "text/javascript; charset=utf-8", "review.css": "text/css; charset=utf-8"}
@@ -323,7 +323,7 @@ def _item_context(state: ReviewApp, item: Item, f: Filters) -> dict[str, Any]:
         "excerpt": excerpt,
         "weak": rnd.get("weak") or [],
         "strong": rnd.get("strong") or [],
-        "usage": doc.get("usage"),
+        "usage": state.store.usage_by_document(item.doc_id).get(item.doc_id),
         "prev_item": prev_item,
         "next_item": next_item,
         "position": pos + 1,

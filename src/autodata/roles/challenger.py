@@ -9,7 +9,7 @@ from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import StructuredResult
 from autodata.prompts import render
 from autodata.roles.framing import fence
-from autodata.roles.schemas import ChallengerOutput
+from autodata.roles.schemas import ChallengerOutput, ShortAnswerOutput
 from autodata.rubric import RubricRules
 
 
@@ -22,11 +22,18 @@ async def propose(
     feedback: Sequence[str] = (),
     round_no: int = 0,
     rules: RubricRules = RubricRules(),
+    template: str = "challenger.j2",
+    guidance: str = "papers",
+    short_answer: bool = False,
 ) -> StructuredResult:
-    """Ask for one example. ``round_no`` is the sample index, so every round is its own cached call."""
+    """Ask for one example. ``round_no`` is the sample index, so every round is its own cached call.
+
+    ``short_answer`` (the verifiable profile) asks for one exact answer instead of a rubric.
+    """
     prompt = render(
-        "challenger.j2",
+        template,
         instructions=instructions,
+        guidance=guidance,
         feedback=list(feedback),
         document_id=doc.id,
         title=fence(doc.title).replace('"', "'"),
@@ -37,6 +44,7 @@ async def propose(
         max_negative=rules.max_negative,
         max_weight=rules.max_abs_weight,
     )
+    output = ShortAnswerOutput if short_answer else ChallengerOutput
     return await runtime.structured(
-        endpoint, [{"role": "user", "content": prompt}], ChallengerOutput, role="challenger", sample=round_no
+        endpoint, [{"role": "user", "content": prompt}], output, role="challenger", sample=round_no
     )

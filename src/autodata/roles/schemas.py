@@ -42,3 +42,36 @@ class CriterionMark(_Out):
 
 class JudgeMarks(_Out):
     marks: list[CriterionMark]
+
+
+class ShortAnswerOutput(_Out):
+    """The ``verifiable`` profile's challenger output: one exact answer instead of a rubric."""
+
+    question_type: str = Field(min_length=1)
+    reasoning_skills: list[str]
+    context: str = Field(min_length=1, description="The problem setup a solver sees; never the answer.")
+    question: str = Field(min_length=1)
+    reference_answer: str = Field(
+        min_length=1, max_length=200, description="Only the final answer: a number, fraction or expression."
+    )
+    solution: str = Field("", description="How the reference answer follows from the context (not shown to solvers).")
+
+
+class LoopVerdict(_Out):
+    """The legal profile's loop judge: accept the evaluated example, or ask for an improvement."""
+
+    verdict: Literal["accept", "improve"]
+    reasons: list[str] = Field(default_factory=list)
+
+
+AgentTool = Literal["call_challenger", "call_quality_verifier", "evaluate_weak", "evaluate_strong", "finish", "give_up"]
+
+
+class OrchestratorAction(_Out):
+    """One step of the agent orchestrator: a tool to call, with a note on why."""
+
+    thought: str = Field("", description="One or two sentences: what you concluded and why this tool now.")
+    tool: AgentTool
+    instructions: str = Field(
+        "", description="For call_challenger: what the new example should do differently. Empty otherwise."
+    )

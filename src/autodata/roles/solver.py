@@ -8,8 +8,8 @@ from autodata.prompts import render
 from autodata.roles.framing import fence
 
 
-def solver_messages(context: str, question: str) -> list[dict[str, str]]:
-    return [{"role": "user", "content": render("solver.j2", context=fence(context), question=question)}]
+def solver_messages(context: str, question: str, template: str = "solver.j2") -> list[dict[str, str]]:
+    return [{"role": "user", "content": render(template, context=fence(context), question=question)}]
 
 
 async def solve(
@@ -21,7 +21,9 @@ async def solve(
     k: int,
     role: str,
     temperature: float | None = None,
+    template: str = "solver.j2",
 ) -> list[Completion | CallError]:
     """k independently cached attempts (sample i has its own seed)."""
     params = {"temperature": temperature} if temperature is not None else None
-    return await runtime.complete_n(endpoint, solver_messages(context, question), k, role=role, params=params)
+    messages = solver_messages(context, question, template)
+    return await runtime.complete_n(endpoint, messages, k, role=role, params=params)

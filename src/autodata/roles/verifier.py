@@ -36,9 +36,25 @@ async def verify(
     instructions: str = "",
     rules: RubricRules = RubricRules(),
     sample: int = 0,
+    max_answer_chars: int | None = None,
 ) -> QualityReport:
-    """Structural problems fail the example without asking the model (cheaper, and not negotiable)."""
-    structural = check_rubric(criteria(example), rules)
+    """Structural problems fail the example without asking the model (cheaper, and not negotiable).
+
+    ``max_answer_chars`` (exact-answer profiles): the rubric is the harness's own one-criterion
+    check, so instead of the rubric rules the reference must be one short final answer.
+    """
+    if max_answer_chars is None:
+        structural = check_rubric(criteria(example), rules)
+    else:
+        ref = example.reference_answer.strip()
+        structural = (
+            [
+                "the reference answer must be one short final value or expression "
+                f"(at most {max_answer_chars} characters, one line)"
+            ]
+            if len(ref) > max_answer_chars or "\n" in ref
+            else []
+        )
     if structural:
         return QualityReport(False, ["rubric_unsound"], "; ".join(structural), structural)
     prompt = render(

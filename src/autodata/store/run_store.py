@@ -31,11 +31,16 @@ CREATE TABLE IF NOT EXISTS examples (
     id TEXT PRIMARY KEY, document_id TEXT NOT NULL UNIQUE, seq INTEGER NOT NULL, data TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS skipped (source TEXT PRIMARY KEY, reason TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS calls (
+    session INTEGER, at REAL NOT NULL, document_id TEXT, endpoint TEXT NOT NULL, role TEXT NOT NULL,
+    cache_hit INTEGER NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL, latency_s REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS calls_by_document ON calls (document_id);
 CREATE TABLE IF NOT EXISTS sessions (
     started REAL NOT NULL, ended REAL, documents INTEGER NOT NULL DEFAULT 0, usage TEXT
 );
 CREATE TABLE IF NOT EXISTS document_texts (id TEXT PRIMARY KEY, text BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS document_usage (id TEXT PRIMARY KEY, usage TEXT NOT NULL);
 """
 
 
@@ -129,14 +134,14 @@ class RunStore:
         status: str,
         episode: dict[str, Any],
         example: dict[str, Any] | None,
+        calls: list[dict[str, Any]] | None = None,
         text: str | None = None,
-        usage: dict[str, Any] | None = None,
     ) -> None:
-        """Episode and example together, or neither. ``text`` is the document as the challenger saw it,
-        kept (compressed) so a reviewer can read the passage an example is grounded in; ``usage`` is
-        what this session spent on it, by role. Both live beside the episode, not in it, so a resumed
-        run's outputs still equal an uninterrupted run's."""
+        """Episode, example and the episode's call log together, or none of them. ``text`` is the
+        document as the challenger saw it, kept (compressed) so a reviewer can read the passage an
+        example is grounded in; it sits beside the episode, not in it, like the call log."""
         with self._transaction():
+            self._insert_calls(calls or [])
             self._db.execute(
                 "INSERT OR REPLACE INTO documents (id, seq, source, title, status, rounds, finished, episode) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -161,10 +166,39 @@ class RunStore:
                     "INSERT OR REPLACE INTO document_texts (id, text) VALUES (?, ?)",
                     (doc_id, zlib.compress(text.encode("utf-8"))),
                 )
-            if usage is not None:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO document_usage (id, usage) VALUES (?, ?)", (doc_id, json.dumps(usage))
-                )
+
+    _CALL_FIELDS = (
+        "at",
+        "document_id",
+        "endpoint",
+        "role",
+        "cache_hit",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "latency_s",
+    )
+
+    def _insert_calls(self, calls: list[dict[str, Any]]) -> None:
+        self._db.executemany(
+            f"INSERT INTO calls (session, {', '.join(self._CALL_FIELDS)}) VALUES (?{', ?' * len(self._CALL_FIELDS)})",
+            [(self._session, *(c[f] for f in self._CALL_FIELDS)) for c in calls],
+        )
+
+    def record_calls(self, calls: list[dict[str, Any]]) -> None:
+        """Calls that belong to no finished episode (e.g. of documents that failed this session)."""
+        if calls:
+            with self._transaction():
+                self._insert_calls(calls)
+
+    def calls(self, document_id: str | None = None) -> list[dict[str, Any]]:
+        sql = f"SELECT session, {', '.join(self._CALL_FIELDS)} FROM calls"
+        rows = (
+            self._db.execute(sql + " WHERE document_id = ? ORDER BY rowid", (document_id,))
+            if document_id
+            else (self._db.execute(sql + " ORDER BY rowid"))
+        )
+        return [dict(zip(("session", *self._CALL_FIELDS), r, strict=True)) for r in rows]
 
     def _transaction(self) -> Any:
         db = self._db
@@ -193,8 +227,8 @@ class RunStore:
         return [{"source": r[0], "reason": r[1], "detail": r[2]} for r in rows]
 
     _DOC_SQL = (
-        "SELECT d.id, d.seq, d.source, d.title, d.status, d.finished, d.episode, e.data, u.usage FROM documents d "
-        "LEFT JOIN examples e ON e.document_id = d.id LEFT JOIN document_usage u ON u.id = d.id"
+        "SELECT d.id, d.seq, d.source, d.title, d.status, d.finished, d.episode, e.data FROM documents d "
+        "LEFT JOIN examples e ON e.document_id = d.id"
     )
 
     @staticmethod
@@ -204,7 +238,6 @@ class RunStore:
             **dict(zip(keys, r[:6], strict=True)),
             "episode": json.loads(r[6]),
             "example": json.loads(r[7]) if r[7] else None,
-            "usage": json.loads(r[8]) if r[8] else None,
         }
 
     def documents_since(self, finished: float) -> list[dict[str, Any]]:
@@ -218,13 +251,29 @@ class RunStore:
         row = self._db.execute(self._DOC_SQL + " WHERE d.id = ?", (doc_id,)).fetchone()
         return None if row is None else self._doc_row(row)
 
-    def documents_usage(self) -> dict[str, dict[str, Any]]:
-        """What each document cost, by role (documents recorded before this was kept have none)."""
-        return {r[0]: json.loads(r[1]) for r in self._db.execute("SELECT id, usage FROM document_usage")}
-
     def document_text(self, doc_id: str) -> str | None:
         row = self._db.execute("SELECT text FROM document_texts WHERE id = ?", (doc_id,)).fetchone()
         return None if row is None else zlib.decompress(row[0]).decode("utf-8")
+
+    def usage_by_document(self, doc_id: str | None = None) -> dict[str, dict[str, dict[str, float]]]:
+        """What each document cost, by role, from the call log (every session's calls for it)."""
+        sql = (
+            "SELECT document_id, role, SUM(1 - cache_hit), SUM(cache_hit), SUM(input_tokens), SUM(output_tokens), "
+            "SUM(cost_usd) FROM calls WHERE document_id IS NOT NULL"
+        )
+        args: tuple[Any, ...] = ()
+        if doc_id is not None:
+            sql, args = sql + " AND document_id = ?", (doc_id,)
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for doc, role, calls, hits, tin, tout, cost in self._db.execute(sql + " GROUP BY document_id, role", args):
+            out.setdefault(doc, {})[role] = {
+                "calls": calls,
+                "cache_hits": hits,
+                "input_tokens": tin,
+                "output_tokens": tout,
+                "cost_usd": cost,
+            }
+        return out
 
     def reviews(self) -> ReviewLog:
         """The reviewers' decisions on this run's examples (table ``reviews`` in the same file)."""

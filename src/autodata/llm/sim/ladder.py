@@ -28,7 +28,7 @@ from autodata.llm.types import canonical_json
 FINGERPRINT = "autodata-simulated"
 # Part of the cache key of simulated calls: bump it whenever a change to the simulator changes answers,
 # so cached answers of the old simulator are not replayed as if the new one had given them.
-SIM_VERSION = "sim-3"
+SIM_VERSION = "sim-4"
 DEFAULT_MAX_TOKENS = 2048
 
 

@@ -226,8 +226,9 @@ _SOLVER_SHAPE = re.compile(r"<context>\n(.*?)\n</context>\s*\n+Question: (.+)\Z"
 def solver(req: SimRequest) -> SimOutput | None:
     if req.schema is not None:
         return None
-    m = _SOLVER_SHAPE.search(_prompt(req).strip())
-    if not m:
+    prompt = _prompt(req).strip()
+    m = _SOLVER_SHAPE.search(prompt)
+    if not m or '"Final answer: <value>"' in prompt:  # short-answer solver prompts are sim.exact's
         return None
     context, question = m.group(1), m.group(2).strip()
     rng = req.rng

@@ -10,12 +10,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from autodata.acceptance import Preset, preset
+from autodata.loop.profile import profile
 from autodata.store.run_store import RunStore
 
 
 @dataclass(frozen=True, slots=True)
 class RunInfo:
     recipe_hash: str | None
+    profile: str
     preset: Preset | None  # None when the stored config names no preset this version knows
     preset_name: str
     preset_overrides: dict[str, Any]
@@ -26,8 +28,14 @@ class RunInfo:
     @classmethod
     def load(cls, store: RunStore) -> RunInfo:
         cfg = store.get_meta("config") or {}
-        acceptance = (cfg.get("loop") or {}).get("acceptance") or {}
-        name = str(acceptance.get("preset") or "deployed")
+        loop = cfg.get("loop") or {}
+        acceptance = loop.get("acceptance") or {}
+        profile_name = str(loop.get("profile") or "rubric-qa")
+        try:
+            default = profile(profile_name).preset  # a config that names no preset gets its profile's
+        except ValueError:
+            default = "deployed"
+        name = str(acceptance.get("preset") or default)
         overrides = dict(acceptance.get("overrides") or {})
         try:
             p: Preset | None = preset(name, **overrides)
@@ -41,7 +49,7 @@ class RunInfo:
         simulated = any(
             (endpoints.get(ep) or {}).get("provider") == "simulated" for ep in (cfg.get("roles") or {}).values()
         )
-        return cls(store.get_meta("recipe_hash"), p, name, overrides, models, simulated, cfg)
+        return cls(store.get_meta("recipe_hash"), profile_name, p, name, overrides, models, simulated, cfg)
 
     def thresholds(self) -> dict[str, Any]:
         """The preset's active checks, for display: only thresholds that are switched on."""

@@ -1,0 +1,138 @@
+"""Simulated agent orchestrator and loop judge.
+
+The orchestrator reads its own transcript (every tool result is a JSON user message) and mostly
+follows the paper's workflow, with the lapses a real agent has, each of which the harness must
+handle: now and then it skips the quality check before evaluating (and must go back to it), or
+submits with ``finish`` an example whose acceptance test did not hold (and is refused). Its feedback
+to the challenger is built from the reasons the tools returned, so "too easy" and "failed on
+strong" steer the simulated challenger exactly as the scripted orchestrator's feedback does.
+
+The loop judge (legal profile) reads the harness's scores from its prompt and accepts an example
+whose weak mean is low and strong mean high, with an occasional objection of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from autodata.llm.sim.ladder import SimOutput, SimRequest, register_handler
+from autodata.llm.sim.roles import _prompt, _structured
+
+SKIP_QUALITY = 0.10  # how often the agent evaluates before checking quality
+PREMATURE_FINISH = 0.15  # how often it submits an example whose test failed
+
+
+def _results(req: SimRequest) -> list[dict[str, Any]]:
+    out = []
+    for m in req.messages:
+        if m.get("role") != "user":
+            continue
+        try:
+            obj = json.loads(m.get("content") or "")
+        except (TypeError, ValueError):
+            continue
+        if isinstance(obj, dict):
+            out.append(obj)
+    return out
+
+
+def _act(tool: str, thought: str, instructions: str = "") -> dict[str, str]:
+    return {"thought": thought, "tool": tool, "instructions": instructions}
+
+
+def _new_angle(reasons: list[str]) -> str:
+    why = "; ".join(reasons) or "it did not work"
+    return f"The last example was rejected ({why}). Take a new angle on the document."
+
+
+def _decide(req: SimRequest) -> dict[str, str]:
+    results = _results(req)
+    rng = req.rng
+    if not results:
+        return _act("call_challenger", "Start with a first example.")
+    last = results[-1]
+    tool, res = last.get("tool"), last.get("result") or {}
+    if "error" in last and "tool" not in last:  # my previous reply was unusable: repeat the plan
+        results = results[:-1]
+        if not results:
+            return _act("call_challenger", "Start with a first example.")
+        last = results[-1]
+        tool, res = last.get("tool"), last.get("result") or {}
+    rounds_left = next(
+        (
+            r["result"]["rounds_left"]
+            for r in reversed(results)
+            if r.get("tool") == "call_challenger" and "rounds_left" in (r.get("result") or {})
+        ),
+        1,
+    )
+    if tool == "call_challenger":
+        if "refused" in res:
+            return _act("give_up", "No rounds are left.")
+        if "error" in res:
+            return _act("call_challenger", "The challenger's output was unusable.", "Follow the output format exactly.")
+        if rng.random() < SKIP_QUALITY:
+            return _act("evaluate_weak", "The example looks clean; see how the weak model does first.")
+        return _act("call_quality_verifier", "Check the example before spending solver calls.")
+    if tool == "call_quality_verifier":
+        if res.get("passed"):
+            return _act("evaluate_weak", "Quality passed; try the weak model.")
+        why = f"failed quality check: {', '.join(res.get('issues') or [])}: {res.get('feedback', '')}"
+        return _next_example(rounds_left, [why])
+    if tool == "evaluate_weak":
+        if res.get("weak_checks_pass"):
+            return _act("evaluate_strong", "The weak model failed enough; try the strong model.")
+        return _next_example(rounds_left, res.get("reasons") or [])
+    if tool == "evaluate_strong":
+        if res.get("acceptance_test_holds"):
+            return _act("finish", "The acceptance test holds.")
+        if res.get("note") and not any("failed on strong" in r or "too easy" in r for r in res.get("reasons", [])):
+            return _act("call_quality_verifier", "The scores look right; the quality check is still missing.")
+        if rng.random() < PREMATURE_FINISH:
+            return _act("finish", "Close enough; submit it.")
+        return _next_example(rounds_left, res.get("reasons") or [])
+    if tool == "finish":
+        reasons = res.get("reasons") or []
+        if any("quality verifier has not checked" in r for r in reasons):
+            return _act("call_quality_verifier", "The submission needs the quality check.")
+        return _next_example(rounds_left, [r for r in reasons if r])
+    return _act("give_up", "Unexpected state.")
+
+
+def _next_example(rounds_left: int, reasons: list[str]) -> dict[str, str]:
+    if rounds_left <= 0:
+        return _act("give_up", "The round budget is spent and no example passed.")
+    return _act("call_challenger", "The example was rejected; ask for another angle.", _new_angle(reasons))
+
+
+def orchestrator(req: SimRequest) -> SimOutput | None:
+    if req.schema_name != "OrchestratorAction":
+        return None
+    return _structured(req, _decide(req))
+
+
+_SCORE = re.compile(r"^(Weak|Strong) mean score: (\d+)%", re.MULTILINE)
+
+
+def loop_judge(req: SimRequest) -> SimOutput | None:
+    if req.schema_name != "LoopVerdict":
+        return None
+    scores = {k.lower(): int(v) / 100 for k, v in _SCORE.findall(_prompt(req))}
+    weak, strong = scores.get("weak", 1.0), scores.get("strong", 0.0)
+    reasons = []
+    if weak > 0.6:
+        reasons.append(f"too easy: the weaker model already reaches {weak:.0%}; make it need the holding's limits")
+    if strong < 0.6:
+        reasons.append(f"failed on strong: the stronger model reaches only {strong:.0%}; give the facts it needs")
+    elif strong - weak < 0.2:
+        reasons.append("the two models are too close; sharpen what distinguishes a sound analysis")
+    if not reasons and req.rng.random() < 0.08:
+        reasons.append("the reference answer states the rule more broadly than the opinion does")
+    value = {"verdict": "improve" if reasons else "accept", "reasons": reasons}
+    return _structured(req, value)
+
+
+for _handler in (orchestrator, loop_judge):
+    register_handler(_handler)

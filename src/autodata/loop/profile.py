@@ -1,0 +1,53 @@
+"""Domain profiles: the same loop, configured for a kind of document and answer.
+
+A profile is a bundle of defaults and templates, not a fork of the loop: the episode's steps ask
+the profile which challenger prompt to use, how a solver answer is scored, and which acceptance
+preset applies when the config names none.
+
+- ``rubric-qa`` (papers; the default): open questions, a rubric, the judge marks each criterion;
+  the ``deployed`` preset.
+- ``verifiable``: short exact answers (numbers, fractions, expressions). No judge: each attempt's
+  final answer is compared with the reference in code (:func:`autodata.verifiable.equivalent`), so
+  a score is 1 or 0, and the ``verifiable`` preset counts correct attempts out of 4.
+- ``legal``: rubric questions that apply a document's holding or test to new facts; after the
+  solvers a loop judge reads the whole evaluation and says accept or improve (the ``judge`` preset,
+  whose code-level checks can only veto an accept).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ProfileName = str
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: ProfileName
+    preset: str  # acceptance preset used when the config names none
+    k_weak: int
+    k_strong: int
+    exact_answers: bool  # answers checked in code against a short reference; no judge call
+    challenger_template: str
+    solver_template: str
+    guidance: str  # which block of domain guidance the challenger prompt includes
+
+
+PROFILES: dict[ProfileName, Profile] = {
+    "rubric-qa": Profile("rubric-qa", "deployed", 3, 3, False, "challenger.j2", "solver.j2", "papers"),
+    "verifiable": Profile(
+        "verifiable", "verifiable", 4, 4, True, "challenger_short.j2", "solver_short.j2", "verifiable"
+    ),
+    "legal": Profile("legal", "judge", 3, 3, False, "challenger.j2", "solver.j2", "legal"),
+}
+
+# The one-criterion rubric of an exact-answer example: the harness, not a judge, marks it.
+EXACT_CRITERION = "the final answer equals the reference answer (checked in code)"
+MAX_SHORT_ANSWER_CHARS = 80
+
+
+def profile(name: ProfileName) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; expected one of: {', '.join(PROFILES)}") from None
