@@ -121,7 +121,6 @@ def _same_origin(request: Request) -> bool:
 def create_app(store: RunStore, settings: ReviewSettings) -> FastAPI:
     state = ReviewApp(store, settings)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.review = state
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
