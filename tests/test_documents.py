@@ -144,7 +144,7 @@ def test_local_datasets_directory(tmp_path):
 
 def test_globs_and_missing_inputs(tmp_path):
     docs, _ = split(list(load_documents([str(CORPUS / "peps" / "*.rst")])))
-    assert len(docs) == 3
+    assert len(docs) == 14
     with pytest.raises(UserError, match="matches no files"):
         list(load_documents([str(tmp_path / "*.md")]))
     with pytest.raises(UserError, match="is not a file, folder, glob pattern"):

@@ -3,6 +3,7 @@ offline with every figure present."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -84,34 +85,6 @@ def test_acceptance_region_follows_the_preset():
     assert acceptance_mask(preset("prose"), weak, strong).tolist() == [True, False, False, True, False]
 
 
-def test_report_renders_in_chromium_offline_with_every_figure(sim_run, tmp_path, chromium):
-    path, _ = write_report(sim_run, tmp_path / "report.html")
-    page = chromium.new_page()
-    outside = []
-    page.route(
-        "**/*",
-        lambda route: (
-            (outside.append(route.request.url), route.abort())
-            if not route.request.url.startswith(("file:", "data:"))
-            else route.continue_()
-        ),
-    )
-    page.goto(path.as_uri())
-    shown = page.evaluate(
-        """() => Array.from(document.querySelectorAll('figure')).map(f => {
-             const img = f.querySelector('img');
-             return {id: f.id, complete: img.complete, w: img.naturalWidth, h: img.naturalHeight,
-                     box: img.getBoundingClientRect().width};
-           })"""
-    )
-    assert [f["id"] for f in shown] == FIGURE_IDS
-    for f in shown:
-        assert f["complete"] and f["w"] > 300 and f["h"] > 150 and f["box"] > 200, f
-    assert outside == []
-    assert page.locator("#headline").is_visible()
-    page.close()
-
-
 def test_report_command(sim_run, tmp_path):
     out = tmp_path / "x.html"
     res = subprocess.run(
@@ -154,3 +127,26 @@ def test_report_of_a_count_based_preset_draws_no_region_and_says_so(verifiable_r
     headline = dict(report.headline)
     assert headline["acceptance preset"] == "verifiable"
     assert headline["accepted examples"] == str(len(lines(verifiable_run / "examples.jsonl")))
+
+
+def test_optimize_directory_report_shows_pass_rate_and_lineage(tmp_path, monkeypatch):
+    from autodata.config import load_config
+    from autodata.meta.optimizer import Optimizer
+
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "opt"
+    cfg = load_config(ROOT / "examples" / "optimize.yaml", ["optimize.iterations=3"])
+    summary = asyncio.run(Optimizer(cfg, out).run())
+    population = lines(out / "population.jsonl")
+    path, report = write_report(out)
+    html = path.read_text()
+    assert path == out / "report.html" and report.kind == "optimize"
+    assert [f.id for f in report.figures] == ["pass-rate", "lineage"]
+    assert html.count('<img src="data:image/png;base64,') == 2
+    table = re.search(r'<table id="lineage-table">(.*?)</table>', html, re.S).group(1)
+    assert table.count("<tr><td") == len(population) == 4
+    headline = dict(report.headline)
+    assert headline["iterations"] == "3"
+    assert headline["best, validation"] == f"{100 * summary['best']['val_pass_rate']:.1f}%"
+    assert headline["starting recipe, test"] == f"{100 * summary['baseline']['test_pass_rate']:.1f}%"
+    assert headline["children kept"] == str(sum(1 for c in population[1:] if c["accepted"]))

@@ -226,6 +226,9 @@ def run(
     ] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the call cache.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    recipe: Annotated[
+        Path | None, typer.Option("--recipe", help="Run with an evolved recipe (e.g. best_recipe.yaml of optimize).")
+    ] = None,
     set_: SetOpt = None,
 ) -> None:
     """Turn documents into accepted, discriminative examples (the inner loop). Re-run to resume."""
@@ -233,6 +236,10 @@ def run(
     from autodata.loop.run import run_roles
 
     cfg = _load(config, set_)
+    if recipe is not None:
+        from autodata.meta.recipe import apply_recipe, load_recipe
+
+        cfg = apply_recipe(cfg, load_recipe(recipe))
     roles = run_roles(cfg)
     _simulated_banner(sorted({n for n in roles.values() if cfg.models[n].provider == "simulated"}))
 
@@ -262,11 +269,87 @@ def run(
 
 
 @app.command()
-def status(run_dir: Annotated[Path, typer.Argument(help="A directory written by `autodata run`.")]) -> None:
-    """Print the summary of a run (finished or still going)."""
+def optimize(
+    config: ConfigArg = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Optimize directory (created; reused to resume).")
+    ] = Path("runs/optimize"),
+    iterations: Annotated[
+        int | None, typer.Option("--iterations", min=1, help="Overrides optimize.iterations.")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the call cache.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    set_: SetOpt = None,
+) -> None:
+    """Evolve the harness's editable instructions (the outer loop). Re-run to resume."""
+    from autodata.loop.run import run_roles
+    from autodata.meta.optimizer import optimize as run_optimize
+
+    cfg = _load(config, [*(set_ or []), *([f"optimize.iterations={iterations}"] if iterations else [])])
+    used = {*run_roles(cfg).values(), *(cfg.roles.get(r) for r in ("analyzer", "implementer") if cfg.roles.get(r))}
+    _simulated_banner(sorted(n for n in used if cfg.models[n].provider == "simulated"))
+
+    async def go() -> dict[str, Any]:
+        if quiet:
+            return await run_optimize(cfg, out_dir, use_cache=not no_cache)
+        with _progress() as progress:
+            task = progress.add_task("optimize", total=cfg.optimize.iterations, info="")
+
+            def tick(s: dict[str, Any]) -> None:
+                progress.update(
+                    task,
+                    completed=s["iterations_run"],
+                    info=f"kept {s['iterations_accepted']} | best val {100 * s['best']['val_pass_rate']:.0f}% "
+                    f"(baseline {100 * s['baseline']['val_pass_rate']:.0f}%) | blocked {s['hacking_attempts_blocked']}",
+                )
+
+            return await run_optimize(cfg, out_dir, use_cache=not no_cache, on_progress=tick)
+
+    summary = asyncio.run(go())
+    _print_optimize_summary(summary, out_dir)
+    if summary.get("stopped"):
+        raise typer.Exit(1)
+
+
+def _print_optimize_summary(s: dict[str, Any], out_dir: Path) -> None:
+    table = Table(title="optimize", show_header=False)
+    b, best = s["baseline"], s["best"]
+
+    def pct(x: Any) -> str:
+        return "-" if x is None else f"{100 * x:.1f}%"
+
+    table.add_row("baseline validation / test", f"{pct(b['val_pass_rate'])} / {pct(b.get('test_pass_rate'))}")
+    table.add_row("best validation / test", f"{pct(best['val_pass_rate'])} / {pct(best.get('test_pass_rate'))}")
+    table.add_row("iterations run / kept", f"{s['iterations_run']} / {s['iterations_accepted']}")
+    table.add_row("hacking attempts blocked", str(s["hacking_attempts_blocked"]))
+    table.add_row("canary checks", str(len(s["canary"]["checks"])))
+    table.add_row("tokens / cost (USD)", f"{s['tokens']:,} / {s['cost_usd']:.4f}")
+    out.print(table)
+    if s.get("stopped"):
+        err.print(f"stopped: {s['stopped']}", markup=False, highlight=False)
+    out.print(
+        f"wrote {out_dir}/population.jsonl, history.md, best_recipe.yaml, summary.json, pass_rate.png; "
+        f"use the best recipe with `autodata run CONFIG --recipe {out_dir}/best_recipe.yaml`",
+        markup=False,
+        highlight=False,
+    )
+
+
+@app.command()
+def status(
+    run_dir: Annotated[Path, typer.Argument(help="A directory written by `autodata run` or `autodata optimize`.")],
+) -> None:
+    """Print the summary of a run or an optimization (finished or still going)."""
     from autodata.loop.run import summarize
     from autodata.store.run_store import RunStore
 
+    if (run_dir / "state.json").exists() and (run_dir / "population.jsonl").exists():
+        summary_file = run_dir / "summary.json"
+        if summary_file.exists():
+            _print_optimize_summary(json.loads(summary_file.read_text()), run_dir)
+        else:
+            out.print(f"{run_dir}: optimization started; no iteration has finished yet")
+        return
     if not (run_dir / "run.db").exists():
         raise UserError(f"{run_dir} is not a run directory (no run.db)")
     store = RunStore(run_dir)
@@ -531,6 +614,9 @@ def models(
     for name, ep in cfg.models.items():
         where = ", ".join(redact_url(u) for u in ep.base_url or []) if ep.provider == "openai" else "in-process"
         out.print(f"{name}: {ep.provider} {ep.model} @ {where}")
+
+
+from autodata import cli_analysis as _cli_analysis  # noqa: E402, F401  (registers baseline, compare, dedup, ...)
 
 
 def main() -> None:

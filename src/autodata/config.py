@@ -32,6 +32,18 @@ ROLE_NAMES = (
 )
 
 
+# The parts of an endpoint that change its answers (recipe and frozen hashes include them); a simulated
+# model's latency does not, its fault rate does.
+ANSWER_FIELDS: dict[str, Any] = {
+    "provider": True,
+    "model": True,
+    "sampling": True,
+    "extra_body": True,
+    "max_repairs": True,
+    "structured_output": True,
+    "simulation": {"fault_rate"},
+}
+
 # Prefixes of common API keys: an `api_key_env` value starting with one is a key, not a name.
 KEY_PREFIXES = ("sk-", "sk_", "gsk_", "hf_", "xai-", "aiza", "pk-", "rk_", "ghp_", "github_pat_", "nvapi-", "r8_")
 
@@ -230,6 +242,28 @@ class LoopConfig(_Strict):
     orchestrator_instructions: str = ""
 
 
+class OptimizeConfig(_Strict):
+    """The outer loop: evolve the editable half of the recipe against validation documents."""
+
+    iterations: int = Field(10, ge=1, le=10000, description="Children proposed before the run stops.")
+    in_flight: int = Field(1, ge=1, le=64, description="Iterations run at once (committed in order).")
+    train_docs: int = Field(8, ge=1, description="Documents in the training split.")
+    val_docs: int = Field(8, ge=1, description="Documents in the validation split (selection).")
+    test_docs: int = Field(8, ge=0, description="Documents in the test split (final report only).")
+    minibatch: int = Field(4, ge=1, description="Training documents the parent runs on per iteration.")
+    temperature: float = Field(0.1, gt=0, le=10, description="Boltzmann temperature for picking parents.")
+    repeats: int = Field(2, ge=1, le=20, description="Validation evaluations per candidate (seeds differ).")
+    margin: float = Field(0.0, ge=0, le=1, description="A child must beat its parent's mean by more than this.")
+    max_cost_usd: float | None = Field(None, gt=0)
+    max_tokens: int | None = Field(None, gt=0)
+    canary_size: int = Field(4, ge=0, le=100, description="Calibration examples re-checked; 0 switches it off.")
+    canary_every: int = Field(5, ge=1, description="Iterations between canary checks.")
+    canary_tolerance: float = Field(0.25, gt=0, le=1, description="Allowed shift of the mean weak or strong score.")
+    knob_ranges: dict[Literal["max_rounds", "max_agent_steps"], tuple[int, int]] = Field(
+        default_factory=lambda: {"max_rounds": (1, 8)}, description="Numeric knobs the optimizer may set."
+    )
+
+
 class Config(_Strict):
     seed: int = 0
     models: dict[str, Endpoint] = Field(min_length=1)
@@ -238,6 +272,7 @@ class Config(_Strict):
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
     documents: DocumentsConfig = Field(default_factory=DocumentsConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
+    optimize: OptimizeConfig = Field(default_factory=OptimizeConfig)
 
     @model_validator(mode="after")
     def _references(self) -> Config:

@@ -22,13 +22,14 @@ model are recorded in the round, and the challenger is asked for another example
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from autodata.acceptance import Decision, Preset, check_weak, decide
 from autodata.documents import Document
 from autodata.llm.runtime import ModelRuntime
-from autodata.llm.types import CallError, Completion
+from autodata.llm.types import CallError, Completion, StructuredResult
 from autodata.loop.profile import EXACT_CRITERION, MAX_SHORT_ANSWER_CHARS, PROFILES, Profile
 from autodata.roles import challenger, judge, loop_judge, solver, verifier
 from autodata.roles.schemas import ChallengerOutput, RubricItem, ShortAnswerOutput
@@ -60,6 +61,13 @@ class Endpoints:
     orchestrator: str | None = None  # the agent orchestrator's model
 
 
+# Hooks for callers that put another writer in the challenger's seat (the baselines) and reuse the rest of
+# the workflow unchanged. A proposer gets (runtime, document, round number, feedback so far); a grounding
+# function names the document the quality verifier checks an example against.
+Proposer = Callable[[ModelRuntime, Document, int, Sequence[str]], Awaitable[StructuredResult]]
+Grounding = Callable[[Document, ChallengerOutput], Document]
+
+
 @dataclass(frozen=True, slots=True)
 class EpisodeSettings:
     endpoints: Endpoints
@@ -78,6 +86,8 @@ class EpisodeSettings:
     profile: Profile = PROFILES["rubric-qa"]
     orchestrator: Literal["scripted", "agent"] = "scripted"
     max_agent_steps: int = 40
+    propose: Proposer | None = None  # None: the challenger
+    grounding: Grounding | None = None  # None: the source document
 
 
 @dataclass(slots=True)
@@ -188,18 +198,21 @@ class Steps:
         """The round's example, or None with the error and feedback recorded in the round."""
         s = self.s
         try:
-            proposal = await challenger.propose(
-                self.rt,
-                s.endpoints.challenger,
-                self.doc,
-                instructions=s.challenger_instructions,
-                feedback=feedback,
-                round_no=rnd.number,
-                rules=s.rubric_rules,
-                template=s.profile.challenger_template,
-                guidance=s.profile.guidance,
-                short_answer=self.exact,
-            )
+            if s.propose is not None:
+                proposal = await s.propose(self.rt, self.doc, rnd.number, feedback)
+            else:
+                proposal = await challenger.propose(
+                    self.rt,
+                    s.endpoints.challenger,
+                    self.doc,
+                    instructions=s.challenger_instructions,
+                    feedback=feedback,
+                    round_no=rnd.number,
+                    rules=s.rubric_rules,
+                    template=s.profile.challenger_template,
+                    guidance=s.profile.guidance,
+                    short_answer=self.exact,
+                )
         except CallError as err:
             if aborts_episode(err):
                 raise
@@ -232,7 +245,7 @@ class Steps:
         return await verifier.verify(
             self.rt,
             self.s.endpoints.quality_verifier,
-            self.doc,
+            self.s.grounding(self.doc, example) if self.s.grounding else self.doc,
             example,
             instructions=self.s.verifier_instructions,
             rules=self.s.rubric_rules,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from autodata.acceptance import Preset, preset
-from autodata.config import Config
+from autodata.config import ANSWER_FIELDS, Config
 from autodata.documents import Document, ReadOptions, Skipped, fit_to_budget, load_documents
 from autodata.errors import UserError
 from autodata.llm.runtime import ModelRuntime, check_api_keys
@@ -82,20 +82,7 @@ def recipe_hash(cfg: Config) -> str:
         "templates": {name: _template_source(name) for name in RECIPE_TEMPLATES},
         "loop": cfg.loop.model_dump(mode="json", exclude={"concurrency"}),
         "models": {
-            role: cfg.models[name].model_dump(
-                mode="json",
-                # simulated latency changes no answer; the fault rate does
-                include={
-                    "provider": True,
-                    "model": True,
-                    "sampling": True,
-                    "extra_body": True,
-                    "max_repairs": True,
-                    "structured_output": True,
-                    "simulation": {"fault_rate"},
-                },
-            )
-            for role, name in roles.items()
+            role: cfg.models[name].model_dump(mode="json", include=ANSWER_FIELDS) for role, name in roles.items()
         },
         "seed": cfg.seed,
         "documents": cfg.documents.model_dump(mode="json"),
@@ -166,6 +153,16 @@ def example_record(doc: Document, episode: Episode, rnd: Round, cfg: Config, rha
     }
 
 
+def accepted_example(doc: Document, episode: Episode, cfg: Config, rhash: str) -> dict[str, Any] | None:
+    """The inner loop keeps the accepted round's example, if any."""
+    rnd = episode.accepted_round
+    return example_record(doc, episode, rnd, cfg, rhash) if rnd else None
+
+
+# What a finished episode contributes to examples.jsonl (the baselines keep every evaluated example).
+RecordFn = Callable[[Document, Episode, Config, str], "dict[str, Any] | None"]
+
+
 @dataclass(slots=True)
 class RunProgress:
     """Live counters for progress bars."""
@@ -201,16 +198,21 @@ async def run(
     use_cache: bool = True,
     on_progress: ProgressFn | None = None,
     runtime: ModelRuntime | None = None,
+    settings: EpisodeSettings | None = None,
+    record: RecordFn = accepted_example,
+    recipe: str | None = None,
 ) -> dict[str, Any]:
+    """``settings``, ``record`` and ``recipe`` let the baselines reuse this driver with their own proposer,
+    their own choice of examples to keep and their own recipe hash; the defaults are the inner loop."""
     if not cfg.documents.paths:
         from autodata.errors import ConfigError
 
         raise ConfigError(
             "`autodata run` needs documents", details=["documents.paths: give folders, files, globs or hf:// datasets"]
         )
-    settings = settings_from(cfg)
+    settings = settings or settings_from(cfg)
     check_api_keys(cfg, settings_roles(cfg))  # before anything starts: a missing key is a user error
-    rhash = recipe_hash(cfg)
+    rhash = recipe or recipe_hash(cfg)
     store = RunStore(out_dir)
     store.check_recipe(rhash, force=force_new_recipe)
     store.set_meta("config", cfg.redacted_dump())
@@ -235,8 +237,7 @@ async def run(
         try:
             fitted = fit_to_budget(doc, cfg.documents.max_tokens)
             episode = await run_episode(rt, fitted, settings)
-            rnd = episode.accepted_round
-            example = example_record(doc, episode, rnd, cfg, rhash) if rnd else None
+            example = record(doc, episode, cfg, rhash)
             trajectory = {
                 "document_id": doc.id,
                 "source": doc.source,

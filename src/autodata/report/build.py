@@ -1,9 +1,8 @@
 """Build the report file: detect what kind of directory this is, compute, draw, write one HTML file.
 
-Kinds of directory map to builders in ``BUILDERS``. A run directory (``run.db`` from `autodata
-run`) is the only kind today; the outer loop's ``optimize`` directory (pass rate over iterations,
-lineage of recipes) gets its own builder here when that command exists, reusing ``figures.render``
-and the same template.
+Kinds of directory map to builders in ``BUILDERS``: a run directory (``run.db`` from `autodata
+run`, or a baseline's) and an ``optimize`` directory (``population.jsonl`` and a summary of kind
+``optimize``), whose report shows the pass rate over iterations and the lineage of recipes.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from autodata.errors import UserError
 from autodata.report.data import RunData, load_run
-from autodata.report.figures import MEAN_CHECKS, RUN_FIGURES, Figure_, render
+from autodata.report.figures import MEAN_CHECKS, RUN_FIGURES, Figure_, lineage_figure, pass_rate_figure, render
 
 
 @dataclass(slots=True)
@@ -90,14 +89,85 @@ def run_report(run_dir: Path) -> Report:
     )
 
 
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def optimize_report(path: Path) -> Report:
+    import json
+
+    population = [json.loads(x) for x in (path / "population.jsonl").read_text(encoding="utf-8").splitlines() if x]
+    if not population:
+        raise UserError(f"{path}/population.jsonl is empty: the optimizer has not evaluated its starting recipe yet")
+    try:
+        summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        summary = {}  # still running: the population is checkpointed after every iteration, the summary at the end
+    base, best = summary.get("baseline") or {}, summary.get("best") or {}
+    headline = [
+        ("iterations", str(len(population) - 1)),
+        ("children kept", str(sum(1 for c in population[1:] if c.get("accepted")))),
+        ("starting recipe, validation", _pct(population[0].get("val_mean"))),
+        ("best recipe", str(best.get("hash", "—"))),
+        ("best, validation", _pct(best.get("val_pass_rate"))),
+        ("starting recipe, test", _pct(base.get("test_pass_rate"))),
+        ("best, test", _pct(best.get("test_pass_rate"))),
+        ("hacking attempts blocked", str(summary.get("hacking_attempts_blocked", "—"))),
+        ("canary checks", str(len((summary.get("canary") or {}).get("checks", [])))),
+        ("frozen hash", str(summary.get("frozen_hash", "—"))),
+        ("tokens", f"{summary['tokens']:,}" if "tokens" in summary else "—"),
+        ("cost", _money(summary.get("cost_usd"))),
+    ]
+    lineage = [
+        {
+            "iteration": c["iteration"] + 1,
+            "hash": c.get("hash", ""),
+            "parent": c.get("parent") or "",
+            "val": _pct(c.get("val_mean")) + (f" ± {100 * c['val_spread']:.1f} pts" if c.get("val_spread") else ""),
+            "kept": "yes" if c.get("accepted") else "no",
+            "reason": c.get("reason", ""),
+            "edits": ", ".join(sorted({e.get("component", "?") for e in c.get("edits") or []})),
+        }
+        for c in population
+    ]
+    notes = [] if summary else ["The optimizer has not finished: this shows the iterations checkpointed so far."]
+    figures = [
+        Figure_(
+            "pass-rate",
+            "Validation pass rate over iterations",
+            "Every evaluated child, and the best recipe so far.",
+            pass_rate_figure(population),
+        ),
+        Figure_(
+            "lineage",
+            "Lineage of recipes",
+            "Each evaluated recipe at its validation pass rate, joined to its parent; kept children in green.",
+            lineage_figure(population),
+        ),
+    ]
+    return Report(
+        kind="optimize",
+        title=f"autodata optimize report: {path.resolve().name}",
+        headline=headline,
+        figures=figures,
+        tables={"lineage": lineage},
+        notes=notes,
+    )
+
+
 Builder = Callable[[Path], Report]
-BUILDERS: dict[str, Builder] = {"run": run_report}
+BUILDERS: dict[str, Builder] = {"run": run_report, "optimize": optimize_report}
 
 
 def kind_of(path: Path) -> str:
     if (path / "run.db").is_file():
         return "run"
-    raise UserError(f"{path} is not a run directory (no run.db); `autodata report` reads what `autodata run` wrote")
+    if (path / "population.jsonl").is_file():
+        return "optimize"
+    raise UserError(
+        f"{path} is not a run directory (no run.db) nor an optimize directory (no population.jsonl); "
+        "`autodata report` reads what `autodata run` or `autodata optimize` wrote"
+    )
 
 
 def write_report(path: Path, out: Path | None = None) -> tuple[Path, Report]:

@@ -11,6 +11,7 @@ import base64
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
@@ -224,3 +225,34 @@ RUN_FIGURES: list[tuple[str, str, str, FigureFn]] = [
 
 def render(d: RunData, specs: list[tuple[str, str, str, FigureFn]]) -> list[Figure_]:
     return [Figure_(fid, title, caption, png_uri(fn(d))) for fid, title, caption, fn in specs]
+
+
+def pass_rate_figure(population: list[dict[str, Any]]) -> str:
+    """The optimizer's own pass-rate plot (``meta.plot``), drawn into memory instead of a file."""
+    from autodata.meta.plot import pass_rate_plot
+
+    buf = io.BytesIO()
+    pass_rate_plot(population, buf)  # type: ignore[arg-type]  # savefig takes a file object as well
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def lineage_figure(population: list[dict[str, Any]]) -> str:
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    where: dict[str, tuple[int, float]] = {}
+    for c in population:
+        if c.get("val_mean") is None:
+            continue  # refused or unchanged children were never evaluated
+        x, y = c["iteration"] + 1, 100 * c["val_mean"]
+        parent = where.get(c.get("parent") or "")
+        if parent is not None:
+            ax.plot([parent[0], x], [parent[1], y], color="#bbb", linewidth=0.8, zorder=1)
+        kept = bool(c.get("accepted"))
+        ax.scatter([x], [y], s=36, c=ACCEPTED if kept else "#999", marker="o" if kept else "x", zorder=2)
+        ax.annotate(str(c.get("hash", ""))[:6], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        if kept:
+            where[c["hash"]] = (x, y)
+    ax.set_xlabel("iteration (0: the starting recipe)")
+    ax.set_ylabel("validation pass rate (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    return png_uri(fig)

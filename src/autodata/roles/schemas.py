@@ -75,3 +75,22 @@ class OrchestratorAction(_Out):
     instructions: str = Field(
         "", description="For call_challenger: what the new example should do differently. Empty otherwise."
     )
+
+
+class Analysis(_Out):
+    """The outer loop's analyzer: why the recipe's episodes failed, in causes an edit can address."""
+
+    root_causes: list[str] = Field(min_length=1)
+    summary: str = ""
+
+
+class RecipeEdit(_Out):
+    component: str = Field(min_length=1, description="An editable component or knob name.")
+    new_value: str = Field(description="The component's complete new text, or the knob's new integer value.")
+
+
+class RecipeEdits(_Out):
+    """The outer loop's implementer: edits to the editable components only."""
+
+    rationale: str = ""
+    edits: list[RecipeEdit] = Field(min_length=1)

@@ -51,6 +51,7 @@ LADDER: dict[str, SimModel] = {
         SimModel("sim-judge", 0.90, 140, fault_scale=0.5),
         SimModel("sim-challenger", 0.85, 380),
         SimModel("sim-reasoner", 0.85, 200, reasoning=True),
+        SimModel("sim-adversary", 0.85, 300),  # an implementer that tries to game the outer loop
     )
 }
 
@@ -83,10 +84,17 @@ Handler = Callable[[SimRequest], "SimOutput | None"]
 _HANDLERS: list[Handler] = []
 
 
-def register_handler(handler: Handler) -> Handler:
-    """Add a role behaviour; handlers are asked in order and the first non-None answer wins."""
+def register_handler(handler: Handler, *, first: bool = False) -> Handler:
+    """Add a role behaviour; handlers are asked in order and the first non-None answer wins.
+
+    ``first`` puts it ahead of those already registered: for a narrower behaviour that must see its
+    requests before a general one claims them.
+    """
     if handler not in _HANDLERS:
-        _HANDLERS.append(handler)
+        if first:
+            _HANDLERS.insert(0, handler)
+        else:
+            _HANDLERS.append(handler)
     return handler
 
 

@@ -145,9 +145,28 @@ def _key_terms(text: str, rng: random.Random, n: int) -> list[str]:
     return pool[:n]
 
 
+# How a recipe's guidance moves the simulated challenger (the outer loop's improvement to find): some
+# phrasings raise the difficulty it aims at from the first round, one overshoots, one curbs leakage.
+GUIDANCE_EFFECTS: dict[str, float] = {
+    "multi-step": 0.10,
+    "counterfactual": 0.06,
+    "combine": 0.06,
+    "extremely hard": 0.35,
+}
+NO_LEAK_PHRASE = "never restate"
+STRICT_VERIFIER_PHRASE = "names the key points"
+
+
+def guidance(prompt: str) -> str:
+    """The run's guidance block of a challenger or verifier prompt ('' when there is none)."""
+    m = re.search(r"^Guidance for this run:\n(.*?)(?:\n\n|\Z)", prompt, re.MULTILINE | re.DOTALL)
+    return m.group(1).lower() if m else ""
+
+
 def _target(prompt: str, rng: random.Random) -> float:
     """Start low; feedback moves the target (with noise, so refinement can overshoot)."""
-    target = 0.15
+    g = guidance(prompt)
+    target = 0.15 + sum(v for k, v in GUIDANCE_EFFECTS.items() if k in g)
     low = prompt.lower()
     target += 0.15 * low.count("too easy")
     target -= 0.14 * low.count("failed on strong")
@@ -171,7 +190,7 @@ def challenger(req: SimRequest) -> SimOutput | None:
     candidates = [t.format(a=a, b=b, c=c) + ("" if v == 0 else f" (case {v})") for t in TEMPLATES for v in range(3)]
     question = min(candidates, key=lambda q: abs(difficulty(q) - target))
     keys = terms[:6]
-    leaky = rng.random() < 0.15
+    leaky = rng.random() < (0.04 if NO_LEAK_PHRASE in guidance(prompt) else 0.15)
     context = (
         f"Consider a study in which {a} and {b} both influence {c}. The setup also involves "
         f"{', '.join(terms[3:6])}, measured under the conditions the study describes."
@@ -208,8 +227,10 @@ def challenger(req: SimRequest) -> SimOutput | None:
 def verifier(req: SimRequest) -> SimOutput | None:
     if req.schema_name != "QualityVerdict":
         return None
-    context = _block(_prompt(req), "context")
-    if LEAK_PHRASE in context and req.rng.random() < 0.9:
+    prompt = _prompt(req)
+    context = _block(prompt, "context")
+    catch = 0.99 if STRICT_VERIFIER_PHRASE in guidance(prompt) else 0.9
+    if LEAK_PHRASE in context and req.rng.random() < catch:
         value = {"verdict": "fail", "issues": ["leakage"], "feedback": "the context states the key points"}
     elif req.rng.random() < 0.05:
         value = {"verdict": "fail", "issues": ["unclear"], "feedback": "the question admits several readings"}

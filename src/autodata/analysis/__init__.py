@@ -1,0 +1,1 @@
+"""Data-set level analysis: comparison tables, near-duplicates, diversity, judge reliability, contamination."""

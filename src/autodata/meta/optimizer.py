@@ -1,0 +1,559 @@
+"""``autodata optimize``: evolve the editable half of the harness, never the frozen half.
+
+One iteration, following the paper (arXiv 2606.25996, section on meta-optimization):
+
+1. pick a parent from the population by Boltzmann sampling on validation pass rate (p ∝ exp(s/T));
+2. run the parent on a minibatch of training documents and keep the trajectories;
+3. an analyzer model reads them (and the history log) and names root causes;
+4. an implementer model proposes edits; edits outside the editable components, knobs outside their
+   range and text aimed at the solvers or judge are refused and logged as hacking attempts;
+5. the child is evaluated on the validation documents (``repeats`` times, seeds differ; the mean
+   and spread are stored) and kept only if strictly better than its parent (by ``margin``);
+6. a paragraph on what changed and why goes to the history log later analyzers read.
+
+Before every evaluation the frozen hash (solver/judge prompts, scoring and acceptance code, preset,
+sample counts, models) is recomputed and compared with the one recorded at the start; a canary set
+of fixed examples is re-solved every few iterations and on every resume, and a shift of the mean
+weak or strong score beyond tolerance stops the run: the frozen side has changed under us.
+
+Test documents are evaluated once, at the end, for the report; nothing is ever selected on them.
+State is checkpointed after every iteration (``state.json`` + ``population.jsonl``); a crashed run
+resumes at the iteration it was in, and replays that iteration's calls from the call cache, so the
+population comes out the same. Iterations may run several at once (``in_flight``): their parents are
+chosen from the population as it stood when the batch started and they are committed in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import json
+import math
+import os
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autodata.config import Config
+from autodata.documents import Document, ReadOptions, Skipped, fit_to_budget, load_documents
+from autodata.errors import ConfigError, UserError
+from autodata.llm.runtime import ModelRuntime, check_api_keys
+from autodata.llm.types import CallError
+from autodata.loop.episode import Episode, Round, Steps, run_episode, scores_of
+from autodata.loop.run import run_roles, settings_from
+from autodata.meta.guards import Refusal, check_edit
+from autodata.meta.recipe import EDITABLE, Recipe, apply_recipe, frozen_hash, root_recipe
+from autodata.prompts import render
+from autodata.roles.schemas import Analysis, ChallengerOutput, RecipeEdits
+
+META_ROLES = ("analyzer", "implementer")
+STATE = "state.json"
+
+
+class FrozenChanged(Exception):
+    """The frozen side differs from the start of the run: evaluations would not be comparable."""
+
+
+# ------------------------------------------------------------------------------------------ pure parts
+
+
+def boltzmann_weights(scores: Sequence[float], temperature: float) -> list[float]:
+    """Selection probabilities p ∝ exp(s/T), computed stably (shifted by the maximum)."""
+    top = max(scores)
+    raw = [math.exp((s - top) / temperature) for s in scores]
+    total = sum(raw)
+    return [r / total for r in raw]
+
+
+def pick_parent(population: Sequence[dict[str, Any]], temperature: float, rng: random.Random) -> dict[str, Any]:
+    pool = [c for c in population if c["accepted"]]
+    weights = boltzmann_weights([c["val_mean"] for c in pool], temperature)
+    return rng.choices(pool, weights=weights, k=1)[0]
+
+
+def split_documents(ids: Sequence[str], sizes: tuple[int, int, int], seed: int) -> dict[str, list[str]]:
+    """Seeded, disjoint train/validation/test splits of the document ids."""
+    need = sum(sizes)
+    if len(ids) < need:
+        raise ConfigError(
+            f"the optimizer needs {need} documents (train {sizes[0]} + validation {sizes[1]} + test {sizes[2]}), "
+            f"found {len(ids)}",
+            details=["optimize.train_docs, optimize.val_docs, optimize.test_docs: lower them, or add documents"],
+        )
+    order = sorted(ids)
+    random.Random(f"split:{seed}").shuffle(order)
+    a, b, c = sizes
+    return {"train": order[:a], "val": order[a : a + b], "test": order[a + b : a + b + c]}
+
+
+def strictly_better(child: float, parent: float, margin: float) -> bool:
+    return child > parent + margin + 1e-12
+
+
+def component_diff(old: Recipe, new: Recipe) -> str:
+    lines: list[str] = []
+    for name in sorted(set(old.components) | set(new.components) | set(old.knobs) | set(new.knobs)):
+        a = str(old.components.get(name, old.knobs.get(name, "")))
+        b = str(new.components.get(name, new.knobs.get(name, "")))
+        if a != b:
+            lines += difflib.unified_diff(
+                a.splitlines(), b.splitlines(), f"{name} (parent)", f"{name} (child)", lineterm=""
+            )
+    return "\n".join(lines)
+
+
+def round_summary(r: Round) -> str:
+    ex = r.example or {}
+    q = (ex.get("question") or "").replace("\n", " ")[:160]
+    parts = [f"question: {q!r}" if q else "no usable example"]
+    weak, strong = scores_of(r.weak), scores_of(r.strong or [])
+    if weak:
+        parts.append(f"weak {100 * statistics.fmean(weak):.0f}%")
+    if strong:
+        parts.append(f"strong {100 * statistics.fmean(strong):.0f}%")
+    if r.decision is not None:
+        parts.append(
+            "accepted" if r.decision.accepted else "rejected: " + "; ".join(x.message for x in r.decision.reasons)
+        )
+    if r.quality and not r.quality.get("passed"):
+        parts.append("quality issues: " + ", ".join(r.quality.get("issues") or []))
+    if r.error:
+        parts.append(f"error: {r.error}")
+    return ", ".join(parts)
+
+
+# ------------------------------------------------------------------------------------------ the run
+
+
+@dataclass(slots=True)
+class Evaluation:
+    rate: float
+    accepted: int
+    documents: int
+    episodes: list[Episode] = field(default_factory=list)
+
+
+class Optimizer:
+    def __init__(
+        self,
+        cfg: Config,
+        out_dir: Path,
+        *,
+        use_cache: bool = True,
+        runtime_factory: Callable[[Config], ModelRuntime] | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.cfg, self.out = cfg, Path(out_dir)
+        self.opt = cfg.optimize
+        self.use_cache = use_cache
+        self.factory = runtime_factory or (lambda c: ModelRuntime.from_config(c, use_cache=use_cache))
+        self.on_progress = on_progress
+        self._runtimes: dict[int, ModelRuntime] = {}
+        self.docs: dict[str, Document] = {}
+        self.state: dict[str, Any] = {}
+        self.population: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ plumbing
+
+    def runtime(self, seed_offset: int) -> ModelRuntime:
+        """One runtime per seed: repeats and canary checks draw fresh samples, reruns replay the cache."""
+        rt = self._runtimes.get(seed_offset)
+        if rt is None:
+            rt = self._runtimes[seed_offset] = self.factory(
+                self.cfg.model_copy(update={"seed": self.cfg.seed + seed_offset})
+            )
+        return rt
+
+    def spent(self) -> tuple[float, int]:
+        cost = sum(rt.meter.totals.cost_usd for rt in self._runtimes.values())
+        tokens = sum(rt.meter.totals.input_tokens + rt.meter.totals.output_tokens for rt in self._runtimes.values())
+        return cost + self.state.get("spent_before_usd", 0.0), tokens + self.state.get("tokens_before", 0)
+
+    def _carry_spend(self) -> None:
+        """On resume: what earlier sessions spent stays counted (this session's runtimes start at zero)."""
+        self.state["spent_before_usd"] = self.state.get("spent_usd", 0.0)
+        self.state["tokens_before"] = self.state.get("tokens", 0)
+
+    def _save(self) -> None:
+        """Checkpoint: state, population, history and the summary so far (``status`` reads it live)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.state["spent_usd"], self.state["tokens"] = self.spent()
+        _atomic(self.out / STATE, json.dumps(self.state, indent=1))
+        _atomic(
+            self.out / "population.jsonl", "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in self.population)
+        )
+        _atomic(self.out / "history.md", "# Optimization history\n\n" + "\n\n".join(self.state["history"]) + "\n")
+        if self.population:
+            _atomic(self.out / "summary.json", json.dumps(self.summary(), indent=2) + "\n")
+
+    def check_frozen(self, recipe: Recipe) -> None:
+        now = frozen_hash(self.cfg)
+        applied = frozen_hash(apply_recipe(self.cfg, recipe))
+        if now != self.state["frozen_hash"] or applied != now:
+            raise FrozenChanged(
+                f"the frozen side changed (recorded {self.state['frozen_hash']}, now {now}, "
+                f"with the recipe {applied}): solver/judge prompts, scoring or acceptance code, thresholds, "
+                "sample counts or models differ"
+            )
+
+    def log_eval(self, phase: str, ids: Sequence[str]) -> None:
+        self.state["evaluated"].append(
+            {"phase": phase, "iteration": self.state["next_iteration"], "documents": list(ids)}
+        )
+
+    # ------------------------------------------------------------------ evaluation
+
+    async def evaluate(self, recipe: Recipe, ids: Sequence[str], *, phase: str, repeat: int = 0) -> Evaluation:
+        self.check_frozen(recipe)
+        self.log_eval(phase, ids)
+        settings = settings_from(apply_recipe(self.cfg, recipe))
+        rt = self.runtime(repeat)
+        sem = asyncio.Semaphore(self.cfg.loop.concurrency)
+
+        async def one(doc_id: str) -> Episode | None:
+            async with sem:
+                try:
+                    return await run_episode(rt, self.docs[doc_id], settings)
+                except CallError:
+                    return None  # an endpoint failure counts as no example, and is visible in the counts
+
+        episodes = await asyncio.gather(*(one(i) for i in ids))
+        done = [e for e in episodes if e is not None]
+        accepted = sum(e.status == "accepted" for e in done)
+        return Evaluation(accepted / max(1, len(ids)), accepted, len(ids), done)
+
+    async def validate(self, recipe: Recipe) -> list[Evaluation]:
+        """``repeats`` evaluations on the validation split, each with its own seed."""
+        return [
+            await self.evaluate(recipe, self.state["splits"]["val"], phase="val", repeat=r)
+            for r in range(self.opt.repeats)
+        ]
+
+    # ------------------------------------------------------------------ canary
+
+    async def _solve_canaries(self, seed_offset: int) -> dict[str, float]:
+        rt = self.runtime(seed_offset)
+        steps = Steps(rt, next(iter(self.docs.values())), settings_from(self.cfg))
+        weak, strong = [], []
+        for c in self.state["canary"]["examples"]:
+            ex = ChallengerOutput.model_validate(c)
+            weak += scores_of(await steps.attempts(ex, strong=False))
+            strong += scores_of(await steps.attempts(ex, strong=True))
+        return {"weak": statistics.fmean(weak) if weak else 0.0, "strong": statistics.fmean(strong) if strong else 0.0}
+
+    async def build_canary(self, root_eval: Evaluation) -> None:
+        examples = []
+        for e in root_eval.episodes:
+            r = e.accepted_round
+            if r is not None and r.example and len(examples) < self.opt.canary_size:
+                examples.append({k: r.example[k] for k in ChallengerOutput.model_fields})
+        self.state["canary"] = {"examples": examples, "baseline": None, "checks": []}
+        if examples:
+            self.state["canary"]["baseline"] = await self._solve_canaries(1_000_000)
+
+    async def check_canary(self) -> str | None:
+        canary = self.state.get("canary") or {}
+        if not canary.get("examples"):
+            return None
+        n = len(canary["checks"]) + 1
+        now = await self._solve_canaries(1_000_000 + n)
+        base = canary["baseline"]
+        shift = {k: now[k] - base[k] for k in ("weak", "strong")}
+        canary["checks"].append({"iteration": self.state["next_iteration"], **now, "shift": shift})
+        bad = [f"{k} mean moved {100 * v:+.0f} points" for k, v in shift.items() if abs(v) > self.opt.canary_tolerance]
+        if bad:
+            return (
+                "canary set shifted beyond tolerance ("
+                + ", ".join(bad)
+                + f"; tolerance {100 * self.opt.canary_tolerance:.0f}): the solvers or judge behave differently "
+                "from the start of the run (tampered or drifting endpoints)"
+            )
+        return None
+
+    # ------------------------------------------------------------------ one iteration
+
+    async def iteration(self, it: int, parent: dict[str, Any]) -> dict[str, Any]:
+        rng = random.Random(f"{self.cfg.seed}:minibatch:{it}")
+        train = self.state["splits"]["train"]
+        batch = rng.sample(train, min(self.opt.minibatch, len(train)))
+        parent_recipe = Recipe.model_validate(parent["recipe"])
+        run = await self.evaluate(parent_recipe, batch, phase="train")
+        trajectories = [
+            {
+                "title": self.docs[e.document_id].title[:100],
+                "status": e.status,
+                "rounds": [{"round": r.number + 1, "summary": round_summary(r)} for r in e.rounds],
+            }
+            for e in run.episodes
+        ]
+        history = "\n".join(self.state["history"][-8:])
+        record: dict[str, Any] = {"iteration": it, "parent": parent["hash"], "train_documents": batch}
+        try:
+            analysis: Analysis = await self._ask(
+                "analyzer",
+                it,
+                Analysis,
+                components=parent_recipe.components,
+                trajectories=trajectories,
+                history=history,
+            )
+            edits: RecipeEdits = await self._ask(
+                "implementer",
+                it,
+                RecipeEdits,
+                editable=list(EDITABLE),
+                knobs=self.opt.knob_ranges,
+                components=parent_recipe.components,
+                knob_values=parent_recipe.knobs,
+                analysis=analysis,
+            )
+        except CallError as err:
+            return {**record, "hash": None, "accepted": False, "reason": f"no usable analysis or edits: {err}"}
+        record["analysis"] = analysis.summary or "; ".join(analysis.root_causes)
+        record["rationale"] = edits.rationale
+        refused: list[Refusal] = []
+        components, knobs = dict(parent_recipe.components), dict(parent_recipe.knobs)
+        for e in edits.edits:
+            why = check_edit(e.component, e.new_value, dict(self.opt.knob_ranges))
+            if why:
+                refused += why
+            elif e.component in EDITABLE:
+                components[e.component] = e.new_value
+            else:
+                knobs[e.component] = int(e.new_value)
+        record["edits"] = [e.model_dump() for e in edits.edits]
+        record["refused_edits"] = [r.to_dict() for r in refused]
+        if refused:  # one attempt at gaming the loop disqualifies the whole child
+            return {
+                **record,
+                "hash": None,
+                "accepted": False,
+                "hacking": True,
+                "reason": "refused: " + refused[0].reason,
+            }
+        child = Recipe(components=components, knobs=knobs, parent=parent["hash"])
+        if child.hash == parent["hash"]:
+            return {**record, "hash": child.hash, "accepted": False, "reason": "the edits changed nothing"}
+        scores = [e.rate for e in await self.validate(child)]
+        mean = statistics.fmean(scores)
+        better = strictly_better(mean, parent["val_mean"], self.opt.margin)
+        return {
+            **record,
+            "hash": child.hash,
+            "recipe": child.model_dump(),
+            "diff": component_diff(parent_recipe, child),
+            "val_scores": scores,
+            "val_mean": mean,
+            "val_spread": statistics.pstdev(scores),
+            "parent_val_mean": parent["val_mean"],
+            "accepted": better,
+            "reason": (
+                f"validation {100 * mean:.1f}% vs parent {100 * parent['val_mean']:.1f}%"
+                + ("" if better else f" (needs > parent + margin {100 * self.opt.margin:.1f})")
+            ),
+        }
+
+    async def _ask(self, role: str, it: int, output: type[Any], **values: Any) -> Any:
+        """One structured call of a meta role (``analyzer`` or ``implementer``), its prompt from ``ROLE.j2``."""
+        prompt = render(f"{role}.j2", **values)
+        endpoint = self.cfg.roles[role]  # type: ignore[index]
+        res = await self.runtime(0).structured(
+            endpoint, [{"role": "user", "content": prompt}], output, role=role, sample=it
+        )
+        return res.value
+
+    def _history_line(self, c: dict[str, Any]) -> str:
+        changed = ", ".join(sorted({e["component"] for e in c.get("edits", [])})) or "nothing"
+        verdict = "kept" if c["accepted"] else "discarded"
+        return (
+            f"**Iteration {c['iteration']}** (parent {c['parent']}): the analyzer found "
+            f"{c.get('analysis', 'no analysis')!r}; the implementer changed {changed} "
+            f"({c.get('rationale', '')!r}). Child {c.get('hash') or '-'}: {c['reason']}; {verdict}."
+        )
+
+    # ------------------------------------------------------------------ driver
+
+    def _load_documents(self) -> None:
+        cfg = self.cfg
+        opts = ReadOptions(
+            text_field=cfg.documents.text_field,
+            title_field=cfg.documents.title_field,
+            id_field=cfg.documents.id_field,
+            max_bytes=cfg.documents.max_bytes,
+        )
+        for item in load_documents(cfg.documents.paths, options=opts, min_chars=cfg.documents.min_chars):
+            if not isinstance(item, Skipped):
+                self.docs[item.id] = fit_to_budget(item, cfg.documents.max_tokens)
+
+    async def start(self) -> None:
+        root = root_recipe(self.cfg)
+        opt = self.opt
+        self.state = {
+            "frozen_hash": frozen_hash(self.cfg),
+            "seed": self.cfg.seed,
+            "splits": split_documents(list(self.docs), (opt.train_docs, opt.val_docs, opt.test_docs), self.cfg.seed),
+            "root": root.hash,
+            "next_iteration": 0,
+            "history": [],
+            "evaluated": [],
+            "stopped": None,
+            "started": time.time(),
+        }
+        evals = await self.validate(root)
+        scores = [e.rate for e in evals]
+        self.population = [
+            {
+                "iteration": -1,
+                "hash": root.hash,
+                "parent": None,
+                "recipe": root.model_dump(),
+                "diff": "",
+                "val_scores": scores,
+                "val_mean": statistics.fmean(scores),
+                "val_spread": statistics.pstdev(scores),
+                "accepted": True,
+                "reason": "the starting recipe (from the config)",
+            }
+        ]
+        if opt.canary_size:
+            await self.build_canary(evals[0])
+        self._save()
+
+    async def run(self) -> dict[str, Any]:
+        if not self.cfg.documents.paths:
+            raise ConfigError("`autodata optimize` needs documents", details=["documents.paths: give folders or files"])
+        self.cfg.require_roles(META_ROLES, "autodata optimize")
+        roles = run_roles(self.cfg)
+        check_api_keys(self.cfg, sorted({*roles.values(), *(self.cfg.roles[r] for r in META_ROLES)}))  # type: ignore[index]
+        self._load_documents()
+        state_file = self.out / STATE
+        try:
+            if state_file.exists():
+                self.state = json.loads(state_file.read_text())
+                self._carry_spend()
+                pop = self.out / "population.jsonl"
+                self.population = [json.loads(x) for x in pop.read_text().splitlines()] if pop.exists() else []
+                if self.state["frozen_hash"] != frozen_hash(self.cfg):  # refused before anything is touched
+                    raise UserError(
+                        f"{self.out} was started with another frozen side ({self.state['frozen_hash']}, now "
+                        f"{frozen_hash(self.cfg)}: solver/judge prompts, scoring or acceptance code, thresholds, "
+                        "sample counts or models differ); its scores would not be comparable. Resume with the "
+                        "original config or use a new --out directory."
+                    )
+                if self.state.get("stopped") is None and self.state["next_iteration"] < self.opt.iterations:
+                    reason = await self.check_canary()  # every resume re-checks the frozen side's behaviour
+                    if reason:
+                        self.state["stopped"] = reason
+            else:
+                await self.start()
+            await self._iterate()
+            if self.state.get("stopped") is None or self.state.get("final") is None:
+                await self._final()
+        except FrozenChanged as exc:
+            if not self.state:
+                raise UserError(str(exc)) from None
+            self.state["stopped"] = str(exc)
+        finally:
+            if self.state:
+                self._save()
+            for rt in self._runtimes.values():
+                await rt.aclose()
+        return self.write_outputs()
+
+    async def _iterate(self) -> None:
+        opt = self.opt
+        while self.state.get("stopped") is None and self.state["next_iteration"] < opt.iterations:
+            cost, tokens = self.spent()
+            if opt.max_cost_usd is not None and cost >= opt.max_cost_usd:
+                self.state["stopped"] = f"cost budget reached (${cost:.4f} of ${opt.max_cost_usd})"
+                break
+            if opt.max_tokens is not None and tokens >= opt.max_tokens:
+                self.state["stopped"] = f"token budget reached ({tokens} of {opt.max_tokens})"
+                break
+            first = self.state["next_iteration"]
+            batch = range(first, min(opt.iterations, first + opt.in_flight))
+            parents = [
+                pick_parent(self.population, opt.temperature, random.Random(f"{self.cfg.seed}:parent:{i}"))
+                for i in batch
+            ]
+            children = await asyncio.gather(*(self.iteration(i, p) for i, p in zip(batch, parents, strict=True)))
+            for child in children:  # committed in iteration order, so the population is the same at any in_flight
+                self.population.append(child)
+                self.state["history"].append(self._history_line(child))
+                self.state["next_iteration"] = child["iteration"] + 1
+                if (child["iteration"] + 1) % opt.canary_every == 0:
+                    reason = await self.check_canary()
+                    if reason:
+                        self.state["stopped"] = reason
+                self._save()
+                if self.on_progress:
+                    self.on_progress(self.summary())
+                if self.state["stopped"]:
+                    break
+
+    def best(self) -> dict[str, Any]:
+        kept = [c for c in self.population if c["accepted"]]
+        return max(kept, key=lambda c: (c["val_mean"], -c["iteration"]))
+
+    async def _final(self) -> None:
+        """The test split, evaluated once, for the report only: baseline and best."""
+        test = self.state["splits"]["test"]
+        final: dict[str, Any] = {}
+        if test:
+            for name, cand in (("baseline", self.population[0]), ("best", self.best())):
+                recipe = Recipe.model_validate(cand["recipe"])
+                ev = await self.evaluate(recipe, test, phase="test")
+                final[name] = {"hash": cand["hash"], "test_pass_rate": ev.rate, "accepted": ev.accepted}
+        self.state["final"] = final
+
+    # ------------------------------------------------------------------ outputs
+
+    def summary(self) -> dict[str, Any]:
+        st, pop = self.state, self.population
+        children = [c for c in pop if c["iteration"] >= 0]
+        best = self.best()
+        final = st.get("final") or {}
+        return {
+            "kind": "optimize",
+            "baseline": {"hash": pop[0]["hash"], "val_pass_rate": pop[0]["val_mean"], **final.get("baseline", {})},
+            "best": {"hash": best["hash"], "val_pass_rate": best["val_mean"], **final.get("best", {})},
+            "iterations_run": len(children),
+            "iterations_accepted": sum(c["accepted"] for c in children),
+            "hacking_attempts_blocked": sum(bool(c.get("hacking")) for c in children),
+            "refused_edits": [{"iteration": c["iteration"], **r} for c in children for r in c.get("refused_edits", [])],
+            "frozen_hash": st["frozen_hash"],
+            "splits": {k: len(v) for k, v in st["splits"].items()},
+            "canary": {
+                "examples": len((st.get("canary") or {}).get("examples", [])),
+                "baseline": (st.get("canary") or {}).get("baseline"),
+                "checks": (st.get("canary") or {}).get("checks", []),
+            },
+            "cost_usd": round(st.get("spent_usd", 0.0), 6),
+            "tokens": st.get("tokens", 0),
+            "cost_per_iteration_usd": round(st.get("spent_usd", 0.0) / max(1, len(children)), 6),
+            "stopped": st.get("stopped"),
+        }
+
+    def write_outputs(self) -> dict[str, Any]:
+        summary = self.summary()
+        _atomic(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
+        best = Recipe.model_validate(self.best()["recipe"])
+        _atomic(self.out / "best_recipe.yaml", best.to_yaml())
+        from autodata.meta.plot import pass_rate_plot
+
+        pass_rate_plot(self.population, self.out / "pass_rate.png")
+        return summary
+
+
+def _atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+async def optimize(cfg: Config, out_dir: Path, **kwargs: Any) -> dict[str, Any]:
+    return await Optimizer(cfg, out_dir, **kwargs).run()

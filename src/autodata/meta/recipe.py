@@ -1,0 +1,136 @@
+"""Recipes: the editable half of the harness, and the frozen half it may never touch.
+
+A recipe is a small set of named text components (the orchestrator's, challenger's and quality
+verifier's instructions) plus declared numeric knobs (the round budget), with a content hash and a
+parent. It is applied onto a config's ``loop`` section and nothing else.
+
+Everything that measures a recipe is frozen: the solver, judge and loop-judge prompts, the scoring
+formula and acceptance predicate (their source files), the preset and its thresholds, the sample
+counts and temperatures, the profile, and every role's model and sampling. :func:`frozen_hash`
+fingerprints all of it; the optimizer records it at the start and checks it before every
+evaluation, so a changed file, config or model between iterations aborts the evaluation instead of
+silently moving the goalposts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from autodata.config import Config
+from autodata.errors import UserError
+
+# component name -> the loop setting it writes
+EDITABLE: dict[str, str] = {
+    "orchestrator_instructions": "orchestrator_instructions",
+    "challenger_instructions": "challenger_instructions",
+    "verifier_instructions": "verifier_instructions",
+}
+FROZEN_TEMPLATES = ("solver.j2", "solver_short.j2", "judge.j2", "loop_judge.j2")
+FROZEN_SOURCES = ("rubric.py", "acceptance.py", "verifiable.py")  # the scoring formula and the predicate
+MAX_COMPONENT_CHARS = 4000
+
+
+class Recipe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    components: dict[str, str] = Field(default_factory=dict)
+    knobs: dict[str, int] = Field(default_factory=dict)
+    parent: str | None = None
+
+    @property
+    def hash(self) -> str:
+        blob = json.dumps({"components": self.components, "knobs": self.knobs}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def to_yaml(self) -> str:
+        data = {"hash": self.hash, "parent": self.parent, "components": self.components, "knobs": self.knobs}
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def root_recipe(cfg: Config) -> Recipe:
+    """The recipe a config already carries: where evolution starts."""
+    loop = cfg.loop
+    return Recipe(
+        components={name: getattr(loop, field) for name, field in EDITABLE.items()},
+        knobs={name: getattr(loop, name) for name in cfg.optimize.knob_ranges},
+    )
+
+
+def apply_recipe(cfg: Config, recipe: Recipe) -> Config:
+    """A config whose loop runs this recipe; only editable settings change."""
+    unknown = sorted(set(recipe.components) - set(EDITABLE)) + sorted(set(recipe.knobs) - set(cfg.optimize.knob_ranges))
+    if unknown:
+        raise UserError(
+            f"the recipe sets {', '.join(unknown)}, which are not editable; "
+            f"editable: {', '.join([*EDITABLE, *cfg.optimize.knob_ranges])}"
+        )
+    update: dict[str, Any] = {EDITABLE[k]: v for k, v in recipe.components.items()}
+    for name, value in recipe.knobs.items():
+        lo, hi = cfg.optimize.knob_ranges[name]  # type: ignore[index]
+        if not lo <= value <= hi:
+            raise UserError(f"the recipe sets {name}={value}, outside its declared range {lo}..{hi}")
+        update[name] = value
+    return cfg.model_copy(update={"loop": cfg.loop.model_copy(update=update)})
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise UserError(f"cannot read recipe {p}: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{p}: a recipe is a mapping with components and knobs")
+    stated = data.pop("hash", None)
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValueError as exc:
+        raise UserError(f"{p}: not a recipe: {exc}") from None
+    if stated is not None and stated != recipe.hash:
+        raise UserError(f"{p}: its content does not match its hash {stated} (edited by hand?); remove the hash line")
+    return recipe
+
+
+def _source(rel: str) -> str:
+    return (Path(__file__).resolve().parents[1] / rel).read_text(encoding="utf-8")
+
+
+def frozen_parts(cfg: Config) -> dict[str, Any]:
+    """What measures a recipe. Any change here means scores are no longer comparable."""
+    from autodata.loop.run import run_preset, run_roles  # the loop is below meta; imported late for clarity
+
+    loop = cfg.loop
+    return {
+        "templates": {name: _source(f"prompts/{name}") for name in FROZEN_TEMPLATES},
+        "sources": {name: _source(name) for name in FROZEN_SOURCES},
+        "preset": asdict(run_preset(cfg)),
+        "profile": loop.profile,
+        "orchestrator": loop.orchestrator,
+        "samples": [loop.k_weak, loop.k_strong, loop.weak_temperature, loop.strong_temperature, loop.weak_first],
+        "final_quality_check": loop.final_quality_check,
+        "models": {
+            role: cfg.models[name].model_dump(
+                mode="json",
+                include={
+                    "provider": True,
+                    "model": True,
+                    "sampling": True,
+                    "extra_body": True,
+                    "simulation": {"fault_rate"},
+                },
+            )
+            for role, name in sorted(run_roles(cfg).items())
+        },
+    }
+
+
+def frozen_hash(cfg: Config) -> str:
+    blob = json.dumps(frozen_parts(cfg), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
