@@ -211,3 +211,13 @@ def test_rl_and_sft_prompts_follow_the_profile(verifiable_run, tmp_path):
             and row["reward_model"]["ground_truth"] == ex["reference_answer"]
         )
         assert srow["messages"][0] == row["prompt"][0] and srow["score"] == 1.0
+
+
+def test_decisions_all_reopened_mean_nobody_reviewed(run_copy, tmp_path):
+    examples = lines(run_copy / "examples.jsonl")
+    log = ReviewLog(sqlite3.connect(run_copy / "run.db", isolation_level=None))
+    log.record(examples[0]["id"], "approve", reviewer="ada")
+    log.record(examples[0]["id"], "reopen", reviewer="ada")
+    log.record(examples[1]["id"], "note", reviewer="ada", payload="a note is not a decision")
+    res = export(run_copy, "jsonl", tmp_path / "x.jsonl")
+    assert (res.include, res.rows) == ("accepted", len(examples))

@@ -179,8 +179,8 @@ class ReviewLog:
         return state
 
     def has_decisions(self) -> bool:
-        row = self._db.execute("SELECT 1 FROM reviews WHERE action IN ('approve', 'reject') LIMIT 1").fetchone()
-        return row is not None
+        """Whether any example stands approved or rejected now (a decision later reopened does not count)."""
+        return any(s.status != "unreviewed" for s in self.states().values())
 
 
 def reviewed_example(example: dict[str, Any], state: ReviewState | None) -> dict[str, Any]:
