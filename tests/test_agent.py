@@ -210,3 +210,29 @@ def test_the_document_reaches_the_orchestrator_only_as_fenced_data():
     block = task.split("<document", 1)[1].split("</document>", 1)[0]
     assert "Sum and Tensor of Quantitative Effects" in block
     assert task.index("</document>") > task.index("Tools:")  # the rules come before the data, outside it
+
+
+def test_a_passing_round_the_agent_never_submitted_yields_no_example():
+    # quality, weak and strong run (the test may hold), then the agent gives up instead of finish
+    script = [act("call_challenger"), act("call_quality_verifier"), act("evaluate_weak"), act("evaluate_strong")]
+    ep, _ = episode_with(ScriptedAgent([*script, act("give_up", "I will stop here.")]))
+    assert ep.status == "exhausted" and ep.accepted_round is None
+
+
+def test_a_failed_final_quality_pass_cannot_be_undone_by_evaluating_again():
+    from autodata.loop.agent import _Tools
+    from autodata.loop.episode import Attempt, Round
+
+    class NoSteps:
+        def decision(self, rnd, *, quality_passed):
+            from autodata.acceptance import decide, preset
+
+            return decide(preset("deployed"), quality_passed=quality_passed, weak=[0.4] * 3, strong=[0.8] * 3)
+
+    cfg_settings = episode_with(ScriptedAgent([act("give_up")]))[1]
+    tools = _Tools(NoSteps(), cfg_settings)  # type: ignore[arg-type]
+    rnd = Round(0, weak=[Attempt("a", [1], 0.4)] * 3, strong=[Attempt("b", [1], 0.8)] * 3)
+    rnd.quality = {"passed": True, "issues": [], "feedback": "", "final": {"passed": False}}
+    result = asyncio.run(tools.strong(rnd, None))  # type: ignore[arg-type]
+    assert result["acceptance_test_holds"] is False and rnd.decision.codes == ["quality_failed"]
+    assert "refused" in asyncio.run(tools.finish(rnd, None))  # type: ignore[arg-type]

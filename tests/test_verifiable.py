@@ -62,3 +62,11 @@ def test_final_answer_extraction():
     assert final_answer("Working... Final answer: 7") == "7"
     assert final_answer("first \\boxed{1} then \\boxed{2}") == "2"
     assert final_answer("  12  ") == "12"
+
+
+def test_degenerate_answers_are_compared_as_text_not_parsed():
+    from autodata.verifiable import equivalent
+
+    assert equivalent("1" + "+1" * 3000, "3001") is False  # no RecursionError from a model's runaway output
+    assert equivalent("-" * 3000 + "1", "1") is False
+    assert equivalent("Final answer: " + "(" * 120 + "2" + ")" * 120, "2") is True

@@ -264,6 +264,17 @@ class OptimizeConfig(_Strict):
     )
 
 
+class ExecutorConfig(_Strict):
+    """Where episodes run: this process (default), or a pool of Ray worker actors."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = Field(
+        None, description="Ray cluster address (e.g. 'auto' or 'ray://head:10001'); none: local."
+    )
+    workers: int = Field(2, ge=1, le=4096, description="Ray worker actors; endpoint budgets are shared out among them.")
+    max_attempts: int = Field(3, ge=1, le=20, description="Tries per document when a worker dies under it.")
+
+
 class Config(_Strict):
     seed: int = 0
     models: dict[str, Endpoint] = Field(min_length=1)
@@ -273,6 +284,7 @@ class Config(_Strict):
     documents: DocumentsConfig = Field(default_factory=DocumentsConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
     optimize: OptimizeConfig = Field(default_factory=OptimizeConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
 
     @model_validator(mode="after")
     def _references(self) -> Config:

@@ -82,6 +82,7 @@ class _State:
     asked: list[str] = field(default_factory=list)  # the orchestrator's instructions so far, in order
     done: bool = False
     accepted: bool = False
+    finished: int | None = None  # the round finish accepted
     note: str | None = None
 
 
@@ -90,7 +91,9 @@ class _Tools:
         self.steps, self.s, self.st = steps, s, _State()
 
     def _quality_passed(self, rnd: Round) -> bool:
-        return bool(rnd.quality and rnd.quality.get("passed"))
+        """The first pass passed, and the final pass, once run, did too (a failed final pass is final)."""
+        q = rnd.quality or {}
+        return bool(q.get("passed")) and (q.get("final") or {"passed": True})["passed"]
 
     async def call(self, action: OrchestratorAction) -> dict[str, Any]:
         if action.tool == "call_challenger":
@@ -194,9 +197,11 @@ class _Tools:
         rnd.decision, rnd.feedback = d, _reasons(d)
         if not d.accepted:
             return {"refused": "the example does not pass the acceptance test", "reasons": _reasons(d)}
-        if self.s.final_quality_check and not await self.steps.final_quality(rnd, example):
-            return {"refused": "the final quality check failed", "reasons": rnd.feedback or [rnd.error or ""]}
+        if self.s.final_quality_check and "final" not in (rnd.quality or {}):
+            if not await self.steps.final_quality(rnd, example):
+                return {"refused": "the final quality check failed", "reasons": rnd.feedback or [rnd.error or ""]}
         self.st.done = self.st.accepted = True
+        self.st.finished = rnd.number
         return {"accepted": True}
 
 
@@ -257,4 +262,5 @@ async def run_agent_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSett
         orchestrator="agent",
         steps=log,
         note=st.note,
+        finished_round=st.finished,
     )

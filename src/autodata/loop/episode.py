@@ -153,9 +153,19 @@ class Episode:
     orchestrator: str = "scripted"
     steps: list[dict[str, Any]] | None = None  # agent mode: every tool call and what it returned
     note: str | None = None  # why an agent episode ended without an example, when it did
+    finished_round: int | None = None  # agent mode: the round a successful ``finish`` submitted
 
     @property
     def accepted_round(self) -> Round | None:
+        """The round whose example the episode yields: none unless the episode was accepted.
+
+        In agent mode a round can hold a passing decision that was never submitted (the agent moved
+        on, or gave up): only the round ``finish`` accepted, after its final quality pass, counts.
+        """
+        if self.status != "accepted":
+            return None
+        if self.finished_round is not None:
+            return self.rounds[self.finished_round]
         return next((r for r in self.rounds if r.accepted), None)
 
 

@@ -28,6 +28,7 @@ from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.llm.types import CallError
 from autodata.llm.usage import current_document
 from autodata.loop.episode import Endpoints, Episode, EpisodeSettings, Round, run_episode, scores_of
+from autodata.loop.executor import Executor, LocalExecutor
 from autodata.loop.profile import profile
 from autodata.prompts import template
 from autodata.store.run_store import RunStore
@@ -164,6 +165,74 @@ RecordFn = Callable[[Document, Episode, Config, str], "dict[str, Any] | None"]
 
 
 @dataclass(slots=True)
+class DocumentJob:
+    """Everything a worker needs to turn one document into a result (picklable, for Ray)."""
+
+    cfg: Config
+    settings: EpisodeSettings
+    record: RecordFn
+    recipe_hash: str
+
+
+@dataclass(slots=True)
+class DocumentResult:
+    """One document's outcome, as the store writer needs it; ``failure`` set when it did not finish."""
+
+    doc_id: str
+    status: str | None = None
+    trajectory: dict[str, Any] | None = None
+    example: dict[str, Any] | None = None
+    rounds: int = 0
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    failure: dict[str, str] | None = None
+    text: str | None = None  # the document as the challenger saw it (kept for reviewers)
+
+
+async def process_document(rt: ModelRuntime, doc: Document, job: DocumentJob) -> DocumentResult:
+    """Cut the document to budget, run its episode, build its trajectory and example.
+
+    A model-side failure (endpoint down, bad key) comes back as ``failure`` so the document is not
+    stored as finished and a later run retries it; a bug of ours is recorded the same way instead of
+    sinking the run. Only user errors propagate.
+    """
+    current_document.set(doc.id)  # this task's context: every call below is logged under it
+    try:
+        fitted = fit_to_budget(doc, job.cfg.documents.max_tokens)
+        episode = await run_episode(rt, fitted, job.settings)
+        example = job.record(doc, episode, job.cfg, job.recipe_hash)  # first: it may annotate the rounds
+        trajectory: dict[str, Any] = {
+            "document_id": doc.id,
+            "source": doc.source,
+            "title": doc.title,
+            "status": episode.status,
+            "orchestrator": episode.orchestrator,
+            "cut": fitted.meta.get("cut"),
+            "rounds": [r.to_dict() for r in episode.rounds],
+        }
+        if episode.steps is not None:
+            trajectory["steps"] = episode.steps
+        if episode.note:
+            trajectory["note"] = episode.note
+        return DocumentResult(doc.id, episode.status, trajectory, example, len(episode.rounds), text=fitted.text)
+    except CallError as err:
+        return DocumentResult(
+            doc.id, failure={"document_id": doc.id, "source": doc.source, "error": str(err), "kind": err.kind}
+        )
+    except UserError:
+        raise
+    except Exception as exc:  # a bug of ours must not sink the run: record it, go on
+        return DocumentResult(
+            doc.id,
+            failure={
+                "document_id": doc.id,
+                "source": doc.source,
+                "error": f"internal error: {type(exc).__name__}: {exc}",
+                "traceback": "".join(traceback.format_exception(exc))[-3000:],
+            },
+        )
+
+
+@dataclass(slots=True)
 class RunProgress:
     """Live counters for progress bars."""
 
@@ -201,9 +270,13 @@ async def run(
     settings: EpisodeSettings | None = None,
     record: RecordFn = accepted_example,
     recipe: str | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """``settings``, ``record`` and ``recipe`` let the baselines reuse this driver with their own proposer,
-    their own choice of examples to keep and their own recipe hash; the defaults are the inner loop."""
+    their own choice of examples to keep and their own recipe hash; the defaults are the inner loop.
+
+    Episodes run on an executor (``executor.kind``: this process, or a pool of Ray workers); this
+    coroutine stays the single writer of the run store either way."""
     if not cfg.documents.paths:
         from autodata.errors import ConfigError
 
@@ -218,7 +291,6 @@ async def run(
     store.set_meta("config", cfg.redacted_dump())
     store.begin_session()
     finished = store.finished_ids()
-    rt = runtime or ModelRuntime.from_config(cfg, use_cache=use_cache)
     progress = RunProgress()
     opts = ReadOptions(
         text_field=cfg.documents.text_field,
@@ -228,66 +300,47 @@ async def run(
     )
     sem = asyncio.Semaphore(cfg.loop.concurrency)
     tasks: set[asyncio.Task[None]] = set()
-    # the call log: rows wait per document and are written with its episode (one transaction)
-    pending_calls: dict[str | None, list[dict[str, Any]]] = {}
-    rt.meter.listener = lambda row: pending_calls.setdefault(row["document_id"], []).append(row)
+    job = DocumentJob(cfg, settings, record, rhash)
+    if executor is None:
+        if cfg.executor.kind != "local":
+            raise ValueError("executor.kind is not local: build the executor with autodata.executors.make_executor")
+        executor = LocalExecutor(cfg, runtime=runtime, use_cache=use_cache)
+    await executor.start(job)
 
     async def one(doc: Document, seq: int) -> None:
-        current_document.set(doc.id)  # this task's context: every call below is logged under it
         try:
-            fitted = fit_to_budget(doc, cfg.documents.max_tokens)
-            episode = await run_episode(rt, fitted, settings)
-            example = record(doc, episode, cfg, rhash)
-            trajectory = {
-                "document_id": doc.id,
-                "source": doc.source,
-                "title": doc.title,
-                "status": episode.status,
-                "orchestrator": episode.orchestrator,
-                "cut": fitted.meta.get("cut"),
-                "rounds": [r.to_dict() for r in episode.rounds],
-            }
-            if episode.steps is not None:
-                trajectory["steps"] = episode.steps
-            if episode.note:
-                trajectory["note"] = episode.note
+            res = await executor.process(doc)
+            if res.failure is not None:
+                progress.failed += 1
+                progress.failures.append(res.failure)
+                kind = res.failure.get("kind")
+                if kind in STOP_KINDS and progress.stopped is None:
+                    why = res.failure["error"]
+                    progress.stopped = f"stopped: {why} (fix the config; finished documents are kept, rerun to resume)"
+                if res.calls:
+                    store.record_calls(res.calls)
+                return
+            assert res.status is not None and res.trajectory is not None
             store.record_episode(
                 doc_id=doc.id,
                 seq=seq,
                 source=doc.source,
                 title=doc.title,
-                status=episode.status,
-                episode=trajectory,
-                example=example,
-                calls=pending_calls.pop(doc.id, []),
-                text=fitted.text,
+                status=res.status,
+                episode=res.trajectory,
+                example=res.example,
+                calls=res.calls,
+                text=res.text,
             )
             progress.documents_done += 1
-            progress.rounds += len(episode.rounds)
-            if episode.status == "accepted":
+            progress.rounds += res.rounds
+            if res.status == "accepted":
                 progress.accepted += 1
             else:
                 progress.exhausted += 1
-        except CallError as err:
-            progress.failed += 1
-            progress.failures.append({"document_id": doc.id, "source": doc.source, "error": str(err), "kind": err.kind})
-            if err.kind in STOP_KINDS and progress.stopped is None:
-                progress.stopped = f"stopped: {err} (fix the config; finished documents are kept, rerun to resume)"
-        except UserError:
-            raise
-        except Exception as exc:  # a bug of ours must not sink the run: record it, go on
-            progress.failed += 1
-            progress.failures.append(
-                {
-                    "document_id": doc.id,
-                    "source": doc.source,
-                    "error": f"internal error: {type(exc).__name__}: {exc}",
-                    "traceback": "".join(traceback.format_exception(exc))[-3000:],
-                }
-            )
         finally:
             sem.release()
-            totals = rt.meter.totals
+            totals = executor.totals()
             progress.calls, progress.cost_usd = totals.calls, totals.cost_usd
             progress.tokens = totals.input_tokens + totals.output_tokens
             if on_progress:
@@ -321,11 +374,9 @@ async def run(
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        store.record_calls([row for rows in pending_calls.values() for row in rows])
-        rt.meter.listener = None
-        store.end_session(progress.documents_done, rt.meter.summary())
-        if runtime is None:
-            await rt.aclose()
+        store.record_calls(executor.leftover_calls())
+        usage = await executor.close()
+        store.end_session(progress.documents_done, usage)
     summary = write_outputs(
         store,
         out_dir,

@@ -59,6 +59,23 @@ SCOPE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     (
+        "tells the quality verifier to let examples through",
+        re.compile(
+            r"\b(?:pass|accept|approve)\s+(?:every|all|any|each)\b|\breport\s+no\s+issues\b"
+            r"|\bnever\s+(?:fail|reject)\b|\balways\s+(?:pass|accept|approve)\b",
+            re.I,
+        ),
+    ),
+    (
+        "plants a message to whoever answers",
+        re.compile(
+            r"\b(?:note|message|instruction|hint)s?\s+(?:to|for)\s+(?:the\s+)?"
+            r"(?:whoever|anyone|solver|model|reader|answerer|student)"
+            r"|\bwhoever\s+answers\b|\b(?:reply|answer|respond)\s+(?:in|with)\s+(?:one|a single)\s+(?:word|sentence)\b",
+            re.I,
+        ),
+    ),
+    (
         "targets the acceptance test or its thresholds",
         re.compile(r"\b(?:acceptance (?:test|predicate|threshold)s?|weak_mean_max|strong_mean_min|gap_min)\b", re.I),
     ),
@@ -84,6 +101,18 @@ def scan_text(text: str) -> list[str]:
     return found
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]{1,9}")
+
+
+def knob_value(value: object) -> int | None:
+    """An integer knob value from a model's edit ("3", " +3 ", 3), or None when it is not one."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value.strip())
+    return None
+
+
 def check_edit(component: str, value: object, knob_ranges: dict[str, tuple[int, int]]) -> list[Refusal]:
     """Every reason to refuse one edit (empty: allowed)."""
     if component in EDITABLE:
@@ -94,9 +123,7 @@ def check_edit(component: str, value: object, knob_ranges: dict[str, tuple[int, 
         return [Refusal(component, f"scope guard: {why}") for why in scan_text(value)]
     if component in knob_ranges:
         lo, hi = knob_ranges[component]
-        number = value if isinstance(value, int) and not isinstance(value, bool) else None
-        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-            number = int(value)
+        number = knob_value(value)
         if number is None or not lo <= number <= hi:
             return [Refusal(component, f"knob outside its declared range {lo}..{hi}: {value!r}")]
         return []

@@ -45,7 +45,7 @@ from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.llm.types import CallError
 from autodata.loop.episode import Episode, Round, Steps, run_episode, scores_of
 from autodata.loop.run import run_roles, settings_from
-from autodata.meta.guards import Refusal, check_edit
+from autodata.meta.guards import Refusal, check_edit, knob_value
 from autodata.meta.recipe import EDITABLE, Recipe, apply_recipe, frozen_hash, root_recipe
 from autodata.prompts import render
 from autodata.roles.schemas import Analysis, ChallengerOutput, RecipeEdits
@@ -56,6 +56,15 @@ STATE = "state.json"
 
 class FrozenChanged(Exception):
     """The frozen side differs from the start of the run: evaluations would not be comparable."""
+
+
+class EvaluationFailed(UserError):
+    """Calls failed during an evaluation; its scores would be deflated, so none are recorded.
+
+    Exit code 1: nothing is wrong with the command; the run resumes where it was once the endpoints
+    answer again (calls that succeeded replay from the cache)."""
+
+    exit_code = 1
 
 
 # ------------------------------------------------------------------------------------------ pure parts
@@ -214,17 +223,23 @@ class Optimizer:
         rt = self.runtime(repeat)
         sem = asyncio.Semaphore(self.cfg.loop.concurrency)
 
-        async def one(doc_id: str) -> Episode | None:
+        async def one(doc_id: str) -> Episode:
             async with sem:
-                try:
-                    return await run_episode(rt, self.docs[doc_id], settings)
-                except CallError:
-                    return None  # an endpoint failure counts as no example, and is visible in the counts
+                return await run_episode(rt, self.docs[doc_id], settings)
 
-        episodes = await asyncio.gather(*(one(i) for i in ids))
-        done = [e for e in episodes if e is not None]
-        accepted = sum(e.status == "accepted" for e in done)
-        return Evaluation(accepted / max(1, len(ids)), accepted, len(ids), done)
+        results = await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
+        failed = [(i, r) for i, r in zip(ids, results, strict=True) if isinstance(r, BaseException)]
+        if failed:  # a missing episode is not a failed example: scoring it 0 would bias the comparison
+            doc_id, err = failed[0]
+            kind = err.kind if isinstance(err, CallError) else f"internal error: {type(err).__name__}"
+            raise EvaluationFailed(
+                f"{len(failed)} of {len(ids)} {phase} documents could not be evaluated ({kind}: {err}; first: "
+                f"{self.docs[doc_id].source}); nothing of this iteration was recorded. Fix the endpoint or config "
+                "and run the same command again to resume."
+            )
+        episodes = [r for r in results if isinstance(r, Episode)]
+        accepted = sum(e.status == "accepted" for e in episodes)
+        return Evaluation(accepted / max(1, len(ids)), accepted, len(ids), episodes)
 
     async def validate(self, recipe: Recipe) -> list[Evaluation]:
         """``repeats`` evaluations on the validation split, each with its own seed."""
@@ -239,10 +254,13 @@ class Optimizer:
         rt = self.runtime(seed_offset)
         steps = Steps(rt, next(iter(self.docs.values())), settings_from(self.cfg))
         weak, strong = [], []
-        for c in self.state["canary"]["examples"]:
-            ex = ChallengerOutput.model_validate(c)
-            weak += scores_of(await steps.attempts(ex, strong=False))
-            strong += scores_of(await steps.attempts(ex, strong=True))
+        try:
+            for c in self.state["canary"]["examples"]:
+                ex = ChallengerOutput.model_validate(c)
+                weak += scores_of(await steps.attempts(ex, strong=False))
+                strong += scores_of(await steps.attempts(ex, strong=True))
+        except CallError as err:
+            raise EvaluationFailed(f"the canary check could not run ({err.kind}: {err}); run again to resume") from None
         return {"weak": statistics.fmean(weak) if weak else 0.0, "strong": statistics.fmean(strong) if strong else 0.0}
 
     async def build_canary(self, root_eval: Evaluation) -> None:
@@ -324,7 +342,7 @@ class Optimizer:
             elif e.component in EDITABLE:
                 components[e.component] = e.new_value
             else:
-                knobs[e.component] = int(e.new_value)
+                knobs[e.component] = knob_value(e.new_value)  # type: ignore[assignment]  (checked above)
         record["edits"] = [e.model_dump() for e in edits.edits]
         record["refused_edits"] = [r.to_dict() for r in refused]
         if refused:  # one attempt at gaming the loop disqualifies the whole child
@@ -431,12 +449,19 @@ class Optimizer:
         check_api_keys(self.cfg, sorted({*roles.values(), *(self.cfg.roles[r] for r in META_ROLES)}))  # type: ignore[index]
         self._load_documents()
         state_file = self.out / STATE
+        pop = self.out / "population.jsonl"
+        resuming = state_file.exists() and pop.exists() and pop.stat().st_size > 0  # else the root never finished
         try:
-            if state_file.exists():
+            if resuming:
                 self.state = json.loads(state_file.read_text())
                 self._carry_spend()
-                pop = self.out / "population.jsonl"
-                self.population = [json.loads(x) for x in pop.read_text().splitlines()] if pop.exists() else []
+                self.population = [json.loads(x) for x in pop.read_text().splitlines()]
+                if self.state.get("final") is not None and self.opt.iterations > self.state["next_iteration"]:
+                    raise UserError(
+                        f"{self.out} has finished and reported on its test split; running more iterations now would "
+                        "select after the test documents were seen. Start a new --out directory (you may seed it "
+                        "with the best recipe's instructions in the config)."
+                    )
                 if self.state["frozen_hash"] != frozen_hash(self.cfg):  # refused before anything is touched
                     raise UserError(
                         f"{self.out} was started with another frozen side ({self.state['frozen_hash']}, now "
@@ -451,14 +476,14 @@ class Optimizer:
             else:
                 await self.start()
             await self._iterate()
-            if self.state.get("stopped") is None or self.state.get("final") is None:
+            if self.state.get("stopped") is None and self.state.get("final") is None:
                 await self._final()
         except FrozenChanged as exc:
-            if not self.state:
+            if not self.population:
                 raise UserError(str(exc)) from None
             self.state["stopped"] = str(exc)
         finally:
-            if self.state:
+            if self.population:  # nothing is checkpointed before the starting recipe has its scores
                 self._save()
             for rt in self._runtimes.values():
                 await rt.aclose()
@@ -481,19 +506,18 @@ class Optimizer:
                 for i in batch
             ]
             children = await asyncio.gather(*(self.iteration(i, p) for i, p in zip(batch, parents, strict=True)))
-            for child in children:  # committed in iteration order, so the population is the same at any in_flight
+            for child in children:  # the whole batch, in iteration order, in one checkpoint
                 self.population.append(child)
                 self.state["history"].append(self._history_line(child))
-                self.state["next_iteration"] = child["iteration"] + 1
-                if (child["iteration"] + 1) % opt.canary_every == 0:
-                    reason = await self.check_canary()
-                    if reason:
-                        self.state["stopped"] = reason
-                self._save()
-                if self.on_progress:
-                    self.on_progress(self.summary())
-                if self.state["stopped"]:
-                    break
+            self.state["next_iteration"] = batch[-1] + 1
+            self._save()
+            if self.on_progress:
+                self.on_progress(self.summary())
+            if any((i + 1) % opt.canary_every == 0 for i in batch):
+                reason = await self.check_canary()
+                if reason:
+                    self.state["stopped"] = reason
+                    self._save()
 
     def best(self) -> dict[str, Any]:
         kept = [c for c in self.population if c["accepted"]]

@@ -32,8 +32,24 @@ EDITABLE: dict[str, str] = {
     "challenger_instructions": "challenger_instructions",
     "verifier_instructions": "verifier_instructions",
 }
-FROZEN_TEMPLATES = ("solver.j2", "solver_short.j2", "judge.j2", "loop_judge.j2")
-FROZEN_SOURCES = ("rubric.py", "acceptance.py", "verifiable.py")  # the scoring formula and the predicate
+FROZEN_TEMPLATES = (
+    "solver.j2",
+    "solver_short.j2",
+    "judge.j2",
+    "loop_judge.j2",
+    "structured_instructions.j2",  # how every structured answer, the judge's marks included, is asked for
+    "structured_repair.j2",
+)
+# the scoring formula and the predicate, and the code that asks solvers and judges and reads their answers
+FROZEN_SOURCES = (
+    "rubric.py",
+    "acceptance.py",
+    "verifiable.py",
+    "roles/solver.py",
+    "roles/judge.py",
+    "roles/loop_judge.py",
+    "llm/structured.py",
+)
 MAX_COMPONENT_CHARS = 4000
 
 

@@ -1,0 +1,71 @@
+"""Where episodes run: the executor interface, and the default one (this process, one event loop).
+
+The run driver (``loop.run.run``) streams documents, bounds how many are in flight and is the only
+writer of the run store; an executor turns one document into a :class:`DocumentResult`. The local
+executor runs episodes on this process's event loop with one :class:`ModelRuntime`; the Ray executor
+(``autodata.executors.ray``) runs them on a pool of worker actors and has the same interface, so
+the outputs of both are the same.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from autodata.config import Config
+from autodata.documents import Document
+from autodata.llm.runtime import ModelRuntime
+from autodata.llm.usage import Counters
+
+if TYPE_CHECKING:  # run.py imports this module; the names are only needed for typing
+    from autodata.loop.run import DocumentJob, DocumentResult
+
+
+class Executor(Protocol):
+    async def start(self, job: DocumentJob) -> None: ...
+
+    async def process(self, doc: Document) -> DocumentResult: ...
+
+    def totals(self) -> Counters: ...
+
+    def leftover_calls(self) -> list[dict[str, Any]]: ...
+
+    async def close(self) -> dict[str, Any]:
+        """Release resources; returns the session's usage summary (the meter's format)."""
+        ...
+
+
+class LocalExecutor:
+    """Episodes on this event loop; the call log is kept per document until its episode is stored."""
+
+    def __init__(self, cfg: Config, *, runtime: ModelRuntime | None = None, use_cache: bool = True) -> None:
+        self.own = runtime is None
+        self.rt = runtime or ModelRuntime.from_config(cfg, use_cache=use_cache)
+        self.pending: dict[str | None, list[dict[str, Any]]] = {}
+        self.job: DocumentJob | None = None
+
+    async def start(self, job: DocumentJob) -> None:
+        self.job = job
+        self.rt.meter.listener = lambda row: self.pending.setdefault(row["document_id"], []).append(row)
+
+    async def process(self, doc: Document) -> DocumentResult:
+        from autodata.loop.run import process_document
+
+        assert self.job is not None, "start() first"
+        res = await process_document(self.rt, doc, self.job)
+        res.calls = self.pending.pop(doc.id, [])
+        return res
+
+    def totals(self) -> Counters:
+        return self.rt.meter.totals
+
+    def leftover_calls(self) -> list[dict[str, Any]]:
+        rows = [row for rows in self.pending.values() for row in rows]
+        self.pending.clear()
+        return rows
+
+    async def close(self) -> dict[str, Any]:
+        self.rt.meter.listener = None
+        usage = self.rt.meter.summary()
+        if self.own:
+            await self.rt.aclose()
+        return usage
