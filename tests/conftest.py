@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pytest
 
 
@@ -12,17 +15,16 @@ def _isolated_cache(tmp_path, monkeypatch):
     yield
 
 
-@pytest.fixture
-def serve_sim():
-    """`autodata serve-sim` on a free 127.0.0.1 port; yields its /v1 URL once /health answers."""
+@contextlib.contextmanager
+def autodata_server(*args: str) -> Iterator[str]:
+    """`python -m autodata ARGS` (a server command) in a subprocess; yields the first line it prints
+    (the address), and stops it afterwards."""
     import subprocess
     import sys
-    import time
-    import urllib.request
     from pathlib import Path
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "autodata", "serve-sim", "--port", "0", "--seed", "0"],
+        [sys.executable, "-m", "autodata", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -30,20 +32,124 @@ def serve_sim():
     )
     try:
         line = proc.stdout.readline()
-        assert "SIMULATED" in line, line
-        base = line.split(" on ")[1].split()[0]
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(base.rsplit("/v1", 1)[0] + "/health", timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "serve-sim did not answer /health within 20 s"
-                time.sleep(0.1)
-        yield base
+        if not line:
+            raise AssertionError(f"autodata {args[0]} printed nothing: {proc.stderr.read()}")
+        yield line
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def wait_until_answering(url: str, what: str, seconds: float = 20) -> None:
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"{what} did not answer {url} within {seconds:g} s"
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def serve_sim():
+    """`autodata serve-sim` on a free 127.0.0.1 port; yields its /v1 URL once /health answers."""
+    with autodata_server("serve-sim", "--port", "0", "--seed", "0") as line:
+        assert "SIMULATED" in line, line
+        base = line.split(" on ")[1].split()[0]
+        wait_until_answering(base.rsplit("/v1", 1)[0] + "/health", "serve-sim")
+        yield base
+
+
+def _finished_run(tmp_path_factory, config: str, limit: int):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    base = tmp_path_factory.mktemp("finished_run")
+    out = base / "run"
+    env = {**os.environ, "AUTODATA_CACHE_DIR": str(base / "cache")}  # session-scoped: its own cold cache
+    res = subprocess.run(
+        [sys.executable, "-m", "autodata", "run", config, "--out", str(out), "--limit", str(limit), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+    )
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def sim_run(tmp_path_factory):
+    """A finished `autodata run` of the quick start on the simulated ladder (8 documents), shared by
+    the review, report and export tests. Treat it as read-only: copy it (``run_copy``) to change it."""
+    return _finished_run(tmp_path_factory, "examples/quickstart.yaml", 8)
+
+
+@pytest.fixture(scope="session")
+def verifiable_run(tmp_path_factory):
+    """A finished run of the `verifiable` profile (short exact answers, no judge), 3 documents."""
+    return _finished_run(tmp_path_factory, "examples/verifiable.yaml", 3)
+
+
+@pytest.fixture
+def run_copy(sim_run, tmp_path):
+    """A private copy of ``sim_run`` that a test may change."""
+    import shutil
+
+    dest = tmp_path / "run"
+    shutil.copytree(sim_run, dest)
+    return dest
+
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    """A real headless Chromium (Debian's `chromium`, driven by Playwright) with a fresh profile.
+
+    `.ci/run` installs it; in CI a missing browser fails the tests instead of skipping them. Module-scoped:
+    Playwright's sync API runs its own event loop, which must be gone before asyncio tests run."""
+    import os
+    import shutil
+
+    exe = os.environ.get("AUTODATA_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not exe:
+        message = "chromium is not installed (Debian: apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=exe,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        context.set_default_timeout(15_000)
+        try:
+            yield context
+        finally:
+            context.close()

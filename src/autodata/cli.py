@@ -381,6 +381,121 @@ def status(
         store.close()
 
 
+RunDirArg = Annotated[Path, typer.Argument(help="A directory written by `autodata run`.")]
+
+
+@app.command()
+def review(
+    run_dir: RunDirArg,
+    host: Annotated[str, typer.Option(help="Interface to bind; anything but loopback needs the token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one and prints it.")] = 0,
+    token: Annotated[
+        str | None, typer.Option(help="Access token (generated and printed when binding beyond loopback).")
+    ] = None,
+    reviewer: Annotated[
+        str | None, typer.Option(help="Name recorded with each decision (default: your login name).")
+    ] = None,
+) -> None:
+    """Review a run's examples in the browser: approve, reject with a reason, edit; saved in run.db."""
+    import getpass
+    import ipaddress
+    import secrets
+
+    from autodata.llm.sim.server import bind_socket, serve
+    from autodata.review.app import LOOPBACK_HOSTS, ReviewSettings, create_app
+    from autodata.store.run_store import RunStore
+
+    store = RunStore.open_existing(run_dir)
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not token:
+        token = secrets.token_urlsafe(24)
+    if token is not None and len(token) < 16:
+        raise UserError("--token must be at least 16 characters")
+    try:
+        sock = bind_socket(host, port)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    actual = sock.getsockname()[1]
+    if not reviewer:
+        try:
+            reviewer = getpass.getuser()
+        except (KeyError, OSError):  # no login name (some containers)
+            reviewer = "reviewer"
+    settings = ReviewSettings(
+        reviewer=reviewer,
+        token=token,
+        allowed_hosts=(*LOOPBACK_HOSTS, host) if loopback else (),
+    )
+    app_ = create_app(store, settings)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{shown}:{actual}/" + (f"?token={token}" if token else "")
+    out.print(f"review: {run_dir} on {url}", markup=False, highlight=False)
+    out.print("keys: j/k move, a approve, r reject, e edit, n note; Ctrl-C stops", markup=False, highlight=False)
+    sys.stdout.flush()
+    try:
+        asyncio.run(serve(app_, sock))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.close()
+
+
+@app.command()
+def report(
+    run_dir: RunDirArg,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="HTML file to write (default: DIR/report.html).")
+    ] = None,
+) -> None:
+    """Write one self-contained HTML report (figures embedded) of a run; it opens offline."""
+    import time
+
+    from autodata.report.build import write_report
+
+    started = time.perf_counter()
+    path, rep = write_report(run_dir, out_file)
+    out.print(
+        f"wrote {path} ({len(rep.figures)} figures, {path.stat().st_size / 1e3:.0f} kB) "
+        f"in {time.perf_counter() - started:.2f} s",
+        markup=False,
+        highlight=False,
+    )
+
+
+@app.command()
+def export(
+    run_dir: RunDirArg,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl, parquet, hf, rl or sft.")] = "jsonl",
+    out_path: Annotated[
+        Path | None, typer.Option("--out", "-o", help="File (directory for hf); default DIR/export/...")
+    ] = None,
+    include: Annotated[
+        str,
+        typer.Option(help="auto (approved if anyone reviewed, else accepted), approved, accepted, or unrejected."),
+    ] = "auto",
+    push_to_hub: Annotated[
+        str | None, typer.Option("--push-to-hub", help="With --format hf: upload to this Hub dataset repo.")
+    ] = None,
+    private: Annotated[bool, typer.Option(help="With --push-to-hub: create the repo private.")] = False,
+) -> None:
+    """Export a run's examples for training or evaluation; reviewer decisions and edits are honoured."""
+    from autodata.export.write import INCLUDE_TEXT
+    from autodata.export.write import export as export_run
+
+    res = export_run(run_dir, fmt, out_path, include=include, push_to_hub=push_to_hub, private=private)
+    out.print(
+        f"wrote {res.path}: {res.rows} rows ({res.format}; {INCLUDE_TEXT[res.include]}, "
+        f"{res.selection.accepted} accepted in the run)",
+        markup=False,
+        highlight=False,
+    )
+    if push_to_hub:
+        out.print(f"pushed to {push_to_hub}", markup=False, highlight=False)
+
+
 def _print_run_summary(summary: dict[str, Any]) -> None:
     docs = summary["documents"]
     table = Table(title="run summary")

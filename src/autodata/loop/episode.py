@@ -97,11 +97,14 @@ class Attempt:
     score: float | None
     error: str | None = None
     extracted: str | None = None  # exact-answer profiles: the final answer compared with the reference
+    evidence: list[str] | None = None  # the judge's quote per criterion, for reviewers
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"answer": self.answer, "marks": self.marks, "score": self.score}
         if self.extracted is not None:
             d["extracted"] = self.extracted
+        if self.evidence is not None:
+            d["evidence"] = self.evidence
         if self.error:
             d["error"] = self.error
         return d
@@ -334,7 +337,7 @@ class Steps:
                 if aborts_episode(err):
                     raise
                 return Attempt(answer.text, None, None, error=f"judge: {err}")
-            return Attempt(answer.text, marking.marks, score(weights, marking.marks))
+            return Attempt(answer.text, marking.marks, score(weights, marking.marks), evidence=marking.evidence)
 
         results = await asyncio.gather(*(scored(i, a) for i, a in enumerate(answers)), return_exceptions=True)
         _raise_first(results)

@@ -118,7 +118,11 @@ def settings_from(cfg: Config) -> EpisodeSettings:
 def _side(attempts: list[Any]) -> dict[str, Any]:
     scored = scores_of(attempts)
     return {
-        "attempts": [{"answer": a.answer, "marks": a.marks, "score": a.score} for a in attempts if a.marks is not None],
+        "attempts": [
+            {"answer": a.answer, "marks": a.marks, "score": a.score, "evidence": a.evidence}
+            for a in attempts
+            if a.marks is not None
+        ],
         "mean": sum(scored) / len(scored) if scored else None,
         "max": max(scored) if scored else None,
     }
@@ -181,6 +185,7 @@ class DocumentResult:
     rounds: int = 0
     calls: list[dict[str, Any]] = field(default_factory=list)
     failure: dict[str, str] | None = None
+    text: str | None = None  # the document as the challenger saw it (kept for reviewers)
 
 
 async def process_document(rt: ModelRuntime, doc: Document, job: DocumentJob) -> DocumentResult:
@@ -208,7 +213,7 @@ async def process_document(rt: ModelRuntime, doc: Document, job: DocumentJob) ->
             trajectory["steps"] = episode.steps
         if episode.note:
             trajectory["note"] = episode.note
-        return DocumentResult(doc.id, episode.status, trajectory, example, len(episode.rounds))
+        return DocumentResult(doc.id, episode.status, trajectory, example, len(episode.rounds), text=fitted.text)
     except CallError as err:
         return DocumentResult(
             doc.id, failure={"document_id": doc.id, "source": doc.source, "error": str(err), "kind": err.kind}
@@ -325,6 +330,7 @@ async def run(
                 episode=res.trajectory,
                 example=res.example,
                 calls=res.calls,
+                text=res.text,
             )
             progress.documents_done += 1
             progress.rounds += res.rounds

@@ -11,11 +11,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autodata.errors import UserError
+
+if TYPE_CHECKING:
+    from autodata.store.reviews import ReviewLog
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,6 +40,7 @@ CREATE INDEX IF NOT EXISTS calls_by_document ON calls (document_id);
 CREATE TABLE IF NOT EXISTS sessions (
     started REAL NOT NULL, ended REAL, documents INTEGER NOT NULL DEFAULT 0, usage TEXT
 );
+CREATE TABLE IF NOT EXISTS document_texts (id TEXT PRIMARY KEY, text BLOB NOT NULL);
 """
 
 
@@ -45,13 +50,21 @@ class RunStore:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self.path = self.dir / "run.db"
-            self._db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
+            # the review app reads and writes from a thread pool; sqlite3 is built serialized (threadsafety 3)
+            self._db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.DatabaseError) as exc:
             raise UserError(f"cannot open the run store in {self.dir}: {exc}") from None
         self._session: int | None = None
+
+    @classmethod
+    def open_existing(cls, run_dir: str | Path) -> RunStore:
+        """A store that must already exist: commands that read a run never create an empty one."""
+        if not (Path(run_dir) / "run.db").is_file():
+            raise UserError(f"{run_dir} is not a run directory (no run.db)")
+        return cls(run_dir)
 
     # ------------------------------------------------------------------ meta and recipe
 
@@ -122,8 +135,11 @@ class RunStore:
         episode: dict[str, Any],
         example: dict[str, Any] | None,
         calls: list[dict[str, Any]] | None = None,
+        text: str | None = None,
     ) -> None:
-        """Episode, example and the episode's call log together, or none of them."""
+        """Episode, example and the episode's call log together, or none of them. ``text`` is the
+        document as the challenger saw it, kept (compressed) so a reviewer can read the passage an
+        example is grounded in; it sits beside the episode, not in it, like the call log."""
         with self._transaction():
             self._insert_calls(calls or [])
             self._db.execute(
@@ -144,6 +160,11 @@ class RunStore:
                 self._db.execute(
                     "INSERT OR REPLACE INTO examples (id, document_id, seq, data) VALUES (?, ?, ?, ?)",
                     (example["id"], doc_id, seq, json.dumps(example, ensure_ascii=False)),
+                )
+            if text is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO document_texts (id, text) VALUES (?, ?)",
+                    (doc_id, zlib.compress(text.encode("utf-8"))),
                 )
 
     _CALL_FIELDS = (
@@ -204,6 +225,61 @@ class RunStore:
     def skipped(self) -> list[dict[str, str]]:
         rows = self._db.execute("SELECT source, reason, detail FROM skipped ORDER BY source").fetchall()
         return [{"source": r[0], "reason": r[1], "detail": r[2]} for r in rows]
+
+    _DOC_SQL = (
+        "SELECT d.id, d.seq, d.source, d.title, d.status, d.finished, d.episode, e.data FROM documents d "
+        "LEFT JOIN examples e ON e.document_id = d.id"
+    )
+
+    @staticmethod
+    def _doc_row(r: tuple[Any, ...]) -> dict[str, Any]:
+        keys = ("id", "seq", "source", "title", "status", "finished")
+        return {
+            **dict(zip(keys, r[:6], strict=True)),
+            "episode": json.loads(r[6]),
+            "example": json.loads(r[7]) if r[7] else None,
+        }
+
+    def documents_since(self, finished: float) -> list[dict[str, Any]]:
+        """Documents finished at or after ``finished`` (a time), with their example: lets a reader of a
+        run still in progress pick up only what is new."""
+        rows = self._db.execute(self._DOC_SQL + " WHERE d.finished >= ? ORDER BY d.finished", (finished,)).fetchall()
+        return [self._doc_row(r) for r in rows]
+
+    def document(self, doc_id: str) -> dict[str, Any] | None:
+        """One finished document with its episode and example (as ``documents_since`` gives them)."""
+        row = self._db.execute(self._DOC_SQL + " WHERE d.id = ?", (doc_id,)).fetchone()
+        return None if row is None else self._doc_row(row)
+
+    def document_text(self, doc_id: str) -> str | None:
+        row = self._db.execute("SELECT text FROM document_texts WHERE id = ?", (doc_id,)).fetchone()
+        return None if row is None else zlib.decompress(row[0]).decode("utf-8")
+
+    def usage_by_document(self, doc_id: str | None = None) -> dict[str, dict[str, dict[str, float]]]:
+        """What each document cost, by role, from the call log (every session's calls for it)."""
+        sql = (
+            "SELECT document_id, role, SUM(1 - cache_hit), SUM(cache_hit), SUM(input_tokens), SUM(output_tokens), "
+            "SUM(cost_usd) FROM calls WHERE document_id IS NOT NULL"
+        )
+        args: tuple[Any, ...] = ()
+        if doc_id is not None:
+            sql, args = sql + " AND document_id = ?", (doc_id,)
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for doc, role, calls, hits, tin, tout, cost in self._db.execute(sql + " GROUP BY document_id, role", args):
+            out.setdefault(doc, {})[role] = {
+                "calls": calls,
+                "cache_hits": hits,
+                "input_tokens": tin,
+                "output_tokens": tout,
+                "cost_usd": cost,
+            }
+        return out
+
+    def reviews(self) -> ReviewLog:
+        """The reviewers' decisions on this run's examples (table ``reviews`` in the same file)."""
+        from autodata.store.reviews import ReviewLog
+
+        return ReviewLog(self._db)
 
     def status_counts(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT status, COUNT(*) FROM documents GROUP BY status").fetchall())
