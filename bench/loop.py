@@ -17,18 +17,61 @@ import os
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
+from autodata.acceptance import Preset, check_weak, decide, preset, strong_settled, weak_settled
 from autodata.config import validate_config
 from autodata.loop.run import run
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def config(docs: str | None, rounds: int, weak_first: bool, cache: Path, example: str = "quickstart") -> object:
+def replay_adaptive(episodes_path: Path, p: Preset, first_wave: int = 2) -> dict[str, int]:
+    """Apply the adaptive stopping rule to the attempts a full run recorded, in sample order.
+
+    Same attempts, so the comparison is exact: how many attempts the rule would have drawn, and
+    whether its accept/reject decision differs from the full rule's on any round."""
+    used = full = rounds = differ = 0
+
+    def drawn(scores: list[float], settled: Callable[[list[float], int], bool]) -> list[float]:
+        got, wave = [], min(first_wave, len(scores))
+        while len(got) < len(scores):
+            got = scores[: len(got) + wave]
+            if len(got) < len(scores) and settled(got, len(scores) - len(got)):
+                break
+            wave = 1
+        return got
+
+    for line in episodes_path.read_text().splitlines():
+        for r in json.loads(line)["rounds"]:
+            weak = [a["score"] for a in r["weak"] if a["score"] is not None]
+            if not weak:
+                continue
+            rounds += 1
+            w = drawn(weak, lambda d, left: weak_settled(p, d, left))
+            used, full = used + len(w), full + len(weak)
+            if check_weak(p, w).accepted != check_weak(p, weak).accepted:
+                differ += 1
+            strong = [a["score"] for a in (r["strong"] or []) if a["score"] is not None]
+            if not strong or not check_weak(p, weak).accepted:
+                continue
+            wm = sum(weak) / len(weak)
+            s = drawn(strong, lambda d, left, wm=wm: strong_settled(p, d, left, wm))
+            used, full = used + len(s), full + len(strong)
+            a = decide(p, quality_passed=True, weak=weak, strong=s).accepted
+            if a != decide(p, quality_passed=True, weak=weak, strong=strong).accepted:
+                differ += 1
+    return {"rounds": rounds, "attempts_full": full, "attempts_adaptive": used, "decisions_differ": differ}
+
+
+def config(
+    docs: str | None, rounds: int, weak_first: bool, cache: Path, example: str = "quickstart", adaptive: bool = False
+) -> object:
     data = yaml.safe_load((ROOT / "examples" / f"{example}.yaml").read_text())
+    data["loop"]["adaptive_stopping"] = adaptive
     if docs:
         data["documents"]["paths"] = [docs]
     data["loop"]["max_rounds"] = rounds
@@ -96,6 +139,17 @@ def main() -> None:
             f"({solver_calls(on)} vs {solver_calls(off)}); resume of a finished run made "
             f"{session_calls['total']['calls']} calls (goal: 0)"
         )
+        rep = replay_adaptive(t / "weak-first on" / "episodes.jsonl", preset("deployed"))
+        saved_attempts = rep["attempts_full"] - rep["attempts_adaptive"]
+        print(
+            f"adaptive stopping, replayed on the weak-first run's {rep['rounds']} evaluated rounds: "
+            f"{rep['attempts_adaptive']} of {rep['attempts_full']} attempts drawn ({saved_attempts} solver and "
+            f"{saved_attempts} judge calls saved, {100 * saved_attempts / max(1, rep['attempts_full']):.0f}%); "
+            f"decisions that differ from the full rule: {rep['decisions_differ']}"
+        )
+        cfg = config(args.docs, args.rounds, True, t / "adaptive.sqlite", adaptive=True)
+        summary, wall = asyncio.run(one(cfg, t / "adaptive", args.limit))
+        print(row("weak-first + adaptive", summary, wall))
         print()
         print("other orchestrator and profiles, each on its example config and documents (judge/acc counts loop judge)")
         for example, docs in (("agent", args.docs), ("verifiable", args.docs), ("legal", None)):

@@ -137,3 +137,68 @@ def test_every_reason_code_has_a_group_and_decisions_serialise():
     r = decide(D, quality_passed=False, weak=[], strong=None)
     assert r.to_dict()["reasons"] == [{"code": "quality_failed", "group": "quality", "message": "failed quality check"}]
     assert isinstance(d, Decision)
+
+
+# --------------------------------------------------------------------------- adaptive stopping
+
+
+def test_weak_settled_fires_only_on_verdicts_no_later_attempt_can_change():
+    from autodata.acceptance import weak_settled
+
+    d = preset("deployed")
+    assert not weak_settled(d, [], 3)
+    assert weak_settled(d, [0.8], 2)  # best weak above 75 %: rejected whatever follows
+    assert weak_settled(d, [0.5, 0.0], 1)  # a zero attempt
+    assert not weak_settled(d, [0.7, 0.7], 1)  # a third 0.3 brings the mean to 57 %
+    assert weak_settled(d, [0.7, 0.7, 0.7], 0)
+    assert weak_settled(preset("prose"), [0.9, 0.9], 1)  # mean >= 60 % even if the last scores 0
+    assert not weak_settled(preset("prose"), [0.7, 0.7], 1)
+    v = preset("verifiable")
+    assert weak_settled(v, [1.0, 1.0], 2) and not weak_settled(v, [1.0, 0.0], 2)
+
+
+def test_strong_settled_fires_only_on_verdicts_no_later_attempt_can_change():
+    from autodata.acceptance import strong_settled
+
+    d = preset("deployed")
+    assert not strong_settled(d, [], 3, 0.3)
+    assert strong_settled(d, [0.0], 2, 0.3)  # a zero strong attempt
+    assert strong_settled(d, [1.0, 1.0, 1.0], 0, 0.3)  # mean 100 %: too easy for strong
+    assert not strong_settled(d, [1.0, 1.0], 1, 0.3)
+    assert strong_settled(d, [0.1, 0.1], 1, 0.1)  # at best (0.2 + 1) / 3 = 40 % < 60 %
+    assert strong_settled(d, [0.5, 0.5], 1, 0.5)  # at best a 17-point gap
+    assert not strong_settled(d, [0.7, 0.7], 1, 0.3)
+    v = preset("verifiable")
+    assert strong_settled(v, [0.0, 0.0], 2, 0.0) and not strong_settled(v, [0.0, 1.0], 2, 0.0)
+
+
+@pytest.mark.parametrize("name", ["deployed", "prose", "verifiable"])
+def test_a_settled_round_is_rejected_by_every_completion(name):
+    """Property, on a seeded sample: whenever the rule stops early, the full rule rejects too."""
+    import random
+
+    from autodata.acceptance import strong_settled, weak_settled
+
+    p = preset(name)
+    rng = random.Random(name)
+    grid = [0.0, 0.25, 0.5, 0.65, 0.75, 0.8, 0.95, 1.0]
+    checked = 0
+    for _ in range(3000):
+        k = rng.choice([3, 4])
+        n = rng.randint(1, k - 1)
+        weak = [rng.choice(grid) for _ in range(k)]
+        if weak_settled(p, weak[:n], k - n):
+            checked += 1
+            for _ in range(20):  # completions, some attempts unscored
+                tail = [rng.choice(grid) for _ in range(k - n) if rng.random() < 0.8]
+                assert not check_weak(p, weak[:n] + tail).accepted
+        full_weak = check_weak(p, weak)
+        if not full_weak.accepted:
+            continue
+        strong = [rng.choice(grid) for _ in range(k)]
+        if strong_settled(p, strong[:n], k - n, full_weak.weak_mean):
+            checked += 1
+            for _ in range(20):
+                tail = [rng.choice(grid) for _ in range(k - n) if rng.random() < 0.8]
+                assert not decide(p, quality_passed=True, weak=weak, strong=strong[:n] + tail).accepted
+    assert checked > 200

@@ -155,3 +155,34 @@ def test_empty_truncated_answers_are_not_judged_as_failures():
     assert all("cut off by the token limit" in a.error for a in attempts)
     assert "judge" not in by_role  # nothing was sent to the judge
     assert decide(SETTINGS.preset, quality_passed=True, weak=[], strong=None).codes == ["no_attempts"]
+
+
+def test_adaptive_stopping_draws_a_prefix_of_the_attempts_and_keeps_every_decision():
+    from dataclasses import replace
+
+    cfg = validate_config(yaml.safe_load(default_config_text()))
+    adaptive = replace(SETTINGS, adaptive_stopping=True, max_rounds=1)
+    full = replace(SETTINGS, max_rounds=1)
+
+    async def go(settings):
+        rt = ModelRuntime(cfg, cache=None)
+        docs = [fit_to_budget(d, 6000) for d in load_documents([PAPERS])]
+        eps = await asyncio.gather(*(run_episode(rt, d, settings) for d in docs))
+        return eps, rt.meter.by_role()
+
+    a_eps, a_usage = asyncio.run(go(adaptive))
+    f_eps, f_usage = asyncio.run(go(full))
+    stopped = 0
+    for a, f in zip(a_eps, f_eps, strict=True):  # round 0 is the same example in both runs
+        ra, rf = a.rounds[0], f.rounds[0]
+        if not rf.weak:
+            continue
+        assert [x.to_dict() for x in ra.weak] == [x.to_dict() for x in rf.weak[: len(ra.weak)]]
+        assert ra.decision.accepted == rf.decision.accepted
+        if len(ra.weak) < len(rf.weak) or (ra.strong is not None and len(ra.strong) < len(rf.strong)):
+            stopped += 1
+            assert not ra.decision.accepted  # only a settled rejection stops early
+    assert stopped >= 3
+    saved = f_usage["weak_solver"].calls + f_usage["strong_solver"].calls
+    saved -= a_usage["weak_solver"].calls + a_usage["strong_solver"].calls
+    assert saved > 0 and f_usage["judge"].calls - a_usage["judge"].calls >= saved  # each attempt saves its marking

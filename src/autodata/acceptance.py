@@ -249,3 +249,47 @@ def feedback(reasons: Sequence[Reason]) -> dict[str, list[str]]:
     for r in reasons:
         grouped.setdefault(r.group, []).append(r.message)
     return grouped
+
+
+# --------------------------------------------------------------------------- adaptive stopping
+#
+# Solver attempts can be drawn a few at a time and sampling stopped as soon as the predicate's
+# verdict can no longer change, whatever the attempts not yet drawn would score. Each test below
+# only fires when *every* completion of the attempts (any scores in [0, 1], some possibly unscored)
+# is rejected, so a stopped round gets the same accept/reject decision as the full rule; only its
+# list of reasons may be shorter. ``remaining`` is the number of attempts not yet drawn.
+
+
+def weak_settled(p: Preset, drawn: Sequence[float], remaining: int) -> bool:
+    """True when the weak attempts drawn so far already make ``check_weak`` reject."""
+    if not drawn:
+        return False
+    low_mean = sum(drawn) / (len(drawn) + remaining)  # the remaining attempts scoring 0
+    if p.weak_best_max is not None and _above(max(drawn), p.weak_best_max):
+        return True
+    if p.weak_no_zero and min(drawn) == 0.0:
+        return True
+    if p.weak_mean_max is not None and _above(low_mean, p.weak_mean_max):
+        return True
+    if p.weak_mean_below is not None and not _below(low_mean, p.weak_mean_below):
+        return True
+    right = sum(not _below(s, p.correct_at) for s in drawn)
+    return p.weak_correct_max is not None and right > p.weak_correct_max
+
+
+def strong_settled(p: Preset, drawn: Sequence[float], remaining: int, weak_mean: float) -> bool:
+    """True when the strong attempts drawn so far already make ``decide`` reject (weak already passed)."""
+    if not drawn:
+        return False
+    n = len(drawn) + remaining
+    low_mean, high_mean = sum(drawn) / n, (sum(drawn) + remaining) / n
+    if p.strong_no_zero and min(drawn) == 0.0:
+        return True
+    if p.strong_mean_below is not None and not _below(low_mean, p.strong_mean_below):
+        return True
+    if p.strong_mean_min is not None and _below(high_mean, p.strong_mean_min):
+        return True
+    if p.gap_min is not None and _below(high_mean - weak_mean, p.gap_min):
+        return True
+    right = sum(not _below(s, p.correct_at) for s in drawn)
+    return p.strong_correct_min is not None and right + remaining < p.strong_correct_min

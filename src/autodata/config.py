@@ -232,6 +232,9 @@ class LoopConfig(_Strict):
     k_weak: int | None = Field(None, ge=1, le=32)
     k_strong: int | None = Field(None, ge=1, le=32)
     weak_first: bool = True
+    adaptive_stopping: bool = Field(
+        False, description="Draw solver attempts in waves (2, then 1) and stop once the verdict cannot change."
+    )
     final_quality_check: bool = True
     weak_temperature: float | None = Field(0.7, ge=0, le=2)
     strong_temperature: float | None = Field(0.7, ge=0, le=2)

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from autodata.acceptance import Decision, Preset, check_weak, decide
+from autodata.acceptance import Decision, Preset, check_weak, decide, strong_settled, weak_settled
 from autodata.documents import Document
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError, Completion, StructuredResult
@@ -86,6 +86,8 @@ class EpisodeSettings:
     profile: Profile = PROFILES["rubric-qa"]
     orchestrator: Literal["scripted", "agent"] = "scripted"
     max_agent_steps: int = 40
+    adaptive_stopping: bool = False  # draw solver attempts in waves and stop once the verdict is settled
+    first_wave: int = 2
     propose: Proposer | None = None  # None: the challenger
     grounding: Grounding | None = None  # None: the source document
 
@@ -297,17 +299,45 @@ class Steps:
 
     # ------------------------------------------------------------------ solvers
 
-    async def attempts(self, example: ChallengerOutput, *, strong: bool) -> list[Attempt]:
+    async def attempts(
+        self, example: ChallengerOutput, *, strong: bool, weak_mean: float | None = None
+    ) -> list[Attempt]:
+        """k scored attempts; with adaptive stopping, drawn in waves until the verdict cannot change.
+
+        Waves keep sample indices, so attempt i is the same call (and cache entry) either way: a
+        stopped series is a prefix of the full one, and the accept/reject decision is the full one's
+        (``acceptance.weak_settled`` / ``strong_settled`` only stop when every completion rejects).
+        """
+        s = self.s
+        k = s.k_strong if strong else s.k_weak
+        if not s.adaptive_stopping:
+            return await self._attempt_wave(example, strong=strong, first=0, n=k)
+        out: list[Attempt] = []
+        wave = min(s.first_wave, k)
+        while len(out) < k:
+            out += await self._attempt_wave(example, strong=strong, first=len(out), n=wave)
+            drawn, left = scores_of(out), k - len(out)
+            if left and (
+                strong_settled(s.preset, drawn, left, weak_mean if weak_mean is not None else 0.0)
+                if strong
+                else weak_settled(s.preset, drawn, left)
+            ):
+                break
+            wave = 1
+        return out
+
+    async def _attempt_wave(self, example: ChallengerOutput, *, strong: bool, first: int, n: int) -> list[Attempt]:
         s = self.s
         answers = await solver.solve(
             self.rt,
             s.endpoints.strong_solver if strong else s.endpoints.weak_solver,
             example.context,
             example.question,
-            k=s.k_strong if strong else s.k_weak,
+            k=n,
             role="strong_solver" if strong else "weak_solver",
             temperature=s.strong_temperature if strong else s.weak_temperature,
             template=s.profile.solver_template,
+            first_sample=first,
         )
         weights = [r.weight for r in example.rubric]
 
@@ -339,7 +369,7 @@ class Steps:
                 return Attempt(answer.text, None, None, error=f"judge: {err}")
             return Attempt(answer.text, marking.marks, score(weights, marking.marks), evidence=marking.evidence)
 
-        results = await asyncio.gather(*(scored(i, a) for i, a in enumerate(answers)), return_exceptions=True)
+        results = await asyncio.gather(*(scored(first + i, a) for i, a in enumerate(answers)), return_exceptions=True)
         _raise_first(results)
         return list(results)  # type: ignore[arg-type]
 
@@ -350,7 +380,9 @@ class Steps:
 
     async def strong(self, rnd: Round, example: ChallengerOutput) -> Decision:
         """The strong attempts (and the loop judge, for the judge preset), then the full predicate."""
-        rnd.strong = await self.attempts(example, strong=True)
+        weak_scores = scores_of(rnd.weak)
+        weak_mean = sum(weak_scores) / len(weak_scores) if weak_scores else None
+        rnd.strong = await self.attempts(example, strong=True, weak_mean=weak_mean)
         weak_scores, strong_scores = scores_of(rnd.weak), scores_of(rnd.strong)
         if self.exact:
             finals = [a.extracted for a in rnd.strong if a.extracted is not None]

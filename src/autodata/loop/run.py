@@ -103,6 +103,7 @@ def settings_from(cfg: Config) -> EpisodeSettings:
         k_weak=loop.k_weak or prof.k_weak,
         k_strong=loop.k_strong or prof.k_strong,
         weak_first=loop.weak_first,
+        adaptive_stopping=loop.adaptive_stopping,
         final_quality_check=loop.final_quality_check,
         weak_temperature=loop.weak_temperature,
         strong_temperature=loop.strong_temperature,

@@ -34,7 +34,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -252,7 +252,8 @@ class Optimizer:
 
     async def _solve_canaries(self, seed_offset: int) -> dict[str, float]:
         rt = self.runtime(seed_offset)
-        steps = Steps(rt, next(iter(self.docs.values())), settings_from(self.cfg))
+        # every canary attempt is drawn (no adaptive stopping): the means must be comparable check to check
+        steps = Steps(rt, next(iter(self.docs.values())), replace(settings_from(self.cfg), adaptive_stopping=False))
         weak, strong = [], []
         try:
             for c in self.state["canary"]["examples"]:

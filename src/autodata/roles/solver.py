@@ -22,8 +22,9 @@ async def solve(
     role: str,
     temperature: float | None = None,
     template: str = "solver.j2",
+    first_sample: int = 0,
 ) -> list[Completion | CallError]:
-    """k independently cached attempts (sample i has its own seed)."""
+    """k independently cached attempts (sample i has its own seed); ``first_sample`` continues a series."""
     params = {"temperature": temperature} if temperature is not None else None
     messages = solver_messages(context, question, template)
-    return await runtime.complete_n(endpoint, messages, k, role=role, params=params)
+    return await runtime.complete_n(endpoint, messages, k, role=role, params=params, first_sample=first_sample)
