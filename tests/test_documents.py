@@ -224,3 +224,15 @@ def test_section_splitting_recognises_heading_styles():
     assert headings == ["", "Abstract", "2.1 Proposed Method", "PROCEDURAL HISTORY", "Results"]
     kinds = [s.kind for s in split_sections(text)]
     assert kinds == ["preamble", "abstract", "method", "other", "other"]
+
+
+def test_jsonl_streams_rows_and_applies_the_size_limit_per_row(tmp_path):
+    rows = [{"text": f"Row {i}. " + PARA} for i in range(10)] + [{"text": "Huge. " + "x" * 5000}]
+    (tmp_path / "big.jsonl").write_bytes(
+        b"\xef\xbb\xbf" + "\n".join(json.dumps(r) for r in rows).encode() + b"\n\xff\xfe not utf-8\n"
+    )
+    opts = ReadOptions(max_bytes=3000)  # the file is ~9 kB: over the limit as a whole, rows are not
+    docs, skipped = split(list(load_documents([tmp_path / "big.jsonl"], options=opts)))
+    assert len(docs) == 10 and docs[0].text.startswith("Row 0.")
+    assert sorted(s.reason for s in skipped) == ["oversized", "undecodable"]
+    assert skipped[0].source.endswith(":11") or skipped[1].source.endswith(":11")

@@ -74,6 +74,14 @@ def read_file(path: Path, opts: ReadOptions) -> Iterator[Raw | Skipped]:
             f"unsupported file type {path.suffix or '(none)'}; supported: {', '.join(sorted(ALL_FORMATS))}",
         )
         return
+    if fmt in ("jsonl", "parquet"):  # containers stream row by row; the size limit applies to each row
+        try:
+            yield from (_jsonl(path, opts) if fmt == "jsonl" else _parquet(path, opts))
+        except OSError as exc:
+            yield Skipped(source, "unreadable", f"cannot read the file: {exc.strerror or exc}")
+        except SkipDocument as skip:
+            yield Skipped(source, skip.reason, skip.detail)
+        return
     try:
         size = path.stat().st_size
         if size > opts.max_bytes:
@@ -91,12 +99,8 @@ def read_file(path: Path, opts: ReadOptions) -> Iterator[Raw | Skipped]:
             yield Raw(source, title_of(text, fmt), text, fmt, {"encoding": enc})
         elif fmt == "html":
             yield _html(source, data)
-        elif fmt == "pdf":
-            yield _pdf(source, data)
-        elif fmt == "jsonl":
-            yield from _jsonl(source, data, opts)
         else:
-            yield from _parquet(path, opts)
+            yield _pdf(source, data)
     except SkipDocument as skip:
         yield Skipped(source, skip.reason, skip.detail)
 
@@ -187,21 +191,35 @@ def row_to_raw(source: str, row: dict[str, Any], opts: ReadOptions, fmt: str) ->
     return Raw(source, str(title) if title else title_of(value, "txt"), value, fmt, meta)
 
 
-def _jsonl(source: str, data: bytes, opts: ReadOptions) -> Iterator[Raw | Skipped]:
-    text, _ = decode(data)
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{source}:{lineno}"
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            yield Skipped(where, "bad_json", f"line is not valid JSON: {exc.msg}")
-            continue
-        if not isinstance(row, dict):
-            yield Skipped(where, "bad_json", f"expected a JSON object, got {type(row).__name__}")
-            continue
-        yield row_to_raw(where, row, opts, "jsonl")
+def _jsonl(path: Path, opts: ReadOptions) -> Iterator[Raw | Skipped]:
+    """One line at a time: a corpus of any size streams through in constant memory."""
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            yield from _jsonl_line(
+                f"{path}:{lineno}", raw[3:] if lineno == 1 and raw[:3] == b"\xef\xbb\xbf" else raw, opts
+            )
+
+
+def _jsonl_line(where: str, raw: bytes, opts: ReadOptions) -> Iterator[Raw | Skipped]:
+    if not raw.strip():
+        return
+    if len(raw) > opts.max_bytes:
+        yield Skipped(where, "oversized", f"{len(raw) / 1e6:.1f} MB is over the {opts.max_bytes / 1e6:.1f} MB limit")
+        return
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        yield Skipped(where, "undecodable", f"line is not UTF-8 (JSON Lines must be): {exc.reason}")
+        return
+    try:
+        row = json.loads(line)
+    except ValueError as exc:
+        yield Skipped(where, "bad_json", f"line is not valid JSON: {exc.msg}")
+        return
+    if not isinstance(row, dict):
+        yield Skipped(where, "bad_json", f"expected a JSON object, got {type(row).__name__}")
+        return
+    yield row_to_raw(where, row, opts, "jsonl")
 
 
 def _parquet(path: Path, opts: ReadOptions) -> Iterator[Raw | Skipped]:
@@ -218,5 +236,10 @@ def _parquet(path: Path, opts: ReadOptions) -> Iterator[Raw | Skipped]:
     row_no = 0
     for batch in pf.iter_batches(batch_size=256, columns=columns):
         for row in batch.to_pylist():
-            yield row_to_raw(f"{path}#{row_no}", row, opts, "parquet")
+            text = row.get(opts.text_field)
+            where = f"{path}#{row_no}"
             row_no += 1
+            if isinstance(text, str) and len(text) > opts.max_bytes:
+                yield Skipped(where, "oversized", f"the row's text is over the {opts.max_bytes / 1e6:.1f} MB limit")
+                continue
+            yield row_to_raw(where, row, opts, "parquet")
