@@ -353,3 +353,10 @@ def test_missing_api_key_is_a_user_error_before_the_run_starts(tmp_path):
     assert res.returncode == 2
     assert "models.judge.api_key_env: environment variable NO_SUCH_KEY_VAR is not set" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_a_missing_document_path_fails_before_the_run_directory_is_written(tmp_path):
+    out = tmp_path / "run"
+    res = run_cli("run", "examples/quickstart.yaml", "--out", str(out), "--set", "documents.paths=[nope.txt]", "-q")
+    assert res.returncode == 2 and "'nope.txt' is not a file" in res.stderr and "Traceback" not in res.stderr
+    assert not (out / "run.db").exists()  # fixing the typo and running again just works

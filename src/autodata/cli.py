@@ -44,6 +44,13 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a config key: --set models.weak.rpm=600 (repeatable)."),
 ]
+# options several commands share, declared once
+LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="At most this many documents.")]
+ForceOpt = Annotated[
+    bool, typer.Option("--force-new-recipe", help="Continue a started run with a changed config/prompts.")
+]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the call cache.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
 def default_config_text() -> str:
@@ -107,8 +114,8 @@ def generate(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("runs/generate"),
     model: Annotated[str | None, typer.Option("--model", "-m", help="Endpoint name from the config.")] = None,
     n: Annotated[int | None, typer.Option("--n", min=1, help="Samples per prompt (each cached apart).")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the call cache.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    no_cache: NoCacheOpt = False,
+    quiet: QuietOpt = False,
     set_: SetOpt = None,
 ) -> None:
     """Run every prompt of a JSONL file through a model; completions stream to OUT/completions.jsonl."""
@@ -220,12 +227,10 @@ def run(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run directory (created; reused to resume).")] = Path(
         "runs/run"
     ),
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many documents.")] = None,
-    force_new_recipe: Annotated[
-        bool, typer.Option("--force-new-recipe", help="Continue a started run with a changed config/prompts.")
-    ] = False,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the call cache.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    limit: LimitOpt = None,
+    force_new_recipe: ForceOpt = False,
+    no_cache: NoCacheOpt = False,
+    quiet: QuietOpt = False,
     recipe: Annotated[
         Path | None, typer.Option("--recipe", help="Run with an evolved recipe (e.g. best_recipe.yaml of optimize).")
     ] = None,
@@ -299,8 +304,8 @@ def optimize(
     iterations: Annotated[
         int | None, typer.Option("--iterations", min=1, help="Overrides optimize.iterations.")
     ] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the call cache.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    no_cache: NoCacheOpt = False,
+    quiet: QuietOpt = False,
     set_: SetOpt = None,
 ) -> None:
     """Evolve the harness's editable instructions (the outer loop). Re-run to resume."""

@@ -11,7 +11,21 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from autodata.cli import ConfigArg, SetOpt, _load, _print_run_summary, _progress, _simulated_banner, app, err, out
+from autodata.cli import (
+    ConfigArg,
+    ForceOpt,
+    LimitOpt,
+    NoCacheOpt,
+    QuietOpt,
+    SetOpt,
+    _load,
+    _print_run_summary,
+    _progress,
+    _simulated_banner,
+    app,
+    err,
+    out,
+)
 from autodata.errors import UserError
 
 
@@ -28,12 +42,10 @@ def baseline(
         Path | None,
         typer.Option("--seeds", help="JSONL of seed tasks (question, reference_answer[, context]); default: built in."),
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many documents.")] = None,
-    force_new_recipe: Annotated[
-        bool, typer.Option("--force-new-recipe", help="Continue a started run with a changed config/prompts.")
-    ] = False,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the call cache.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    limit: LimitOpt = None,
+    force_new_recipe: ForceOpt = False,
+    no_cache: NoCacheOpt = False,
+    quiet: QuietOpt = False,
     set_: SetOpt = None,
 ) -> None:
     """One round of a baseline writer per document, judged by the loop's own verifier, solvers and judge."""
@@ -163,7 +175,7 @@ def judge_reliability(
     answers: Annotated[int, typer.Option(min=1, help="Answers sampled from the run.")] = 30,
     repeats: Annotated[int, typer.Option(min=2, help="Judgings per answer.")] = 5,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the call cache.")] = False,
+    no_cache: NoCacheOpt = False,
     set_: SetOpt = None,
 ) -> None:
     """Re-judge a sample of answers n times: agreement per criterion, score variance, judge noise on the gap."""

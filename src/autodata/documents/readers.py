@@ -12,9 +12,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autodata.documents.model import SkipDocument, Skipped
+
+if TYPE_CHECKING:
+    from autodata.config import DocumentsConfig
 
 TEXT_FORMATS = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".rst": "rst"}
 ALL_FORMATS = {**TEXT_FORMATS, ".pdf": "pdf", ".html": "html", ".htm": "html", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -35,6 +38,12 @@ class ReadOptions:
     title_field: str = "title"
     id_field: str | None = None
     max_bytes: int = 20_000_000
+
+    @classmethod
+    def of(cls, docs: DocumentsConfig) -> ReadOptions:
+        """The reading options a config's ``documents`` section asks for."""
+        return cls(text_field=docs.text_field, title_field=docs.title_field, id_field=docs.id_field,
+                   max_bytes=docs.max_bytes)  # fmt: skip
 
 
 def decode(data: bytes) -> tuple[str, str]:

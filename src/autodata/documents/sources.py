@@ -20,6 +20,13 @@ from autodata.errors import UserError
 HF_PREFIX = "hf://"
 
 
+def check_inputs(inputs: Sequence[str | Path]) -> None:
+    """Raise now the error ``expand`` would raise for a missing file or empty pattern, so a run with a
+    typo in its paths fails before it writes anything (its run directory stays reusable)."""
+    for item in inputs:
+        next(expand([item]), None)
+
+
 def expand(inputs: Sequence[str | Path]) -> Iterator[str]:
     """Each input as files (sorted, for a deterministic order) or an ``hf://`` / datasets-dir spec."""
     for item in inputs:

@@ -140,15 +140,8 @@ class RayExecutor:
             for row in res.calls:
                 self._count(row)
             return res
-        return DocumentResult(
-            doc.id,
-            failure={
-                "document_id": doc.id,
-                "source": doc.source,
-                "error": f"worker lost {self.cfg.executor.max_attempts} times: {type(last).__name__}: {last}",
-                "kind": "worker_lost",
-            },
-        )
+        lost = f"worker lost {self.cfg.executor.max_attempts} times: {type(last).__name__}: {last}"
+        return DocumentResult.failed(doc, lost, kind="worker_lost")
 
     def _count(self, row: dict[str, Any]) -> None:
         c = Counters()

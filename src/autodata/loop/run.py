@@ -22,7 +22,7 @@ from typing import Any
 
 from autodata.acceptance import Preset, preset
 from autodata.config import ANSWER_FIELDS, Config
-from autodata.documents import Document, ReadOptions, Skipped, fit_to_budget, load_documents
+from autodata.documents import Document, ReadOptions, Skipped, check_inputs, fit_to_budget, load_documents
 from autodata.errors import UserError
 from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.llm.types import CallError
@@ -186,6 +186,12 @@ class DocumentResult:
     rounds: int = 0
     calls: list[dict[str, Any]] = field(default_factory=list)
     failure: dict[str, str] | None = None
+
+    @classmethod
+    def failed(cls, doc: Document, error: str, **extra: str) -> DocumentResult:
+        """A document that did not finish (``kind``, ``traceback`` in ``extra``): retried by a later run."""
+        return cls(doc.id, failure={"document_id": doc.id, "source": doc.source, "error": error, **extra})
+
     text: str | None = None  # the document as the challenger saw it (kept for reviewers)
 
 
@@ -216,21 +222,12 @@ async def process_document(rt: ModelRuntime, doc: Document, job: DocumentJob) ->
             trajectory["note"] = episode.note
         return DocumentResult(doc.id, episode.status, trajectory, example, len(episode.rounds), text=fitted.text)
     except CallError as err:
-        return DocumentResult(
-            doc.id, failure={"document_id": doc.id, "source": doc.source, "error": str(err), "kind": err.kind}
-        )
+        return DocumentResult.failed(doc, str(err), kind=err.kind)
     except UserError:
         raise
     except Exception as exc:  # a bug of ours must not sink the run: record it, go on
-        return DocumentResult(
-            doc.id,
-            failure={
-                "document_id": doc.id,
-                "source": doc.source,
-                "error": f"internal error: {type(exc).__name__}: {exc}",
-                "traceback": "".join(traceback.format_exception(exc))[-3000:],
-            },
-        )
+        trace = "".join(traceback.format_exception(exc))[-3000:]
+        return DocumentResult.failed(doc, f"internal error: {type(exc).__name__}: {exc}", traceback=trace)
 
 
 @dataclass(slots=True)
@@ -287,18 +284,14 @@ async def run(
     settings = settings or settings_from(cfg)
     check_api_keys(cfg, settings_roles(cfg))  # before anything starts: a missing key is a user error
     rhash = recipe or recipe_hash(cfg)
+    check_inputs(cfg.documents.paths)  # a typo in a path fails before the run directory is touched
     store = RunStore(out_dir)
     store.check_recipe(rhash, force=force_new_recipe)
     store.set_meta("config", cfg.redacted_dump())
     store.begin_session()
     finished = store.finished_ids()
     progress = RunProgress()
-    opts = ReadOptions(
-        text_field=cfg.documents.text_field,
-        title_field=cfg.documents.title_field,
-        id_field=cfg.documents.id_field,
-        max_bytes=cfg.documents.max_bytes,
-    )
+    opts = ReadOptions.of(cfg.documents)
     sem = asyncio.Semaphore(cfg.loop.concurrency)
     tasks: set[asyncio.Task[None]] = set()
     job = DocumentJob(cfg, settings, record, rhash)

@@ -398,12 +398,7 @@ class Optimizer:
 
     def _load_documents(self) -> None:
         cfg = self.cfg
-        opts = ReadOptions(
-            text_field=cfg.documents.text_field,
-            title_field=cfg.documents.title_field,
-            id_field=cfg.documents.id_field,
-            max_bytes=cfg.documents.max_bytes,
-        )
+        opts = ReadOptions.of(cfg.documents)
         for item in load_documents(cfg.documents.paths, options=opts, min_chars=cfg.documents.min_chars):
             if not isinstance(item, Skipped):
                 self.docs[item.id] = fit_to_budget(item, cfg.documents.max_tokens)
