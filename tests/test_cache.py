@@ -148,3 +148,64 @@ def test_kill_9_mid_batch_then_rerun_makes_only_missing_calls(tmp_path):
     ids = [json.loads(line)["id"] for line in (tmp_path / "out2" / "completions.jsonl").open()]
     assert ids == [f"p{i}" for i in range(n)]  # input order, nothing lost, nothing twice
     assert _cached(cache) == n
+
+
+def _committed(path: Path) -> int:
+    conn = sqlite3.connect(str(path))
+    try:
+        return conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_answers_are_visible_at_once_and_committed_in_batches(tmp_path):
+    path = tmp_path / "c.sqlite"
+    c = CallCache(path, flush_s=3600, batch=10_000)  # the writer thread would wait an hour
+    for i in range(50):
+        c.put(f"k{i}", "m", {"t": i})
+    assert c.get("k49") == {"t": 49}  # from the queue, before any commit
+    assert _committed(path) == 0  # nothing written on the caller's thread
+    c.flush()
+    assert _committed(path) == 50
+    assert c.get("k0") == {"t": 0}
+    c.put("k0", "m", {"t": "newer"})  # replaced while queued: the newer answer wins once committed
+    c.close()
+    c = CallCache(path)
+    assert c.get("k0") == {"t": "newer"}
+    assert c.count() == 50
+    c.close()
+
+
+def test_a_full_batch_wakes_the_writer(tmp_path):
+    path = tmp_path / "c.sqlite"
+    c = CallCache(path, flush_s=3600, batch=20)
+    for i in range(20):
+        c.put(f"k{i}", "m", {"t": i})
+    deadline = time.monotonic() + 10
+    while _committed(path) < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _committed(path) == 20
+    c.close()
+
+
+def test_close_commits_what_is_queued(tmp_path):
+    path = tmp_path / "c.sqlite"
+    c = CallCache(path, flush_s=3600)
+    c.put("a", "m", {"t": 1})
+    c.close()
+    assert _committed(path) == 1
+
+
+def test_a_failed_commit_is_counted_and_logged_not_raised(tmp_path, caplog):
+    path = tmp_path / "c.sqlite"
+    c = CallCache(path, flush_s=3600)
+    c.put("a", "m", {"t": 1})
+    c._wconn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)  # a disk that refuses writes
+    with caplog.at_level("WARNING", logger="autodata.cache"):
+        c.flush()
+    assert c.write_errors == 1
+    assert "1 answers not saved" in caplog.text
+    assert c.get("a") is None  # given up: asked again, never served from a queue that will not be written
+    c._wconn.close()
+    c._wconn = None
+    c.close()

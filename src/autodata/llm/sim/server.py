@@ -26,6 +26,7 @@ def create_app(ladder: SimulatedLadder, latency_ms: float = 0.0) -> Starlette:
     delay = latency_ms / 1000.0
 
     async def chat(request: Request) -> Response:
+        arrived = asyncio.get_running_loop().time()
         try:
             body = json.loads(await request.body())
         except ValueError:
@@ -52,9 +53,12 @@ def create_app(ladder: SimulatedLadder, latency_ms: float = 0.0) -> Starlette:
                 status_code=400,
                 headers=SIM_HEADERS,
             )
-        if delay:
-            await asyncio.sleep(delay)
         status, payload = ladder.respond(body)
+        if delay:
+            # L is the service time, counted from arrival like a real server's latency: the
+            # simulator's own work is part of it, not added on top (else no client could reach
+            # the ideal calls*L/C that benchmarks measure against)
+            await asyncio.sleep(max(0.0, delay - (asyncio.get_running_loop().time() - arrived)))
         return Response(json.dumps(payload), status_code=status, media_type="application/json", headers=SIM_HEADERS)
 
     async def models(_: Request) -> Response:
