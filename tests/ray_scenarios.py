@@ -9,14 +9,18 @@ Prints one JSON line with what the test checks besides the output files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
@@ -82,7 +86,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def cluster(out: Path) -> dict:
+@contextlib.contextmanager
+def head() -> Iterator[tuple[str, dict[str, str]]]:
+    """A `ray start --head` cluster on 127.0.0.1 for the block; yields its address and the env to join it."""
     ray_bin = str(Path(sys.executable).with_name("ray"))
     port = _free_port()
     tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's unix sockets live under it
@@ -92,16 +98,65 @@ def cluster(out: Path) -> dict:
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     subprocess.run(start, check=True, capture_output=True, timeout=120, env=env)
     try:
-        res = subprocess.run(
-            [sys.executable, "-m", "autodata", "run", "examples/quickstart.yaml", "--out", str(out), "--limit", "8",
-             "-q", "--no-cache", "--ray-address", f"127.0.0.1:{port}", "--set", "executor.workers=2",
-             "--set", f"documents.paths=[{ROOT / 'examples/corpus/papers'}]"],
-            cwd=ROOT, capture_output=True, text=True, timeout=300, env=env,
-        )  # fmt: skip
-        listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout
-        return {"returncode": res.returncode, "stderr": res.stderr[-2000:], "listening": listening}
+        yield f"127.0.0.1:{port}", env
     finally:
         subprocess.run([ray_bin, "stop", "--force"], capture_output=True, timeout=120, env=env)
+
+
+def _run_cmd(out: Path, address: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "autodata", "run", "examples/quickstart.yaml", "--out", str(out), "--limit", "8",
+            "-q", "--no-cache", "--ray-address", address, "--set", "executor.workers=2",
+            "--set", f"documents.paths=[{ROOT / 'examples/corpus/papers'}]", *extra]  # fmt: skip
+
+
+def cluster(out: Path) -> dict:
+    with head() as (address, env):
+        res = subprocess.run(_run_cmd(out, address), cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+        listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout
+        return {"returncode": res.returncode, "stderr": res.stderr[-2000:], "listening": listening}
+
+
+def _finished(db_path: Path) -> int:
+    try:
+        db = sqlite3.connect(str(db_path), timeout=5)
+        try:
+            return int(db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0
+
+
+def driver_killed(out: Path) -> dict:
+    """SIGKILL the driver of a run on a cluster mid-run, then run the same command again."""
+    slow = ["--set", "models.weak.simulation.latency_ms=40", "--set", "models.strong.simulation.latency_ms=40",
+            "--set", "loop.concurrency=2"]  # fmt: skip
+    with head() as (address, env):
+        cmd = _run_cmd(out, address, *slow)
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+            deadline = time.monotonic() + 240
+            done = 0
+            while time.monotonic() < deadline and proc.poll() is None:
+                done = _finished(out / "run.db")
+                if done >= 2:
+                    break
+                time.sleep(0.05)
+            alive = proc.poll() is None
+            proc.kill()
+            proc.wait(timeout=30)
+            done = _finished(out / "run.db")  # what the killed session committed, to the last one
+            err.seek(0)
+            first_err = err.read().decode(errors="replace")[-2000:]
+        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+        db = sqlite3.connect(str(out / "run.db"))
+        try:
+            calls = db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+            per_session = dict(db.execute("SELECT rowid, documents FROM sessions").fetchall())
+        finally:
+            db.close()
+    return {"killed_alive": alive, "done_before": done, "first_stderr": first_err, "returncode": res.returncode,
+            "stderr": res.stderr[-2000:], "calls": calls, "documents_per_session": per_session}  # fmt: skip
 
 
 def unreachable(out: Path) -> dict:
@@ -115,7 +170,11 @@ def unreachable(out: Path) -> dict:
 
 if __name__ == "__main__":
     name, out = sys.argv[1], Path(sys.argv[2])
-    result = {"same_outputs": same_outputs, "worker_dies": worker_dies, "cluster": cluster, "unreachable": unreachable}[
-        name
-    ](out)
+    result = {
+        "same_outputs": same_outputs,
+        "worker_dies": worker_dies,
+        "cluster": cluster,
+        "driver_killed": driver_killed,
+        "unreachable": unreachable,
+    }[name](out)
     print(json.dumps(result))

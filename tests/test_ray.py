@@ -112,6 +112,20 @@ def test_run_on_a_ray_start_cluster_on_loopback(local_reference, tmp_path):
     assert addresses and all(a.startswith(loopback) for a in addresses)
 
 
+def test_a_killed_driver_resumes_on_the_cluster_without_loss_or_duplicates(local_reference, tmp_path):
+    out = tmp_path / "resumed"
+    got = in_loopback_netns("driver_killed", out, tmp_path)
+    assert got["killed_alive"], "the run ended before it could be killed: " + got["first_stderr"]
+    assert got["returncode"] == 0, got["stderr"]
+    done = got["done_before"]
+    assert 2 <= done < 8
+    # the second session ran exactly the documents the first did not commit
+    assert got["documents_per_session"] == {"1": 0, "2": 8 - done}
+    assert outputs(out) == outputs(local_reference[0])
+    # every call is recorded once: the killed session's in-flight calls were never committed
+    assert got["calls"] == local_reference[1]["calls"]
+
+
 def test_an_unreachable_cluster_is_a_user_error(tmp_path):
     got = in_loopback_netns("unreachable", tmp_path / "x", tmp_path)
     assert got["returncode"] == 2 and "executor.address" in got["stderr"] and "Traceback" not in got["stderr"]

@@ -7,8 +7,9 @@ respects what the config says for one process. The driver sends a document to th
 worker and awaits its :class:`DocumentResult`; when a worker dies under a document, the document is
 sent to another worker (up to ``executor.max_attempts`` tries), and Ray restarts the dead actor.
 
-The call cache is an SQLite file: on one machine every worker shares it (WAL allows that); on a
-multi-node cluster point ``cache.path`` at storage every node sees, or accept per-node caches.
+The call cache is an SQLite file: on one machine every worker shares it (WAL allows that); WAL
+does not work over network file systems, so on a multi-node cluster each node keeps its own file
+at the same local path.
 """
 
 from __future__ import annotations
