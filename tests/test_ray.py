@@ -75,12 +75,29 @@ def local_reference(tmp_path_factory):
     return out, summary
 
 
-def test_budgets_are_shared_out_among_workers():
+def test_budgets_are_shared_out_exactly_among_workers():
     c = cfg("models.weak.max_concurrency=10", "models.weak.rpm=601", "models.weak.tpm=90000", "cache.path=/x/c.db")
-    w = share_budgets(c, 4)
-    assert (w.models["weak"].max_concurrency, w.models["weak"].rpm, w.models["weak"].tpm) == (3, 150, 22500)
-    assert w.models["strong"].rpm is None and w.cache.path == "/x/c.db"
-    assert share_budgets(cfg("models.weak.max_concurrency=1"), 4).models["weak"].max_concurrency == 1
+    shares = [share_budgets(c, 4, i).models["weak"] for i in range(4)]
+    assert [w.max_concurrency for w in shares] == [3, 3, 2, 2]  # 10 in all, never more
+    assert [w.rpm for w in shares] == [151, 150, 150, 150]
+    assert [w.tpm for w in shares] == [22500] * 4
+    assert all(w.min_concurrency <= w.max_concurrency for w in shares)
+    one = share_budgets(c, 4, 0)
+    assert one.models["strong"].rpm is None and one.cache.path == "/x/c.db"
+    for total in range(1, 40):  # the parts always add up to the whole
+        for n in range(1, total + 1):
+            c2 = cfg(f"models.weak.max_concurrency={total}")
+            assert sum(share_budgets(c2, n, i).models["weak"].max_concurrency for i in range(n)) == total
+
+
+def test_more_workers_than_an_endpoint_has_slots_is_a_config_error():
+    from autodata.config import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        cfg("executor.kind=ray", "executor.workers=4", "models.weak.max_concurrency=3")
+    text = str(err.value) + " ".join(getattr(err.value, "details", []) or [])
+    assert "executor.workers" in text and "models.weak.max_concurrency is 3" in text
+    assert cfg("executor.workers=4", "models.weak.max_concurrency=3").executor.kind == "local"  # local: no split
 
 
 def test_ray_workers_give_the_same_outputs_as_one_process(local_reference, tmp_path):

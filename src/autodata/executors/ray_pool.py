@@ -15,7 +15,6 @@ at the same local path.
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import socket
 from typing import Any
@@ -32,17 +31,26 @@ from autodata.loop.run import DocumentJob, DocumentResult
 WORKER_LOST = (RayActorError, ActorDiedError, ActorUnavailableError)
 
 
-def share_budgets(cfg: Config, workers: int) -> Config:
-    """The config one worker runs with: every endpoint's budgets divided among ``workers``."""
+def _share(total: int, workers: int, index: int) -> int:
+    """Worker ``index``'s part of ``total``: the parts differ by at most 1 and sum to ``total`` exactly."""
+    return total // workers + (1 if index < total % workers else 0)
+
+
+def share_budgets(cfg: Config, workers: int, index: int) -> Config:
+    """The config worker ``index`` runs with: its exact share of every endpoint's budgets.
+
+    The shares of all workers add up to what the config allows one process (config validation makes
+    sure every share is at least 1), so the cluster as a whole never exceeds it.
+    """
     models = {}
     for name, ep in cfg.models.items():
-        conc = max(1, math.ceil(ep.max_concurrency / workers))
+        conc = _share(ep.max_concurrency, workers, index)
         models[name] = ep.model_copy(
             update={
                 "max_concurrency": conc,
                 "min_concurrency": min(ep.min_concurrency, conc),
-                "rpm": None if ep.rpm is None else max(1, ep.rpm // workers),
-                "tpm": None if ep.tpm is None else max(1, ep.tpm // workers),
+                "rpm": None if ep.rpm is None else _share(ep.rpm, workers, index),
+                "tpm": None if ep.tpm is None else _share(ep.tpm, workers, index),
             }
         )
     # the driver's cache path, resolved here: workers may not share the driver's environment
@@ -119,8 +127,13 @@ class RayExecutor:
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise UserError(f"executor.address: cannot reach the Ray cluster: {exc}") from None
             self.started_ray = True
-        worker_job = DocumentJob(share_budgets(job.cfg, self.n), job.settings, job.record, job.recipe_hash)
-        self.workers = [DocumentWorker.remote(worker_job, self.use_cache) for _ in range(self.n)]
+        self.workers = [
+            DocumentWorker.remote(
+                DocumentJob(share_budgets(job.cfg, self.n, i), job.settings, job.record, job.recipe_hash),
+                self.use_cache,
+            )
+            for i in range(self.n)
+        ]
         self.busy = [0] * self.n
 
     async def process(self, doc: Document) -> DocumentResult:
