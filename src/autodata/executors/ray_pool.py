@@ -117,12 +117,16 @@ class RayExecutor:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no reports to anyone from a user's run
         if not ray.is_initialized():
             _check_reachable(self.cfg.executor.address)
+            # a local instance gets one CPU per worker: Ray pre-starts a worker process per CPU, which
+            # on a many-core machine would mean dozens of idle processes (our actors need 0 CPUs)
+            local = {"num_cpus": self.n} if self.cfg.executor.address is None else {}
             try:
                 ray.init(
                     address=self.cfg.executor.address,
                     include_dashboard=False,
                     logging_level="warning",
                     log_to_driver=False,
+                    **local,
                 )
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise UserError(f"executor.address: cannot reach the Ray cluster: {exc}") from None
