@@ -204,8 +204,88 @@ def test_a_failed_commit_is_counted_and_logged_not_raised(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="autodata.cache"):
         c.flush()
     assert c.write_errors == 1
-    assert "1 answers not saved" in caplog.text
+    assert "1 of 1 answers not saved" in caplog.text
     assert c.get("a") is None  # given up: asked again, never served from a queue that will not be written
     c._wconn.close()
     c._wconn = None
     c.close()
+
+
+class _Hooked(sqlite3.Connection):
+    """A writer connection with a hook before each statement (sqlite3's own type cannot be patched)."""
+
+    before_many = None
+    refuse = None  # a row value the single-row insert rejects, as a bad answer would be
+
+    def executemany(self, sql, rows):
+        rows = list(rows)
+        if self.before_many:
+            self.before_many()
+        if self.refuse and any(self.refuse in r[3] for r in rows):
+            raise ValueError("this batch holds a row the database refuses")
+        return super().executemany(sql, rows)
+
+    def execute(self, sql, *args):
+        if self.refuse and args and self.refuse in args[0][3]:
+            raise ValueError("refused row")
+        return super().execute(sql, *args)
+
+
+def _hooked(path: Path) -> _Hooked:
+    return sqlite3.connect(str(path), isolation_level=None, factory=_Hooked, check_same_thread=False)
+
+
+def test_an_answer_replaced_during_its_commit_keeps_the_newer_value(tmp_path):
+    path = tmp_path / "c.sqlite"
+    c = CallCache(path, flush_s=3600)
+    c.put("k", "m", {"t": "old"})
+    c._wconn = _hooked(path)
+    c._wconn.before_many = lambda: c.put("k", "m", {"t": "new"})  # lands while "old" is being committed
+    c.flush()
+    assert c.get("k") == {"t": "new"}  # still queued: the commit of "old" must not drop it
+    c._wconn.before_many = None
+    c.close()
+    c = CallCache(path)
+    assert c.get("k") == {"t": "new"}
+    c.close()
+
+
+def test_one_bad_answer_costs_only_itself_and_the_writer_survives(tmp_path, caplog):
+    path = tmp_path / "c.sqlite"
+    c = CallCache(path, flush_s=0.01)
+    c._wconn = _hooked(path)
+    c._wconn.refuse = "poison"
+    with caplog.at_level("WARNING", logger="autodata.cache"):
+        for i in range(5):
+            c.put(f"k{i}", "m", {"t": "poison" if i == 2 else i})
+        deadline = time.monotonic() + 10
+        while _committed(path) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert _committed(path) == 4 and c.write_errors == 1
+    assert "1 of 5 answers not saved" in caplog.text
+    assert c._writer is not None and c._writer.is_alive()
+    c.put("after", "m", {"t": "still written"})
+    c.close()
+    c = CallCache(path)
+    assert c.get("after") == {"t": "still written"} and c.get("k2") is None
+    c.close()
+
+
+def test_a_lone_surrogate_from_a_server_is_stored_escaped(tmp_path):
+    path = tmp_path / "c.sqlite"
+    c = CallCache(path)
+    odd = json.loads('"broken emoji \\ud83d"')  # valid JSON, not encodable as UTF-8
+    c.put("s", "m", {"text": odd})
+    c.close()
+    c = CallCache(path)
+    assert c.get("s") == {"text": odd}
+    c.close()
+
+
+def test_a_put_after_close_is_reported_not_lost_silently(tmp_path, caplog):
+    c = CallCache(tmp_path / "c.sqlite")
+    c.close()
+    with caplog.at_level("WARNING", logger="autodata.cache"):
+        c.put("late", "m", {"t": 1})
+    assert "closed; an answer for m was not saved" in caplog.text
+    c.close()  # twice is fine

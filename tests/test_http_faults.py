@@ -526,6 +526,7 @@ async def test_cache_answers_a_rerun_without_http(servers, runtimes, tmp_path):
     assert all(c.cached for c in third)
     assert [c.text for c in third] == [c.text for c in first]
     assert rt2.meter.totals.calls == 0 and rt2.meter.totals.cache_hits == 20
+    await rt2.aclose()
 
 
 async def test_failures_are_not_cached(servers, runtimes, tmp_path):
@@ -537,6 +538,7 @@ async def test_failures_are_not_cached(servers, runtimes, tmp_path):
     assert done.cached is False and srv.count == 2
     hit = await rt.complete(NAME, user("first fails, then works"), role="test")
     assert hit.cached is True and srv.count == 2
+    await rt.aclose()
 
 
 # ------------------------------------------------------------------------------------ 13. dedup

@@ -2,7 +2,8 @@
 
 Ray's servers bind every network interface, so each Ray scenario runs in its own process inside a
 fresh network namespace whose only interface is loopback (``unshare -n``): nothing Ray starts can be
-reached from, or reach, anything but 127.0.0.1. Where namespaces are not available the scenarios
+reached from, or reach, anything but 127.0.0.1. It also gets its own PID namespace, so stopping its
+Ray cluster cannot touch any other Ray processes on the machine. Where namespaces are not available the scenarios
 are skipped, unless ``AUTODATA_REQUIRE_NETNS=1`` (set by CI), which makes that a failure.
 """
 
@@ -45,7 +46,10 @@ def outputs(out: Path) -> tuple[list[dict], list[dict]]:
 
 @cache
 def _netns_prefix() -> list[str] | None:
-    for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
+    # -p -f --mount-proc: a PID namespace too, so `ray stop --force` in a scenario sees (and stops)
+    # only that scenario's Ray processes, never a developer's own cluster on the same machine; and
+    # whatever Ray leaves running is killed by the kernel when the scenario's first process exits
+    for prefix in (["unshare", "-n", "-p", "-f", "--mount-proc"], ["unshare", "-rn", "-p", "-f", "--mount-proc"]):
         if shutil.which(prefix[0]) is None:
             break
         probe = subprocess.run([*prefix, "true"], capture_output=True)
@@ -58,8 +62,8 @@ def in_loopback_netns(scenario: str, out: Path, home: Path) -> dict:
     prefix = _netns_prefix()
     if prefix is None:
         if os.environ.get("AUTODATA_REQUIRE_NETNS") == "1":
-            pytest.fail("network namespaces (unshare -n) are required here but not available")
-        pytest.skip("no network namespace available for Ray (unshare -n)")
+            pytest.fail("network and PID namespaces (unshare -n -p) are required here but not available")
+        pytest.skip("no network and PID namespaces available for Ray (unshare -n -p)")
     script = f"ip link set lo up && exec {sys.executable} tests/ray_scenarios.py {scenario} {out}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")} | {"RAY_USAGE_STATS_ENABLED": "0"}
     env["HOME"] = str(home)  # Ray keeps an auth token under ~/.ray: the test's own, not the user's
@@ -92,12 +96,18 @@ def test_budgets_are_shared_out_exactly_among_workers():
 
 def test_more_workers_than_an_endpoint_has_slots_is_a_config_error():
     from autodata.config import ConfigError
+    from autodata.executors.ray_pool import RayExecutor, check_shares
 
+    c = cfg("executor.kind=ray", "executor.workers=4", "models.weak.max_concurrency=3", "models.judge.rpm=2")
     with pytest.raises(ConfigError) as err:
-        cfg("executor.kind=ray", "executor.workers=4", "models.weak.max_concurrency=3")
-    text = str(err.value) + " ".join(getattr(err.value, "details", []) or [])
-    assert "executor.workers" in text and "models.weak.max_concurrency is 3" in text
-    assert cfg("executor.workers=4", "models.weak.max_concurrency=3").executor.kind == "local"  # local: no split
+        RayExecutor(c)
+    text = err.value.render()
+    # every offender, and the largest worker count that fits them all
+    assert "executor.workers" in text and "at most 2" in text
+    assert "models.weak.max_concurrency is 3" in text and "models.judge.rpm is 2" in text
+    # an endpoint the run never calls does not count, and the other commands never look
+    check_shares(cfg("models.unused={provider: simulated, model: sim-weak, max_concurrency: 1}"), 4)
+    assert cfg("executor.kind=ray", "executor.workers=64").executor.workers == 64
 
 
 def test_ray_workers_give_the_same_outputs_as_one_process(local_reference, tmp_path):

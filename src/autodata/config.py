@@ -297,19 +297,6 @@ class Config(_Strict):
                 raise _LocatedError(("roles", role), _unknown_model(endpoint, names))
         if self.generate.model is not None and self.generate.model not in self.models:
             raise _LocatedError(("generate", "model"), _unknown_model(self.generate.model, names))
-        if self.executor.kind == "ray":
-            # budgets are split exactly among the workers, and a worker with no slot could run nothing
-            n = self.executor.workers
-            for name in names:
-                ep = self.models[name]
-                for key in ("max_concurrency", "rpm", "tpm"):
-                    value = getattr(ep, key)
-                    if value is not None and value < n:
-                        raise _LocatedError(
-                            ("executor", "workers"),
-                            f"{n} workers, but models.{name}.{key} is {value}: every worker needs a share of "
-                            f"at least 1; lower executor.workers to at most {value} or raise models.{name}.{key}",
-                        )
         return self
 
     def redacted_dump(self) -> dict[str, Any]:

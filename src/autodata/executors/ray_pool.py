@@ -24,7 +24,7 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 
 from autodata.config import Config
 from autodata.documents import Document
-from autodata.errors import UserError
+from autodata.errors import ConfigError, UserError
 from autodata.llm.usage import Counters, UsageMeter
 from autodata.loop.run import DocumentJob, DocumentResult
 
@@ -36,21 +36,43 @@ def _share(total: int, workers: int, index: int) -> int:
     return total // workers + (1 if index < total % workers else 0)
 
 
+def check_shares(cfg: Config, workers: int) -> None:
+    """Every endpoint the run uses must give each worker a share of at least 1 of each budget."""
+    from autodata.loop.run import run_roles
+
+    problems = []
+    for name in sorted(set(run_roles(cfg).values())):
+        ep = cfg.models[name]
+        for key in ("max_concurrency", "rpm", "tpm"):
+            value = getattr(ep, key)
+            if value is not None and value < workers:
+                problems.append(f"models.{name}.{key} is {value}")
+    if problems:
+        least = min(int(p.rsplit(" ", 1)[1]) for p in problems)
+        raise ConfigError(
+            f"executor.workers: {workers} Ray workers, but a budget is smaller than that, and each worker needs "
+            f"a share of at least 1; set executor.workers to at most {least}, or raise these budgets",
+            details=problems,
+        )
+
+
 def share_budgets(cfg: Config, workers: int, index: int) -> Config:
     """The config worker ``index`` runs with: its exact share of every endpoint's budgets.
 
-    The shares of all workers add up to what the config allows one process (config validation makes
-    sure every share is at least 1), so the cluster as a whole never exceeds it.
+    The shares of all workers add up to what the config allows one process, so the cluster never has
+    more requests in flight, and its sustained rates add up to the configured ones (each worker's
+    token bucket still allows a burst of one request; ``check_shares`` keeps every share at least 1).
     """
     models = {}
     for name, ep in cfg.models.items():
-        conc = _share(ep.max_concurrency, workers, index)
+        # max(1, ...) only matters for an endpoint this run never calls: check_shares covers the others
+        conc = max(1, _share(ep.max_concurrency, workers, index))
         models[name] = ep.model_copy(
             update={
                 "max_concurrency": conc,
                 "min_concurrency": min(ep.min_concurrency, conc),
-                "rpm": None if ep.rpm is None else _share(ep.rpm, workers, index),
-                "tpm": None if ep.tpm is None else _share(ep.tpm, workers, index),
+                "rpm": None if ep.rpm is None else max(1, _share(ep.rpm, workers, index)),
+                "tpm": None if ep.tpm is None else max(1, _share(ep.tpm, workers, index)),
             }
         )
     # the driver's cache path, resolved here: workers may not share the driver's environment
@@ -105,6 +127,7 @@ class DocumentWorker:
 
 class RayExecutor:
     def __init__(self, cfg: Config, *, use_cache: bool = True) -> None:
+        check_shares(cfg, cfg.executor.workers)
         self.cfg, self.use_cache = cfg, use_cache
         self.n = cfg.executor.workers
         self.workers: list[Any] = []
@@ -117,16 +140,12 @@ class RayExecutor:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no reports to anyone from a user's run
         if not ray.is_initialized():
             _check_reachable(self.cfg.executor.address)
-            # a local instance gets one CPU per worker: Ray pre-starts a worker process per CPU, which
-            # on a many-core machine would mean dozens of idle processes (our actors need 0 CPUs)
-            local = {"num_cpus": self.n} if self.cfg.executor.address is None else {}
             try:
                 ray.init(
                     address=self.cfg.executor.address,
                     include_dashboard=False,
                     logging_level="warning",
                     log_to_driver=False,
-                    **local,
                 )
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise UserError(f"executor.address: cannot reach the Ray cluster: {exc}") from None

@@ -16,6 +16,7 @@ answers, which a resumed run asks again.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import sqlite3
@@ -63,7 +64,7 @@ class CallCache:
             raise UserError(f"cannot create the call cache at {self.path}: {exc}") from None
         self.hits = 0
         self.misses = 0
-        self.write_errors = 0  # batches that could not be committed (their answers are asked again next run)
+        self.write_errors = 0  # answers that could not be committed (asked again by a later run)
         self.flush_s, self.batch = flush_s, batch
         self._pending: dict[str, tuple[str, float, str]] = {}  # key -> (model, created, JSON), not yet committed
         self._lock = threading.Lock()  # guards _pending; held only to swap or look up, never during I/O
@@ -88,12 +89,20 @@ class CallCache:
 
     def put(self, key: str, model: str, value: dict[str, Any]) -> None:
         blob = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        try:
+            blob.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate a server's JSON may carry: store it escaped
+            blob = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
         with self._lock:
+            if self._stop:  # a straggler after close(): nothing will commit it, so say so
+                log.warning("call cache %s: closed; an answer for %s was not saved", self.path, model)
+                return
             self._pending[key] = (model, time.time(), blob)
             full = len(self._pending) >= self.batch
-        if self._writer is None:
-            self._writer = threading.Thread(target=self._write_loop, name="autodata-cache-writer", daemon=True)
-            self._writer.start()
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="autodata-cache-writer", daemon=True)
+                self._writer.start()
+                atexit.register(self.close)  # an owner that never closes still gets its answers committed
         if full:
             self._wake.set()
 
@@ -101,32 +110,55 @@ class CallCache:
         while not self._stop:
             self._wake.wait(self.flush_s)
             self._wake.clear()
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # never let the writer die: later answers would only pile up in memory
+                log.exception("call cache %s: the writer failed; it carries on", self.path)
 
     def flush(self) -> None:
-        """Commit every queued answer in one transaction; safe from any thread."""
+        """Commit every queued answer; safe from any thread. Answers that cannot be written are dropped
+        from the queue (logged and counted in ``write_errors``): a later run asks for them again."""
         with self._commit:
             with self._lock:
                 if not self._pending:
                     return
                 taken = list(self._pending.items())
-            rows = [(k, m, created, blob) for k, (m, created, blob) in taken]
             try:
-                if self._wconn is None:
-                    self._wconn = _connect(self.path)
-                with self._wconn:  # one transaction: BEGIN ... COMMIT (ROLLBACK on error)
+                self._write([(k, m, created, blob) for k, (m, created, blob) in taken])
+            finally:
+                with self._lock:  # dropped from the queue only once committed (or given up): get() never misses
+                    for k, entry in taken:
+                        if self._pending.get(k) is entry:  # not replaced by a newer put meanwhile
+                            del self._pending[k]
+
+    _INSERT = "INSERT OR REPLACE INTO calls (key, model, created, value) VALUES (?, ?, ?, ?)"
+
+    def _write(self, rows: list[tuple[str, str, float, str]]) -> None:
+        """One transaction for the batch; if it fails, one per row, so one bad answer costs only itself."""
+        try:
+            if self._wconn is None:
+                self._wconn = _connect(self.path)
+            with self._wconn:  # BEGIN ... COMMIT, ROLLBACK on error
+                self._wconn.execute("BEGIN")
+                self._wconn.executemany(self._INSERT, rows)
+            return
+        except Exception as exc:  # retried row by row below, then reported
+            first: Exception = exc
+        lost = 0
+        for row in rows if self._wconn is not None else []:
+            try:
+                with self._wconn:
                     self._wconn.execute("BEGIN")
-                    self._wconn.executemany(
-                        "INSERT OR REPLACE INTO calls (key, model, created, value) VALUES (?, ?, ?, ?)", rows
-                    )
-            except sqlite3.Error as exc:
-                self.write_errors += 1
-                log.warning("call cache %s: %d answers not saved (%s); a later run asks for them again",
-                            self.path, len(rows), exc)  # fmt: skip
-            with self._lock:  # dropped from the queue only once committed (or given up): get() never misses
-                for k, entry in taken:
-                    if self._pending.get(k) is entry:  # not replaced by a newer put meanwhile
-                        del self._pending[k]
+                    self._wconn.execute(self._INSERT, row)
+            except Exception as exc:
+                lost += 1
+                first = exc
+        if self._wconn is None:
+            lost = len(rows)
+        if lost:
+            self.write_errors += lost
+            log.warning("call cache %s: %d of %d answers not saved (%s); a later run asks for them again",
+                        self.path, lost, len(rows), first)  # fmt: skip
 
     def count(self) -> int:
         self.flush()
@@ -162,8 +194,10 @@ class CallCache:
         return cur.rowcount
 
     def close(self) -> None:
-        """Commit what is queued, stop the writer, close both connections."""
-        self._stop = True
+        """Commit what is queued, stop the writer, close both connections. Safe to call twice."""
+        with self._lock:
+            self._stop = True
+        atexit.unregister(self.close)
         self._wake.set()
         if self._writer is not None:
             self._writer.join(timeout=120)

@@ -316,10 +316,12 @@ class ModelRuntime:
         return {name: client.stats() for name, client in self.endpoints.items()}
 
     async def aclose(self) -> None:
-        for client in self.endpoints.values():
-            await client.aclose()
-        if self.cache is not None:
-            self.cache.close()
+        try:
+            for client in self.endpoints.values():
+                await client.aclose()
+        finally:  # the cache's queued answers are committed even when a client fails to close
+            if self.cache is not None:
+                self.cache.close()
 
     async def __aenter__(self) -> ModelRuntime:
         return self

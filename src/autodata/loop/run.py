@@ -368,8 +368,10 @@ async def run(
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        store.record_calls(executor.leftover_calls())
-        usage = await executor.close()
+        try:
+            store.record_calls(executor.leftover_calls())
+        finally:  # the executor's clients, cache and workers are released whatever happened above
+            usage = await executor.close()
         store.end_session(progress.documents_done, usage)
     summary = write_outputs(
         store,

@@ -479,11 +479,23 @@ class Optimizer:
                 raise UserError(str(exc)) from None
             self.state["stopped"] = str(exc)
         finally:
-            if self.population:  # nothing is checkpointed before the starting recipe has its scores
-                self._save()
-            for rt in self._runtimes.values():
-                await rt.aclose()
+            try:
+                if self.population:  # nothing is checkpointed before the starting recipe has its scores
+                    self._save()
+            finally:
+                await self._close_runtimes()
         return self.write_outputs()
+
+    async def _close_runtimes(self) -> None:
+        """Every runtime is closed (its cache committed) even when another one fails to close."""
+        failed: BaseException | None = None
+        for rt in self._runtimes.values():
+            try:
+                await rt.aclose()
+            except Exception as exc:  # the first failure is raised once all are closed
+                failed = failed or exc
+        if failed is not None:
+            raise failed
 
     async def _iterate(self) -> None:
         opt = self.opt
