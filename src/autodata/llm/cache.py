@@ -134,7 +134,11 @@ class CallCache:
     _INSERT = "INSERT OR REPLACE INTO calls (key, model, created, value) VALUES (?, ?, ?, ?)"
 
     def _write(self, rows: list[tuple[str, str, float, str]]) -> None:
-        """One transaction for the batch; if it fails, one per row, so one bad answer costs only itself."""
+        """One transaction for the batch; if a row broke it, one per row, so a bad answer costs only itself.
+
+        An ``OperationalError`` (locked past the busy timeout, read-only, disk full, I/O) concerns the
+        whole file: retrying row by row would only wait out the timeout once per row.
+        """
         try:
             if self._wconn is None:
                 self._wconn = _connect(self.path)
@@ -145,15 +149,17 @@ class CallCache:
         except Exception as exc:  # retried row by row below, then reported
             first: Exception = exc
         lost = 0
-        for row in rows if self._wconn is not None else []:
+        whole_file = self._wconn is None or isinstance(first, sqlite3.OperationalError)
+        for row in [] if whole_file else rows:
             try:
+                assert self._wconn is not None
                 with self._wconn:
                     self._wconn.execute("BEGIN")
                     self._wconn.execute(self._INSERT, row)
             except Exception as exc:
                 lost += 1
                 first = exc
-        if self._wconn is None:
+        if whole_file:
             lost = len(rows)
         if lost:
             self.write_errors += lost
