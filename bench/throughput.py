@@ -1,9 +1,10 @@
 """Throughput benchmark: autodata's model runtime against a plain ``openai.AsyncOpenAI`` loop.
 
 Both talk HTTP to ``autodata serve-sim`` (started here as a subprocess on 127.0.0.1 with a fixed
-added latency L), fire N distinct short chat requests with at most C in flight, and are timed
-against the ideal wall time N*L/C. Each variant runs in its own fresh Python process so its peak
-RSS is its own; the child prints one ``RESULT {json}`` line that the parent collects.
+latency L, counted from each request's arrival), fire N distinct short chat requests with at most
+C in flight, and are timed against the ideal wall time N*L/C. Each variant runs in its own fresh
+Python process so its peak RSS is its own; the child prints one ``RESULT {json}`` line that the
+parent collects.
 
 Variants:
   plain           openai.AsyncOpenAI(max_retries=0) + asyncio.Semaphore(C), chat.completions.create
@@ -752,7 +753,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=10000, help="requests per run (default 10000)")
     p.add_argument("--concurrency", "-c", type=int, default=64, help="max requests in flight (default 64)")
-    p.add_argument("--latency-ms", type=float, default=50.0, help="serve-sim added latency (default 50)")
+    p.add_argument("--latency-ms", type=float, default=50.0, help="serve-sim latency per answer (default 50)")
     p.add_argument("--repeats", type=int, default=1, help="runs per variant; the table shows medians")
     p.add_argument("--warmup", type=int, default=None, help="untimed calls before each run (default: C)")
     p.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"comma list from {', '.join(ALL_VARIANTS)}")

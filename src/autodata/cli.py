@@ -551,7 +551,9 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
 def serve_sim(
     host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one and prints it.")] = 8000,
-    latency_ms: Annotated[float, typer.Option("--latency-ms", min=0, help="Added to every answer.")] = 0.0,
+    latency_ms: Annotated[
+        float, typer.Option("--latency-ms", min=0, help="Time each answer takes, counted from the request's arrival.")
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="Global seed of the simulated ladder.")] = 0,
     fault_rate: Annotated[
         float, typer.Option("--fault-rate", min=0, max=1, help="Share of structured answers with defects.")

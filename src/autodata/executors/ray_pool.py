@@ -40,19 +40,18 @@ def check_shares(cfg: Config, workers: int) -> None:
     """Every endpoint the run uses must give each worker a share of at least 1 of each budget."""
     from autodata.loop.run import run_roles
 
-    problems = []
-    for name in sorted(set(run_roles(cfg).values())):
-        ep = cfg.models[name]
-        for key in ("max_concurrency", "rpm", "tpm"):
-            value = getattr(ep, key)
-            if value is not None and value < workers:
-                problems.append(f"models.{name}.{key} is {value}")
-    if problems:
-        least = min(int(p.rsplit(" ", 1)[1]) for p in problems)
+    small = [
+        (value, f"models.{name}.{key} is {value}")
+        for name in sorted(set(run_roles(cfg).values()))
+        for key in ("max_concurrency", "rpm", "tpm")
+        if (value := getattr(cfg.models[name], key)) is not None and value < workers
+    ]
+    if small:
         raise ConfigError(
             f"executor.workers: {workers} Ray workers, but a budget is smaller than that, and each worker needs "
-            f"a share of at least 1; set executor.workers to at most {least}, or raise these budgets",
-            details=problems,
+            f"a share of at least 1; set executor.workers to at most {min(v for v, _ in small)}, "
+            "or raise these budgets",
+            details=[text for _, text in small],
         )
 
 
