@@ -360,3 +360,23 @@ def test_a_missing_document_path_fails_before_the_run_directory_is_written(tmp_p
     res = run_cli("run", "examples/quickstart.yaml", "--out", str(out), "--set", "documents.paths=[nope.txt]", "-q")
     assert res.returncode == 2 and "'nope.txt' is not a file" in res.stderr and "Traceback" not in res.stderr
     assert not (out / "run.db").exists()  # fixing the typo and running again just works
+
+
+def test_answers_the_cache_could_not_save_are_counted_in_the_summary(tmp_path, monkeypatch, capsys):
+    import asyncio
+
+    from autodata.cli import _print_run_summary
+    from autodata.config import load_config
+    from autodata.llm.cache import CallCache
+    from autodata.loop.run import run
+
+    # a cache file whose table is gone: every batch fails with a file-wide error
+    monkeypatch.setattr(CallCache, "_INSERT", "INSERT INTO no_such_table VALUES (?, ?, ?, ?)")
+    cfg = load_config(ROOT / "examples" / "quickstart.yaml", [f"cache.path={tmp_path / 'c.sqlite'}"])
+    summary = asyncio.run(run(cfg, tmp_path / "run", limit=2))
+    assert summary["calls"] > 0
+    assert summary["cache_write_errors"] == summary["calls"]  # every answer, none silently
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["cache_write_errors"] == summary["calls"]
+    _print_run_summary(summary)
+    shown = capsys.readouterr().out
+    assert "answers the call cache could not save" in shown and "asks for them again" in shown

@@ -521,9 +521,16 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
         ("cost (USD)", f"{summary['cost_usd']:.4f}"),
         ("wall time (s)", summary["wall_s"]),
     ]
+    if summary.get("cache_write_errors"):
+        rows.insert(-3, ("answers the call cache could not save", summary["cache_write_errors"]))
     for k, v in rows:
         table.add_row(k, str(v))
     out.print(table)
+    if summary.get("cache_write_errors"):
+        out.print(
+            f"[yellow]the call cache could not save {summary['cache_write_errors']} answers "
+            "(see the warnings above); a resumed or repeated run asks for them again[/]"
+        )
     if summary["rejections"]:
         out.print("rejections: " + ", ".join(f"{k} {v}" for k, v in summary["rejections"].items()), markup=False)
     if summary.get("stopped"):

@@ -113,15 +113,16 @@ class DocumentWorker:
     async def pid(self) -> int:
         return os.getpid()
 
-    async def finish(self) -> tuple[dict[tuple[str, str], Counters], list[dict[str, Any]]]:
-        """This worker's usage counters and any call rows not yet returned; then it lets go of its clients."""
+    async def finish(self) -> tuple[dict[tuple[str, str], Counters], list[dict[str, Any]], int]:
+        """This worker's usage counters, any call rows not yet returned, and the answers its call cache
+        could not save; then it lets go of its clients."""
         if self.executor is None:
-            return {}, []
+            return {}, [], 0
         rows = self.executor.rt.meter.rows()
         left = self.executor.leftover_calls()
-        await self.executor.close()
+        usage = await self.executor.close()
         self.executor = None
-        return rows, left
+        return rows, left, int(usage.get("cache_write_errors", 0))
 
 
 class RayExecutor:
@@ -198,13 +199,15 @@ class RayExecutor:
     async def close(self) -> dict[str, Any]:
         """The session's usage: every live worker's full counters (retries, failures, repairs included)."""
         final = UsageMeter()
+        write_errors = 0
         results = await asyncio.gather(*(w.finish.remote() for w in self.workers), return_exceptions=True)
         for r in results:
             if isinstance(r, BaseException):
                 continue
-            rows, left = r
+            rows, left, errors = r
             final.absorb(rows)
             self.leftover += left
+            write_errors += errors
         for w in self.workers:
             ray.kill(w)
         self.workers = []
@@ -213,4 +216,6 @@ class RayExecutor:
         # a worker that died (and was restarted) took its counters with it: the driver's tally of the
         # calls returned with each document then stands in, without retries and repairs
         complete = final.totals.calls >= self.meter.totals.calls
-        return final.summary() if complete else self.meter.summary()
+        usage = final.summary() if complete else self.meter.summary()
+        usage["cache_write_errors"] = write_errors
+        return usage

@@ -68,4 +68,6 @@ class LocalExecutor:
         usage = self.rt.meter.summary()
         if self.own:
             await self.rt.aclose()
+            # known only once the cache has committed its last batch
+            usage["cache_write_errors"] = self.rt.cache.write_errors if self.rt.cache is not None else 0
         return usage

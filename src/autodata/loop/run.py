@@ -415,8 +415,10 @@ def summarize(
                 rejections["error:" + r["error"].split(":", 1)[0]] += 1
     by_role: dict[str, dict[str, float]] = {}
     total_wall = 0.0
+    cache_write_errors = 0
     for session in store.sessions():
         usage = session.get("usage") or {}
+        cache_write_errors += int(usage.get("cache_write_errors", 0))
         for role, row in (usage.get("by_role") or {}).items():
             acc = by_role.setdefault(
                 role, {"calls": 0, "cache_hits": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
@@ -444,6 +446,7 @@ def summarize(
         "usage_by_role": by_role,
         "calls": calls,
         "cache_hits": cache_hits,
+        "cache_write_errors": cache_write_errors,  # answers the call cache could not save (asked again later)
         "cost_usd": round(cost, 6),
         "calls_per_accepted_example": round(calls / accepted, 2) if accepted else None,
         "cost_per_accepted_example": round(cost / accepted, 6) if accepted else None,
