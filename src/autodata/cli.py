@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +22,8 @@ from rich.table import Table
 
 from autodata.config import Config, load_config, redact_url
 from autodata.errors import UserError
+
+T = TypeVar("T")
 
 app = typer.Typer(
     add_completion=False,
@@ -65,9 +68,32 @@ def _load(config: Path | None, overrides: list[str] | None) -> Config:
     return cfg
 
 
-def _simulated_banner(names: list[str]) -> None:
-    if names:
-        err.print(f"[yellow]SIMULATED models (offline stand-ins, not real LLMs): {', '.join(names)}[/]")
+def _simulated_banner(cfg: Config, names: Iterable[str | None]) -> None:
+    """Say which of the endpoints a command uses are simulated, so no one mistakes their output."""
+    simulated = sorted({n for n in names if n and cfg.models[n].provider == "simulated"})
+    if simulated:
+        err.print(f"[yellow]SIMULATED models (offline stand-ins, not real LLMs): {', '.join(simulated)}[/]")
+
+
+async def _with_progress(
+    title: str,
+    total: int | None,
+    quiet: bool,
+    call: Callable[[Callable[[Any], None] | None], Awaitable[T]],
+    status: Callable[[Any], tuple[int, str]],
+) -> T:
+    """Await ``call(on_progress)`` under a progress bar that ``status`` turns each report into
+    (completed, info line); with ``quiet``, ``call(None)`` and no bar."""
+    if quiet:
+        return await call(None)
+    with _progress() as progress:
+        task = progress.add_task(title, total=total, info="")
+
+        def tick(state: Any) -> None:
+            completed, info = status(state)
+            progress.update(task, completed=completed, info=info)
+
+        return await call(tick)
 
 
 @app.command()
@@ -136,25 +162,20 @@ def generate(
     cfg.endpoint_for(name)
     samples = n or cfg.generate.n
     runtime = ModelRuntime.from_config(cfg, use_cache=not no_cache)
-    if cfg.models[name].provider == "simulated":
-        _simulated_banner([name])
+    _simulated_banner(cfg, [name])
     total = _count_lines(input)
     if total is not None:
         total *= samples
 
     async def go() -> dict[str, Any]:
         try:
-            if quiet:
-                return await run_batch(runtime, input, out_dir, model=name, n=samples)
-            with _progress() as progress:
-                task = progress.add_task(f"generate [{name}]", total=total, info="")
-
-                def tick(stats: Any) -> None:
-                    progress.update(
-                        task, completed=stats.requests + stats.bad_lines * samples, info=_usage_line(runtime, stats)
-                    )
-
-                return await run_batch(runtime, input, out_dir, model=name, n=samples, on_progress=tick)
+            return await _with_progress(
+                f"generate [{name}]",
+                total,
+                quiet,
+                lambda tick: run_batch(runtime, input, out_dir, model=name, n=samples, on_progress=tick),
+                lambda stats: (stats.requests + stats.bad_lines * samples, _usage_line(runtime, stats)),
+            )
         finally:
             await runtime.aclose()
 
@@ -257,28 +278,17 @@ def run(
 
         cfg = apply_recipe(cfg, load_recipe(recipe))
     roles = run_roles(cfg)
-    _simulated_banner(sorted({n for n in roles.values() if cfg.models[n].provider == "simulated"}))
+    _simulated_banner(cfg, roles.values())
 
     from autodata.executors import make_executor
 
     async def go() -> dict[str, Any]:
         ex = make_executor(cfg, use_cache=not no_cache)
-        if quiet:
-            return await run_loop(
-                cfg, out_dir, limit=limit, force_new_recipe=force_new_recipe, use_cache=not no_cache, executor=ex
-            )
-        with _progress() as progress:
-            task = progress.add_task("run", total=limit, info="")
-
-            def tick(p: Any) -> None:
-                progress.update(
-                    task,
-                    completed=p.documents_done + p.failed,
-                    info=f"accepted {p.accepted} ({100 * p.acceptance_rate:.0f}%) exhausted {p.exhausted} "
-                    f"failed {p.failed} | rounds {p.rounds} | calls {p.calls} tok {p.tokens:,} ${p.cost_usd:.4f}",
-                )
-
-            return await run_loop(
+        return await _with_progress(
+            "run",
+            limit,
+            quiet,
+            lambda tick: run_loop(
                 cfg,
                 out_dir,
                 limit=limit,
@@ -286,7 +296,13 @@ def run(
                 use_cache=not no_cache,
                 on_progress=tick,
                 executor=ex,
-            )
+            ),
+            lambda p: (
+                p.documents_done + p.failed,
+                f"accepted {p.accepted} ({100 * p.acceptance_rate:.0f}%) exhausted {p.exhausted} "
+                f"failed {p.failed} | rounds {p.rounds} | calls {p.calls} tok {p.tokens:,} ${p.cost_usd:.4f}",
+            ),
+        )
 
     summary = asyncio.run(go())
     _print_run_summary(summary)
@@ -314,23 +330,20 @@ def optimize(
 
     cfg = _load(config, [*(set_ or []), *([f"optimize.iterations={iterations}"] if iterations else [])])
     used = {*run_roles(cfg).values(), *(cfg.roles.get(r) for r in ("analyzer", "implementer") if cfg.roles.get(r))}
-    _simulated_banner(sorted(n for n in used if cfg.models[n].provider == "simulated"))
+    _simulated_banner(cfg, used)
 
     async def go() -> dict[str, Any]:
-        if quiet:
-            return await run_optimize(cfg, out_dir, use_cache=not no_cache)
-        with _progress() as progress:
-            task = progress.add_task("optimize", total=cfg.optimize.iterations, info="")
-
-            def tick(s: dict[str, Any]) -> None:
-                progress.update(
-                    task,
-                    completed=s["iterations_run"],
-                    info=f"kept {s['iterations_accepted']} | best val {100 * s['best']['val_pass_rate']:.0f}% "
-                    f"(baseline {100 * s['baseline']['val_pass_rate']:.0f}%) | blocked {s['hacking_attempts_blocked']}",
-                )
-
-            return await run_optimize(cfg, out_dir, use_cache=not no_cache, on_progress=tick)
+        return await _with_progress(
+            "optimize",
+            cfg.optimize.iterations,
+            quiet,
+            lambda tick: run_optimize(cfg, out_dir, use_cache=not no_cache, on_progress=tick),
+            lambda s: (
+                s["iterations_run"],
+                f"kept {s['iterations_accepted']} | best val {100 * s['best']['val_pass_rate']:.0f}% "
+                f"(baseline {100 * s['baseline']['val_pass_rate']:.0f}%) | blocked {s['hacking_attempts_blocked']}",
+            ),
+        )
 
     summary = asyncio.run(go())
     _print_optimize_summary(summary, out_dir)

@@ -20,8 +20,8 @@ from autodata.cli import (
     SetOpt,
     _load,
     _print_run_summary,
-    _progress,
     _simulated_banner,
+    _with_progress,
     app,
     err,
     out,
@@ -56,26 +56,29 @@ def baseline(
     check_method(method)
     cfg = _load(config, set_)
     roles = run_roles(cfg)
-    _simulated_banner(sorted({n for n in roles.values() if cfg.models[n].provider == "simulated"}))
+    _simulated_banner(cfg, roles.values())
 
     async def go() -> dict[str, Any]:
-        kwargs: dict[str, Any] = dict(
-            seeds_path=seeds, limit=limit, force_new_recipe=force_new_recipe, use_cache=not no_cache
+        return await _with_progress(
+            f"baseline {method}",
+            limit,
+            quiet,
+            lambda tick: run_baseline(
+                cfg,
+                out_dir,
+                method,
+                seeds_path=seeds,
+                limit=limit,
+                force_new_recipe=force_new_recipe,
+                use_cache=not no_cache,
+                on_progress=tick,
+            ),
+            lambda p: (
+                p.documents_done + p.failed,
+                f"meets acceptance {p.accepted} | failed {p.failed} | calls {p.calls} tok {p.tokens:,} "
+                f"${p.cost_usd:.4f}",
+            ),
         )
-        if quiet:
-            return await run_baseline(cfg, out_dir, method, **kwargs)
-        with _progress() as progress:
-            task = progress.add_task(f"baseline {method}", total=limit, info="")
-
-            def tick(p: Any) -> None:
-                progress.update(
-                    task,
-                    completed=p.documents_done + p.failed,
-                    info=f"meets acceptance {p.accepted} | failed {p.failed} | calls {p.calls} tok {p.tokens:,} "
-                    f"${p.cost_usd:.4f}",
-                )
-
-            return await run_baseline(cfg, out_dir, method, on_progress=tick, **kwargs)
 
     summary = asyncio.run(go())
     _print_run_summary(summary)
