@@ -32,7 +32,7 @@ ROLE_NAMES = (
 )
 
 
-# The parts of an endpoint that change its answers (recipe and frozen hashes include them); a simulated
+# The parts of an endpoint that change its answers (the recipe hash includes them); a simulated
 # model's latency does not, its fault rate does.
 ANSWER_FIELDS: dict[str, Any] = {
     "provider": True,
@@ -42,6 +42,11 @@ ANSWER_FIELDS: dict[str, Any] = {
     "max_repairs": True,
     "structured_output": True,
     "simulation": {"fault_rate"},
+}
+# What the outer loop's frozen hash includes of each solver/judge endpoint: the same, less the two
+# fields that only govern how a malformed structured answer is repaired.
+FROZEN_ANSWER_FIELDS: dict[str, Any] = {
+    k: v for k, v in ANSWER_FIELDS.items() if k not in {"max_repairs", "structured_output"}
 }
 
 # Prefixes of common API keys: an `api_key_env` value starting with one is a key, not a name.

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from statistics import fmean
 from typing import Any
 
-from autodata.acceptance import Decision, Preset, check_weak
+from autodata.acceptance import Preset, check_weak
 from autodata.documents import Document
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError
-from autodata.loop.episode import Episode, EpisodeSettings, Round, Steps, aborts_episode, scores_of
+from autodata.loop.episode import Episode, EpisodeSettings, Round, Steps, aborts_episode, reason_messages, scores_of
 from autodata.prompts import render
 from autodata.roles.framing import fence
 from autodata.roles.schemas import ChallengerOutput, OrchestratorAction
@@ -68,10 +68,6 @@ def describe(p: Preset) -> str:
     if p.judge_loop:
         parts.append("a loop judge, shown the scores, accepts it")
     return "; ".join(parts)
-
-
-def _reasons(d: Decision) -> list[str]:
-    return [r.message for r in d.reasons]
 
 
 @dataclass(slots=True)
@@ -148,15 +144,16 @@ class _Tools:
         if not rnd.weak:
             early = await self.steps.weak(rnd, example)
             if not early.accepted:
-                rnd.decision, rnd.feedback = early, _reasons(early)
+                rnd.decision, rnd.feedback = early, reason_messages(early)
+        else:
+            early = check_weak(self.s.preset, scores_of(rnd.weak))
         scores = scores_of(rnd.weak)
-        early = check_weak(self.s.preset, scores)
         return {
             "weak_scores": [_pct(x) for x in scores],
             "weak_mean": _pct(early.weak_mean),
             "weak_best": _pct(early.weak_best),
             "weak_checks_pass": early.accepted,
-            "reasons": _reasons(early),
+            "reasons": reason_messages(early),
             "unscored_attempts": [a.error for a in rnd.weak if a.score is None],
         }
 
@@ -166,7 +163,7 @@ class _Tools:
         if rnd.strong is None:
             await self.steps.strong(rnd, example)
         d = self.steps.decision(rnd, quality_passed=self._quality_passed(rnd))
-        rnd.decision, rnd.feedback = d, _reasons(d)
+        rnd.decision, rnd.feedback = d, reason_messages(d)
         weak, strong = scores_of(rnd.weak), scores_of(rnd.strong or [])
         wm, sm = (fmean(weak) if weak else None), (fmean(strong) if strong else None)
         out: dict[str, Any] = {
@@ -175,7 +172,7 @@ class _Tools:
             "strong_mean": _pct(sm),
             "gap_points": _pct(sm - wm) if wm is not None and sm is not None else None,
             "acceptance_test_holds": d.accepted,
-            "reasons": _reasons(d),
+            "reasons": reason_messages(d),
         }
         if rnd.quality is None:
             out["note"] = "the quality verifier has not checked this example; finish will need its pass"
@@ -194,9 +191,9 @@ class _Tools:
         if missing:
             return {"refused": "the acceptance test cannot be applied yet", "reasons": missing}
         d = self.steps.decision(rnd, quality_passed=self._quality_passed(rnd))  # recomputed, never trusted
-        rnd.decision, rnd.feedback = d, _reasons(d)
+        rnd.decision, rnd.feedback = d, reason_messages(d)
         if not d.accepted:
-            return {"refused": "the example does not pass the acceptance test", "reasons": _reasons(d)}
+            return {"refused": "the example does not pass the acceptance test", "reasons": reason_messages(d)}
         if self.s.final_quality_check and "final" not in (rnd.quality or {}):
             if not await self.steps.final_quality(rnd, example):
                 return {"refused": "the final quality check failed", "reasons": rnd.feedback or [rnd.error or ""]}

@@ -50,6 +50,9 @@ def aborts_episode(err: CallError) -> bool:
     return err.kind not in ROUND_LEVEL_KINDS
 
 
+FIRST_WAVE = 2  # adaptive stopping: solver attempts drawn before the first look at the verdict
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoints:
     challenger: str
@@ -87,7 +90,6 @@ class EpisodeSettings:
     orchestrator: Literal["scripted", "agent"] = "scripted"
     max_agent_steps: int = 40
     adaptive_stopping: bool = False  # draw solver attempts in waves and stop once the verdict is settled
-    first_wave: int = 2
     propose: Proposer | None = None  # None: the challenger
     grounding: Grounding | None = None  # None: the source document
 
@@ -276,10 +278,13 @@ class Steps:
             return False
         rnd.quality = report.to_dict()
         if not report.passed:
-            rnd.decision = decide(self.s.preset, quality_passed=False, weak=[], strong=None)
+            rnd.decision = self._quality_failed()
             why = ", ".join(report.issues) or "unspecified"
             rnd.feedback = [f"failed quality check: {why}: {report.feedback}".rstrip(": ")]
         return report.passed
+
+    def _quality_failed(self) -> Decision:
+        return decide(self.s.preset, quality_passed=False, weak=[], strong=None)
 
     async def final_quality(self, rnd: Round, example: ChallengerOutput) -> bool:
         """A second, independent verifier pass on an accepted example (its own cached call)."""
@@ -289,11 +294,11 @@ class Steps:
             if aborts_episode(err):
                 raise
             rnd.error = f"quality_verifier (final pass): {err}"
-            rnd.decision = decide(self.s.preset, quality_passed=False, weak=[], strong=None)
+            rnd.decision = self._quality_failed()
             return False
         rnd.quality = {**(rnd.quality or {}), "final": final.to_dict()}
         if not final.passed:
-            rnd.decision = decide(self.s.preset, quality_passed=False, weak=[], strong=None)
+            rnd.decision = self._quality_failed()
             rnd.feedback = [f"failed quality check (final pass): {', '.join(final.issues)}: {final.feedback}"]
         return final.passed
 
@@ -313,7 +318,7 @@ class Steps:
         if not s.adaptive_stopping:
             return await self._attempt_wave(example, strong=strong, first=0, n=k)
         out: list[Attempt] = []
-        wave = min(s.first_wave, k)
+        wave = min(FIRST_WAVE, k)
         while len(out) < k:
             out += await self._attempt_wave(example, strong=strong, first=len(out), n=wave)
             drawn, left = scores_of(out), k - len(out)
@@ -383,7 +388,7 @@ class Steps:
         weak_scores = scores_of(rnd.weak)
         weak_mean = sum(weak_scores) / len(weak_scores) if weak_scores else None
         rnd.strong = await self.attempts(example, strong=True, weak_mean=weak_mean)
-        weak_scores, strong_scores = scores_of(rnd.weak), scores_of(rnd.strong)
+        strong_scores = scores_of(rnd.strong)
         if self.exact:
             finals = [a.extracted for a in rnd.strong if a.extracted is not None]
             top, votes = majority(finals)
@@ -437,7 +442,8 @@ class Steps:
         )
 
 
-def _feedback(decision: Decision) -> list[str]:
+def reason_messages(decision: Decision) -> list[str]:
+    """The feedback a rejected round gives the challenger: its reasons, in words."""
     return [r.message for r in decision.reasons]
 
 
@@ -472,10 +478,10 @@ async def _scripted_round(steps: Steps, rnd: Round, history: list[str]) -> bool:
     early = await steps.weak(rnd, example)
     if steps.s.weak_first and not early.accepted:
         rnd.decision = early
-        rnd.feedback = _feedback(early)
+        rnd.feedback = reason_messages(early)
         return False
     rnd.decision = await steps.strong(rnd, example)
     if not rnd.decision.accepted:
-        rnd.feedback = _feedback(rnd.decision)
+        rnd.feedback = reason_messages(rnd.decision)
         return False
     return not steps.s.final_quality_check or await steps.final_quality(rnd, example)

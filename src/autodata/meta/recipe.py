@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from autodata.config import Config
+from autodata.config import FROZEN_ANSWER_FIELDS, Config
 from autodata.errors import UserError
 
 # component name -> the loop setting it writes
@@ -132,16 +132,7 @@ def frozen_parts(cfg: Config) -> dict[str, Any]:
         "samples": [loop.k_weak, loop.k_strong, loop.weak_temperature, loop.strong_temperature, loop.weak_first],
         "final_quality_check": loop.final_quality_check,
         "models": {
-            role: cfg.models[name].model_dump(
-                mode="json",
-                include={
-                    "provider": True,
-                    "model": True,
-                    "sampling": True,
-                    "extra_body": True,
-                    "simulation": {"fault_rate"},
-                },
-            )
+            role: cfg.models[name].model_dump(mode="json", include=FROZEN_ANSWER_FIELDS)
             for role, name in sorted(run_roles(cfg).items())
         },
     }
