@@ -236,3 +236,27 @@ def test_jsonl_streams_rows_and_applies_the_size_limit_per_row(tmp_path):
     assert len(docs) == 10 and docs[0].text.startswith("Row 0.")
     assert sorted(s.reason for s in skipped) == ["oversized", "undecodable"]
     assert skipped[0].source.endswith(":11") or skipped[1].source.endswith(":11")
+
+
+def test_every_command_reads_the_corpus_with_every_documents_setting(monkeypatch):
+    """run and optimize both read through config_documents: the split, fields and limits all apply."""
+    from autodata.config import DocumentsConfig
+    from autodata.documents import sources
+
+    seen = {}
+
+    def fake(inputs, *, options, min_chars, hf_split):
+        seen.update(inputs=list(inputs), options=options, min_chars=min_chars, hf_split=hf_split)
+        return iter(())
+
+    monkeypatch.setattr(sources, "load_documents", fake)
+    d = DocumentsConfig(paths=["hf://org/set"], hf_split="validation", text_field="body", min_chars=10)
+    assert list(sources.config_documents(d)) == []
+    assert seen["hf_split"] == "validation" and seen["min_chars"] == 10 and seen["options"].text_field == "body"
+    import inspect
+
+    from autodata.loop import run
+    from autodata.meta import optimizer
+
+    for module in (run, optimizer):  # neither reads documents any other way
+        assert " load_documents(" not in inspect.getsource(module)

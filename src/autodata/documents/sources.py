@@ -11,13 +11,22 @@ import glob
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autodata.documents.model import Document, Skipped, document_id
 from autodata.documents.readers import ALL_FORMATS, Raw, ReadOptions, read_file, row_to_raw
 from autodata.errors import UserError
 
+if TYPE_CHECKING:
+    from autodata.config import DocumentsConfig
+
 HF_PREFIX = "hf://"
+
+
+def config_documents(docs: DocumentsConfig) -> Iterator[Document | Skipped]:
+    """The documents a config's ``documents`` section names, read the way it says (one place, so every
+    command that reads a corpus honours every setting)."""
+    return load_documents(docs.paths, options=ReadOptions.of(docs), min_chars=docs.min_chars, hf_split=docs.hf_split)
 
 
 def check_inputs(inputs: Sequence[str | Path]) -> None:

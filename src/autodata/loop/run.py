@@ -22,7 +22,7 @@ from typing import Any
 
 from autodata.acceptance import Preset, preset
 from autodata.config import ANSWER_FIELDS, Config
-from autodata.documents import Document, ReadOptions, Skipped, check_inputs, fit_to_budget, load_documents
+from autodata.documents import Document, Skipped, check_inputs, config_documents, fit_to_budget
 from autodata.errors import UserError
 from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.llm.types import CallError
@@ -291,7 +291,6 @@ async def run(
     store.begin_session()
     finished = store.finished_ids()
     progress = RunProgress()
-    opts = ReadOptions.of(cfg.documents)
     sem = asyncio.Semaphore(cfg.loop.concurrency)
     tasks: set[asyncio.Task[None]] = set()
     job = DocumentJob(cfg, settings, record, rhash)
@@ -342,9 +341,7 @@ async def run(
 
     try:
         seq = 0
-        for item in load_documents(
-            cfg.documents.paths, options=opts, min_chars=cfg.documents.min_chars, hf_split=cfg.documents.hf_split
-        ):
+        for item in config_documents(cfg.documents):
             if isinstance(item, Skipped):
                 store.record_skipped(item.source, item.reason, item.detail)
                 progress.skipped += 1

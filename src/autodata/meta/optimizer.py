@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from autodata.config import Config
-from autodata.documents import Document, ReadOptions, Skipped, fit_to_budget, load_documents
+from autodata.documents import Document, Skipped, config_documents, fit_to_budget
 from autodata.errors import ConfigError, UserError
 from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.llm.types import CallError
@@ -398,8 +398,7 @@ class Optimizer:
 
     def _load_documents(self) -> None:
         cfg = self.cfg
-        opts = ReadOptions.of(cfg.documents)
-        for item in load_documents(cfg.documents.paths, options=opts, min_chars=cfg.documents.min_chars):
+        for item in config_documents(cfg.documents):
             if not isinstance(item, Skipped):
                 self.docs[item.id] = fit_to_budget(item, cfg.documents.max_tokens)
 
