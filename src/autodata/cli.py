@@ -306,9 +306,7 @@ def run(
 
     summary = asyncio.run(go())
     _print_run_summary(summary)
-    docs = summary["documents"]
-    if summary.get("stopped") or (docs["failed_this_session"] and not docs["accepted"] + docs["exhausted"]):
-        raise typer.Exit(1)
+    _exit_if_run_failed(summary)
 
 
 @app.command()
@@ -512,6 +510,13 @@ def export(
     )
     if push_to_hub:
         out.print(f"pushed to {push_to_hub}", markup=False, highlight=False)
+
+
+def _exit_if_run_failed(summary: dict[str, Any]) -> None:
+    """Exit 1 when the run was stopped, or when every document it tried this session failed."""
+    docs = summary["documents"]
+    if summary.get("stopped") or (docs["failed_this_session"] and not docs["accepted"] + docs["exhausted"]):
+        raise typer.Exit(1)
 
 
 def _print_run_summary(summary: dict[str, Any]) -> None:

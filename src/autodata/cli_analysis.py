@@ -18,6 +18,7 @@ from autodata.cli import (
     NoCacheOpt,
     QuietOpt,
     SetOpt,
+    _exit_if_run_failed,
     _load,
     _print_run_summary,
     _simulated_banner,
@@ -90,9 +91,7 @@ def baseline(
         markup=False,
         highlight=False,
     )
-    docs = summary["documents"]
-    if summary.get("stopped") or (docs["failed_this_session"] and not docs["accepted"] + docs["exhausted"]):
-        raise typer.Exit(1)
+    _exit_if_run_failed(summary)
 
 
 def _print_table(title: str, head: list[str], rows: list[list[str]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -18,6 +19,12 @@ _ENV = jinja2.Environment(
 @lru_cache(maxsize=128)
 def template(name: str) -> jinja2.Template:
     return _ENV.get_template(name)
+
+
+def template_source(name: str) -> str:
+    """A template's text as written (what recipe and frozen hashes are computed over)."""
+    tpl = template(name)
+    return Path(tpl.filename).read_text(encoding="utf-8") if tpl.filename else name
 
 
 def render(template_name: str, /, **values: Any) -> str:

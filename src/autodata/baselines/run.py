@@ -28,12 +28,7 @@ from autodata.documents import Document
 from autodata.llm.runtime import ModelRuntime
 from autodata.loop.episode import Episode
 from autodata.loop.run import ProgressFn, RecordFn, example_record, recipe_hash, run, settings_from
-from autodata.prompts import template
-
-
-def _source(name: str) -> str:
-    tpl = template(name)
-    return Path(tpl.filename).read_text(encoding="utf-8") if tpl.filename else name
+from autodata.prompts import template_source
 
 
 def baseline_recipe(cfg: Config, m: Method, seeds: list[dict[str, Any]], answer_check: bool) -> str:
@@ -41,7 +36,7 @@ def baseline_recipe(cfg: Config, m: Method, seeds: list[dict[str, Any]], answer_
     payload = {
         "loop": recipe_hash(cfg),
         "method": m.name,
-        "templates": {name: _source(name) for name in (m.template, "baseline_fields.j2")},
+        "templates": {name: template_source(name) for name in (m.template, "baseline_fields.j2")},
         "output": [m.output.__name__, m.short_output.__name__],
         "seeds": seeds if m.shots else [],
         "shots": m.shots,

@@ -30,7 +30,7 @@ from autodata.llm.usage import current_document
 from autodata.loop.episode import Endpoints, Episode, EpisodeSettings, Round, run_episode, scores_of
 from autodata.loop.executor import Executor, LocalExecutor
 from autodata.loop.profile import profile
-from autodata.prompts import template
+from autodata.prompts import template_source
 from autodata.store.run_store import RunStore
 
 # Errors that will fail every document the same way: stop scheduling new ones.
@@ -48,11 +48,6 @@ RECIPE_TEMPLATES = (
     "structured_instructions.j2",
     "structured_repair.j2",
 )
-
-
-def _template_source(name: str) -> str:
-    tpl = template(name)
-    return Path(tpl.filename).read_text(encoding="utf-8") if tpl.filename else name
 
 
 def run_preset(cfg: Config) -> Preset:
@@ -80,7 +75,7 @@ def recipe_hash(cfg: Config) -> str:
     """What decides the run's results: prompts, loop settings, models per role, seed, budget."""
     roles = run_roles(cfg)
     payload = {
-        "templates": {name: _template_source(name) for name in RECIPE_TEMPLATES},
+        "templates": {name: template_source(name) for name in RECIPE_TEMPLATES},
         "loop": cfg.loop.model_dump(mode="json", exclude={"concurrency"}),
         "models": {
             role: cfg.models[name].model_dump(mode="json", include=ANSWER_FIELDS) for role, name in roles.items()

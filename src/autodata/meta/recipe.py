@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autodata.config import FROZEN_ANSWER_FIELDS, Config
 from autodata.errors import UserError
+from autodata.prompts import template_source
 
 # component name -> the loop setting it writes
 EDITABLE: dict[str, str] = {
@@ -124,7 +125,7 @@ def frozen_parts(cfg: Config) -> dict[str, Any]:
 
     loop = cfg.loop
     return {
-        "templates": {name: _source(f"prompts/{name}") for name in FROZEN_TEMPLATES},
+        "templates": {name: template_source(name) for name in FROZEN_TEMPLATES},
         "sources": {name: _source(name) for name in FROZEN_SOURCES},
         "preset": asdict(run_preset(cfg)),
         "profile": loop.profile,
