@@ -11,7 +11,6 @@ rejected is the one the user would drop by hand.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from autodata.analysis.runs import read_jsonl, task_text, write_json
 from autodata.analysis.similarity import Pair, clusters, jaccard, near_duplicate_pairs, shingles
 from autodata.errors import UserError
+from autodata.store.files import atomic_jsonl
 
 DEDUP_FILE = "examples.dedup.jsonl"
 Similarity = Callable[[int, int], float]
@@ -95,11 +95,7 @@ def dedup_run(
         pairs, similarity = detector(texts)
     kept, report = plan(examples, pairs, similarity=similarity)
     out = run_dir / DEDUP_FILE
-    tmp = out.with_suffix(".jsonl.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for i in kept:
-            fh.write(json.dumps(examples[i], ensure_ascii=False) + "\n")
-    tmp.replace(out)
+    atomic_jsonl(out, (examples[i] for i in kept))
     result = {
         "method": method,
         "threshold": threshold,

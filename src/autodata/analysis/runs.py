@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from autodata.errors import UserError
+from autodata.store.files import atomic_text
 
 
 @dataclass(slots=True)
@@ -72,9 +73,7 @@ def load_run(run_dir: Path, *, examples_file: str = "examples.jsonl") -> RunData
 
 
 def write_json(path: Path, value: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_text(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
 def task_text(example: dict[str, Any], on: str = "task") -> str:

@@ -175,19 +175,10 @@ class RayExecutor:
             finally:
                 self.busy[i] -= 1
             for row in res.calls:
-                self._count(row)
+                self.meter.count_row(row)
             return res
         lost = f"worker lost {self.cfg.executor.max_attempts} times: {type(last).__name__}: {last}"
         return DocumentResult.failed(doc, lost, kind="worker_lost")
-
-    def _count(self, row: dict[str, Any]) -> None:
-        c = Counters()
-        if row["cache_hit"]:
-            c.cache_hits = 1
-        else:
-            c.calls, c.cost_usd, c.latency_s = 1, row["cost_usd"], row["latency_s"]
-            c.input_tokens, c.output_tokens = row["input_tokens"], row["output_tokens"]
-        self.meter.absorb({(row["endpoint"], row["role"]): c})
 
     def totals(self) -> Counters:
         return self.meter.totals

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from autodata.export.rows import (
     sft_row,
 )
 from autodata.run_info import RunInfo
+from autodata.store.files import atomic_jsonl
 from autodata.store.run_store import RunStore
 
 FORMATS = ("jsonl", "parquet", "hf", "rl", "sft")
@@ -62,11 +61,7 @@ def _table(fmt: str, sel: Selection) -> pa.Table:
 
 
 def _write_jsonl(table: pa.Table, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for row in table.to_pylist():
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    atomic_jsonl(path, table.to_pylist())
 
 
 def dataset_card(store: RunStore, sel: Selection, fmt: str, columns: list[str], name: str) -> str:

@@ -185,6 +185,16 @@ class EndpointClient:
                     reply = await replica.backend.send(body)
                 finally:
                     replica.in_flight -= 1
+                try:
+                    completion = self._completion(reply, req, retries + 1, time.monotonic() - started)
+                except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+                    # a 200 whose JSON is not a chat completion: a server glitch, retried like one
+                    raise TransportError(
+                        f"answer is not a chat completion: {exc!r}",
+                        kind="malformed_response",
+                        retryable=True,
+                        unhealthy=True,
+                    ) from None
             except TransportError as err:
                 self.window.release()
                 if self.tpm:
@@ -220,29 +230,6 @@ class EndpointClient:
                     self.tpm.adjust(-estimate)
                 raise
             self.window.release()
-            try:
-                completion = self._completion(reply, req, retries + 1, time.monotonic() - started)
-            except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-                # a 200 whose JSON is not a chat completion: a server glitch, retried like one
-                self.pool.on_failure(replica, True)
-                if self.tpm:
-                    self.tpm.adjust(-estimate)
-                if retries >= self.cfg.max_retries:
-                    self.meter.record_failure(self.name, role, "malformed_response")
-                    raise CallError(
-                        f"{self.name} [{replica.label}]: answer is not a chat completion: {exc!r}",
-                        kind="malformed_response",
-                        retryable=True,
-                        endpoint=self.name,
-                        attempts=retries + 1,
-                    ) from None
-                self.meter.record_retry(self.name, role, "malformed_response")
-                retries += 1
-                last = replica
-                await asyncio.sleep(
-                    backoff_delay(retries - 1, self.cfg.backoff_base_s, self.cfg.backoff_max_s, self._rng)
-                )
-                continue
             self.window.on_success()
             self.pool.on_success(replica)
             if self.tpm:

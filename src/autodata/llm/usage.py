@@ -103,6 +103,18 @@ class UsageMeter:
     def _both(self, endpoint: str, role: str) -> tuple[Counters, Counters]:
         return self._row(endpoint, role), self._total
 
+    def count_row(self, row: dict[str, Any]) -> None:
+        """Count one call-log row (the shape ``_tell`` sends): how a driver tallies its workers' calls."""
+        for c in self._both(row["endpoint"], row["role"]):
+            if row["cache_hit"]:
+                c.cache_hits += 1
+                continue
+            c.calls += 1
+            c.input_tokens += row["input_tokens"]
+            c.output_tokens += row["output_tokens"]
+            c.cost_usd += row["cost_usd"]
+            c.latency_s += row["latency_s"]
+
     def record_call(self, endpoint: str, role: str, usage: Usage, price: Price, latency_s: float) -> None:
         cost = cost_of(usage, price)
         for c in self._both(endpoint, role):

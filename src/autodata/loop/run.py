@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import time
 import traceback
 from collections import Counter
@@ -31,6 +30,7 @@ from autodata.loop.episode import Endpoints, Episode, EpisodeSettings, Round, ru
 from autodata.loop.executor import Executor, LocalExecutor
 from autodata.loop.profile import profile
 from autodata.prompts import template_source
+from autodata.store.files import atomic_jsonl, atomic_text
 from autodata.store.run_store import RunStore
 
 # Errors that will fail every document the same way: stop scheduling new ones.
@@ -379,17 +379,6 @@ def settings_roles(cfg: Config) -> list[str]:
     return sorted(set(run_roles(cfg).values()))
 
 
-def _atomic_lines(path: Path, rows: Any) -> int:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    n = 0
-    with tmp.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            n += 1
-    os.replace(tmp, path)
-    return n
-
-
 def summarize(
     store: RunStore, *, progress: RunProgress | None = None, simulated: list[str] | None = None
 ) -> dict[str, Any]:
@@ -455,8 +444,8 @@ def summarize(
 def write_outputs(
     store: RunStore, out_dir: Path, *, progress: RunProgress | None = None, simulated: list[str] | None = None
 ) -> dict[str, Any]:
-    n_examples = _atomic_lines(out_dir / "examples.jsonl", store.examples())
-    _atomic_lines(out_dir / "episodes.jsonl", store.episodes())
+    n_examples = atomic_jsonl(out_dir / "examples.jsonl", store.examples())
+    atomic_jsonl(out_dir / "episodes.jsonl", store.episodes())
     summary = summarize(store, progress=progress, simulated=simulated)
     summary["outputs"] = {
         "examples": str(out_dir / "examples.jsonl"),
@@ -464,7 +453,5 @@ def write_outputs(
         "store": str(out_dir / "run.db"),
         "examples_written": n_examples,
     }
-    tmp = out_dir / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, out_dir / "summary.json")
+    atomic_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary

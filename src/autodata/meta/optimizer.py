@@ -29,7 +29,6 @@ import asyncio
 import difflib
 import json
 import math
-import os
 import random
 import statistics
 import time
@@ -49,6 +48,7 @@ from autodata.meta.guards import Refusal, check_edit, knob_value
 from autodata.meta.recipe import EDITABLE, Recipe, apply_recipe, frozen_hash, root_recipe
 from autodata.prompts import render
 from autodata.roles.schemas import Analysis, ChallengerOutput, RecipeEdits
+from autodata.store.files import atomic_text
 
 META_ROLES = ("analyzer", "implementer")
 STATE = "state.json"
@@ -191,13 +191,13 @@ class Optimizer:
         """Checkpoint: state, population, history and the summary so far (``status`` reads it live)."""
         self.out.mkdir(parents=True, exist_ok=True)
         self.state["spent_usd"], self.state["tokens"] = self.spent()
-        _atomic(self.out / STATE, json.dumps(self.state, indent=1))
-        _atomic(
+        atomic_text(self.out / STATE, json.dumps(self.state, indent=1))
+        atomic_text(
             self.out / "population.jsonl", "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in self.population)
         )
-        _atomic(self.out / "history.md", "# Optimization history\n\n" + "\n\n".join(self.state["history"]) + "\n")
+        atomic_text(self.out / "history.md", "# Optimization history\n\n" + "\n\n".join(self.state["history"]) + "\n")
         if self.population:
-            _atomic(self.out / "summary.json", json.dumps(self.summary(), indent=2) + "\n")
+            atomic_text(self.out / "summary.json", json.dumps(self.summary(), indent=2) + "\n")
 
     def check_frozen(self, recipe: Recipe) -> None:
         now = frozen_hash(self.cfg)
@@ -571,19 +571,13 @@ class Optimizer:
 
     def write_outputs(self) -> dict[str, Any]:
         summary = self.summary()
-        _atomic(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
+        atomic_text(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
         best = Recipe.model_validate(self.best()["recipe"])
-        _atomic(self.out / "best_recipe.yaml", best.to_yaml())
+        atomic_text(self.out / "best_recipe.yaml", best.to_yaml())
         from autodata.meta.plot import pass_rate_plot
 
         pass_rate_plot(self.population, self.out / "pass_rate.png")
         return summary
-
-
-def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 async def optimize(cfg: Config, out_dir: Path, **kwargs: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from autodata.errors import UserError
 from autodata.report.data import RunData, load_run
 from autodata.report.figures import MEAN_CHECKS, RUN_FIGURES, Figure_, lineage_figure, pass_rate_figure, render
+from autodata.store.files import atomic_text
 
 
 @dataclass(slots=True)
@@ -177,11 +178,9 @@ def write_report(path: Path, out: Path | None = None) -> tuple[Path, Report]:
         report=report, run_dir=str(path), generated=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     )
     target = out or path / "report.html"
-    tmp = target.with_suffix(target.suffix + ".tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(html, encoding="utf-8")
-        tmp.replace(target)
+        atomic_text(target, html)
     except OSError as exc:
         raise UserError(f"cannot write {target}: {exc.strerror or exc}") from None
     return target, report
