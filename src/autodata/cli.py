@@ -388,9 +388,7 @@ def status(
         else:
             out.print(f"{run_dir}: optimization started; no iteration has finished yet")
         return
-    if not (run_dir / "run.db").exists():
-        raise UserError(f"{run_dir} is not a run directory (no run.db)")
-    store = RunStore(run_dir)
+    store = RunStore.open_existing(run_dir)
     try:
         _print_run_summary(summarize(store))
     finally:

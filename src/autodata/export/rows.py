@@ -58,7 +58,8 @@ def select(store: RunStore, include: str = "auto") -> Selection:
     log = store.reviews()
     states = log.states()
     if include == "auto":
-        include = "approved" if log.has_decisions() else "accepted"
+        # "approved" once any example stands approved or rejected (a decision later reopened does not count)
+        include = "approved" if any(s.status != "unreviewed" for s in states.values()) else "accepted"
     examples = [reviewed_example(e, states.get(e["id"])) for e in store.examples()]
     keep = {
         "accepted": lambda s: True,

@@ -11,16 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autodata.review.index import mean_score
 from autodata.run_info import RunInfo
 from autodata.store.reviews import ReviewState
 from autodata.store.run_store import RunStore
 
 WEAK_CODES = frozenset({"weak_mean_too_high", "weak_best_too_high", "weak_too_many_correct", "weak_zero_attempt"})
-
-
-def _mean(attempts: list[dict[str, Any]] | None) -> float | None:
-    scores = [a["score"] for a in attempts or [] if a.get("score") is not None]
-    return sum(scores) / len(scores) if scores else None
 
 
 @dataclass(slots=True)
@@ -92,7 +88,7 @@ def load_run(run_dir: Path) -> RunData:
 
     points, gaps_rejected = [], []
     for r in rounds:
-        weak, strong = _mean(r.get("weak")), _mean(r.get("strong"))
+        weak, strong = mean_score(r.get("weak")), mean_score(r.get("strong"))
         if weak is None or strong is None:
             continue
         ok = bool((r.get("decision") or {}).get("accepted"))

@@ -296,7 +296,10 @@ def _item_context(state: ReviewApp, item: Item, f: Filters) -> dict[str, Any]:
     rounds = episode.get("rounds") or []
     rnd = next((r for r in rounds if int(r.get("round", -1)) == item.round), {})
     example = doc.get("example") if item.accepted else None
-    review: ReviewState | None = state.log.state(item.example_id) if item.example_id else None
+    states = state.log.states()
+    review: ReviewState | None = (
+        (states.get(item.example_id) or ReviewState(item.example_id)) if item.example_id else None
+    )
     shown = reviewed_example(example, review) if example else dict(rnd.get("example") or {})
     probe = " ".join(str(shown.get(k, "")) for k in ("context", "question", "reference_answer"))
     text = state.store.document_text(item.doc_id)
@@ -304,7 +307,7 @@ def _item_context(state: ReviewApp, item: Item, f: Filters) -> dict[str, Any]:
     if text:
         a, b = best_passage(text, probe)
         excerpt = {"before": a > 0, "after": b < len(text), "text": text[a:b], "full": text, "chars": len(text)}
-    walk = state.index.select(f, state.log.states())
+    walk = state.index.select(f, states)
     keys = [i.key for i in walk]
     pos = keys.index(item.key) if item.key in keys else -1
     prev_item = walk[pos - 1] if pos > 0 else None

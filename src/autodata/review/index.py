@@ -53,7 +53,7 @@ class Item:
         return f"{self.doc_id}/{self.round}"
 
 
-def _mean(attempts: list[dict[str, Any]] | None) -> float | None:
+def mean_score(attempts: list[dict[str, Any]] | None) -> float | None:
     scores = [a["score"] for a in attempts or [] if a.get("score") is not None]
     return sum(scores) / len(scores) if scores else None
 
@@ -70,7 +70,7 @@ def items_of(doc: dict[str, Any]) -> list[Item]:
             continue
         decision = rnd.get("decision") or {}
         accepted = bool(decision.get("accepted"))
-        weak, strong = _mean(rnd.get("weak")), _mean(rnd.get("strong"))
+        weak, strong = mean_score(rnd.get("weak")), mean_score(rnd.get("strong"))
         out.append(
             Item(
                 doc_id=doc["id"],

@@ -41,15 +41,6 @@ class ReviewEvent:
     reviewer: str
     at: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "action": self.action,
-            "reason": self.reason,
-            "payload": self.payload,
-            "reviewer": self.reviewer,
-            "at": self.at,
-        }
-
 
 @dataclass(slots=True)
 class ReviewState:
@@ -62,7 +53,6 @@ class ReviewState:
     decided_at: float | None = None
     edits: dict[str, Any] = field(default_factory=dict)
     edited_by: str = ""
-    edited_at: float | None = None
     notes: list[ReviewEvent] = field(default_factory=list)
     history: list[ReviewEvent] = field(default_factory=list)
 
@@ -74,7 +64,7 @@ class ReviewState:
             self.decided_by, self.decided_at = event.reviewer, event.at
         elif event.action == "edit":
             self.edits.update(event.payload or {})
-            self.edited_by, self.edited_at = event.reviewer, event.at
+            self.edited_by = event.reviewer
         elif event.action == "note":
             self.notes.append(event)
 
@@ -177,10 +167,6 @@ class ReviewLog:
         for event in self.events(example_id):
             state.apply(event)
         return state
-
-    def has_decisions(self) -> bool:
-        """Whether any example stands approved or rejected now (a decision later reopened does not count)."""
-        return any(s.status != "unreviewed" for s in self.states().values())
 
 
 def reviewed_example(example: dict[str, Any], state: ReviewState | None) -> dict[str, Any]:

@@ -191,15 +191,6 @@ class RunStore:
             with self._transaction():
                 self._insert_calls(calls)
 
-    def calls(self, document_id: str | None = None) -> list[dict[str, Any]]:
-        sql = f"SELECT session, {', '.join(self._CALL_FIELDS)} FROM calls"
-        rows = (
-            self._db.execute(sql + " WHERE document_id = ? ORDER BY rowid", (document_id,))
-            if document_id
-            else (self._db.execute(sql + " ORDER BY rowid"))
-        )
-        return [dict(zip(("session", *self._CALL_FIELDS), r, strict=True)) for r in rows]
-
     def _transaction(self) -> Any:
         db = self._db
 
