@@ -108,5 +108,5 @@ def _form(v: Fraction, rng: random.Random) -> str:
     return f"Final answer: ({v.numerator})/({v.denominator})"
 
 
-for _handler in (challenger, solver):
-    register_handler(_handler)
+register_handler(challenger)
+register_handler(solver, first=True)  # before the general solver, which would claim short-answer prompts too
