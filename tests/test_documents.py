@@ -260,3 +260,14 @@ def test_every_command_reads_the_corpus_with_every_documents_setting(monkeypatch
 
     for module in (run, optimizer):  # neither reads documents any other way
         assert " load_documents(" not in inspect.getsource(module)
+
+
+def test_the_row_size_limit_is_the_same_for_every_row_source():
+    """JSONL, Parquet and Hugging Face rows all become documents through row_to_raw, which holds the limit."""
+    from autodata.documents.model import Skipped
+    from autodata.documents.readers import ReadOptions, row_to_raw
+
+    opts = ReadOptions(max_bytes=100)
+    assert isinstance(row_to_raw("hf://x#0", {"text": "a" * 100}, opts, "hf"), Skipped) is False
+    big = row_to_raw("hf://x#1", {"text": "a" * 101}, opts, "hf")
+    assert isinstance(big, Skipped) and big.reason == "oversized"

@@ -193,6 +193,8 @@ def row_to_raw(source: str, row: dict[str, Any], opts: ReadOptions, fmt: str) ->
     if not isinstance(value, str):
         present = ", ".join(sorted(str(k) for k in row)[:12])
         return Skipped(source, "no_text_field", f"no string field {opts.text_field!r} (fields: {present})")
+    if len(value) > opts.max_bytes:  # every row source (JSONL, Parquet, Hugging Face) has the same limit
+        return Skipped(source, "oversized", f"the row's text is over the {opts.max_bytes / 1e6:.1f} MB limit")
     title = row.get(opts.title_field)
     meta: dict[str, Any] = {}
     if opts.id_field and row.get(opts.id_field) is not None:
@@ -245,10 +247,5 @@ def _parquet(path: Path, opts: ReadOptions) -> Iterator[Raw | Skipped]:
     row_no = 0
     for batch in pf.iter_batches(batch_size=256, columns=columns):
         for row in batch.to_pylist():
-            text = row.get(opts.text_field)
-            where = f"{path}#{row_no}"
+            yield row_to_raw(f"{path}#{row_no}", row, opts, "parquet")
             row_no += 1
-            if isinstance(text, str) and len(text) > opts.max_bytes:
-                yield Skipped(where, "oversized", f"the row's text is over the {opts.max_bytes / 1e6:.1f} MB limit")
-                continue
-            yield row_to_raw(where, row, opts, "parquet")
