@@ -100,6 +100,11 @@ class Completion:
     latency_s: float = 0.0
     attempts: int = 1
     system_fingerprint: str | None = None
+    # Why this reply holds no usable answer, or None when it does. A short code, then ": " and the
+    # detail, e.g. "content_filter: finish_reason content_filter with no content". Codes:
+    # content_filter, provider_error, no_message, reasoning_only, unclosed_think, empty, truncated.
+    # A reply with a problem is an *attempt error*: never judged, never scored.
+    problem: str | None = None
 
     def to_cache(self) -> dict[str, Any]:
         return {
@@ -110,6 +115,7 @@ class Completion:
             "reasoning": self.reasoning,
             "system_fingerprint": self.system_fingerprint,
             "latency_s": round(self.latency_s, 4),
+            "problem": self.problem,
         }
 
     @classmethod
@@ -127,6 +133,7 @@ class Completion:
             latency_s=0.0,
             attempts=0,
             system_fingerprint=data.get("system_fingerprint"),
+            problem=data.get("problem"),
         )
 
 
