@@ -210,7 +210,7 @@ class DocumentsConfig(_Strict):
 
 class AcceptanceConfig(_Strict):
     # None: the profile's own preset (rubric-qa -> deployed, verifiable -> verifiable, legal -> judge)
-    preset: Literal["deployed", "prose", "verifiable", "judge"] | None = None
+    preset: Literal["deployed", "prose", "verifiable", "judge", "code"] | None = None
     overrides: dict[str, float | int | bool | None] = Field(default_factory=dict)
 
     @model_validator(mode="after")
