@@ -15,7 +15,7 @@ import pytest
 
 from autodata.errors import UserError
 from autodata.export.write import export
-from autodata.roles.solver import solver_messages
+from autodata.judging.solver import solver_messages
 from autodata.store.reviews import ReviewLog
 
 ROOT = Path(__file__).resolve().parents[1]

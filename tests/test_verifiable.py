@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autodata.verifiable import equivalent, final_answer
+from autodata.judging.verifiable import equivalent, final_answer
 
 
 @pytest.mark.parametrize(
@@ -65,7 +65,7 @@ def test_final_answer_extraction():
 
 
 def test_degenerate_answers_are_compared_as_text_not_parsed():
-    from autodata.verifiable import equivalent
+    from autodata.judging.verifiable import equivalent
 
     assert equivalent("1" + "+1" * 3000, "3001") is False  # no RecursionError from a model's runaway output
     assert equivalent("-" * 3000 + "1", "1") is False

@@ -170,8 +170,8 @@ def examples_schema(rows: list[dict[str, Any]]) -> pa.Schema:
 
 def prompt_messages(e: dict[str, Any]) -> list[dict[str, str]]:
     """Exactly what the solvers were asked (the frozen solver prompt of the example's profile)."""
+    from autodata.judging.solver import solver_messages
     from autodata.loop.profile import profile
-    from autodata.roles.solver import solver_messages
 
     return solver_messages(e["context"], e["question"], profile(e.get("profile") or "rubric-qa").solver_template)
 
