@@ -76,7 +76,10 @@ CASES = [
         "provider_error",
     ),
     # OpenRouter / gateways: HTTP 200 with an error object and no choices (SWE-agent/mini-swe-agent#902)
-    ({"error": {"code": 429, "message": "Provider returned error", "metadata": {"raw": "overloaded"}}}, "provider_error"),
+    (
+        {"error": {"code": 429, "message": "Provider returned error", "metadata": {"raw": "overloaded"}}},
+        "provider_error",
+    ),
     # Gemini's OpenAI-compatible endpoint: a choice without message (FuzzAnything/PromptFuzz#42 "missing field message")
     (completion(None, "stop"), "no_message"),
     # vLLM --reasoning-parser: the budget spent thinking, content null, all in reasoning_content / reasoning
@@ -174,7 +177,7 @@ async def test_missing_usage_is_estimated_and_counted_as_such(serve):
     """Servers that send no ``usage`` (nodetool-ai/nodetool#5755): the tokens are our estimate, counted apart,
     and the estimate includes the schema sent in response_format."""
     body = completion({"content": '{"ok": true, "why": "tides"}'}, "stop")
-    srv, rt = await serve(plan=always(reply(body)))
+    _, rt = await serve(plan=always(reply(body)))
     res = await rt.structured("m", MSG, Verdict, role="judge")
     t = rt.meter.totals
     assert res.completion.usage.estimated and t.estimated_calls == 1
