@@ -601,20 +601,43 @@ def serve_sim(
     fault_rate: Annotated[
         float, typer.Option("--fault-rate", min=0, max=1, help="Share of structured answers with defects.")
     ] = 0.04,
+    gpu_model: Annotated[
+        str | None,
+        typer.Option(
+            "--gpu-model",
+            help="Answer at the pace of a GPU server: a preset (llama-8b-1xh100, qwen-32b-2xh100, "
+            "llama-70b-8xh100, tiny); replaces --latency-ms. Metrics on /metrics.",
+        ),
+    ] = None,
+    gpu_config: Annotated[
+        Path | None,
+        typer.Option("--gpu-config", help="A YAML file of GPU model fields (base: PRESET fills the rest)."),
+    ] = None,
+    time_scale: Annotated[
+        float, typer.Option("--time-scale", min=1e-6, help="Wall seconds per simulated second (0.01: 100x faster).")
+    ] = 1.0,
 ) -> None:
     """Serve the simulated model ladder over an OpenAI-compatible HTTP API (/v1/chat/completions)."""
+    from autodata.llm.sim.gpu import GpuEngine, load_spec
     from autodata.llm.sim.ladder import LADDER, SimulatedLadder
     from autodata.llm.sim.server import bind_socket, create_app, serve
 
+    engine = None
+    if gpu_model is not None or gpu_config is not None:
+        engine = GpuEngine(load_spec(gpu_model, gpu_config), time_scale=time_scale)
     try:
         sock = bind_socket(host, port)
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     actual = sock.getsockname()[1]
-    app_ = create_app(SimulatedLadder(global_seed=seed, fault_rate=fault_rate), latency_ms=latency_ms)
+    app_ = create_app(SimulatedLadder(global_seed=seed, fault_rate=fault_rate), latency_ms=latency_ms, engine=engine)
+    pace = (
+        f"GPU model {engine.spec.name}, time scale {time_scale:g}"
+        if engine is not None
+        else f"latency {latency_ms:g} ms"
+    )
     out.print(
-        f"serve-sim: SIMULATED models on http://{host}:{actual}/v1 "
-        f"(latency {latency_ms:g} ms, seed {seed}, fault rate {fault_rate:g})"
+        f"serve-sim: SIMULATED models on http://{host}:{actual}/v1 ({pace}, seed {seed}, fault rate {fault_rate:g})"
     )
     out.print(f"models: {', '.join(LADDER)}")
     sys.stdout.flush()
