@@ -531,9 +531,10 @@ def export(
 
 
 def _exit_if_run_failed(summary: dict[str, Any]) -> None:
-    """Exit 1 when the run was stopped, or when every document it tried this session failed."""
+    """Exit 1 when the run was stopped, or when any document failed this session (a server error, no
+    valid evidence): the run is not complete, and running the same command again retries those."""
     docs = summary["documents"]
-    if summary.get("stopped") or (docs["failed_this_session"] and not docs["accepted"] + docs["exhausted"]):
+    if summary.get("stopped") or docs["failed_this_session"]:
         raise typer.Exit(1)
 
 
@@ -573,6 +574,13 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
         out.print(f"[red]{escape(summary['stopped'])}[/]", highlight=False)
     for failure in summary.get("failures", [])[:5]:
         out.print(f"failed: {failure['source']}: {failure['error']}", markup=False, highlight=False)
+    if docs["failed_this_session"]:
+        out.print(
+            f"[red]{docs['failed_this_session']} documents failed this session (server errors or no valid answers, "
+            "not verdicts on the documents): they are not stored as finished; run the same command again to "
+            "retry them[/]",
+            highlight=False,
+        )
     if "outputs" in summary:
         o = summary["outputs"]
         out.print(

@@ -240,6 +240,16 @@ class LoopConfig(_Strict):
     adaptive_stopping: bool = Field(
         False, description="Draw solver attempts in waves (2, then 1) and stop once the verdict cannot change."
     )
+    min_valid_attempts: int | None = Field(
+        None,
+        ge=1,
+        le=32,
+        description="Valid (scored) solver attempts per side the acceptance test needs; none: all k. "
+        "Replies without a usable answer are attempt errors, never scored.",
+    )
+    max_resamples: int = Field(
+        2, ge=0, le=8, description="Waves of new samples that replace attempt errors before the document fails."
+    )
     final_quality_check: bool = True
     weak_temperature: float | None = Field(0.7, ge=0, le=2)
     strong_temperature: float | None = Field(0.7, ge=0, le=2)
