@@ -34,8 +34,10 @@ from autodata.prompts import template_source
 from autodata.store.files import atomic_jsonl, atomic_text
 from autodata.store.run_store import RunStore
 
-# Errors that will fail every document the same way: stop scheduling new ones.
-STOP_KINDS = frozenset({"auth", "not_found"})
+# Errors that will fail every document the same way: stop scheduling new ones. ``quota``: the provider
+# refuses for billing reasons (429 insufficient_quota, 402); ``unsupported_param``: the model refuses a
+# request field (the message names the config key that omits it).
+STOP_KINDS = frozenset({"auth", "not_found", "quota", "unsupported_param"})
 BASE_ROLES = ("challenger", "quality_verifier", "weak_solver", "strong_solver")
 RECIPE_TEMPLATES = (
     "challenger.j2",
