@@ -3,6 +3,10 @@
 A generated question that shares most of its word n-grams with a benchmark item is likely a copy of
 it (the writer model saw the benchmark in training, or a seed task came from it); training on it would
 inflate that benchmark's scores. Questions shorter than n words are compared at their own length.
+
+"Words" are :func:`autodata.analysis.similarity.tokens`: NFKC-normalised, case-folded word tokens in
+scripts written with spaces, character bigrams in scripts written without (Chinese, Japanese, Thai…),
+so a word-for-word copy of a benchmark item is found in any language.
 """
 
 from __future__ import annotations
@@ -118,4 +122,17 @@ def check_run(
         k: result[k] for k in ("benchmark", "ngram", "threshold", "checked", "flagged", "max_overlap")
     } | {"flagged_ids": [r["id"] for r in result["flagged_examples"]]}
     write_json(run_dir / "summary.json", run.summary)
+    from autodata.analysis.dedup import record_flags
+
+    record_flags(
+        run_dir,
+        "contamination",
+        scope=benchmark_path.name,
+        params={"benchmark": str(benchmark_path), "ngram": n, "threshold": threshold, "field": field},
+        checked=result["checked"],
+        flagged=[
+            (r["id"], f"{100 * r['overlap']:.0f}% of its {n}-grams are in {benchmark_path.name}", r)
+            for r in result["flagged_examples"]
+        ],
+    )
     return result
