@@ -224,7 +224,7 @@ class AcceptanceConfig(_Strict):
 
     @model_validator(mode="after")
     def _known_thresholds(self) -> AcceptanceConfig:
-        from autodata.acceptance import preset  # a leaf module: importing it keeps the arrows one-way
+        from autodata.judging.acceptance import preset  # a leaf module: importing it keeps the arrows one-way
 
         try:
             preset(self.preset or "deployed", **self.overrides)
