@@ -17,13 +17,15 @@ Two trainers, their documented call shapes:
 What is shipped:
 
 - :func:`verifiable_reward` (TRL): 1.0 when the completion's final answer equals the reference
-  (:func:`autodata.verifiable.equivalent`, the ``verifiable`` profile's scorer), else 0.0.
+  (:func:`autodata.judging.verifiable.equivalent`, the ``exact-answer`` scorer of the ``verifiable``
+  profile), else 0.0.
 - :class:`RubricReward` / :func:`rubric_reward` (TRL): the judge endpoint of a config marks each rubric
-  criterion with the frozen judge prompt (``roles.judge.mark``) and the rubric formula
-  (``rubric.score``) turns the marks into the reward: the score the filter computed. Calls go through
+  criterion with the frozen judge prompt and the rubric formula turns the marks into the reward: the
+  ``rubric-judge`` scorer of ``autodata.judging.scoring``, the one the filter ran. Calls go through
   the config's model runtime, so they are cached (the call cache), concurrent and paced by the
-  endpoint's limits (RPM/TPM, adaptive window). A row whose ``reward_model.style`` is ``"rule"`` is
-  scored by equivalence, as the filter scored it. A judge call that fails for good gives ``None``
+  endpoint's limits (RPM/TPM, adaptive window). A row of a profile scored in code (``data_source``
+  ``autodata/verifiable``, ``reward_model.style`` ``"rule"``) is scored by equivalence, as the filter
+  scored it. A judge call that fails for good gives ``None``
   (TRL's "does not apply"), never a made-up 0.
 - :func:`compute_score` (verl) for both, chosen by ``data_source`` (``autodata/<profile>``), and
   :func:`compute_verifiable_score` / :func:`compute_rubric_score` to pick one explicitly.
@@ -39,16 +41,27 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from autodata.config import Config, load_config, validate_config
 from autodata.errors import ConfigError, UserError
+from autodata.judging.verifiable import equivalent
 from autodata.llm.structured import split_think
-from autodata.verifiable import equivalent
 
 CONFIG_ENV = "AUTODATA_REWARD_CONFIG"
 DATA_SOURCE_PREFIX = "autodata/"
+EXACT_SCORER, JUDGE_SCORER = "exact-answer", "rubric-judge"  # names in autodata.judging.scoring.SCORERS
+
+
+@dataclass(slots=True)
+class _Example:
+    """What a scorer reads of an example (``autodata.judging.scoring.Scorable``)."""
+
+    question: str
+    reference_answer: str
+    rubric: list[Any]
 
 
 # ---------------------------------------------------------------------------------------------- shapes
@@ -199,20 +212,25 @@ class RubricReward:
             return self._loop
 
     async def _score_one(self, question: str, rubric: Sequence[Mapping[str, Any]], answer: str) -> float | None:
+        from autodata.judging.schemas import RubricItem
+        from autodata.judging.scoring import scorer
         from autodata.llm.types import CallError
-        from autodata.roles import judge
-        from autodata.roles.schemas import RubricItem
-        from autodata.rubric import score
 
-        items = [
-            RubricItem(criterion=str(c["criterion"]), weight=int(c["weight"]), category=str(c.get("category") or ""))
-            for c in rubric
-        ]
+        example = _Example(
+            question=question,
+            reference_answer="",  # the judge's prompt holds the question, the rubric and the answer only
+            rubric=[
+                RubricItem(
+                    criterion=str(c["criterion"]), weight=int(c["weight"]), category=str(c.get("category") or "")
+                )
+                for c in rubric
+            ],
+        )
         try:
-            marking = await judge.mark(self._runtime, self.judge_endpoint, question, items, answer, sample=0)
+            scored = await scorer(JUDGE_SCORER).score(self._runtime, self.judge_endpoint, example, answer, sample=0)
         except CallError:
             return None
-        return score([r.weight for r in items], marking.marks)
+        return scored.score
 
     async def _score_all(self, rows: list[tuple[str, Sequence[Mapping[str, Any]], str]]) -> list[float | None]:
         return list(await asyncio.gather(*(self._score_one(q, r, a) for q, r, a in rows)))
@@ -235,12 +253,14 @@ class RubricReward:
         rubrics = _column(columns, "rubric", n) or [(e or {}).get("rubric") for e in extra]
         questions = _column(columns, "question", n) or [(e or {}).get("question") for e in extra]
         styles = [(rm or {}).get("style") for rm in (_column(columns, "reward_model", n) or [None] * n)]
-        refs = _references(columns, n) if any(s == "rule" for s in styles) else [""] * n
+        sources = _column(columns, "data_source", n) or [None] * n
+        kinds = [_kind(src, style) for src, style in zip(sources, styles, strict=True)]
+        refs = _references(columns, n) if EXACT_SCORER in kinds else [""] * n
         texts = [completion_text(c) for c in items]
         out: list[float | None] = [None] * n
         judged: list[int] = []
         for i in range(n):
-            if styles[i] == "rule":
+            if kinds[i] == EXACT_SCORER:
                 out[i] = float(equivalent(texts[i], refs[i]))  # the filter checked this row in code
             elif not rubrics[i] or not questions[i]:
                 raise ValueError(
@@ -320,17 +340,22 @@ def compute_rubric_score(
     return value
 
 
-def _rule_based(data_source: str) -> bool:
+def _kind(data_source: str | None, style: str | None = None) -> str:
+    """The scorer the filter used for a row: its profile's (``data_source`` = ``autodata/<profile>``), else
+    the one ``reward_model.style`` implies. Only the exact-answer and rubric-judge scorers have rewards here."""
     from autodata.loop.profile import profile
 
-    name = data_source[len(DATA_SOURCE_PREFIX) :] if data_source.startswith(DATA_SOURCE_PREFIX) else data_source
-    try:
-        return profile(name).exact_answers
-    except ValueError:
-        raise ValueError(
-            f"data_source {data_source!r} is not an autodata export ({DATA_SOURCE_PREFIX}<profile>); "
-            "use compute_verifiable_score or compute_rubric_score directly"
-        ) from None
+    name = None
+    if data_source and data_source.startswith(DATA_SOURCE_PREFIX):
+        try:
+            name = profile(data_source[len(DATA_SOURCE_PREFIX) :]).scorer
+        except ValueError:
+            name = None
+    if name is None:
+        name = EXACT_SCORER if style == "rule" else JUDGE_SCORER
+    if name not in (EXACT_SCORER, JUDGE_SCORER):
+        raise ValueError(f"rows of {data_source!r} are scored by {name!r}, which has no training reward here yet")
+    return name
 
 
 def compute_score(
@@ -342,6 +367,6 @@ def compute_score(
 ) -> float:
     """verl entry point for autodata exports: the profile in ``data_source`` picks the filter's scorer
     (exact answers: equivalence; otherwise the judge's rubric score, with ``config=`` from reward_kwargs)."""
-    if _rule_based(data_source):
+    if _kind(data_source) == EXACT_SCORER:
         return compute_verifiable_score(data_source, solution_str, ground_truth, extra_info)
     return compute_rubric_score(data_source, solution_str, ground_truth, extra_info, **kwargs)
