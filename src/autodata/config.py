@@ -110,9 +110,18 @@ class Endpoint(_Strict):
     max_retries: int = Field(6, ge=0, le=100)
     backoff_base_s: float = Field(0.5, ge=0)
     backoff_max_s: float = Field(30.0, ge=0)
+    max_retry_after_s: float = Field(
+        120.0, ge=0, description="A Retry-After longer than this fails the call for a later retry instead of waiting."
+    )
     price: Price = Field(default_factory=Price)
     sampling: Sampling = Field(default_factory=Sampling)
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    default_headers: dict[str, str] = Field(
+        default_factory=dict, description="Headers sent with every request; a value may be ${ENV_VAR}."
+    )
+    default_query: dict[str, str] = Field(
+        default_factory=dict, description="Query parameters on every request (Azure: api-version); ${ENV_VAR} allowed."
+    )
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     structured_output: Literal["json_schema", "json_object", "text"] = "json_schema"
     max_repairs: int = Field(2, ge=0, le=10, description="Re-asks after invalid structured output.")
@@ -215,7 +224,7 @@ class AcceptanceConfig(_Strict):
 
     @model_validator(mode="after")
     def _known_thresholds(self) -> AcceptanceConfig:
-        from autodata.acceptance import preset  # a leaf module: importing it keeps the arrows one-way
+        from autodata.judging.acceptance import preset  # a leaf module: importing it keeps the arrows one-way
 
         try:
             preset(self.preset or "deployed", **self.overrides)
@@ -239,6 +248,16 @@ class LoopConfig(_Strict):
     weak_first: bool = True
     adaptive_stopping: bool = Field(
         False, description="Draw solver attempts in waves (2, then 1) and stop once the verdict cannot change."
+    )
+    min_valid_attempts: int | None = Field(
+        None,
+        ge=1,
+        le=32,
+        description="Valid (scored) solver attempts per side the acceptance test needs; none: all k. "
+        "Replies without a usable answer are attempt errors, never scored.",
+    )
+    max_resamples: int = Field(
+        2, ge=0, le=8, description="Waves of new samples that replace attempt errors before the document fails."
     )
     final_quality_check: bool = True
     weak_temperature: float | None = Field(0.7, ge=0, le=2)
@@ -293,6 +312,48 @@ class ExecutorConfig(_Strict):
     max_attempts: int = Field(3, ge=1, le=20, description="Tries per document when a worker dies under it.")
 
 
+class DatasetConfig(_Strict):
+    """How exports describe the data (the dataset card); no effect on the run or its recipe hash."""
+
+    name: str | None = Field(None, description="The dataset's name on its card (default: autodata-PROFILE-RUNDIR).")
+    license: str = Field(
+        "unknown", min_length=1, description="License of the exported data (a Hub license id, e.g. cc-by-4.0)."
+    )
+
+
+class SandboxLimits(_Strict):
+    """Resource limits of one sandboxed test run (see ``autodata.sandbox.Limits``)."""
+
+    cpu_seconds: int = Field(10, ge=1, le=3600)
+    wall_seconds: float = Field(20.0, gt=0, le=7200)
+    memory_mb: int = Field(512, ge=32, le=65536)
+    processes: int = Field(32, ge=1, le=4096)
+    output_bytes: int = Field(1_000_000, ge=1000)
+    file_size_bytes: int = Field(16_000_000, ge=1000)
+    tmp_bytes: int = Field(64_000_000, ge=1_000_000)
+
+
+class SandboxConfig(_Strict):
+    """Where generated code runs (the ``code`` profile, ``autodata sandbox run``, the code reward).
+
+    ``bwrap`` (default): bubblewrap namespaces plus rlimits. ``subprocess``: rlimits only, NO
+    filesystem or network isolation; an explicit opt-in that every summary repeats. ``http``: a
+    SandboxFusion-style service at ``url`` (``POST {url}/run_code``).
+    """
+
+    kind: Literal["bwrap", "subprocess", "http"] = "bwrap"
+    url: str | None = Field(None, description="kind: http only: the service's base URL.")
+    api_key_env: str | None = Field(None, description="kind: http only: env var holding a bearer token.")
+    workers: int = Field(2, ge=1, le=1024, description="Sandbox runs at once in this process.")
+    limits: SandboxLimits = Field(default_factory=SandboxLimits)
+
+    @model_validator(mode="after")
+    def _url_for_http(self) -> SandboxConfig:
+        if self.kind == "http" and not self.url:
+            raise _LocatedError(("url",), "sandbox.kind: http needs sandbox.url (e.g. http://127.0.0.1:8080)")
+        return self
+
+
 class Config(_Strict):
     seed: int = 0
     models: dict[str, Endpoint] = Field(min_length=1)
@@ -303,6 +364,8 @@ class Config(_Strict):
     loop: LoopConfig = Field(default_factory=LoopConfig)
     optimize: OptimizeConfig = Field(default_factory=OptimizeConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
 
     @model_validator(mode="after")
     def _references(self) -> Config:
@@ -320,6 +383,8 @@ class Config(_Strict):
         for ep in data["models"].values():
             if ep.get("base_url"):
                 ep["base_url"] = [redact_url(u) for u in ep["base_url"]]
+        if data.get("sandbox", {}).get("url"):
+            data["sandbox"]["url"] = redact_url(data["sandbox"]["url"])
         return data
 
     def fingerprint(self) -> str:

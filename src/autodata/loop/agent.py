@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from statistics import fmean
 from typing import Any
 
-from autodata.acceptance import Preset, check_weak
 from autodata.documents import Document
+from autodata.judging.acceptance import Preset, check_weak
+from autodata.judging.framing import fence
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError
 from autodata.loop.episode import Episode, EpisodeSettings, Round, Steps, aborts_episode, reason_messages, scores_of
 from autodata.prompts import render
-from autodata.roles.framing import fence
 from autodata.roles.schemas import ChallengerOutput, OrchestratorAction
 
 EXCERPT_CHARS = 3000
@@ -233,7 +233,7 @@ async def run_agent_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSett
                 raise
             bad += 1
             log.append({"step": step, "error": str(err)})
-            if bad >= MAX_BAD_REPLIES or err.kind == "context_too_long":
+            if bad >= MAX_BAD_REPLIES:
                 tools.st.note = f"the orchestrator gave no usable action: {err}"
                 break
             messages = [*messages, {"role": "user", "content": json.dumps({"error": f"not a valid action: {err}"})}]
