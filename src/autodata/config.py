@@ -110,9 +110,18 @@ class Endpoint(_Strict):
     max_retries: int = Field(6, ge=0, le=100)
     backoff_base_s: float = Field(0.5, ge=0)
     backoff_max_s: float = Field(30.0, ge=0)
+    max_retry_after_s: float = Field(
+        120.0, ge=0, description="A Retry-After longer than this fails the call for a later retry instead of waiting."
+    )
     price: Price = Field(default_factory=Price)
     sampling: Sampling = Field(default_factory=Sampling)
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    default_headers: dict[str, str] = Field(
+        default_factory=dict, description="Headers sent with every request; a value may be ${ENV_VAR}."
+    )
+    default_query: dict[str, str] = Field(
+        default_factory=dict, description="Query parameters on every request (Azure: api-version); ${ENV_VAR} allowed."
+    )
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     structured_output: Literal["json_schema", "json_object", "text"] = "json_schema"
     max_repairs: int = Field(2, ge=0, le=10, description="Re-asks after invalid structured output.")
@@ -220,7 +229,7 @@ class AcceptanceConfig(_Strict):
 
     @model_validator(mode="after")
     def _known_thresholds(self) -> AcceptanceConfig:
-        from autodata.acceptance import preset  # a leaf module: importing it keeps the arrows one-way
+        from autodata.judging.acceptance import preset  # a leaf module: importing it keeps the arrows one-way
 
         try:
             preset(self.preset or "deployed", **self.overrides)
@@ -289,6 +298,16 @@ class OptimizeConfig(_Strict):
     temperature: float = Field(0.1, gt=0, le=10, description="Boltzmann temperature for picking parents.")
     repeats: int = Field(2, ge=1, le=20, description="Validation evaluations per candidate (seeds differ).")
     margin: float = Field(0.0, ge=0, le=1, description="A child must beat its parent's mean by more than this.")
+    test: Literal["margin", "paired"] = Field(
+        "margin",
+        description=(
+            "How a child is kept. Both re-evaluate the parent on the child's validation documents and seeds "
+            "(paired). 'margin': the child's mean beats the parent's by more than optimize.margin. 'paired': "
+            "that, and an exact one-sided McNemar test on the per-document outcomes is significant at "
+            "optimize.alpha."
+        ),
+    )
+    alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of optimize.test: paired.")
     max_cost_usd: float | None = Field(None, gt=0)
     max_tokens: int | None = Field(None, gt=0)
     canary_size: int = Field(4, ge=0, le=100, description="Calibration examples re-checked; 0 switches it off.")
@@ -308,6 +327,15 @@ class ExecutorConfig(_Strict):
     )
     workers: int = Field(2, ge=1, le=4096, description="Ray worker actors; endpoint budgets are shared out among them.")
     max_attempts: int = Field(3, ge=1, le=20, description="Tries per document when a worker dies under it.")
+
+
+class DatasetConfig(_Strict):
+    """How exports describe the data (the dataset card); no effect on the run or its recipe hash."""
+
+    name: str | None = Field(None, description="The dataset's name on its card (default: autodata-PROFILE-RUNDIR).")
+    license: str = Field(
+        "unknown", min_length=1, description="License of the exported data (a Hub license id, e.g. cc-by-4.0)."
+    )
 
 
 class SandboxLimits(_Strict):
@@ -353,6 +381,7 @@ class Config(_Strict):
     loop: LoopConfig = Field(default_factory=LoopConfig)
     optimize: OptimizeConfig = Field(default_factory=OptimizeConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
 
     @model_validator(mode="after")

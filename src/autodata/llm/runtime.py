@@ -18,7 +18,8 @@ from autodata.config import Config, Endpoint, redact_url
 from autodata.errors import ConfigError
 from autodata.llm.backends import Backend, DirectBackend, OpenAIBackend, SimulatedBackend
 from autodata.llm.cache import CallCache
-from autodata.llm.endpoint import EndpointClient
+from autodata.llm.endpoint import EndpointClient, WaitHook
+from autodata.llm.replies import problem_code
 from autodata.llm.sim.ladder import LADDER, SIM_VERSION, SimulatedLadder
 from autodata.llm.structured import (
     OutputError,
@@ -42,6 +43,24 @@ from autodata.llm.types import (
 from autodata.llm.usage import UsageMeter
 
 REPAIR_ECHO_CHARS = 6000  # how much of a bad answer is shown back to the model on re-ask
+# Replies whose problem says the server failed, not the model: never cached, so asking again
+# (a resume, a re-sample) reaches the server instead of replaying the failure.
+UNCACHED_PROBLEMS = frozenset({"provider_error", "no_message"})
+
+
+def _schema_ignored(last_two: list[StructuredFailure]) -> bool:
+    """Both failures are about the JSON itself (none a reply without an answer, none cut by the limit)."""
+    return all(not f.error.startswith("the reply held no answer") and f.finish_reason != "length" for f in last_two)
+
+
+def endpoint_identity(ep: Endpoint) -> str:
+    """What tells this endpoint's answers apart from another's with the same ``model`` string: the
+    sorted set of its base URLs (replicas of one endpoint share answers; two servers that both call
+    their model ``local`` do not). Empty for the provider's default URL and for the simulator, so
+    their cache keys are the ones earlier versions wrote."""
+    if ep.provider == "simulated" or not ep.base_url:
+        return ""
+    return "|".join(sorted(redact_url(u) for u in ep.base_url))
 
 
 def check_endpoints(config: Config) -> None:
@@ -147,6 +166,8 @@ class ModelRuntime:
         self._backends_override = backends or {}
         self._flights: dict[str, _Flight] = {}
         self.deduplicated = 0
+        # (endpoint, seconds, why) for waits of a second or more: a progress line shows them
+        self.on_wait: WaitHook | None = None
 
     @classmethod
     def from_config(cls, config: Config, *, use_cache: bool = True) -> ModelRuntime:
@@ -162,15 +183,31 @@ class ModelRuntime:
                 check_api_keys(self.config, [name])
                 backends = make_backends(name, ep, self.seed)
             client = self.endpoints[name] = EndpointClient(name, ep, backends, self.meter)
+            client.identity = endpoint_identity(ep)
+            client.on_wait = self._on_wait
             if ep.provider == "simulated":
                 # the simulator's answers also depend on its version, fault rate and global seed
                 sim = ep.simulation
                 client.namespace = f"{SIM_VERSION}|fault={sim.fault_rate if sim else 0}|seed={self.seed}"
         return client
 
+    def _on_wait(self, endpoint: str, seconds: float, why: str) -> None:
+        if self.on_wait is not None:
+            self.on_wait(endpoint, seconds, why)
+
     @property
     def simulated(self) -> list[str]:
+        """Endpoints configured as ``provider: simulated`` (see :meth:`simulated_endpoints` for the
+        ones that turned out simulated on the wire too)."""
         return [n for n, ep in self.config.models.items() if ep.provider == "simulated"]
+
+    def simulated_endpoints(self) -> list[str]:
+        """Endpoints whose answers are simulated: ``provider: simulated``, or a server that said so
+        (``serve-sim`` behind ``provider: openai`` sends ``system_fingerprint: autodata-simulated``).
+        Sorted; what banners, summaries, cards and reports label as simulated."""
+        names = set(self.simulated)
+        names.update(n for n, c in self.endpoints.items() if c.simulated_seen)
+        return sorted(names)
 
     # ------------------------------------------------------------------ plain completions
 
@@ -189,8 +226,9 @@ class ModelRuntime:
         ep = client.cfg
         merged = dict(client.sampling_defaults)
         if params:
-            merged.update({k: v for k, v in params.items() if v is not None})
-        merged.setdefault("seed", derive_seed(self.seed, sample))
+            merged.update({k: v for k, v in params.items() if v is not None and k not in client.omit})
+        if "seed" not in client.omit:
+            merged.setdefault("seed", derive_seed(self.seed, sample))
         return LogicalRequest(
             model=ep.model,
             messages=tuple(messages),
@@ -200,6 +238,7 @@ class ModelRuntime:
             sample=sample,
             json_mode=json_mode,
             namespace=client.namespace,
+            endpoint_id=client.identity,
         )
 
     async def complete(
@@ -221,6 +260,7 @@ class ModelRuntime:
             hit = self.cache.get(key)
             if hit is not None:
                 done = Completion.from_cache(hit, key=key, sample=sample, seed=req.params.get("seed"))
+                client.note_fingerprint(done.system_fingerprint)
                 self.meter.record_hit(model, role, done.usage, client.cfg.price)
                 return done
         while (flight := self._flights.get(key)) is not None:
@@ -237,7 +277,8 @@ class ModelRuntime:
         try:
             completion = await client.call(req, role)
             completion.key = key
-            if self.cache is not None:
+            client.note_fingerprint(completion.system_fingerprint)
+            if self.cache is not None and problem_code(completion.problem) not in UNCACHED_PROBLEMS:
                 self.cache.put(key, req.model, completion.to_cache())
             flight.result = completion
             return completion
@@ -374,7 +415,11 @@ class ModelRuntime:
             completion = await self.complete(
                 model, convo, role=role, sample=sample, params=params, schema=schema, json_mode=json_mode
             )
+            code = problem_code(completion.problem)
             try:
+                if code is not None and code != "truncated":
+                    # no answer at all (filtered, provider error, only reasoning...): asked again, never parsed
+                    raise OutputError(f"the reply held no answer ({completion.problem})")
                 obj, repairs = parse_json(completion.text, completion.finish_reason)
                 value, notes = validator(obj)
             except OutputError as err:
@@ -387,11 +432,20 @@ class ModelRuntime:
                     )
                 )
                 self.meter.record_invalid(model, role)
-                convo = [
-                    *base,
-                    {"role": "assistant", "content": completion.text[:REPAIR_ECHO_CHARS]},
-                    {"role": "user", "content": repair_prompt(str(err), completion.finish_reason == "length")},
-                ]
+                if (
+                    attempt >= 1
+                    and client.cfg.provider != "simulated"  # reads response_format; its defects are a model's slips
+                    and _schema_ignored(failures[-2:])
+                ):
+                    # two answers in a row without valid JSON although json_schema was asked for: this
+                    # server accepts response_format and does not enforce it; write the schema into the prompt
+                    client.step_down(f"no valid JSON after a re-ask: {err}", role)
+                convo = [*base]
+                if completion.text.strip():
+                    convo.append({"role": "assistant", "content": completion.text[:REPAIR_ECHO_CHARS]})
+                convo.append(
+                    {"role": "user", "content": repair_prompt(str(err), completion.finish_reason == "length", schema)}
+                )
                 continue
             repairs += notes
             if repairs:
