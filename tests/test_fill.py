@@ -154,8 +154,8 @@ async def test_without_supports_n_k_requests_and_a_short_reply_is_an_error():
 
 async def test_each_attempt_is_judged_as_soon_as_it_returns():
     """The first attempt's judge call starts while a slower attempt is still generating."""
-    from autodata.loop.episode import Steps
     from autodata.judging.schemas import RubricItem
+    from autodata.loop.episode import Steps
     from autodata.roles.schemas import ChallengerOutput
 
     cfg = loop_cfg("auto", latency_ms=0)
