@@ -329,7 +329,7 @@ class AcceptanceConfig(_Strict):
 
     @model_validator(mode="after")
     def _known_thresholds(self) -> AcceptanceConfig:
-        from autodata.acceptance import preset  # a leaf module: importing it keeps the arrows one-way
+        from autodata.judging.acceptance import preset  # a leaf module: importing it keeps the arrows one-way
 
         try:
             preset(self.preset or "deployed", **self.overrides)
@@ -407,6 +407,15 @@ class ExecutorConfig(_Strict):
     max_attempts: int = Field(3, ge=1, le=20, description="Tries per document when a worker dies under it.")
 
 
+class DatasetConfig(_Strict):
+    """How exports describe the data (the dataset card); no effect on the run or its recipe hash."""
+
+    name: str | None = Field(None, description="The dataset's name on its card (default: autodata-PROFILE-RUNDIR).")
+    license: str = Field(
+        "unknown", min_length=1, description="License of the exported data (a Hub license id, e.g. cc-by-4.0)."
+    )
+
+
 class SandboxLimits(_Strict):
     """Resource limits of one sandboxed test run (see ``autodata.sandbox.Limits``)."""
 
@@ -450,6 +459,7 @@ class Config(_Strict):
     loop: LoopConfig = Field(default_factory=LoopConfig)
     optimize: OptimizeConfig = Field(default_factory=OptimizeConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
 
     @model_validator(mode="after")
