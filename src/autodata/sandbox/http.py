@@ -34,9 +34,15 @@ class HttpSandboxExecutor(SandboxExecutor):
     name = "http"
 
     def __init__(
-        self, url: str, limits: Limits | None = None, *, api_key_env: str | None = None, timeout_s: float = 120.0
+        self,
+        url: str,
+        limits: Limits | None = None,
+        *,
+        api_key_env: str | None = None,
+        timeout_s: float = 120.0,
+        workers: int = 2,
     ) -> None:
-        super().__init__(limits)
+        super().__init__(limits, workers=workers)
         self.url = url.rstrip("/")
         if self.url.endswith("/run_code"):
             self.url = self.url[: -len("/run_code")]

@@ -237,8 +237,10 @@ class BubblewrapExecutor(_LocalExecutor):
     name = "bwrap"
     isolation = "bubblewrap (no network, read-only system, private /tmp, rlimits)"
 
-    def __init__(self, limits: Limits | None = None, *, bwrap: str | None = None, python: str | None = None) -> None:
-        super().__init__(limits)
+    def __init__(
+        self, limits: Limits | None = None, *, bwrap: str | None = None, python: str | None = None, workers: int = 2
+    ) -> None:
+        super().__init__(limits, workers=workers)
         self.bwrap = bwrap or shutil.which("bwrap")
         self.as_nobody = os.geteuid() == 0
         if python is not None:
@@ -326,8 +328,8 @@ class SubprocessExecutor(_LocalExecutor):
     isolation = "subprocess (WEAKER: rlimits only, no filesystem or network isolation)"
     weaker = True
 
-    def __init__(self, limits: Limits | None = None, *, python: str | None = None) -> None:
-        super().__init__(limits)
+    def __init__(self, limits: Limits | None = None, *, python: str | None = None, workers: int = 2) -> None:
+        super().__init__(limits, workers=workers)
         self.python = python or interpreter()[0]
 
     def _spawn(
