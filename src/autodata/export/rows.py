@@ -334,11 +334,11 @@ def prompt_messages(e: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def reward_style(e: dict[str, Any]) -> str:
-    """verl's ``reward_model.style``: ``rule`` when answers are checked in code (a profile with exact
-    answers), ``rubric`` when the judge marks them against the rubric."""
+    """verl's ``reward_model.style``, the one the example's profile's scorer names: ``rule`` when answers
+    are checked in code (exact answers, unit tests), ``rubric`` when the judge marks them against the rubric."""
     from autodata.loop.profile import profile
 
-    return "rule" if profile(e.get("profile") or "rubric-qa").exact_answers else "rubric"
+    return profile(e.get("profile") or "rubric-qa").reward_style
 
 
 def rl_row(e: dict[str, Any], index: int, split: str = "train") -> dict[str, Any]:

@@ -144,6 +144,7 @@ class EndpointClient:
         self.on_wait: WaitHook | None = None  # told about waits of a second or more (progress line)
         self.identity = ""  # cache-key material telling this endpoint's servers apart (runtime sets it)
         self.simulated_seen = cfg.provider == "simulated"
+        self.schema_misses = 0  # structured calls whose first answer was invalid JSON (json_schema ignored?)
 
     def note_fingerprint(self, fingerprint: str | None) -> None:
         """A reply's ``system_fingerprint``: ``autodata-simulated`` marks the endpoint as simulated."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from autodata.config import Config, Endpoint, redact_url
+from autodata.config import Config, Endpoint, redact_url, resolve_env_refs
 from autodata.errors import ConfigError
 from autodata.llm.backends import Backend, DirectBackend, OpenAIBackend, SimulatedBackend
 from autodata.llm.cache import CallCache
@@ -85,6 +85,29 @@ def check_api_keys(config: Config, names: Sequence[str] | None = None) -> None:
         raise ConfigError("API keys are missing", details=problems)
 
 
+def split_base_url(url: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """(URL for the client, query parameters, headers) of a configured ``base_url``.
+
+    A query string (Azure's classic ``…/deployments/NAME?api-version=…``) would be mangled by the client
+    appending ``/chat/completions`` after it: it is sent as query parameters on every request instead.
+    ``user:password@`` becomes an HTTP basic ``Authorization`` header (config validation refuses it
+    together with ``api_key_env``).
+    """
+    import base64
+    from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    headers: dict[str, str] = {}
+    netloc = parts.netloc
+    if parts.username is not None or parts.password is not None:
+        user, pw = unquote(parts.username or ""), unquote(parts.password or "")
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
+        netloc = netloc.rsplit("@", 1)[1]
+    clean = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return clean, query, headers
+
+
 def make_backends(name: str, ep: Endpoint, global_seed: int) -> list[Backend]:
     if ep.provider == "simulated":
         sim = ep.simulation
@@ -92,25 +115,43 @@ def make_backends(name: str, ep: Endpoint, global_seed: int) -> list[Backend]:
         ladder = SimulatedLadder(global_seed=global_seed, fault_rate=sim.fault_rate)
         return [SimulatedBackend(ladder, sim.latency_ms, label=f"simulated:{ep.model}")]
     key = ep.api_key()
-    urls: list[str | None] = list(ep.base_url) if ep.base_url else [None]
-    if ep.http_transport == "direct":
-        return [
-            DirectBackend(
-                url, key, ep.timeout_s, label=redact_url(url) if url else "default", max_connections=ep.max_concurrency
+    headers = resolve_env_refs(ep.default_headers, f"models.{name}.default_headers")
+    query = resolve_env_refs(ep.default_query, f"models.{name}.default_query")
+    out: list[Backend] = []
+    for url in list(ep.base_url) if ep.base_url else [None]:
+        label = redact_url(url) if url else "default"
+        url_query: dict[str, str] = {}
+        url_headers: dict[str, str] = {}
+        if url is not None:
+            url, url_query, url_headers = split_base_url(url)
+        h = {**url_headers, **headers}
+        q = {**url_query, **query}
+        if ep.http_transport == "direct":
+            out.append(
+                DirectBackend(
+                    url,
+                    key,
+                    ep.timeout_s,
+                    label,
+                    max_connections=ep.max_concurrency,
+                    default_headers=h,
+                    default_query=q,
+                )
             )
-            for url in urls
-        ]
-    return [
-        OpenAIBackend(
-            url,
-            key,
-            ep.timeout_s,
-            label=redact_url(url) if url else "default",
-            max_connections=ep.max_concurrency,
-            transport=ep.http_transport,
-        )
-        for url in urls
-    ]
+        else:
+            out.append(
+                OpenAIBackend(
+                    url,
+                    key,
+                    ep.timeout_s,
+                    label=label,
+                    max_connections=ep.max_concurrency,
+                    transport=ep.http_transport,
+                    default_headers=h,
+                    default_query=q,
+                )
+            )
+    return out
 
 
 class _Flight:
@@ -336,14 +377,13 @@ class ModelRuntime:
                     )
                 )
                 self.meter.record_invalid(model, role)
-                if (
-                    attempt >= 1
-                    and client.cfg.provider != "simulated"  # reads response_format; its defects are a model's slips
-                    and _schema_ignored(failures[-2:])
-                ):
-                    # two answers in a row without valid JSON although json_schema was asked for: this
-                    # server accepts response_format and does not enforce it; write the schema into the prompt
-                    client.step_down(f"no valid JSON after a re-ask: {err}", role)
+                if client.cfg.provider != "simulated" and _schema_ignored(failures[-1:]):
+                    # A server that enforces json_schema never sends invalid JSON. Invalid JSON again after a
+                    # re-ask, or a first answer invalid on a second call: this server accepts response_format
+                    # and ignores it (the model never saw the schema); from now on the schema goes in the prompt.
+                    client.schema_misses += attempt == 0
+                    if (attempt >= 1 and _schema_ignored(failures[-2:])) or client.schema_misses >= 2:
+                        client.step_down(f"no valid JSON with json_schema: {err}", role)
                 convo = [*base]
                 if completion.text.strip():
                     convo.append({"role": "assistant", "content": completion.text[:REPAIR_ECHO_CHARS]})
