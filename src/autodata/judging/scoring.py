@@ -9,7 +9,12 @@ outside this package branches on "is this the exact-answer profile":
   (a judge marks the rubric, as here) or ``"rule"`` (a rule-based check, e.g. answer equivalence or
   unit tests), the vocabulary of verl's ``reward_model.style`` field;
 - ``short_answer``: whether the example's reference is one short final value (the challenger is asked
-  for one, and the quality verifier checks its length instead of the rubric rules).
+  for one, and the quality verifier checks it is at most ``max_reference_chars`` on one line instead of
+  applying the rubric rules);
+- :meth:`Scorer.harness_rubric`: the rubric the harness gives every example when the scorer, not the
+  challenger, defines what is checked (exact answers: one criterion), else None;
+- :meth:`Scorer.agreement`: what the strong attempts agree on (exact answers: the majority final
+  answer by equivalence), recorded with the round; None when the scorer has no such notion.
 
 Scorers here:
 
@@ -41,6 +46,10 @@ from autodata.llm.runtime import ModelRuntime
 
 RewardStyle = Literal["rubric", "rule"]
 
+# The one-criterion rubric of an exact-answer example: the harness, not a judge, marks it.
+EXACT_CRITERION = "the final answer equals the reference answer (checked in code)"
+MAX_SHORT_ANSWER_CHARS = 80  # an exact answer's reference: one short final value or expression
+
 
 class Scorable(Protocol):
     """What a scorer reads of an example (``autodata.roles.schemas.ChallengerOutput`` has these fields)."""
@@ -71,6 +80,15 @@ class Scorer:
     reward_style: ClassVar[RewardStyle]
     needs_judge: ClassVar[bool]
     short_answer: ClassVar[bool] = False
+    max_reference_chars: ClassVar[int | None] = None
+
+    def harness_rubric(self) -> list[RubricItem] | None:
+        """The rubric every example gets from the harness, or None when the challenger writes it."""
+        return None
+
+    def agreement(self, extracted: Sequence[str], reference: str) -> dict[str, Any] | None:
+        """What the strong attempts' ``Scored.extracted`` answers agree on; None when not applicable."""
+        return None
 
     async def score(
         self, runtime: ModelRuntime, judge_endpoint: str | None, example: Scorable, answer: str, *, sample: int
@@ -104,6 +122,21 @@ class ExactAnswer(Scorer):
     reward_style = "rule"
     needs_judge = False
     short_answer = True
+    max_reference_chars = MAX_SHORT_ANSWER_CHARS
+
+    def harness_rubric(self) -> list[RubricItem]:
+        return [RubricItem(criterion=EXACT_CRITERION, weight=1, category="exact answer")]
+
+    def agreement(self, extracted: Sequence[str], reference: str) -> dict[str, Any]:
+        """The strong solver's majority final answer (by equivalence), its votes out of the attempts with
+        an answer, and whether it matches the reference."""
+        top, votes = majority(extracted)
+        return {
+            "majority_answer": top,
+            "votes": votes,
+            "of": len(extracted),
+            "matches_reference": top is not None and equivalent(top, reference),
+        }
 
     async def score(
         self, runtime: ModelRuntime, judge_endpoint: str | None, example: Scorable, answer: str, *, sample: int

@@ -54,10 +54,6 @@ PROFILES: dict[ProfileName, Profile] = {
     "legal": Profile("legal", "judge", 3, 3, "rubric-judge", "challenger.j2", "solver.j2", "legal"),
 }
 
-# The one-criterion rubric of an exact-answer example: the harness, not a judge, marks it.
-EXACT_CRITERION = "the final answer equals the reference answer (checked in code)"
-MAX_SHORT_ANSWER_CHARS = 80
-
 
 def profile(name: ProfileName) -> Profile:
     try:

@@ -182,7 +182,15 @@ def frozen_settings(cfg: Config) -> dict[str, Any]:
         "scorer": prof.scorer,
         "solver_template": prof.solver_template,
         "orchestrator": loop.orchestrator,
-        "samples": [loop.k_weak, loop.k_strong, loop.weak_temperature, loop.strong_temperature, loop.weak_first],
+        "samples": {
+            "k_weak": loop.k_weak or prof.k_weak,
+            "k_strong": loop.k_strong or prof.k_strong,
+            "weak_temperature": loop.weak_temperature,
+            "strong_temperature": loop.strong_temperature,
+            "weak_first": loop.weak_first,
+            "min_valid_attempts": loop.min_valid_attempts,
+            "max_resamples": loop.max_resamples,
+        },
         "final_quality_check": loop.final_quality_check,
         "models": {
             role: cfg.models[name].model_dump(mode="json", include=FROZEN_ANSWER_FIELDS)
