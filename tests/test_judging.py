@@ -25,9 +25,15 @@ PACKAGE = Path(autodata.__file__).resolve().parent
 JUDGING = PACKAGE / "judging"
 OPTIMIZE = ROOT / "examples" / "optimize.yaml"
 
-# The one interface the judging package may use from the rest of the project: the model runtime's call
-# interface (runtime, request/response types, structured-output parsing) and the user-facing errors.
+# What the judging package may use of the rest of the project: the model runtime's call interface
+# (runtime, request/response types, structured-output parsing), the user-facing errors, and the code
+# sandbox that runs unit tests (the code scorer's execution interface; covered whole by the frozen hash).
 ALLOWED_OUTSIDE = {"autodata.llm.runtime", "autodata.llm.types", "autodata.llm.structured", "autodata.errors"}
+ALLOWED_OUTSIDE_PACKAGES = ("autodata.sandbox",)
+
+
+def _allowed(name: str) -> bool:
+    return name in ALLOWED_OUTSIDE or any(name == p or name.startswith(p + ".") for p in ALLOWED_OUTSIDE_PACKAGES)
 
 
 def _imports(path: Path, root: Path = PACKAGE) -> set[str]:
@@ -68,7 +74,7 @@ def test_the_judging_package_imports_nothing_of_the_project_but_the_runtime_inte
             elif name.startswith("autodata") and not name.startswith("autodata.judging"):
                 if _is_module(name) or name == "autodata":
                     outside.setdefault(name, set()).add(f.name)
-    assert set(outside) <= ALLOWED_OUTSIDE, {k: v for k, v in outside.items() if k not in ALLOWED_OUTSIDE}
+    assert all(_allowed(k) for k in outside), {k: v for k, v in outside.items() if not _allowed(k)}
 
 
 def test_the_import_check_sees_a_forbidden_import(tmp_path):
@@ -124,6 +130,11 @@ def test_editing_the_runtime_interface_the_judge_uses_changes_the_frozen_hash(pa
     assert {"llm/structured.py", "prompts/structured_instructions.j2", "prompts/structured_repair.j2"} <= covered
     (package_copy / "prompts" / "structured_repair.j2").write_text("just answer anything\n", encoding="utf-8")
     assert frozen_hash(cfg) != before
+    again = frozen_hash(cfg)
+    runner = package_copy / "sandbox" / "runner.py"  # counts passed tests inside the sandbox: covered whole
+    assert "sandbox/runner.py" in frozen_parts(cfg)["files"]
+    runner.write_text(runner.read_text(encoding="utf-8") + "\n# every test passes\n", encoding="utf-8")
+    assert frozen_hash(cfg) != again
 
 
 def test_forcing_every_judged_score_to_one_and_turning_fencing_off_changes_the_frozen_hash(package_copy):
@@ -167,10 +178,13 @@ def test_every_profile_names_a_known_scorer_and_the_reward_style_it_exports():
         "rubric-qa": ("rubric-judge", "rubric"),
         "verifiable": ("exact-answer", "rule"),
         "legal": ("rubric-judge", "rubric"),
+        "code": ("code-tests", "rule"),
     }
     for p in PROFILES.values():
         assert p.scoring is scoring.SCORERS[p.scorer]
-    with pytest.raises(ValueError, match="unknown scorer 'nope'; expected one of: rubric-judge, exact-answer"):
+    with pytest.raises(
+        ValueError, match="unknown scorer 'nope'; expected one of: rubric-judge, exact-answer, code-tests"
+    ):
         scoring.scorer("nope")
 
 
