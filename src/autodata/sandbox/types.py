@@ -63,7 +63,8 @@ class SandboxResult:
     :data:`STOP_REASONS`); ``infra_error`` is set when the sandbox itself could not run (bwrap
     refused, the remote service failed): such a result says nothing about the solution and must
     not be scored. ``resources``: ``cpu_seconds``, ``wall_seconds``, ``max_rss_mb``,
-    ``peak_processes``, ``output_bytes``. ``isolation`` says which sandbox ran it.
+    ``peak_processes``, ``output_bytes`` (inside the sandbox) and ``host_seconds`` (the whole run as
+    the host saw it, sandbox start-up included). ``isolation`` says which sandbox ran it.
     """
 
     passed: int
