@@ -31,6 +31,7 @@ from autodata.loop.executor import Executor, LocalExecutor
 from autodata.loop.profile import profile
 from autodata.prompts import template_source
 from autodata.store.files import atomic_jsonl, atomic_text
+from autodata.store.lock import DirLock
 from autodata.store.run_store import RunStore
 
 CALL_FLUSH_S = 0.5  # how often the calls of documents still in flight are written to the call log
@@ -248,6 +249,8 @@ async def process_document(rt: ModelRuntime, doc: Document, job: DocumentJob) ->
         }
         if refits:
             trajectory["refits"] = refits
+        if doc.meta.get("cleaned"):
+            trajectory["cleaned"] = doc.meta["cleaned"]
         if episode.steps is not None:
             trajectory["steps"] = episode.steps
         if episode.note:
@@ -317,6 +320,36 @@ async def run(
     check_api_keys(cfg, settings_roles(cfg))  # before anything starts: a missing key is a user error
     rhash = recipe or recipe_hash(cfg)
     check_inputs(cfg.documents.paths)  # a typo in a path fails before the run directory is touched
+    with DirLock(out_dir, "run"):  # one writer per run directory; a killed holder's lock is released by the OS
+        return await _run_locked(
+            cfg,
+            out_dir,
+            limit=limit,
+            force_new_recipe=force_new_recipe,
+            use_cache=use_cache,
+            on_progress=on_progress,
+            runtime=runtime,
+            settings=settings,
+            record=record,
+            rhash=rhash,
+            executor=executor,
+        )
+
+
+async def _run_locked(
+    cfg: Config,
+    out_dir: Path,
+    *,
+    limit: int | None,
+    force_new_recipe: bool,
+    use_cache: bool,
+    on_progress: ProgressFn | None,
+    runtime: ModelRuntime | None,
+    settings: EpisodeSettings,
+    record: RecordFn,
+    rhash: str,
+    executor: Executor | None,
+) -> dict[str, Any]:
     store = RunStore(out_dir)
     store.check_recipe(rhash, force=force_new_recipe)
     store.set_meta("config", cfg.redacted_dump())

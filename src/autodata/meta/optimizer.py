@@ -50,6 +50,7 @@ from autodata.prompts import render
 from autodata.roles.schemas import Analysis, ChallengerOutput, RecipeEdits
 from autodata.store.call_log import CallLog
 from autodata.store.files import atomic_text
+from autodata.store.lock import DirLock
 
 META_ROLES = ("analyzer", "implementer")
 STATE = "state.json"
@@ -458,6 +459,10 @@ class Optimizer:
         roles = run_roles(self.cfg)
         check_api_keys(self.cfg, sorted({*roles.values(), *(self.cfg.roles[r] for r in META_ROLES)}))  # type: ignore[index]
         self._load_documents()
+        with DirLock(self.out, "optimize"):  # one writer per directory; a killed holder's lock is released
+            return await self._run_locked()
+
+    async def _run_locked(self) -> dict[str, Any]:
         state_file = self.out / STATE
         pop = self.out / "population.jsonl"
         resuming = state_file.exists() and pop.exists() and pop.stat().st_size > 0  # else the root never finished
