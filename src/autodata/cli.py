@@ -33,6 +33,8 @@ app = typer.Typer(
 )
 cache_app = typer.Typer(no_args_is_help=True, help="Inspect or clear the call cache.")
 app.add_typer(cache_app, name="cache")
+sandbox_app = typer.Typer(no_args_is_help=True, help="Run code in the sandbox the code profile uses.")
+app.add_typer(sandbox_app, name="sandbox")
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -484,28 +486,48 @@ def export(
     run_dir: RunDirArg,
     fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl, parquet, hf, rl or sft.")] = "jsonl",
     out_path: Annotated[
-        Path | None, typer.Option("--out", "-o", help="File (directory for hf); default DIR/export/...")
+        Path | None,
+        typer.Option("--out", "-o", help="File (a folder for hf or with --split); default DIR/export/..."),
     ] = None,
     include: Annotated[
-        str,
-        typer.Option(help="auto (approved if anyone reviewed, else accepted), approved, accepted, or unrejected."),
-    ] = "auto",
+        list[str] | None,
+        typer.Option(
+            help="Review rule: auto (approved if anyone reviewed, else accepted), approved, accepted or "
+            "unrejected; add flagged (contamination/dedup flags) and/or failed (not meeting acceptance), "
+            "or all. Repeatable or comma-separated."
+        ),
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(help="Cut into splits by document, e.g. train=0.9,validation=0.05,test=0.05 (seeded)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of --split.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output (never the run store).")] = False,
+    name: Annotated[str | None, typer.Option(help="Dataset name on the card (default: dataset.name).")] = None,
+    license: Annotated[str | None, typer.Option(help="License on the card (default: dataset.license).")] = None,
     push_to_hub: Annotated[
         str | None, typer.Option("--push-to-hub", help="With --format hf: upload to this Hub dataset repo.")
     ] = None,
     private: Annotated[bool, typer.Option(help="With --push-to-hub: create the repo private.")] = False,
 ) -> None:
-    """Export a run's examples for training or evaluation; reviewer decisions and edits are honoured."""
-    from autodata.export.write import INCLUDE_TEXT
+    """Export a run's examples for training or evaluation: what passed, reviewer decisions and edits
+    honoured, flagged and failing examples left out unless asked for."""
     from autodata.export.write import export as export_run
 
-    res = export_run(run_dir, fmt, out_path, include=include, push_to_hub=push_to_hub, private=private)
-    out.print(
-        f"wrote {res.path}: {res.rows} rows ({res.format}; {INCLUDE_TEXT[res.include]}, "
-        f"{res.selection.accepted} accepted in the run)",
-        markup=False,
-        highlight=False,
+    res = export_run(
+        run_dir,
+        fmt,
+        out_path,
+        include=include or ["auto"],
+        split=split,
+        seed=seed,
+        force=force,
+        name=name,
+        license=license,
+        push_to_hub=push_to_hub,
+        private=private,
     )
+    out.print(res.message(), markup=False, highlight=False)
     if push_to_hub:
         out.print(f"pushed to {push_to_hub}", markup=False, highlight=False)
 
@@ -540,9 +562,15 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
     ]
     if summary.get("cache_write_errors"):
         rows.insert(-3, ("answers the call cache could not save", summary["cache_write_errors"]))
+    sandbox = summary.get("sandbox")
+    if sandbox:
+        rows.insert(-2, (f"sandbox runs ({sandbox['kind']})", sandbox["runs"]))
+        rows.insert(-2, ("sandbox seconds per accepted example", sandbox["seconds_per_accepted_example"]))
     for k, v in rows:
         table.add_row(k, str(v))
     out.print(table)
+    if sandbox and sandbox.get("warning"):
+        out.print(f"WARNING: {sandbox['warning']}", style="bold yellow", markup=False, highlight=False)
     if summary.get("cache_write_errors"):
         out.print(
             f"[yellow]the call cache could not save {summary['cache_write_errors']} answers "
@@ -700,6 +728,69 @@ def models(
 
 
 from autodata import cli_analysis as _cli_analysis  # noqa: E402, F401  (registers baseline, compare, dedup, ...)
+
+
+@sandbox_app.command("run")
+def sandbox_run(
+    solution: Annotated[Path, typer.Argument(help="Python file: importable as module `solution` by the tests.")],
+    tests: Annotated[
+        Path, typer.Option("--tests", help="Test file: pytest-style test_* functions, or top-level asserts.")
+    ],
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Take the sandbox section (kind, limits) from this config.")
+    ] = None,
+    set_: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+) -> None:
+    """Run one solution against one test file; print passed/total, failures, stop reason and resources.
+
+    Exit code 0 when every test passed, 1 when some failed or a limit stopped the run, 2 for a
+    usage error or a sandbox that cannot run here, 3 when the sandbox itself failed.
+    """
+    from autodata.config import SandboxConfig
+    from autodata.sandbox import SandboxUnavailable, executor_from_config
+
+    section = _load(config, set_).sandbox if config is not None or set_ else SandboxConfig()
+    texts = []
+    for path in (solution, tests):
+        try:
+            texts.append(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cannot read {path}: {exc}") from None
+    executor = executor_from_config(section)
+    try:
+        result = executor.run(texts[0], texts[1])
+    except SandboxUnavailable as exc:
+        raise UserError(str(exc)) from None
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_sandbox_result(result)
+    raise typer.Exit(3 if result.infra_error else 0 if result.all_passed else 1)
+
+
+def _print_sandbox_result(r: Any) -> None:
+    from autodata.sandbox import STOP_REASONS
+
+    def say(text: str) -> None:
+        out.print(text, markup=False, highlight=False)
+
+    say(f"sandbox: {r.isolation}")
+    if r.infra_error:
+        say(f"sandbox error (not the solution's fault): {r.infra_error}")
+        return
+    say(f"passed {r.passed}/{r.total}" + (f" ({r.collect_error})" if r.collect_error else ""))
+    for f in r.failures:
+        say(f"  FAIL {f.test}: {f.error}")
+    if r.stop_reason:
+        say(f"stopped: {r.stop_reason} ({STOP_REASONS.get(r.stop_reason, r.stop_reason)}): {r.stop_detail}")
+    res = r.resources
+    parts = [
+        f"{k.replace('_', ' ')} {res[k]}"
+        for k in ("cpu_seconds", "wall_seconds", "max_rss_mb", "peak_processes", "output_bytes")
+        if k in res
+    ]
+    say("resources: " + (", ".join(parts) or "not reported"))
 
 
 def main() -> None:

@@ -38,15 +38,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from autodata.acceptance import Decision, Preset, check_weak, decide, strong_settled, weak_settled
 from autodata.documents import Document
+from autodata.judging import loop_judge, solver
+from autodata.judging.acceptance import Decision, Preset, check_weak, decide, strong_settled, weak_settled
+from autodata.judging.rubric import RubricRules
+from autodata.judging.schemas import RubricItem
+from autodata.judging.scoring import Unscorable, loop_judge_verdict, majority
+from autodata.judging.verifiable import equivalent
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError, Completion, StructuredResult
 from autodata.loop.profile import EXACT_CRITERION, MAX_SHORT_ANSWER_CHARS, PROFILES, Profile
-from autodata.roles import challenger, judge, loop_judge, solver, verifier
-from autodata.roles.schemas import ChallengerOutput, RubricItem, ShortAnswerOutput
-from autodata.rubric import RubricRules, score
-from autodata.verifiable import equivalent, final_answer
+from autodata.roles import challenger, verifier
+from autodata.roles.schemas import ChallengerOutput, ExampleSource, ShortAnswerOutput
 
 Status = Literal["accepted", "exhausted"]
 
@@ -119,6 +122,7 @@ class EpisodeSettings:
     max_resamples: int = 2  # waves of new samples drawn to replace attempt errors (and verifier re-asks)
     propose: Proposer | None = None  # None: the challenger
     grounding: Grounding | None = None  # None: the source document
+    sandbox: Any = None  # an ``autodata.sandbox.SandboxExecutor`` for scorers that run code (the code profile)
 
 
 @dataclass(slots=True)
@@ -129,6 +133,7 @@ class Attempt:
     error: str | None = None
     extracted: str | None = None  # exact-answer profiles: the final answer compared with the reference
     evidence: list[str] | None = None  # the judge's quote per criterion, for reviewers
+    details: dict[str, Any] | None = None  # what a rule-based scorer measured (the code profile: the sandbox run)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"answer": self.answer, "marks": self.marks, "score": self.score}
@@ -136,6 +141,8 @@ class Attempt:
             d["extracted"] = self.extracted
         if self.evidence is not None:
             d["evidence"] = self.evidence
+        if self.details is not None:
+            d["details"] = self.details
         if self.error:
             d["error"] = self.error
         return d
@@ -210,28 +217,13 @@ def _raise_first(results: list[Any]) -> None:
             raise r
 
 
-def majority(answers: list[str]) -> tuple[str | None, int]:
-    """The most common final answer by equivalence (not by string), and how many attempts gave it."""
-    groups: list[list[str]] = []
-    for a in answers:
-        for g in groups:
-            if equivalent(a, g[0]):
-                g.append(a)
-                break
-        else:
-            groups.append([a])
-    if not groups:
-        return None, 0
-    best = max(groups, key=len)
-    return best[0], len(best)
-
-
 class Steps:
     """The operations of one episode on one document, shared by both orchestrators."""
 
     def __init__(self, runtime: ModelRuntime, doc: Document, s: EpisodeSettings) -> None:
         self.rt, self.doc, self.s = runtime, doc, s
-        self.exact = s.profile.exact_answers
+        self.scorer = s.profile.scoring.configured(s.sandbox)
+        self.exact = self.scorer.short_answer
 
     # ------------------------------------------------------------------ challenger
 
@@ -253,6 +245,7 @@ class Steps:
                     template=s.profile.challenger_template,
                     guidance=s.profile.guidance,
                     short_answer=self.exact,
+                    output=s.profile.challenger_output,
                 )
         except CallError as err:
             if aborts_episode(err):
@@ -271,6 +264,9 @@ class Steps:
                 rubric=[RubricItem(criterion=EXACT_CRITERION, weight=1, category="exact answer")],
             )
             rnd.example = {**example.model_dump(), "solution": value.solution}
+        elif isinstance(value, ExampleSource):  # an output that builds its own example (the code profile's task)
+            example = value.to_example()
+            rnd.example = example.model_dump()
         else:
             example = value
             rnd.example = example.model_dump()
@@ -279,7 +275,15 @@ class Steps:
     # ------------------------------------------------------------------ quality
 
     async def verify(self, example: ChallengerOutput, *, sample: int) -> verifier.QualityReport:
-        return await verifier.verify(
+        """The scorer's own checks in code first (the code profile runs the reference and trivial stubs
+        against the tests in the sandbox, before any solver), then the quality verifier."""
+        try:
+            problems, measured = await self.scorer.check_example(example)
+        except Unscorable as err:  # the sandbox itself failed: no verdict on the example
+            raise CallError(f"scorer check: {err}", kind="sandbox_unavailable") from None
+        if problems:
+            return verifier.QualityReport(False, ["tests_unsound"], "; ".join(problems), problems, measured)
+        report = await verifier.verify(
             self.rt,
             self.s.endpoints.quality_verifier,
             self.s.grounding(self.doc, example) if self.s.grounding else self.doc,
@@ -288,7 +292,10 @@ class Steps:
             rules=self.s.rubric_rules,
             sample=sample,
             max_answer_chars=MAX_SHORT_ANSWER_CHARS if self.exact else None,
+            rubric_rules=self.scorer.challenger_rubric,
         )
+        report.measured = measured
+        return report
 
     async def _verify_resampled(
         self, rnd: Round, example: ChallengerOutput, *, base: int, what: str
@@ -381,7 +388,8 @@ class Steps:
 
     async def _attempt_wave(self, example: ChallengerOutput, *, strong: bool, first: int, n: int) -> list[Attempt]:
         s = self.s
-        answers = await solver.solve(
+        # every attempt is in flight at once, and each is judged as soon as it returns
+        answers = solver.solve_each(
             self.rt,
             s.endpoints.strong_solver if strong else s.endpoints.weak_solver,
             example.context,
@@ -392,9 +400,9 @@ class Steps:
             template=s.profile.solver_template,
             first_sample=first,
         )
-        weights = [r.weight for r in example.rubric]
 
-        async def scored(i: int, answer: Completion | CallError) -> Attempt:
+        async def scored(i: int, pending: Awaitable[Completion | CallError]) -> Attempt:
+            answer = await pending
             if isinstance(answer, CallError):
                 if aborts_episode(answer):
                     raise answer  # the endpoint is down: abort the episode, a resume retries the document
@@ -404,20 +412,18 @@ class Steps:
                 # nothing to score: a 0 would make a reply without an answer (a content filter, a reasoning
                 # model that spent its budget thinking) look like a model that failed the question
                 return Attempt(None, None, None, error=f"solver: {problem}")
-            if self.exact:
-                right = int(equivalent(answer.text, example.reference_answer))
-                return Attempt(answer.text, [right], float(right), extracted=final_answer(answer.text))
-            assert s.endpoints.judge is not None
             try:
-                marking = await judge.mark(
-                    self.rt, s.endpoints.judge, example.question, example.rubric, answer.text, sample=i
-                )
+                got = await self.scorer.score(self.rt, s.endpoints.judge, example, answer.text, sample=i)
+            except Unscorable as err:  # e.g. no code in a code answer: an attempt error, never a 0
+                return Attempt(answer.text, None, None, error=f"scorer: {err}")
             except CallError as err:
                 if aborts_episode(err):
                     raise
                 # a judge that gives no valid marks is not a 0 mark: the attempt is unscored and re-sampled
                 return Attempt(answer.text, None, None, error=f"judge: {err}")
-            return Attempt(answer.text, marking.marks, score(weights, marking.marks), evidence=marking.evidence)
+            return Attempt(
+                answer.text, got.marks, got.score, extracted=got.extracted, evidence=got.evidence, details=got.details
+            )
 
         results = await asyncio.gather(*(scored(first + i, a) for i, a in enumerate(answers)), return_exceptions=True)
         _raise_first(results)
@@ -452,8 +458,9 @@ class Steps:
                     v = await loop_judge.review(
                         self.rt,
                         lj,
-                        self.doc,
                         example,
+                        document_id=self.doc.id,
+                        document=self.doc.text,
                         weak_marks=[a.marks for a in rnd.weak if a.marks is not None],
                         strong_marks=[a.marks for a in rnd.strong if a.marks is not None],
                         weak_scores=weak_scores,
@@ -481,11 +488,7 @@ class Steps:
         verdict: Literal["accept", "improve"] | None = None
         reasons: tuple[str, ...] = ()
         if self.s.preset.judge_loop:
-            lj = rnd.loop_judge or {}
-            if lj.get("verdict") in ("accept", "improve"):
-                verdict, reasons = lj["verdict"], tuple(lj.get("reasons") or ())
-            else:  # no verdict is not an accept: only the loop judge can say accept
-                verdict, reasons = "improve", (f"the loop judge gave no usable verdict ({lj.get('error')})",)
+            verdict, reasons = loop_judge_verdict(rnd.loop_judge)
         return decide(
             self.s.preset,
             quality_passed=quality_passed,

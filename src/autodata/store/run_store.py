@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from autodata.errors import UserError
 
 if TYPE_CHECKING:
+    from autodata.store.flags import FlagLog
     from autodata.store.reviews import ReviewLog
 
 _SCHEMA = """
@@ -301,6 +302,12 @@ class RunStore:
                 "estimated_usage_calls": int(est or 0),
             }
         return out
+
+    def flags(self) -> FlagLog:
+        """The data-set checks' flags on this run's examples (tables ``flag_checks``, ``flags``)."""
+        from autodata.store.flags import FlagLog
+
+        return FlagLog(self._db)
 
     def status_counts(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT status, COUNT(*) FROM documents GROUP BY status").fetchall())
