@@ -52,6 +52,7 @@ RECIPE_TEMPLATES = (
 )
 # in autodata/judging/templates
 JUDGING_TEMPLATES = ("solver.j2", "solver_short.j2", "solver_code.j2", "judge.j2", "loop_judge.j2")
+CODE_FIELDS = ("tests", "signature", "entry_point", "language")  # a code task's fields kept in its example
 WEAKER_SANDBOX_WARNING = (
     "generated code ran WITHOUT filesystem or network isolation (sandbox.kind: subprocess, rlimits only)"
 )
@@ -172,6 +173,7 @@ def example_record(doc: Document, episode: Episode, rnd: Round, cfg: Config, rha
         "question": ex.get("question"),
         "reference_answer": ex.get("reference_answer"),
         "rubric": ex.get("rubric"),
+        **({"code": {k: ex[k] for k in CODE_FIELDS if k in ex}} if "tests" in ex else {}),
         "weak": _side(rnd.weak),
         "strong": _side(rnd.strong),
         "gap": rnd.decision.gap,
