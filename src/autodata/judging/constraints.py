@@ -62,16 +62,19 @@ class Constraint(BaseModel):
 def describe(c: Constraint) -> str:
     """The requirement in words, as solvers and the rubric read it."""
     v = c.value
-    text = {
-        "max_words": f"the answer has at most {v} words",
-        "min_words": f"the answer has at least {v} words",
-        "json": "the whole answer is valid JSON",
-        "include_keywords": "the answer uses each of these words: " + ", ".join(v or []),  # type: ignore[arg-type]
-        "exclude_keywords": "the answer uses none of these words: " + ", ".join(v or []),  # type: ignore[arg-type]
-        "bullet_count": f"the answer has exactly {v} bullet points (lines starting with '- ')",
-        "language": f"the answer is written in the language with ISO 639-1 code '{v}'",
-    }[c.kind]
-    return text
+    if c.kind == "max_words":
+        return f"the answer has at most {v} words"
+    if c.kind == "min_words":
+        return f"the answer has at least {v} words"
+    if c.kind == "json":
+        return "the whole answer is valid JSON"
+    if c.kind == "include_keywords":
+        return "the answer uses each of these words: " + ", ".join(v)  # type: ignore[arg-type]
+    if c.kind == "exclude_keywords":
+        return "the answer uses none of these words: " + ", ".join(v)  # type: ignore[arg-type]
+    if c.kind == "bullet_count":
+        return f"the answer has exactly {v} bullet points (lines starting with '- ')"
+    return f"the answer is written in the language with ISO 639-1 code '{v}'"
 
 
 def words(text: str) -> int:
