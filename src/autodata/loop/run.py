@@ -404,14 +404,24 @@ async def run(
         finally:  # the executor's clients, cache and workers are released whatever happened above
             usage = await executor.close()
         store.end_session(progress.documents_done, usage)
-    summary = write_outputs(
-        store,
-        out_dir,
-        progress=progress,
-        simulated=[n for n in settings_roles(cfg) if cfg.models[n].provider == "simulated"],
-    )
+    simulated = simulated_roles_endpoints(cfg, executor, store)
+    summary = write_outputs(store, out_dir, progress=progress, simulated=simulated)
     store.close()
     return summary
+
+
+def simulated_roles_endpoints(cfg: Config, executor: Any, store: RunStore) -> list[str]:
+    """The endpoints of this run whose answers are simulated: ``provider: simulated``, or a server that said so
+    in its replies (``serve-sim`` behind ``provider: openai``: ``system_fingerprint: autodata-simulated``). Kept
+    in the store (meta ``simulated_endpoints``, the union over sessions) for the card and the report."""
+    used = settings_roles(cfg)
+    names = {n for n in used if cfg.models[n].provider == "simulated"}
+    rt = getattr(executor, "rt", None)
+    if rt is not None:
+        names.update(n for n in rt.simulated_endpoints() if n in used)
+    names.update(store.get_meta("simulated_endpoints") or [])
+    store.set_meta("simulated_endpoints", sorted(names))
+    return sorted(names)
 
 
 def settings_roles(cfg: Config) -> list[str]:
