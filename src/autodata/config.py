@@ -202,6 +202,11 @@ class Endpoint(_Strict):
     http_transport: Literal["aiohttp", "httpx", "direct"] = Field(
         "aiohttp", description="openai SDK over aiohttp (default) or httpx, or direct aiohttp without the SDK."
     )
+    supports_n: bool = Field(
+        False,
+        description="The server takes n > 1 (vLLM, SGLang): the k samples of one prompt go as one request "
+        "(one prefill); each sample is still cached under its own key.",
+    )
     simulation: Simulation | None = None
 
     @field_validator("base_url", mode="before")
@@ -367,7 +372,19 @@ class LoopConfig(_Strict):
     final_quality_check: bool = True
     weak_temperature: float | None = Field(0.7, ge=0, le=2)
     strong_temperature: float | None = Field(0.7, ge=0, le=2)
-    concurrency: int = Field(8, ge=1, le=4096, description="Documents in flight at once.")
+    concurrency: int | Literal["auto"] = Field(
+        "auto",
+        description="Documents in flight: 'auto' admits a document while an endpoint of the run has a free "
+        "slot (max_concurrency) and none has a full window waiting; a number also caps it.",
+    )
+
+    @field_validator("concurrency")
+    @classmethod
+    def _concurrency(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not 1 <= v <= 4096:
+            raise ValueError("must be 'auto' or a number of documents from 1 to 4096")
+        return v
+
     acceptance: AcceptanceConfig = Field(default_factory=AcceptanceConfig)
     challenger_instructions: str = ""
     verifier_instructions: str = ""
