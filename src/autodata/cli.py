@@ -661,6 +661,26 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
     ]
     if summary.get("cache_write_errors"):
         rows.insert(-3, ("answers the call cache could not save", summary["cache_write_errors"]))
+    servers = summary.get("servers") or {}
+    if servers.get("replies_without_answer"):
+        text = ", ".join(f"{k} {v}" for k, v in servers["replies_without_answer"].items())
+        rows.insert(-3, ("replies without an answer (attempt errors)", text))
+    if servers.get("estimated_calls"):
+        rows.insert(
+            -3,
+            (
+                "calls without usage from the server (tokens estimated)",
+                f"{servers['estimated_calls']} ({servers['estimated_tokens']:,} tokens)",
+            ),
+        )
+    if servers.get("step_downs") or servers.get("schema_fallbacks"):
+        rows.insert(
+            -3,
+            (
+                "structured output: endpoints stepped down / requests sent in JSON mode",
+                f"{servers.get('step_downs', 0)} / {servers.get('schema_fallbacks', 0)}",
+            ),
+        )
     for k, v in rows:
         table.add_row(k, str(v))
     out.print(table)

@@ -77,7 +77,7 @@ class EndpointCheck:
 @dataclass
 class PreflightReport:
     checks: dict[str, EndpointCheck]
-    calls: int = 0  # requests sent by the checks (not part of any run's counts)
+    calls: int = 0  # requests sent by the chat checks (not part of any run's counts; /models not included)
 
     @property
     def ok(self) -> bool:
@@ -115,7 +115,8 @@ async def check(
     """
     names = sorted(set(endpoints))
     checks = await asyncio.gather(*(_check_one(runtime, n, document_tokens, (roles or {}).get(n, [])) for n in names))
-    calls = sum(c.calls for c in runtime.meter.by_endpoint().values())
+    t = runtime.meter.totals
+    calls = t.calls + t.failures + t.retries  # requests sent, answered or not
     return PreflightReport({c.name: c for c in checks}, calls=calls)
 
 
@@ -209,6 +210,10 @@ async def _models(client: Any, found: EndpointCheck) -> None:
         return
     found.served = [str(e.get("id")) for e in entries if isinstance(e, dict) and e.get("id")]
     entry = next((e for e in entries if isinstance(e, dict) and e.get("id") == found.model), None)
+    if entry is None and len(found.served) == 1:
+        # a single-model server (llama-server) answers whatever name a request gives; the call below checks it
+        found.notes.append(f"{backend.label} serves one model ({found.served[0]}); {found.model!r} is sent as is")
+        return
     if entry is None:
         found.problems.append(
             f"models.{found.name}.model: {found.model!r} is not served by {backend.label}; "

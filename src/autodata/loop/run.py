@@ -513,10 +513,29 @@ def summarize(
         "sessions": len(store.sessions()),
         "recipe_hash": store.get_meta("recipe_hash"),
         "simulated_models": simulated or [],
+        "servers": server_counts(store),
         "failures": progress.failures if progress else [],
         "stopped": progress.stopped if progress else None,
         "skipped": skipped,
     }
+
+
+SERVER_COUNTERS = ("estimated_calls", "estimated_tokens", "step_downs", "schema_fallbacks")
+
+
+def server_counts(store: RunStore) -> dict[str, Any]:
+    """What the servers did, summed over the sessions' usage: replies without an answer by problem code
+    (``Completion.problem``), calls whose tokens are our estimate (no ``usage`` from the server), endpoints
+    stepped down from json_schema to JSON mode, single requests sent in JSON mode after a refused schema."""
+    out: dict[str, Any] = {k: 0 for k in SERVER_COUNTERS}
+    problems: Counter[str] = Counter()
+    for session in store.sessions():
+        total = (session.get("usage") or {}).get("total") or {}
+        for k in SERVER_COUNTERS:
+            out[k] += int(total.get(k, 0))
+        problems.update(total.get("problems") or {})
+    out["replies_without_answer"] = dict(problems.most_common())
+    return out
 
 
 def write_outputs(
