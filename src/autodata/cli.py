@@ -681,9 +681,15 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
                 f"{servers.get('step_downs', 0)} / {servers.get('schema_fallbacks', 0)}",
             ),
         )
+    sandbox = summary.get("sandbox")
+    if sandbox:
+        rows.insert(-2, (f"sandbox runs ({sandbox['kind']})", sandbox["runs"]))
+        rows.insert(-2, ("sandbox seconds per accepted example", sandbox["seconds_per_accepted_example"]))
     for k, v in rows:
         table.add_row(k, str(v))
     out.print(table)
+    if sandbox and sandbox.get("warning"):
+        out.print(f"WARNING: {sandbox['warning']}", style="bold yellow", markup=False, highlight=False)
     if summary.get("cache_write_errors"):
         out.print(
             f"[yellow]the call cache could not save {summary['cache_write_errors']} answers "

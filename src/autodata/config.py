@@ -329,7 +329,7 @@ class DocumentsConfig(_Strict):
 
 class AcceptanceConfig(_Strict):
     # None: the profile's own preset (rubric-qa -> deployed, verifiable -> verifiable, legal -> judge)
-    preset: Literal["deployed", "prose", "verifiable", "judge"] | None = None
+    preset: Literal["deployed", "prose", "verifiable", "judge", "code"] | None = None
     overrides: dict[str, float | int | bool | None] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -346,7 +346,7 @@ class AcceptanceConfig(_Strict):
 class LoopConfig(_Strict):
     """The inner loop's knobs (the orchestrator's workflow for one document)."""
 
-    profile: Literal["rubric-qa", "verifiable", "legal"] = "rubric-qa"
+    profile: Literal["rubric-qa", "verifiable", "legal", "code"] = "rubric-qa"
     orchestrator: Literal["scripted", "agent"] = "scripted"
     max_rounds: int = Field(5, ge=1, le=50)
     max_agent_steps: int = Field(

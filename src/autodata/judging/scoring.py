@@ -17,6 +17,9 @@ Scorers here:
   :func:`autodata.judging.rubric.score` computes the number;
 - :class:`ExactAnswer` (``exact-answer``): the answer's final value is compared with the reference
   in code (:func:`autodata.judging.verifiable.equivalent`); the score is 1 or 0, no model is called.
+- :class:`~autodata.judging.code.CodeTests` (``code-tests``): the answer's code runs against the
+  example's hidden unit tests in the sandbox; the score is the fraction of tests passed, no model is
+  called; an answer without code is an attempt error (:class:`Unscorable`).
 
 Extension point (a code profile whose answers are checked by unit tests): subclass :class:`Scorer`,
 set ``name``, ``reward_style = "rule"`` and ``needs_judge = False``, implement :meth:`Scorer.score`
@@ -35,9 +38,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
 
 from autodata.judging import judge, rubric
+from autodata.judging.code import CODE_MIN_TESTS, run_details, summary_line
 from autodata.judging.schemas import RubricItem
 from autodata.judging.verifiable import equivalent, final_answer
 from autodata.llm.runtime import ModelRuntime
+from autodata.sandbox import SandboxExecutor
+from autodata.sandbox.tasks import check_task, extract_code
 
 RewardStyle = Literal["rubric", "rule"]
 
@@ -62,6 +68,12 @@ class Scored:
     score: float
     extracted: str | None = None
     evidence: list[str] | None = None
+    details: dict[str, Any] | None = None  # what a rule-based scorer measured (e.g. the sandbox run)
+
+
+class Unscorable(Exception):
+    """The answer holds nothing this scorer can score (e.g. no code in a code answer, or the sandbox
+    itself failed): an *attempt error*, recorded with this reason and never scored as 0."""
 
 
 class Scorer:
@@ -71,6 +83,17 @@ class Scorer:
     reward_style: ClassVar[RewardStyle]
     needs_judge: ClassVar[bool]
     short_answer: ClassVar[bool] = False
+    needs_sandbox: ClassVar[bool] = False  # answers run as code: the run needs ``sandbox`` (autodata.sandbox)
+    challenger_rubric: ClassVar[bool] = True  # False: the rubric is the scorer's own; rubric rules do not apply
+
+    def configured(self, sandbox: Any = None) -> Scorer:
+        """This scorer bound to the run's resources (a sandbox executor); most scorers need none."""
+        return self
+
+    async def check_example(self, example: Any) -> tuple[list[str], dict[str, Any] | None]:
+        """Problems with an example found in code before any solver is asked, and what was measured.
+        Default: none (the quality verifier's rubric rules and model check do the work)."""
+        return [], None
 
     async def score(
         self, runtime: ModelRuntime, judge_endpoint: str | None, example: Scorable, answer: str, *, sample: int
@@ -112,7 +135,56 @@ class ExactAnswer(Scorer):
         return Scored([right], float(right), extracted=final_answer(answer))
 
 
-SCORERS: dict[str, Scorer] = {s.name: s for s in (RubricJudge(), ExactAnswer())}
+class CodeTests(Scorer):
+    """Fraction of hidden unit tests passed, in the sandbox (see :mod:`autodata.judging.code`)."""
+
+    name = "code-tests"
+    reward_style = "rule"
+    needs_judge = False
+    needs_sandbox = True
+    challenger_rubric = False
+
+    def __init__(self, sandbox: SandboxExecutor | None = None) -> None:
+        self._sandbox = sandbox
+
+    def configured(self, sandbox: Any = None) -> Scorer:
+        return CodeTests(sandbox) if sandbox is not None else self
+
+    @property
+    def sandbox(self) -> SandboxExecutor:
+        if self._sandbox is None:  # the default sandbox (bubblewrap) when a caller configured none
+            from autodata.sandbox import make_executor
+
+            self._sandbox = make_executor("bwrap")
+        return self._sandbox
+
+    async def score(
+        self, runtime: ModelRuntime, judge_endpoint: str | None, example: Any, answer: str, *, sample: int
+    ) -> Scored:
+        code = extract_code(answer, getattr(example, "entry_point", "") or None)
+        if code is None:
+            raise Unscorable("no Python code in the answer (neither a fenced block nor a module defining a function)")
+        r = await self.sandbox.arun(code, example.tests)
+        if r.infra_error:
+            raise Unscorable(f"the sandbox failed (not the answer's fault): {r.infra_error}")
+        return Scored([int(r.all_passed)], r.pass_rate, extracted=code, evidence=[summary_line(r)],
+                      details=run_details(r))  # fmt: skip
+
+    async def check_example(self, example: Any) -> tuple[list[str], dict[str, Any] | None]:
+        try:
+            problems, runs = await check_task(
+                self.sandbox,
+                example.reference_answer,
+                example.tests,
+                signature=getattr(example, "signature", ""),
+                min_tests=CODE_MIN_TESTS,
+            )
+        except RuntimeError as err:
+            raise Unscorable(f"the sandbox failed while checking the task: {err}") from None
+        return problems, {"runs": {k: run_details(v) for k, v in runs.items()}}
+
+
+SCORERS: dict[str, Scorer] = {s.name: s for s in (RubricJudge(), ExactAnswer(), CodeTests())}
 
 
 def scorer(name: str) -> Scorer:

@@ -42,12 +42,17 @@ BASE_ROLES = ("challenger", "quality_verifier", "weak_solver", "strong_solver")
 RECIPE_TEMPLATES = (
     "challenger.j2",
     "challenger_short.j2",
+    "challenger_code.j2",
     "quality_verifier.j2",
     "orchestrator.j2",
     "structured_instructions.j2",
     "structured_repair.j2",
 )
-JUDGING_TEMPLATES = ("solver.j2", "solver_short.j2", "judge.j2", "loop_judge.j2")  # in autodata/judging/templates
+# in autodata/judging/templates
+JUDGING_TEMPLATES = ("solver.j2", "solver_short.j2", "solver_code.j2", "judge.j2", "loop_judge.j2")
+WEAKER_SANDBOX_WARNING = (
+    "generated code ran WITHOUT filesystem or network isolation (sandbox.kind: subprocess, rlimits only)"
+)
 
 
 def run_preset(cfg: Config) -> Preset:
@@ -86,8 +91,27 @@ def recipe_hash(cfg: Config) -> str:
         "seed": cfg.seed,
         "documents": cfg.documents.model_dump(mode="json"),
     }
+    if profile(cfg.loop.profile).scoring.needs_sandbox:  # where and under which limits code runs decides scores
+        payload["sandbox"] = cfg.sandbox.model_dump(mode="json", include={"kind", "limits"})
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def sandbox_for(cfg: Config) -> Any:
+    """The sandbox executor of a profile whose scorer runs code, checked usable here; None otherwise.
+
+    Raises :class:`~autodata.errors.UserError` naming the fix when it cannot run (``bwrap`` missing:
+    the install command, or the explicit opt-in ``sandbox.kind: subprocess``)."""
+    if not profile(cfg.loop.profile).scoring.needs_sandbox:
+        return None
+    from autodata.sandbox import SandboxUnavailable, executor_from_config
+
+    executor = executor_from_config(cfg.sandbox)
+    try:
+        executor.check()
+    except SandboxUnavailable as err:
+        raise UserError(f"profile {cfg.loop.profile!r} runs generated code: {err}") from None
+    return executor
 
 
 def settings_from(cfg: Config) -> EpisodeSettings:
@@ -95,6 +119,7 @@ def settings_from(cfg: Config) -> EpisodeSettings:
     loop = cfg.loop
     prof = profile(loop.profile)
     return EpisodeSettings(
+        sandbox=sandbox_for(cfg),
         endpoints=Endpoints(**roles),
         preset=run_preset(cfg),
         max_rounds=loop.max_rounds,
@@ -490,6 +515,7 @@ def summarize(
     calls = sum(int(v["calls"]) for v in by_role.values())
     cache_hits = sum(int(v["cache_hits"]) for v in by_role.values())
     cost = sum(v["cost_usd"] for v in by_role.values())
+    sandbox = sandbox_usage(store, accepted)
     return {
         "documents": {
             "total": sum(counts.values()) + len(skipped) + (progress.failed if progress else 0),
@@ -517,6 +543,7 @@ def summarize(
         "failures": progress.failures if progress else [],
         "stopped": progress.stopped if progress else None,
         "skipped": skipped,
+        **({"sandbox": sandbox} if sandbox else {}),
     }
 
 
@@ -535,6 +562,37 @@ def server_counts(store: RunStore) -> dict[str, Any]:
             out[k] += int(total.get(k, 0))
         problems.update(total.get("problems") or {})
     out["replies_without_answer"] = dict(problems.most_common())
+    return out
+
+
+def sandbox_usage(store: RunStore, accepted: int) -> dict[str, Any] | None:
+    """Sandbox runs and seconds of a run, counted from its stored episodes (solver attempts and the
+    pre-solver checks), with the sandbox kind from its config; None when nothing ran in a sandbox."""
+    runs, seconds = 0, 0.0
+    for ep in store.episodes():
+        for r in ep["rounds"]:
+            for a in [*(r.get("weak") or []), *(r.get("strong") or [])]:
+                d = a.get("details") or {}
+                if "seconds" in d:
+                    runs += 1
+                    seconds += float(d["seconds"])
+            quality = r.get("quality") or {}
+            for q in (quality, quality.get("final") or {}):
+                for d in ((q.get("measured") or {}).get("runs") or {}).values():
+                    runs += 1
+                    seconds += float(d.get("seconds", 0.0))
+    cfg = store.get_meta("config") or {}
+    kind = (cfg.get("sandbox") or {}).get("kind")
+    if not runs and not (kind and cfg.get("loop", {}).get("profile") == "code"):
+        return None
+    out: dict[str, Any] = {
+        "kind": kind,
+        "runs": runs,
+        "seconds": round(seconds, 3),
+        "seconds_per_accepted_example": round(seconds / accepted, 3) if accepted else None,
+    }
+    if kind == "subprocess":
+        out["warning"] = WEAKER_SANDBOX_WARNING
     return out
 
 
