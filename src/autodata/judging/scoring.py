@@ -9,7 +9,16 @@ outside this package branches on "is this the exact-answer profile":
   (a judge marks the rubric, as here) or ``"rule"`` (a rule-based check, e.g. answer equivalence or
   unit tests), the vocabulary of verl's ``reward_model.style`` field;
 - ``short_answer``: whether the example's reference is one short final value (the challenger is asked
-  for one, and the quality verifier checks its length instead of the rubric rules).
+  for one, and the quality verifier checks it is at most ``max_reference_chars`` on one line instead of
+  applying the rubric rules);
+- ``needs_sandbox``: answers run as code (the run needs a ``sandbox`` section);
+- ``challenger_rubric``: whether the challenger writes the rubric (False: the scorer's own);
+- :meth:`Scorer.harness_rubric`: the rubric the harness gives every short-answer example when the
+  scorer, not the challenger, defines what is checked (exact answers: one criterion), else None;
+- :meth:`Scorer.agreement`: what the strong attempts agree on (exact answers: the majority final
+  answer by equivalence), recorded with the round; None when the scorer has no such notion;
+- :meth:`Scorer.check_example`: problems found in code before any solver is asked (code: the
+  reference must pass its tests, trivial stubs must fail them).
 
 Scorers here:
 
@@ -46,6 +55,10 @@ from autodata.sandbox import SandboxExecutor
 from autodata.sandbox.tasks import check_task, extract_code
 
 RewardStyle = Literal["rubric", "rule"]
+
+# The one-criterion rubric of an exact-answer example: the harness, not a judge, marks it.
+EXACT_CRITERION = "the final answer equals the reference answer (checked in code)"
+MAX_SHORT_ANSWER_CHARS = 80  # an exact answer's reference: one short final value or expression
 
 
 class Scorable(Protocol):
@@ -85,10 +98,25 @@ class Scorer:
     short_answer: ClassVar[bool] = False
     needs_sandbox: ClassVar[bool] = False  # answers run as code: the run needs ``sandbox`` (autodata.sandbox)
     challenger_rubric: ClassVar[bool] = True  # False: the rubric is the scorer's own; rubric rules do not apply
+    max_reference_chars: ClassVar[int | None] = None
+
+    def harness_rubric(self) -> list[RubricItem] | None:
+        """The rubric every short-answer example gets from the harness, or None when the challenger writes it."""
+        return None
+
+    def agreement(self, extracted: Sequence[str], reference: str) -> dict[str, Any] | None:
+        """What the strong attempts' ``Scored.extracted`` answers agree on; None when not applicable."""
+        return None
+
+    sft_min_score: ClassVar[float | None] = None  # SFT imitates a strong answer only at this score or above
 
     def configured(self, sandbox: Any = None) -> Scorer:
         """This scorer bound to the run's resources (a sandbox executor); most scorers need none."""
         return self
+
+    def ground_truth(self, record: dict[str, Any]) -> str:
+        """What an exported RL row's reward checks an answer against (verl ``reward_model.ground_truth``)."""
+        return str(record.get("reference_answer") or "")
 
     async def check_example(self, example: Any) -> tuple[list[str], dict[str, Any] | None]:
         """Problems with an example found in code before any solver is asked, and what was measured.
@@ -127,6 +155,21 @@ class ExactAnswer(Scorer):
     reward_style = "rule"
     needs_judge = False
     short_answer = True
+    max_reference_chars = MAX_SHORT_ANSWER_CHARS
+
+    def harness_rubric(self) -> list[RubricItem]:
+        return [RubricItem(criterion=EXACT_CRITERION, weight=1, category="exact answer")]
+
+    def agreement(self, extracted: Sequence[str], reference: str) -> dict[str, Any]:
+        """The strong solver's majority final answer (by equivalence), its votes out of the attempts with
+        an answer, and whether it matches the reference."""
+        top, votes = majority(extracted)
+        return {
+            "majority_answer": top,
+            "votes": votes,
+            "of": len(extracted),
+            "matches_reference": top is not None and equivalent(top, reference),
+        }
 
     async def score(
         self, runtime: ModelRuntime, judge_endpoint: str | None, example: Scorable, answer: str, *, sample: int
@@ -143,6 +186,11 @@ class CodeTests(Scorer):
     needs_judge = False
     needs_sandbox = True
     challenger_rubric = False
+    sft_min_score = 1.0  # SFT rows imitate a solution that passed every test (else the reference solution)
+
+    def ground_truth(self, record: dict[str, Any]) -> str:
+        """The hidden unit tests (an RL reward runs the answer's code against them in the sandbox)."""
+        return str((record.get("code") or {}).get("tests") or "")
 
     def __init__(self, sandbox: SandboxExecutor | None = None) -> None:
         self._sandbox = sandbox

@@ -42,12 +42,10 @@ from autodata.documents import Document
 from autodata.judging import loop_judge, solver
 from autodata.judging.acceptance import Decision, Preset, check_weak, decide, strong_settled, weak_settled
 from autodata.judging.rubric import RubricRules
-from autodata.judging.schemas import RubricItem
-from autodata.judging.scoring import Unscorable, loop_judge_verdict, majority
-from autodata.judging.verifiable import equivalent
+from autodata.judging.scoring import Unscorable, loop_judge_verdict
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError, Completion, StructuredResult
-from autodata.loop.profile import EXACT_CRITERION, MAX_SHORT_ANSWER_CHARS, PROFILES, Profile
+from autodata.loop.profile import PROFILES, Profile
 from autodata.roles import challenger, verifier
 from autodata.roles.schemas import ChallengerOutput, ExampleSource, ShortAnswerOutput
 
@@ -223,7 +221,6 @@ class Steps:
     def __init__(self, runtime: ModelRuntime, doc: Document, s: EpisodeSettings) -> None:
         self.rt, self.doc, self.s = runtime, doc, s
         self.scorer = s.profile.scoring.configured(s.sandbox)
-        self.exact = self.scorer.short_answer
 
     # ------------------------------------------------------------------ challenger
 
@@ -244,7 +241,7 @@ class Steps:
                     rules=s.rubric_rules,
                     template=s.profile.challenger_template,
                     guidance=s.profile.guidance,
-                    short_answer=self.exact,
+                    short_answer=self.scorer.short_answer,
                     output=s.profile.challenger_output,
                 )
         except CallError as err:
@@ -261,7 +258,7 @@ class Steps:
                 context=value.context,
                 question=value.question,
                 reference_answer=value.reference_answer,
-                rubric=[RubricItem(criterion=EXACT_CRITERION, weight=1, category="exact answer")],
+                rubric=self.scorer.harness_rubric() or [],
             )
             rnd.example = {**example.model_dump(), "solution": value.solution}
         elif isinstance(value, ExampleSource):  # an output that builds its own example (the code profile's task)
@@ -291,7 +288,7 @@ class Steps:
             instructions=self.s.verifier_instructions,
             rules=self.s.rubric_rules,
             sample=sample,
-            max_answer_chars=MAX_SHORT_ANSWER_CHARS if self.exact else None,
+            max_answer_chars=self.scorer.max_reference_chars,
             rubric_rules=self.scorer.challenger_rubric,
         )
         report.measured = measured
@@ -440,15 +437,9 @@ class Steps:
         weak_mean = sum(weak_scores) / len(weak_scores) if weak_scores else None
         rnd.strong = await self.attempts(example, strong=True, weak_mean=weak_mean)
         strong_scores = scores_of(rnd.strong)
-        if self.exact:
-            finals = [a.extracted for a in rnd.strong if a.extracted is not None]
-            top, votes = majority(finals)
-            rnd.consistency = {
-                "majority_answer": top,
-                "votes": votes,
-                "of": len(finals),
-                "matches_reference": top is not None and equivalent(top, example.reference_answer),
-            }
+        rnd.consistency = self.scorer.agreement(
+            [a.extracted for a in rnd.strong if a.extracted is not None], example.reference_answer
+        )
         if self.s.preset.judge_loop:
             lj = self.s.endpoints.loop_judge or self.s.endpoints.judge
             assert lj is not None

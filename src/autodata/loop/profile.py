@@ -60,10 +60,6 @@ PROFILES: dict[ProfileName, Profile] = {
     "code": Profile("code", "code", 4, 4, "code-tests", "challenger_code.j2", "solver_code.j2", "code", "code-task"),
 }
 
-# The one-criterion rubric of an exact-answer example: the harness, not a judge, marks it.
-EXACT_CRITERION = "the final answer equals the reference answer (checked in code)"
-MAX_SHORT_ANSWER_CHARS = 80
-
 
 def profile(name: ProfileName) -> Profile:
     try:
