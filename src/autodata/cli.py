@@ -540,6 +540,36 @@ def _exit_if_run_failed(summary: dict[str, Any]) -> None:
         raise typer.Exit(1)
 
 
+def _cost_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
+    """What the examples cost to make (every call behind the finished documents, cached answers at
+    their price) and what was paid, this session and in all, as separate rows."""
+    made, session = summary.get("made"), summary.get("this_session")
+    rows: list[tuple[str, Any]] = []
+    if made is not None:
+        per = summary.get("made_per_accepted_example") or {}
+        rows += [
+            ("model calls behind these documents", f"{made['calls']} ({made['cache_hits']} answered from the cache)"),
+            ("tokens behind them (in / out)", f"{made['input_tokens']:,} / {made['output_tokens']:,}"),
+            ("cost to make them (USD)", f"{made['cost_usd']:.4f}"),
+            (
+                "per accepted example: calls/tokens/USD",
+                f"{per['calls']} / {per['tokens']:,} / {per['cost_usd']:.4f}" if per else "-",
+            ),
+        ]
+    if session is not None:
+        rows.append(
+            (
+                "paid this session: calls/cache hits/USD",
+                f"{session['calls']} / {session['cache_hits']} / {session['cost_usd']:.4f}",
+            )
+        )
+    rows += [
+        ("paid in all sessions: calls/cache hits", f"{summary['calls']} / {summary.get('cache_hits', 0)}"),
+        ("paid in all sessions (USD)", f"{summary['cost_usd']:.4f}"),
+    ]
+    return rows
+
+
 def _print_run_summary(summary: dict[str, Any]) -> None:
     docs = summary["documents"]
     table = Table(title="run summary")
@@ -554,10 +584,7 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
         ("skipped", ", ".join(f"{k} {v}" for k, v in docs["skipped"].items()) or "0"),
         ("acceptance rate", f"{100 * summary['acceptance_rate']:.0f}%"),
         ("rounds", summary["rounds"]),
-        ("model calls", summary["calls"]),
-        ("answers from the call cache", summary.get("cache_hits", 0)),
-        ("calls per accepted example", summary["calls_per_accepted_example"]),
-        ("cost (USD)", f"{summary['cost_usd']:.4f}"),
+        *_cost_rows(summary),
         ("wall time (s)", summary["wall_s"]),
     ]
     if summary.get("cache_write_errors"):
@@ -571,7 +598,14 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
             "(see the warnings above); a resumed or repeated run asks for them again[/]"
         )
     if summary["rejections"]:
-        out.print("rejections: " + ", ".join(f"{k} {v}" for k, v in summary["rejections"].items()), markup=False)
+        from autodata.glossary import rejection_words
+
+        out.print("rejections (a round can have several):", markup=False, highlight=False)
+        for code, n in summary["rejections"].items():
+            out.print(f"  {n:>5}  {code}: {rejection_words(code)}", markup=False, highlight=False)
+    if summary.get("recipe"):
+        r = summary["recipe"]
+        out.print(f"evolved recipe applied: {r.get('hash')} from {r.get('file')}", markup=False, highlight=False)
     if summary.get("stopped"):
         out.print(f"[red]{escape(summary['stopped'])}[/]", highlight=False)
     for failure in summary.get("failures", [])[:5]:

@@ -420,6 +420,8 @@ def settings_roles(cfg: Config) -> list[str]:
 def summarize(
     store: RunStore, *, progress: RunProgress | None = None, simulated: list[str] | None = None
 ) -> dict[str, Any]:
+    from autodata.store.costs import costs
+
     counts = store.status_counts()
     skipped = store.skipped()
     rejections: Counter[str] = Counter()
@@ -476,6 +478,8 @@ def summarize(
         "failures": progress.failures if progress else [],
         "stopped": progress.stopped if progress else None,
         "skipped": skipped,
+        **costs(store, accepted),  # what the examples cost to make, and what the latest session paid
+        "recipe": store.get_meta("recipe"),
     }
 
 
