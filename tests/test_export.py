@@ -17,7 +17,7 @@ import yaml
 
 from autodata.errors import UserError
 from autodata.export.write import export
-from autodata.roles.solver import solver_messages
+from autodata.judging.solver import solver_messages
 from autodata.store.reviews import ReviewLog
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -224,7 +224,7 @@ class AcceptanceConfig(_Strict):
 
     @model_validator(mode="after")
     def _known_thresholds(self) -> AcceptanceConfig:
-        from autodata.acceptance import preset  # a leaf module: importing it keeps the arrows one-way
+        from autodata.judging.acceptance import preset  # a leaf module: importing it keeps the arrows one-way
 
         try:
             preset(self.preset or "deployed", **self.overrides)
@@ -281,6 +281,16 @@ class OptimizeConfig(_Strict):
     temperature: float = Field(0.1, gt=0, le=10, description="Boltzmann temperature for picking parents.")
     repeats: int = Field(2, ge=1, le=20, description="Validation evaluations per candidate (seeds differ).")
     margin: float = Field(0.0, ge=0, le=1, description="A child must beat its parent's mean by more than this.")
+    test: Literal["margin", "paired"] = Field(
+        "margin",
+        description=(
+            "How a child is kept. Both re-evaluate the parent on the child's validation documents and seeds "
+            "(paired). 'margin': the child's mean beats the parent's by more than optimize.margin. 'paired': "
+            "that, and an exact one-sided McNemar test on the per-document outcomes is significant at "
+            "optimize.alpha."
+        ),
+    )
+    alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of optimize.test: paired.")
     max_cost_usd: float | None = Field(None, gt=0)
     max_tokens: int | None = Field(None, gt=0)
     canary_size: int = Field(4, ge=0, le=100, description="Calibration examples re-checked; 0 switches it off.")

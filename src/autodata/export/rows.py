@@ -327,18 +327,18 @@ def examples_schema(rows: list[dict[str, Any]]) -> pa.Schema:
 
 def prompt_messages(e: dict[str, Any]) -> list[dict[str, str]]:
     """Exactly what the solvers were asked (the frozen solver prompt of the example's profile)."""
+    from autodata.judging.solver import solver_messages
     from autodata.loop.profile import profile
-    from autodata.roles.solver import solver_messages
 
     return solver_messages(e["context"], e["question"], profile(e.get("profile") or "rubric-qa").solver_template)
 
 
 def reward_style(e: dict[str, Any]) -> str:
-    """verl's ``reward_model.style``: ``rule`` when answers are checked in code (a profile with exact
-    answers), ``rubric`` when the judge marks them against the rubric."""
+    """verl's ``reward_model.style``, the one the example's profile's scorer names: ``rule`` when answers
+    are checked in code (exact answers, unit tests), ``rubric`` when the judge marks them against the rubric."""
     from autodata.loop.profile import profile
 
-    return "rule" if profile(e.get("profile") or "rubric-qa").exact_answers else "rubric"
+    return profile(e.get("profile") or "rubric-qa").reward_style
 
 
 def rl_row(e: dict[str, Any], index: int, split: str = "train") -> dict[str, Any]:

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from statistics import fmean
 from typing import Any
 
-from autodata.acceptance import Preset, check_weak
 from autodata.documents import Document
+from autodata.judging.acceptance import Preset, check_weak
+from autodata.judging.framing import fence
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError
 from autodata.loop.episode import Episode, EpisodeSettings, Round, Steps, aborts_episode, reason_messages, scores_of
 from autodata.prompts import render
-from autodata.roles.framing import fence
 from autodata.roles.schemas import ChallengerOutput, OrchestratorAction
 
 EXCERPT_CHARS = 3000
