@@ -17,7 +17,15 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from autodata.config import Config, load_config, redact_url
@@ -95,7 +103,10 @@ async def _with_progress(
             completed, info = status(state)
             progress.update(task, completed=completed, info=info)
 
-        return await call(tick)
+        result = await call(tick)
+        # the total was an estimate (inputs before skipping, or --limit): the bar ends full
+        progress.update(task, total=progress.tasks[0].completed)
+        return result
 
 
 @app.command()
@@ -192,8 +203,11 @@ def _progress() -> Progress:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TaskProgressColumn(),
         TextColumn("{task.fields[info]}"),
         TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
         console=err,
         transient=False,
     )
@@ -273,22 +287,31 @@ def run(
         set_ = [*(set_ or []), f"executor.kind={executor}"]
     from autodata.loop.run import run as run_loop
     from autodata.loop.run import run_roles
+    from autodata.meta.recipe import frozen_hash
 
     cfg = _load(config, set_)
+    applied = None
     if recipe is not None:
         from autodata.meta.recipe import apply_recipe, load_recipe
 
-        cfg = apply_recipe(cfg, load_recipe(recipe))
+        evolved = load_recipe(recipe)
+        cfg = apply_recipe(cfg, evolved)
+        applied = {"hash": evolved.hash, "file": str(recipe.resolve())}
+        err.print(f"applying evolved recipe {evolved.hash} from {recipe}", markup=False, highlight=False)
     roles = run_roles(cfg)
     _simulated_banner(cfg, roles.values())
 
+    from autodata.documents.sources import count_inputs
     from autodata.executors import make_executor
+
+    inputs = None if quiet else count_inputs(cfg.documents)
+    total = min(limit, inputs) if limit and inputs is not None else (limit or inputs)
 
     async def go() -> dict[str, Any]:
         ex = make_executor(cfg, use_cache=not no_cache)
         return await _with_progress(
             "run",
-            limit,
+            total,
             quiet,
             lambda tick: run_loop(
                 cfg,
@@ -298,9 +321,11 @@ def run(
                 use_cache=not no_cache,
                 on_progress=tick,
                 executor=ex,
+                meta={"recipe": applied, "frozen_hash": frozen_hash(cfg)},
             ),
             lambda p: (
-                p.documents_done + p.failed,
+                # inputs skipped or finished before count towards the total too (without --limit they are in it)
+                p.documents_done + p.failed + p.already_done + (0 if limit else p.skipped),
                 f"accepted {p.accepted} ({100 * p.acceptance_rate:.0f}%) exhausted {p.exhausted} "
                 f"failed {p.failed} | rounds {p.rounds} | calls {p.calls} tok {p.tokens:,} ${p.cost_usd:.4f}",
             ),

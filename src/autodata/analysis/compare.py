@@ -3,10 +3,10 @@
 Per run: examples; weak mean, strong mean and gap (means over examples of the per-example means, in
 percent and points); rounds per example; question length; rubric items; calls, tokens and cost per
 example (what the examples cost to make: cached answers at their price, so a run replayed from the
-call cache compares like the run that paid); the share of examples that meet one acceptance preset (recomputed here from the stored
-scores, so runs made under different presets are judged by the same rule); then diversity
-(question types, skills, document coverage, pairwise similarity, near-duplicate pairs) and the
-contamination flags a ``contamination`` check left in the summary.
+call cache compares like the run that paid); the share of examples that meet one acceptance preset
+(recomputed here from the stored scores, so runs made under different presets are judged by the
+same rule); then diversity (question types, skills, document coverage, pairwise similarity,
+near-duplicate pairs) and the contamination flags a ``contamination`` check left in the summary.
 """
 
 from __future__ import annotations

@@ -303,9 +303,12 @@ async def run(
     record: RecordFn = accepted_example,
     recipe: str | None = None,
     executor: Executor | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``settings``, ``record`` and ``recipe`` let the baselines reuse this driver with their own proposer,
     their own choice of examples to keep and their own recipe hash; the defaults are the inner loop.
+    ``meta``: more facts stored in the run's metadata (``autodata run`` stores the evolved recipe it
+    applied, ``{"hash", "file"}`` or None, and the frozen hash).
 
     Episodes run on an executor (``executor.kind``: this process, or a pool of Ray workers); this
     coroutine stays the single writer of the run store either way."""
@@ -322,6 +325,8 @@ async def run(
     store = RunStore(out_dir)
     store.check_recipe(rhash, force=force_new_recipe)
     store.set_meta("config", cfg.redacted_dump())
+    for key, value in (meta or {}).items():  # what the caller knows about the run (the evolved recipe applied, ...)
+        store.set_meta(key, value)
     store.begin_session()
     finished = store.finished_ids()
     progress = RunProgress()
