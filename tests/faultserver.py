@@ -161,6 +161,8 @@ class Record:
     t_start: float  # time.monotonic() when the request was fully read
     t_end: float | None = None  # when the answer was handed to the socket (None if never)
     answered: bool = False  # a complete answer was written
+    query: str = ""  # the raw query string
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
 
     @property
     def ok(self) -> bool:
@@ -181,6 +183,7 @@ class FaultServer:
 
     def __post_init__(self) -> None:
         self.records: list[Record] = []
+        self.last_headers: dict[str, str] = {}  # of the latest request (lower-case names)
         self.in_flight = 0
         self.peak_in_flight = 0
         self.connections_opened = 0
@@ -287,6 +290,7 @@ class FaultServer:
     ) -> bool:
         """Answer one request; False when the connection must not be reused."""
         path, _, query = path.partition("?")
+        self.last_headers = dict(headers or {})
         try:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
@@ -320,6 +324,8 @@ class FaultServer:
             fault=fault.label,
             status=None,
             t_start=time.monotonic(),
+            query=query,
+            headers=dict(headers or {}),
         )
         self.records.append(rec)
         self.in_flight += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +52,79 @@ FROZEN_ANSWER_FIELDS: dict[str, Any] = {
 
 # Prefixes of common API keys: an `api_key_env` value starting with one is a key, not a name.
 KEY_PREFIXES = ("sk-", "sk_", "gsk_", "hf_", "xai-", "aiza", "pk-", "rk_", "ghp_", "github_pat_", "nvapi-", "r8_")
+
+
+# Field names whose value is a credential whatever it looks like (headers, query parameters, body keys).
+SECRET_NAMES = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "api-key",
+        "api_key",
+        "apikey",
+        "x-api-key",
+        "x-goog-api-key",
+        "key",
+        "token",
+        "access_token",
+        "secret",
+        "client_secret",
+        "password",
+    }
+)
+ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def secret_problem(name: str, value: Any) -> str | None:
+    """Why ``value`` (under field ``name``) must not be written in a config, or None.
+
+    A config is stored with every run (``run.db``, ``config.json``), so a key must come from the
+    environment: write ``${ENV_VAR}`` instead (resolved when the client is built, never stored).
+    """
+    if not isinstance(value, str) or ENV_REF.match(value.strip()):
+        return None
+    v = value.strip()
+    if v.lower().startswith(KEY_PREFIXES) or v.lower().startswith(("bearer ", "basic ")):
+        return "looks like an API key"
+    if name.lower() in SECRET_NAMES and v:
+        return f"{name!r} holds a credential"
+    return None
+
+
+def resolve_env_refs(values: dict[str, str], where: str) -> dict[str, str]:
+    """``${NAME}`` values replaced from the environment; a missing variable is a ConfigError naming the key."""
+    out, missing = {}, []
+    for k, v in values.items():
+        m = ENV_REF.match(v.strip())
+        if m is None:
+            out[k] = v
+        elif m.group(1) in os.environ:
+            out[k] = os.environ[m.group(1)]
+        else:
+            missing.append(f"{where}.{k}: environment variable {m.group(1)} is not set")
+    if missing:
+        raise ConfigError("values taken from the environment are missing", details=missing)
+    return out
+
+
+def _walk_secrets(node: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], str] | None:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            why = secret_problem(str(k), v)
+            if why:
+                return (*path, str(k)), why
+            found = _walk_secrets(v, (*path, str(k)))
+            if found:
+                return found
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            why = secret_problem(path[-1] if path else "", v)
+            if why:
+                return (*path, str(i)), why
+            found = _walk_secrets(v, (*path, str(i)))
+            if found:
+                return found
+    return None
 
 
 def redact_url(url: str) -> str:
@@ -128,6 +202,11 @@ class Endpoint(_Strict):
     http_transport: Literal["aiohttp", "httpx", "direct"] = Field(
         "aiohttp", description="openai SDK over aiohttp (default) or httpx, or direct aiohttp without the SDK."
     )
+    supports_n: bool = Field(
+        False,
+        description="The server takes n > 1 (vLLM, SGLang): the k samples of one prompt go as one request "
+        "(one prefill); each sample is still cached under its own key.",
+    )
     simulation: Simulation | None = None
 
     @field_validator("base_url", mode="before")
@@ -158,6 +237,37 @@ class Endpoint(_Strict):
         if not v or looks_like_key or not all(c.isalnum() or c == "_" for c in v):
             raise ValueError("must be the NAME of an environment variable (letters, digits, _), never the key itself")
         return v
+
+    @model_validator(mode="after")
+    def _no_secrets(self) -> Endpoint:
+        """Keys live in the environment: a key-shaped literal in a stored field is refused (use ${ENV_VAR})."""
+        for fld in ("extra_body", "default_headers", "default_query"):
+            found = _walk_secrets(getattr(self, fld), (fld,))
+            if found:
+                where, why = found
+                raise _LocatedError(
+                    where,
+                    f"{why}; never write a key in the config (it is stored with every run): "
+                    "write ${ENV_VAR} and set that variable (default_headers/default_query), or use api_key_env",
+                )
+        for fld in ("extra_body",):
+            if any(isinstance(v, str) and ENV_REF.match(v) for v in self.extra_body.values()):
+                raise _LocatedError((fld,), "${ENV_VAR} is resolved in default_headers and default_query only")
+        return self
+
+    @model_validator(mode="after")
+    def _url_credentials(self) -> Endpoint:
+        from urllib.parse import urlsplit
+
+        for i, url in enumerate(self.base_url or []):
+            parts = urlsplit(url)
+            if (parts.username or parts.password) and self.api_key_env:
+                raise _LocatedError(
+                    ("base_url", str(i)),
+                    "has user:password@ and api_key_env is set: both would be the Authorization header; "
+                    "keep one (user:password@ is sent as HTTP basic auth)",
+                )
+        return self
 
     @model_validator(mode="after")
     def _provider_rules(self) -> Endpoint:
@@ -262,7 +372,19 @@ class LoopConfig(_Strict):
     final_quality_check: bool = True
     weak_temperature: float | None = Field(0.7, ge=0, le=2)
     strong_temperature: float | None = Field(0.7, ge=0, le=2)
-    concurrency: int = Field(8, ge=1, le=4096, description="Documents in flight at once.")
+    concurrency: int | Literal["auto"] = Field(
+        "auto",
+        description="Documents in flight: 'auto' admits a document while an endpoint of the run has a free "
+        "slot (max_concurrency) and none has a full window waiting; a number also caps it.",
+    )
+
+    @field_validator("concurrency")
+    @classmethod
+    def _concurrency(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not 1 <= v <= 4096:
+            raise ValueError("must be 'auto' or a number of documents from 1 to 4096")
+        return v
+
     acceptance: AcceptanceConfig = Field(default_factory=AcceptanceConfig)
     challenger_instructions: str = ""
     verifier_instructions: str = ""

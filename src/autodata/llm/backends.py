@@ -75,6 +75,21 @@ _BILLING_WORDS = (
 )
 # Gemini says "You exceeded your current quota" for per-minute limits too (with a retry delay): a 429
 # is permanent only with the explicit code.
+# The prompt does not fit. vLLM: "This model's maximum context length is …" and "The decoder prompt (length
+# N) is longer than the maximum model length of M" (vllm-project/vllm#20409); SGLang: "The input (N tokens) is
+# longer than the model's context length (M tokens)" (QwenLM/Qwen3#1321) and "Requested token count exceeds the
+# model's maximum context length" (anomalyco/opencode#25230); llama-server: "the request exceeds the available
+# context size" (exceed_context_size_error); OpenAI: code context_length_exceeded.
+_CONTEXT_WORDS = (
+    "context length",
+    "context_length",
+    "maximum context",
+    "maximum model length",
+    "max_model_len",
+    "context size",
+    "context window",
+    "too long",
+)
 _QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"})
 
 
@@ -110,7 +125,7 @@ def classify_status(
         kind = "auth"
     elif status == 404:
         kind = "not_found"
-    elif "context length" in low or "context_length" in low or "maximum context" in low or "too long" in low:
+    elif any(w in low for w in _CONTEXT_WORDS):
         kind = "context_too_long"
     elif "max_tokens" in low and "max_completion_tokens" in low:
         kind = "unsupported_max_tokens"
@@ -257,9 +272,15 @@ class OpenAIBackend:
         *,
         max_connections: int = 64,
         transport: str = "aiohttp",
+        default_headers: dict[str, str] | None = None,
+        default_query: dict[str, str] | None = None,
     ) -> None:
         self.label = label
         self.base_url = base_url
+        # Without a key the SDK's placeholder ``Authorization: Bearer`` is left out of every request: Azure's
+        # ``api-key`` header, or a basic-auth URL, must be the only credential sent.
+        no_auth = not api_key and not any(k.lower() == "authorization" for k in (default_headers or {}))
+        self._options: dict[str, Any] = {"headers": {"Authorization": openai.Omit()}} if no_auth else {}
         limits = httpx.Limits(max_connections=max_connections + 8, max_keepalive_connections=max_connections)
         if transport == "aiohttp":
             http_client: httpx.AsyncClient = openai.DefaultAioHttpClient(limits=limits, timeout=timeout_s)
@@ -271,11 +292,18 @@ class OpenAIBackend:
             timeout=timeout_s,
             max_retries=0,
             http_client=http_client,
+            default_headers=default_headers or None,
+            default_query=default_query or None,
         )
 
     async def send(self, body: dict[str, Any]) -> Reply:
         try:
-            http = await self.client.post("/chat/completions", cast_to=httpx.Response, body=body)
+            http = await self.client.post(
+                "/chat/completions",
+                cast_to=httpx.Response,
+                body=body,
+                options=self._options,  # type: ignore[arg-type]
+            )
         except openai.APIStatusError as exc:
             headers = dict(exc.response.headers) if exc.response is not None else {}
             message = _server_message(exc.body, exc.message)
@@ -343,13 +371,26 @@ class DirectBackend:
     DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
     def __init__(
-        self, base_url: str | None, api_key: str | None, timeout_s: float, label: str, *, max_connections: int = 64
+        self,
+        base_url: str | None,
+        api_key: str | None,
+        timeout_s: float,
+        label: str,
+        *,
+        max_connections: int = 64,
+        default_headers: dict[str, str] | None = None,
+        default_query: dict[str, str] | None = None,
     ) -> None:
+        from urllib.parse import urlencode
+
         self.label = label
         self.url = (base_url or self.DEFAULT_BASE_URL).rstrip("/") + "/chat/completions"
+        if default_query:
+            self.url += "?" + urlencode(default_query)
         self.headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "autodata"}
         if api_key:
             self.headers["Authorization"] = f"Bearer {api_key}"
+        self.headers.update(default_headers or {})
         self.timeout_s = timeout_s
         self.max_connections = max_connections
         self.proxy = proxy_for(self.url)

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from autodata.config import Config, Endpoint, redact_url
+from autodata.config import Config, Endpoint, redact_url, resolve_env_refs
 from autodata.errors import ConfigError
 from autodata.llm.backends import Backend, DirectBackend, OpenAIBackend, SimulatedBackend
 from autodata.llm.cache import CallCache
@@ -29,6 +29,7 @@ from autodata.llm.structured import (
     repair_prompt,
     schema_for,
 )
+from autodata.llm.tokens import estimate_tokens
 from autodata.llm.types import (
     CallError,
     Completion,
@@ -85,6 +86,29 @@ def check_api_keys(config: Config, names: Sequence[str] | None = None) -> None:
         raise ConfigError("API keys are missing", details=problems)
 
 
+def split_base_url(url: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """(URL for the client, query parameters, headers) of a configured ``base_url``.
+
+    A query string (Azure's classic ``…/deployments/NAME?api-version=…``) would be mangled by the client
+    appending ``/chat/completions`` after it: it is sent as query parameters on every request instead.
+    ``user:password@`` becomes an HTTP basic ``Authorization`` header (config validation refuses it
+    together with ``api_key_env``).
+    """
+    import base64
+    from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    headers: dict[str, str] = {}
+    netloc = parts.netloc
+    if parts.username is not None or parts.password is not None:
+        user, pw = unquote(parts.username or ""), unquote(parts.password or "")
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
+        netloc = netloc.rsplit("@", 1)[1]
+    clean = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return clean, query, headers
+
+
 def make_backends(name: str, ep: Endpoint, global_seed: int) -> list[Backend]:
     if ep.provider == "simulated":
         sim = ep.simulation
@@ -92,25 +116,43 @@ def make_backends(name: str, ep: Endpoint, global_seed: int) -> list[Backend]:
         ladder = SimulatedLadder(global_seed=global_seed, fault_rate=sim.fault_rate)
         return [SimulatedBackend(ladder, sim.latency_ms, label=f"simulated:{ep.model}")]
     key = ep.api_key()
-    urls: list[str | None] = list(ep.base_url) if ep.base_url else [None]
-    if ep.http_transport == "direct":
-        return [
-            DirectBackend(
-                url, key, ep.timeout_s, label=redact_url(url) if url else "default", max_connections=ep.max_concurrency
+    headers = resolve_env_refs(ep.default_headers, f"models.{name}.default_headers")
+    query = resolve_env_refs(ep.default_query, f"models.{name}.default_query")
+    out: list[Backend] = []
+    for url in list(ep.base_url) if ep.base_url else [None]:
+        label = redact_url(url) if url else "default"
+        url_query: dict[str, str] = {}
+        url_headers: dict[str, str] = {}
+        if url is not None:
+            url, url_query, url_headers = split_base_url(url)
+        h = {**url_headers, **headers}
+        q = {**url_query, **query}
+        if ep.http_transport == "direct":
+            out.append(
+                DirectBackend(
+                    url,
+                    key,
+                    ep.timeout_s,
+                    label,
+                    max_connections=ep.max_concurrency,
+                    default_headers=h,
+                    default_query=q,
+                )
             )
-            for url in urls
-        ]
-    return [
-        OpenAIBackend(
-            url,
-            key,
-            ep.timeout_s,
-            label=redact_url(url) if url else "default",
-            max_connections=ep.max_concurrency,
-            transport=ep.http_transport,
-        )
-        for url in urls
-    ]
+        else:
+            out.append(
+                OpenAIBackend(
+                    url,
+                    key,
+                    ep.timeout_s,
+                    label=label,
+                    max_connections=ep.max_concurrency,
+                    transport=ep.http_transport,
+                    default_headers=h,
+                    default_query=q,
+                )
+            )
+    return out
 
 
 class _Flight:
@@ -122,6 +164,28 @@ class _Flight:
         self.done = asyncio.Event()
         self.result: Completion | None = None
         self.error: BaseException | None = None
+
+
+async def _settle(call: Any) -> Completion | CallError:
+    try:
+        return await call
+    except CallError as err:
+        return err
+
+
+async def _pick(group: asyncio.Future[list[Completion | CallError]], j: int) -> Completion | CallError:
+    return (await group)[j]
+
+
+def _split_usage(choices: list[Completion]) -> None:
+    """One reply's usage shared out: the prompt counted once (first choice), the output by each
+    choice's share of the text (servers report the output of all choices as one number)."""
+    total = choices[0].usage
+    est = [max(1, estimate_tokens(c.text) + estimate_tokens(c.reasoning or "")) for c in choices]
+    shares = [total.output_tokens * e // sum(est) for e in est]
+    shares[0] += total.output_tokens - sum(shares)
+    for i, c in enumerate(choices):
+        c.usage = replace(total, input_tokens=total.input_tokens if i == 0 else 0, output_tokens=shares[i])
 
 
 class ModelRuntime:
@@ -276,15 +340,88 @@ class ModelRuntime:
         params: dict[str, Any] | None = None,
         first_sample: int = 0,
     ) -> list[Completion | CallError]:
-        """k samples as k independently cached calls (sample i has its own seed and cache key)."""
-        tasks = [self.complete(model, messages, role=role, sample=first_sample + i, params=params) for i in range(k)]
+        """k samples, each cached under its own key (sample i has its own seed); see ``complete_each``."""
+        tasks = self.complete_each(model, messages, k, role=role, params=params, first_sample=first_sample)
         results = await asyncio.gather(*tasks, return_exceptions=True)
-        out: list[Completion | CallError] = []
         for r in results:
             if isinstance(r, BaseException) and not isinstance(r, CallError):
                 raise r
-            out.append(r)  # type: ignore[arg-type]
-        return out
+        return list(results)  # type: ignore[arg-type]
+
+    def complete_each(
+        self,
+        model: str,
+        messages: Sequence[dict[str, Any]],
+        k: int,
+        *,
+        role: str = "default",
+        params: dict[str, Any] | None = None,
+        first_sample: int = 0,
+    ) -> list[asyncio.Future[Completion | CallError]]:
+        """k samples, started now, each a future done as soon as its own answer is in (a CallError is
+        returned, not raised), so a caller can judge the first answers while later ones still generate.
+
+        Sample ``first_sample + i`` has seed f(run seed, first_sample + i) and its own cache key. On an
+        endpoint with ``supports_n`` (vLLM, SGLang: ``n`` > 1 shares one prefill among the samples), the
+        samples missing from the cache go as one request with ``n`` = how many are missing, seeded with
+        the first missing sample's seed; choice j is stored as the j-th missing sample. The same config
+        and cache state give the same request, hence (on a server that honours ``seed``) the same answers.
+        """
+        if self.endpoint(model).cfg.supports_n and k > 1:
+            group = asyncio.ensure_future(self._complete_group(model, messages, k, role, params, first_sample))
+            return [asyncio.ensure_future(_pick(group, j)) for j in range(k)]
+        return [
+            asyncio.ensure_future(
+                _settle(self.complete(model, messages, role=role, sample=first_sample + i, params=params))
+            )
+            for i in range(k)
+        ]
+
+    async def _complete_group(
+        self,
+        model: str,
+        messages: Sequence[dict[str, Any]],
+        k: int,
+        role: str,
+        params: dict[str, Any] | None,
+        first: int,
+    ) -> list[Completion | CallError]:
+        """``complete_each`` on an endpoint that takes ``n``: cache hits, then one request for the rest."""
+        client = self.endpoint(model)
+        reqs = [self.request(model, messages, sample=first + j, params=params) for j in range(k)]
+        keys = [r.cache_key() for r in reqs]
+        out: list[Completion | CallError | None] = [None] * k
+        if self.cache is not None:
+            for j, key in enumerate(keys):
+                hit = self.cache.get(key)
+                if hit is not None:
+                    done = Completion.from_cache(hit, key=key, sample=first + j, seed=reqs[j].params.get("seed"))
+                    self.meter.record_hit(model, role, done.usage, client.cfg.price)
+                    out[j] = done
+        missing = [j for j in range(k) if out[j] is None]
+        if missing:
+            lead = reqs[missing[0]]
+            wire = replace(lead, params={**lead.params, "n": len(missing)}) if len(missing) > 1 else lead
+            try:
+                head = await client.call(wire, role, all_choices=True)
+            except CallError as err:
+                return [err if o is None else o for o in out]
+            got = [head, *head.siblings]
+            head.siblings = []
+            _split_usage(got)
+            for j, c in zip(missing, got, strict=False):
+                c.key, c.sample, c.seed = keys[j], first + j, reqs[j].params.get("seed")
+                if self.cache is not None:
+                    self.cache.put(keys[j], lead.model, c.to_cache())
+                out[j] = c
+            for j in missing[len(got) :]:
+                out[j] = CallError(
+                    f"{model}: asked for n={len(missing)} choices, the server sent {len(got)}; "
+                    f"set models.{model}.supports_n: false",
+                    kind="malformed_response",
+                    endpoint=model,
+                )
+        return out  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ structured output
 
@@ -336,14 +473,13 @@ class ModelRuntime:
                     )
                 )
                 self.meter.record_invalid(model, role)
-                if (
-                    attempt >= 1
-                    and client.cfg.provider != "simulated"  # reads response_format; its defects are a model's slips
-                    and _schema_ignored(failures[-2:])
-                ):
-                    # two answers in a row without valid JSON although json_schema was asked for: this
-                    # server accepts response_format and does not enforce it; write the schema into the prompt
-                    client.step_down(f"no valid JSON after a re-ask: {err}", role)
+                if client.cfg.provider != "simulated" and _schema_ignored(failures[-1:]):
+                    # A server that enforces json_schema never sends invalid JSON. Invalid JSON again after a
+                    # re-ask, or a first answer invalid on a second call: this server accepts response_format
+                    # and ignores it (the model never saw the schema); from now on the schema goes in the prompt.
+                    client.schema_misses += attempt == 0
+                    if (attempt >= 1 and _schema_ignored(failures[-2:])) or client.schema_misses >= 2:
+                        client.step_down(f"no valid JSON with json_schema: {err}", role)
                 convo = [*base]
                 if completion.text.strip():
                     convo.append({"role": "assistant", "content": completion.text[:REPAIR_ECHO_CHARS]})

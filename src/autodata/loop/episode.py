@@ -369,7 +369,8 @@ class Steps:
 
     async def _attempt_wave(self, example: ChallengerOutput, *, strong: bool, first: int, n: int) -> list[Attempt]:
         s = self.s
-        answers = await solver.solve(
+        # every attempt is in flight at once, and each is judged as soon as it returns
+        answers = solver.solve_each(
             self.rt,
             s.endpoints.strong_solver if strong else s.endpoints.weak_solver,
             example.context,
@@ -381,7 +382,8 @@ class Steps:
             first_sample=first,
         )
 
-        async def scored(i: int, answer: Completion | CallError) -> Attempt:
+        async def scored(i: int, pending: Awaitable[Completion | CallError]) -> Attempt:
+            answer = await pending
             if isinstance(answer, CallError):
                 if aborts_episode(answer):
                     raise answer  # the endpoint is down: abort the episode, a resume retries the document

@@ -330,7 +330,6 @@ async def run(
     store.begin_session()
     finished = store.finished_ids()
     progress = RunProgress()
-    sem = asyncio.Semaphore(cfg.loop.concurrency)
     tasks: set[asyncio.Task[None]] = set()
     job = DocumentJob(cfg, settings, record, rhash)
     if executor is None:
@@ -338,6 +337,11 @@ async def run(
             raise ValueError("executor.kind is not local: build the executor with autodata.executors.make_executor")
         executor = LocalExecutor(cfg, runtime=runtime, use_cache=use_cache)
     await executor.start(job)
+    cap = documents_in_flight(cfg, settings)
+    room = getattr(executor, "has_room", None) if cfg.loop.concurrency == "auto" else None
+    changed = asyncio.Event()
+    if hasattr(executor, "on_call"):
+        executor.on_call = changed.set
 
     async def one(doc: Document, seq: int) -> None:
         try:
@@ -371,7 +375,7 @@ async def run(
             else:
                 progress.exhausted += 1
         finally:
-            sem.release()
+            changed.set()
             totals = executor.totals()
             progress.calls, progress.cost_usd = totals.calls, totals.cost_usd
             progress.tokens = totals.input_tokens + totals.output_tokens
@@ -393,10 +397,15 @@ async def run(
             if item.id in finished:
                 progress.already_done += 1
                 continue
-            await sem.acquire()
+            # admission: below the cap, and (auto) while some endpoint has a free slot; a new document's
+            # first call reaches its endpoint's window before the next check (``sleep(0)`` lets it run)
+            while len(tasks) >= cap or (room is not None and tasks and not room()):
+                changed.clear()
+                await changed.wait()
             task = asyncio.create_task(one(item, seq))
             tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            task.add_done_callback(lambda t: (tasks.discard(t), changed.set()))
+            await asyncio.sleep(0)
         if tasks:
             await asyncio.gather(*tasks)
     finally:
@@ -417,6 +426,26 @@ async def run(
     )
     store.close()
     return summary
+
+
+MAX_AUTO_IN_FLIGHT = 4096
+
+
+def documents_in_flight(cfg: Config, settings: EpisodeSettings | None = None) -> int:
+    """The most documents in flight: ``loop.concurrency`` when it is a number; for ``auto``, twice the
+    sum of the run's endpoints' ``max_concurrency`` (between 8 and 4096), enough for every endpoint to
+    stay full while documents wait between steps, and a bound on memory (admission by budget usually
+    stops well below it)."""
+    if cfg.loop.concurrency != "auto":
+        return int(cfg.loop.concurrency)
+    if settings is not None:
+        eps = settings.endpoints
+        names = {n for n in (getattr(eps, f) for f in ("challenger", "quality_verifier", "weak_solver",
+                 "strong_solver", "judge", "loop_judge", "orchestrator")) if n}  # fmt: skip
+    else:
+        names = set(run_roles(cfg).values())
+    total = sum(cfg.models[n].max_concurrency for n in names if n in cfg.models)
+    return max(8, min(MAX_AUTO_IN_FLIGHT, 2 * total))
 
 
 def settings_roles(cfg: Config) -> list[str]:

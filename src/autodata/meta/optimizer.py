@@ -49,7 +49,7 @@ from autodata.errors import ConfigError, UserError
 from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.llm.types import CallError
 from autodata.loop.episode import Episode, Round, Steps, run_episode, scores_of
-from autodata.loop.run import run_roles, settings_from
+from autodata.loop.run import documents_in_flight, run_roles, settings_from
 from autodata.meta.guards import Refusal, check_edit, knob_value
 from autodata.meta.recipe import EDITABLE, Recipe, apply_recipe, frozen_hash, root_recipe
 from autodata.prompts import render
@@ -299,7 +299,7 @@ class Optimizer:
         self.log_eval(phase, ids, candidate)
         settings = settings_from(apply_recipe(self.cfg, recipe))
         rt = self.runtime(repeat)
-        sem = asyncio.Semaphore(self.cfg.loop.concurrency)
+        sem = asyncio.Semaphore(documents_in_flight(self.cfg, settings))
 
         async def one(doc_id: str) -> Episode:
             async with sem:
