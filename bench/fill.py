@@ -30,8 +30,10 @@ linearly to ``--docs``, which is exact for a sequential loop up to the documents
 ``--adaptive`` adds ``auto`` with ``loop.adaptive_stopping: true``.
 
 The client and the three servers share this machine's cores, so the time scale must leave the
-client enough wall time per call: ``--quick`` (200 documents, batches of 32, time scale 0.05)
-finishes in under 3 minutes on 2 cores. The last line reads ``time/ideal R  busy B`` for ``auto``.
+client enough wall time per call (on a loaded machine a scale of 0.1 starved the client: the servers
+ran 5 of 16 sequences): ``--quick`` (80 documents, batches of 16, time scale 0.5; ``fixed8`` on 16
+documents and ``sequential`` on 2, extrapolated) finishes in about 3 minutes on 2 cores. The last
+line reads ``time/ideal R  busy B`` for ``auto``.
 """
 
 from __future__ import annotations
@@ -108,7 +110,9 @@ def config(urls: dict[str, str], docs: Path, batch: dict[str, int], variant: str
     data["documents"] = {"paths": [str(docs)], "min_chars": 50}
     data["cache"] = {"enabled": True, "path": str(docs.parent / f"cache-{variant}.db")}
     seq = variant == "sequential"
-    data["loop"]["concurrency"] = {"auto": "auto", "adaptive": "auto", "fixed8": 8, "sequential": 1}[variant]
+    data["loop"]["concurrency"] = {"auto": "auto", "adaptive": "auto", "n": "auto", "fixed8": 8, "sequential": 1}[
+        variant
+    ]
     data["loop"]["adaptive_stopping"] = variant == "adaptive"
     models = {}
     for name, (server, model) in ENDPOINTS.items():
@@ -116,6 +120,7 @@ def config(urls: dict[str, str], docs: Path, batch: dict[str, int], variant: str
         conc = 1 if seq else max(1, round(batch[server] * headroom))
         models[name] = {"provider": "openai", "model": model, "base_url": urls[server], "max_concurrency": conc,
                         "min_concurrency": conc, "timeout_s": 3600, "http_transport": "direct",
+                        "supports_n": variant == "n" and name in ("weak", "strong"),
                         "sampling": {"temperature": 0} if name == "judge" else {}}  # fmt: skip
     data["models"] = models
     return data
@@ -228,35 +233,49 @@ def show(r: dict, scale_to: int | None = None) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="200 documents, batches of 32, time scale 0.05")
+    ap.add_argument("--quick", action="store_true", help="80 documents, batches of 16, time scale 0.5")
     ap.add_argument("--docs", type=int, default=1000)
     ap.add_argument("--time-scale", type=float, default=0.1, help="wall seconds per simulated second")
     ap.add_argument("--max-batch", type=int, default=None, help="every server's batch (default: the presets' 256)")
     ap.add_argument("--headroom", type=float, default=1.25, help="max_concurrency = batch x headroom")
     ap.add_argument("--variants", default="auto,fixed8,sequential")
     ap.add_argument("--adaptive", action="store_true", help="also auto with adaptive stopping")
+    ap.add_argument(
+        "--n", action="store_true", help="also auto with supports_n on the solvers (k samples, one request)"
+    )
     ap.add_argument("--seq-docs", type=int, default=10, help="documents the sequential variant runs")
+    ap.add_argument("--fixed-docs", type=int, default=None, help="documents fixed8 runs (default: --docs)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     if args.quick:
-        args.docs, args.max_batch, args.time_scale = 200, args.max_batch or 32, 0.05
-        args.seq_docs = min(args.seq_docs, 4)
+        args.docs, args.max_batch, args.time_scale = 80, args.max_batch or 16, 0.5
+        args.seq_docs, args.fixed_docs = 1, args.fixed_docs or 12
     variants = [v for v in args.variants.split(",") if v]
     if args.adaptive:
         variants.append("adaptive")
+    if args.n:
+        variants.append("n")
     print(f"{args.docs} documents; servers: " + ", ".join(f"{k} {v}" for k, v in SERVERS.items())
           + f"; max batch {args.max_batch or 'preset'}; max_concurrency = batch x {args.headroom:g}; "
           f"time scale {args.time_scale:g}")  # fmt: skip
     results = []
     with tempfile.TemporaryDirectory() as t:
         for v in variants:
-            n = args.seq_docs if v == "sequential" else args.docs
+            n = {"sequential": args.seq_docs, "fixed8": args.fixed_docs or args.docs}.get(v, args.docs)
             r = one(args, v, n, Path(t))
             results.append(r)
             show(r, args.docs)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     auto = next((r for r in results if r["variant"] == "auto"), results[0])
+    per_doc_ideal = auto["ideal_s"] / auto["docs"]
+    print(f"\nside by side on {args.docs} documents (ideal {per_doc_ideal * args.docs:.1f} s, from auto's servers):")
+    for r in results:
+        wall = r["wall_s"] * args.docs / r["docs"]
+        how = "measured" if r["docs"] == args.docs else f"extrapolated from {r['docs']} documents"
+        ratio = wall / (per_doc_ideal * args.docs)
+        print(f"  {r['variant']:<10} wall {wall:8.1f} s  time/ideal {ratio:6.2f}  calls/accepted "
+              f"{r['calls_per_accepted']:5.1f}  tokens/accepted {r['tokens_per_accepted']:6.0f}  ({how})")  # fmt: skip
     print(f"time/ideal {auto['ratio']:.2f}  busy {auto['servers'][auto['busiest']]['busy']:.2f}")
 
 

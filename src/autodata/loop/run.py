@@ -32,8 +32,10 @@ from autodata.loop.executor import Executor, LocalExecutor
 from autodata.loop.profile import profile
 from autodata.prompts import template_source
 from autodata.store.files import atomic_jsonl, atomic_text
+from autodata.store.lock import DirLock
 from autodata.store.run_store import RunStore
 
+CALL_FLUSH_S = 0.5  # how often the calls of documents still in flight are written to the call log
 # Errors that will fail every document the same way: stop scheduling new ones. ``quota``: the provider
 # refuses for billing reasons (429 insufficient_quota, 402); ``unsupported_param``: the model refuses a
 # request field (the message names the config key that omits it).
@@ -42,12 +44,18 @@ BASE_ROLES = ("challenger", "quality_verifier", "weak_solver", "strong_solver")
 RECIPE_TEMPLATES = (
     "challenger.j2",
     "challenger_short.j2",
+    "challenger_code.j2",
     "quality_verifier.j2",
     "orchestrator.j2",
     "structured_instructions.j2",
     "structured_repair.j2",
 )
-JUDGING_TEMPLATES = ("solver.j2", "solver_short.j2", "judge.j2", "loop_judge.j2")  # in autodata/judging/templates
+# in autodata/judging/templates
+JUDGING_TEMPLATES = ("solver.j2", "solver_short.j2", "solver_code.j2", "judge.j2", "loop_judge.j2")
+CODE_FIELDS = ("tests", "signature", "entry_point", "language")  # a code task's fields kept in its example
+WEAKER_SANDBOX_WARNING = (
+    "generated code ran WITHOUT filesystem or network isolation (sandbox.kind: subprocess, rlimits only)"
+)
 
 
 def run_preset(cfg: Config) -> Preset:
@@ -86,8 +94,27 @@ def recipe_hash(cfg: Config) -> str:
         "seed": cfg.seed,
         "documents": cfg.documents.model_dump(mode="json"),
     }
+    if profile(cfg.loop.profile).scoring.needs_sandbox:  # where and under which limits code runs decides scores
+        payload["sandbox"] = cfg.sandbox.model_dump(mode="json", include={"kind", "limits"})
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def sandbox_for(cfg: Config) -> Any:
+    """The sandbox executor of a profile whose scorer runs code, checked usable here; None otherwise.
+
+    Raises :class:`~autodata.errors.UserError` naming the fix when it cannot run (``bwrap`` missing:
+    the install command, or the explicit opt-in ``sandbox.kind: subprocess``)."""
+    if not profile(cfg.loop.profile).scoring.needs_sandbox:
+        return None
+    from autodata.sandbox import SandboxUnavailable, executor_from_config
+
+    executor = executor_from_config(cfg.sandbox)
+    try:
+        executor.check()
+    except SandboxUnavailable as err:
+        raise UserError(f"profile {cfg.loop.profile!r} runs generated code: {err}") from None
+    return executor
 
 
 def settings_from(cfg: Config) -> EpisodeSettings:
@@ -95,6 +122,7 @@ def settings_from(cfg: Config) -> EpisodeSettings:
     loop = cfg.loop
     prof = profile(loop.profile)
     return EpisodeSettings(
+        sandbox=sandbox_for(cfg),
         endpoints=Endpoints(**roles),
         preset=run_preset(cfg),
         max_rounds=loop.max_rounds,
@@ -145,6 +173,7 @@ def example_record(doc: Document, episode: Episode, rnd: Round, cfg: Config, rha
         "question": ex.get("question"),
         "reference_answer": ex.get("reference_answer"),
         "rubric": ex.get("rubric"),
+        **({"code": {k: ex[k] for k in CODE_FIELDS if k in ex}} if "tests" in ex else {}),
         "weak": _side(rnd.weak),
         "strong": _side(rnd.strong),
         "gap": rnd.decision.gap,
@@ -250,6 +279,8 @@ async def process_document(rt: ModelRuntime, doc: Document, job: DocumentJob) ->
         }
         if refits:
             trajectory["refits"] = refits
+        if doc.meta.get("cleaned"):
+            trajectory["cleaned"] = doc.meta["cleaned"]
         if episode.steps is not None:
             trajectory["steps"] = episode.steps
         if episode.note:
@@ -322,6 +353,38 @@ async def run(
     check_api_keys(cfg, settings_roles(cfg))  # before anything starts: a missing key is a user error
     rhash = recipe or recipe_hash(cfg)
     check_inputs(cfg.documents.paths)  # a typo in a path fails before the run directory is touched
+    with DirLock(out_dir, "run"):  # one writer per run directory; a killed holder's lock is released by the OS
+        return await _run_locked(
+            cfg,
+            out_dir,
+            limit=limit,
+            force_new_recipe=force_new_recipe,
+            use_cache=use_cache,
+            on_progress=on_progress,
+            runtime=runtime,
+            settings=settings,
+            record=record,
+            rhash=rhash,
+            executor=executor,
+            meta=meta,
+        )
+
+
+async def _run_locked(
+    cfg: Config,
+    out_dir: Path,
+    *,
+    limit: int | None,
+    force_new_recipe: bool,
+    use_cache: bool,
+    on_progress: ProgressFn | None,
+    runtime: ModelRuntime | None,
+    settings: EpisodeSettings,
+    record: RecordFn,
+    rhash: str,
+    executor: Executor | None,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     store = RunStore(out_dir)
     store.check_recipe(rhash, force=force_new_recipe)
     store.set_meta("config", cfg.redacted_dump())
@@ -342,6 +405,15 @@ async def run(
     changed = asyncio.Event()
     if hasattr(executor, "on_call"):
         executor.on_call = changed.set
+
+    async def flush_calls() -> None:
+        """The call log is written as calls come back, not only with their episode: what a session
+        killed mid-way paid for is still counted (``summarize`` reads usage from the log alone)."""
+        while True:
+            await asyncio.sleep(CALL_FLUSH_S)
+            store.record_calls(executor.leftover_calls())
+
+    flusher = asyncio.create_task(flush_calls())
 
     async def one(doc: Document, seq: int) -> None:
         try:
@@ -409,6 +481,7 @@ async def run(
         if tasks:
             await asyncio.gather(*tasks)
     finally:
+        flusher.cancel()
         for task in tasks:
             task.cancel()
         if tasks:
@@ -469,24 +542,23 @@ def summarize(
                 rejections.update(reason["code"] for reason in decision["reasons"])
             if r.get("error"):
                 rejections["error:" + r["error"].split(":", 1)[0]] += 1
-    by_role: dict[str, dict[str, float]] = {}
+    # usage from the call log, every session's calls including those of sessions killed mid-way: never
+    # from what a session reported about itself (a killed one reports nothing)
+    by_role = store.call_totals()
     total_wall = 0.0
     cache_write_errors = 0
-    for session in store.sessions():
+    sessions = store.sessions()
+    for session in sessions:
         usage = session.get("usage") or {}
         cache_write_errors += int(usage.get("cache_write_errors", 0))
-        for role, row in (usage.get("by_role") or {}).items():
-            acc = by_role.setdefault(
-                role, {"calls": 0, "cache_hits": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
-            )
-            for k in acc:
-                acc[k] += row.get(k, 0)
         if session.get("ended"):
             total_wall += session["ended"] - session["started"]
     accepted = counts.get("accepted", 0)
     calls = sum(int(v["calls"]) for v in by_role.values())
     cache_hits = sum(int(v["cache_hits"]) for v in by_role.values())
     cost = sum(v["cost_usd"] for v in by_role.values())
+    estimated = sum(int(v["estimated_usage_calls"]) for v in by_role.values())
+    sandbox = sandbox_usage(store, accepted)
     return {
         "documents": {
             "total": sum(counts.values()) + len(skipped) + (progress.failed if progress else 0),
@@ -501,13 +573,17 @@ def summarize(
         "rejections": dict(rejections.most_common()),
         "usage_by_role": by_role,
         "calls": calls,
+        "input_tokens": sum(int(v["input_tokens"]) for v in by_role.values()),
+        "output_tokens": sum(int(v["output_tokens"]) for v in by_role.values()),
+        "estimated_usage_calls": estimated,  # calls whose server sent no usage: their tokens are estimates
         "cache_hits": cache_hits,
         "cache_write_errors": cache_write_errors,  # answers the call cache could not save (asked again later)
         "cost_usd": round(cost, 6),
         "calls_per_accepted_example": round(calls / accepted, 2) if accepted else None,
         "cost_per_accepted_example": round(cost / accepted, 6) if accepted else None,
-        "wall_s": round(total_wall, 3),
-        "sessions": len(store.sessions()),
+        "wall_s": round(total_wall, 3),  # sessions that ended; a killed session's time is not known
+        "sessions": len(sessions),
+        "sessions_unfinished": sum(1 for x in sessions if not x.get("ended")),  # killed (or still running)
         "recipe_hash": store.get_meta("recipe_hash"),
         "simulated_models": simulated or [],
         "failures": progress.failures if progress else [],
@@ -515,7 +591,39 @@ def summarize(
         "skipped": skipped,
         **costs(store, accepted),  # what the examples cost to make, and what the latest session paid
         "recipe": store.get_meta("recipe"),
+        **({"sandbox": sandbox} if sandbox else {}),
     }
+
+
+def sandbox_usage(store: RunStore, accepted: int) -> dict[str, Any] | None:
+    """Sandbox runs and seconds of a run, counted from its stored episodes (solver attempts and the
+    pre-solver checks), with the sandbox kind from its config; None when nothing ran in a sandbox."""
+    runs, seconds = 0, 0.0
+    for ep in store.episodes():
+        for r in ep["rounds"]:
+            for a in [*(r.get("weak") or []), *(r.get("strong") or [])]:
+                d = a.get("details") or {}
+                if "seconds" in d:
+                    runs += 1
+                    seconds += float(d["seconds"])
+            quality = r.get("quality") or {}
+            for q in (quality, quality.get("final") or {}):
+                for d in ((q.get("measured") or {}).get("runs") or {}).values():
+                    runs += 1
+                    seconds += float(d.get("seconds", 0.0))
+    cfg = store.get_meta("config") or {}
+    kind = (cfg.get("sandbox") or {}).get("kind")
+    if not runs and not (kind and cfg.get("loop", {}).get("profile") == "code"):
+        return None
+    out: dict[str, Any] = {
+        "kind": kind,
+        "runs": runs,
+        "seconds": round(seconds, 3),
+        "seconds_per_accepted_example": round(seconds / accepted, 3) if accepted else None,
+    }
+    if kind == "subprocess":
+        out["warning"] = WEAKER_SANDBOX_WARNING
+    return out
 
 
 def write_outputs(

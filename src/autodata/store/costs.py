@@ -8,7 +8,7 @@ so a run answered entirely from the cache shows the same calls, tokens and cost 
 that first paid for them.
 
 *Spent*: what the sessions actually paid (calls sent to a server; cache hits free), all sessions
-together and the latest one, from the usage each session stored when it ended.
+together (the run summary's ``calls`` and ``cost_usd``) and the latest one, from the same call log.
 """
 
 from __future__ import annotations
@@ -68,10 +68,21 @@ def made(store: RunStore) -> dict[str, Any]:
 
 
 def last_session(store: RunStore) -> dict[str, Any]:
-    """What the latest session paid: calls sent, cache hits, tokens and cost (zeros before any)."""
-    sessions = store.sessions()
-    total = ((sessions[-1].get("usage") or {}).get("total") or {}) if sessions else {}
-    return {k: total.get(k, 0) for k in FIELDS}
+    """What the latest session paid, from the call log (so a killed session counts too): calls sent
+    to a server, cache hits, their tokens and cost (zeros before any call)."""
+    row = store.query(
+        "SELECT SUM(1 - cache_hit), SUM(cache_hit), SUM(CASE WHEN cache_hit = 0 THEN input_tokens ELSE 0 END), "
+        "SUM(CASE WHEN cache_hit = 0 THEN output_tokens ELSE 0 END), SUM(CASE WHEN cache_hit = 0 THEN cost_usd "
+        "ELSE 0 END) FROM calls WHERE session = (SELECT MAX(rowid) FROM sessions)"
+    )[0]
+    values = [v or 0 for v in row]
+    return {
+        "calls": int(values[0]),
+        "cache_hits": int(values[1]),
+        "input_tokens": int(values[2]),
+        "output_tokens": int(values[3]),
+        "cost_usd": round(float(values[4]), 6),
+    }
 
 
 def costs(store: RunStore, accepted: int) -> dict[str, Any]:
