@@ -878,7 +878,7 @@ def _print_sandbox_result(r: Any) -> None:
     res = r.resources
     parts = [
         f"{k.replace('_', ' ')} {res[k]}"
-        for k in ("cpu_seconds", "wall_seconds", "max_rss_mb", "peak_processes", "output_bytes")
+        for k in ("cpu_seconds", "wall_seconds", "host_seconds", "max_rss_mb", "peak_processes", "output_bytes")
         if k in res
     ]
     say("resources: " + (", ".join(parts) or "not reported"))
