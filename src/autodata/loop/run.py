@@ -335,9 +335,12 @@ async def run(
     record: RecordFn = accepted_example,
     recipe: str | None = None,
     executor: Executor | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``settings``, ``record`` and ``recipe`` let the baselines reuse this driver with their own proposer,
     their own choice of examples to keep and their own recipe hash; the defaults are the inner loop.
+    ``meta``: more facts stored in the run's metadata (``autodata run`` stores the evolved recipe it
+    applied, ``{"hash", "file"}`` or None, and the frozen hash).
 
     Episodes run on an executor (``executor.kind``: this process, or a pool of Ray workers); this
     coroutine stays the single writer of the run store either way."""
@@ -364,6 +367,7 @@ async def run(
             record=record,
             rhash=rhash,
             executor=executor,
+            meta=meta,
         )
 
 
@@ -380,10 +384,13 @@ async def _run_locked(
     record: RecordFn,
     rhash: str,
     executor: Executor | None,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     store = RunStore(out_dir)
     store.check_recipe(rhash, force=force_new_recipe)
     store.set_meta("config", cfg.redacted_dump())
+    for key, value in (meta or {}).items():  # what the caller knows about the run (the evolved recipe applied, ...)
+        store.set_meta(key, value)
     store.begin_session()
     finished = store.finished_ids()
     progress = RunProgress()
@@ -485,14 +492,24 @@ async def _run_locked(
         finally:  # the executor's clients, cache and workers are released whatever happened above
             usage = await executor.close()
         store.end_session(progress.documents_done, usage)
-    summary = write_outputs(
-        store,
-        out_dir,
-        progress=progress,
-        simulated=[n for n in settings_roles(cfg) if cfg.models[n].provider == "simulated"],
-    )
+    simulated = simulated_roles_endpoints(cfg, executor, store)
+    summary = write_outputs(store, out_dir, progress=progress, simulated=simulated)
     store.close()
     return summary
+
+
+def simulated_roles_endpoints(cfg: Config, executor: Any, store: RunStore) -> list[str]:
+    """The endpoints of this run whose answers are simulated: ``provider: simulated``, or a server that said so
+    in its replies (``serve-sim`` behind ``provider: openai``: ``system_fingerprint: autodata-simulated``). Kept
+    in the store (meta ``simulated_endpoints``, the union over sessions) for the card and the report."""
+    used = settings_roles(cfg)
+    names = {n for n in used if cfg.models[n].provider == "simulated"}
+    rt = getattr(executor, "rt", None)
+    if rt is not None:
+        names.update(n for n in rt.simulated_endpoints() if n in used)
+    names.update(store.get_meta("simulated_endpoints") or [])
+    store.set_meta("simulated_endpoints", sorted(names))
+    return sorted(names)
 
 
 MAX_AUTO_IN_FLIGHT = 4096
@@ -522,6 +539,8 @@ def settings_roles(cfg: Config) -> list[str]:
 def summarize(
     store: RunStore, *, progress: RunProgress | None = None, simulated: list[str] | None = None
 ) -> dict[str, Any]:
+    from autodata.store.costs import costs
+
     counts = store.status_counts()
     skipped = store.skipped()
     rejections: Counter[str] = Counter()
@@ -578,11 +597,32 @@ def summarize(
         "sessions_unfinished": sum(1 for x in sessions if not x.get("ended")),  # killed (or still running)
         "recipe_hash": store.get_meta("recipe_hash"),
         "simulated_models": simulated or [],
+        "servers": server_counts(store),
         "failures": progress.failures if progress else [],
         "stopped": progress.stopped if progress else None,
         "skipped": skipped,
+        **costs(store, accepted),  # what the examples cost to make, and what the latest session paid
+        "recipe": store.get_meta("recipe"),
         **({"sandbox": sandbox} if sandbox else {}),
     }
+
+
+SERVER_COUNTERS = ("estimated_calls", "estimated_tokens", "step_downs", "schema_fallbacks")
+
+
+def server_counts(store: RunStore) -> dict[str, Any]:
+    """What the servers did, summed over the sessions' usage: replies without an answer by problem code
+    (``Completion.problem``), calls whose tokens are our estimate (no ``usage`` from the server), endpoints
+    stepped down from json_schema to JSON mode, single requests sent in JSON mode after a refused schema."""
+    out: dict[str, Any] = {k: 0 for k in SERVER_COUNTERS}
+    problems: Counter[str] = Counter()
+    for session in store.sessions():
+        total = (session.get("usage") or {}).get("total") or {}
+        for k in SERVER_COUNTERS:
+            out[k] += int(total.get(k, 0))
+        problems.update(total.get("problems") or {})
+    out["replies_without_answer"] = dict(problems.most_common())
+    return out
 
 
 def sandbox_usage(store: RunStore, accepted: int) -> dict[str, Any] | None:
