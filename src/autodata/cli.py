@@ -100,8 +100,14 @@ async def _with_progress(
 
 @app.command()
 def validate(config: Annotated[Path, typer.Argument(help="YAML config to check.")], set_: SetOpt = None) -> None:
-    """Load and check a config; report every problem with its dotted key. Exit 2 if invalid."""
+    """Load and check a config; report every problem with its dotted key. Exit 2 if invalid.
+
+    Beyond the schema: the roles `run` (and `optimize`) will need, and acceptance thresholds that no
+    scores can meet (checks that need no network)."""
+    from autodata.loop.run import check_config
+
     cfg = _load(config, set_)
+    check_config(cfg)
     table = Table(title=f"{config}: valid", show_lines=False)
     for col in ("model", "provider", "served as", "replicas", "concurrency", "rpm", "tpm", "key env"):
         table.add_column(col)
