@@ -636,7 +636,8 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
             highlight=False,
         )
     if summary.get("simulated_models"):
-        out.print("[yellow]These examples come from SIMULATED models.[/]")
+        names = ", ".join(summary["simulated_models"])
+        out.print(f"[yellow]These examples come from SIMULATED models ({names}).[/]", highlight=False)
         out.print(
             "To run the same loop on real models: copy examples/openai-compatible.yaml, set the base_url "
             "and model of each endpoint, then `autodata validate` it and `autodata run` it.",

@@ -46,7 +46,7 @@ class RunInfo:
             role: str((endpoints.get(ep) or {}).get("model", ep))
             for role, ep in sorted((cfg.get("roles") or {}).items())
         }
-        simulated = any(
+        simulated = bool(store.get_meta("simulated_endpoints")) or any(  # serve-sim seen on the wire counts too
             (endpoints.get(ep) or {}).get("provider") == "simulated" for ep in (cfg.get("roles") or {}).values()
         )
         return cls(store.get_meta("recipe_hash"), profile_name, p, name, overrides, models, simulated, cfg)

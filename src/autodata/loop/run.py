@@ -492,6 +492,7 @@ async def _run_locked(
         while True:
             await asyncio.sleep(CALL_FLUSH_S)
             store.record_calls(executor.leftover_calls())
+            note_simulated(store, cfg, executor)
 
     flusher = asyncio.create_task(flush_calls())
 
@@ -575,7 +576,7 @@ async def _run_locked(
         store,
         out_dir,
         progress=progress,
-        simulated=[n for n in settings_roles(cfg) if cfg.models[n].provider == "simulated"],
+        simulated=note_simulated(store, cfg, executor),
     )
     store.close()
     return summary
@@ -599,6 +600,22 @@ def documents_in_flight(cfg: Config, settings: EpisodeSettings | None = None) ->
         names = set(run_roles(cfg).values())
     total = sum(cfg.models[n].max_concurrency for n in names if n in cfg.models)
     return max(8, min(MAX_AUTO_IN_FLIGHT, 2 * total))
+
+
+def note_simulated(store: RunStore, cfg: Config, executor: Any) -> list[str]:
+    """The endpoints of this run whose answers are simulated, kept in the store (``simulated_endpoints``)
+    so every later reader labels the run: ``provider: simulated``, and any endpoint whose replies said
+    ``system_fingerprint: autodata-simulated`` (``autodata serve-sim`` behind ``provider: openai``),
+    in this session or an earlier one (answers replayed from the cache carry it too)."""
+    names = set(store.get_meta("simulated_endpoints") or [])
+    names.update(n for n in settings_roles(cfg) if cfg.models[n].provider == "simulated")
+    seen = getattr(executor, "simulated_endpoints", None)
+    if seen is not None:
+        names.update(seen())
+    out = sorted(names)
+    if out != (store.get_meta("simulated_endpoints") or []):
+        store.set_meta("simulated_endpoints", out)
+    return out
 
 
 def settings_roles(cfg: Config) -> list[str]:
@@ -663,7 +680,8 @@ def summarize(
         "sessions": len(sessions),
         "sessions_unfinished": sum(1 for x in sessions if not x.get("ended")),  # killed (or still running)
         "recipe_hash": store.get_meta("recipe_hash"),
-        "simulated_models": simulated or [],
+        "simulated_models": sorted(set(simulated or []) | set(store.get_meta("simulated_endpoints") or [])),
+        "simulated": bool(simulated or store.get_meta("simulated_endpoints")),
         "failures": progress.failures if progress else [],
         "stopped": progress.stopped if progress else None,
         "skipped": skipped,
