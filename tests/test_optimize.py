@@ -406,9 +406,15 @@ def test_run_with_an_evolved_recipe(honest, tmp_path):
     assert res.returncode == 0, res.stderr
     store = RunStore(tmp_path / "r")
     applied = store.get_meta("config")["loop"]
+    stored = store.get_meta("recipe")
     store.close()
     best = load_recipe(out / "best_recipe.yaml")
     assert applied["challenger_instructions"] == best.components["challenger_instructions"]
+    # which recipe was applied is printed and stored, and the status says it
+    assert f"applying evolved recipe {best.hash} from {out / 'best_recipe.yaml'}" in res.stderr
+    assert stored == {"hash": best.hash, "file": str((out / "best_recipe.yaml").resolve())}
+    status = cli("status", str(tmp_path / "r"))
+    assert f"evolved recipe applied: {best.hash} from" in status.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("components: {solver_prompt: be brief}\n")
     res = cli("run", "examples/optimize.yaml", "--recipe", str(bad), "--out", str(tmp_path / "b"))

@@ -17,7 +17,15 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from autodata.config import Config, load_config, redact_url
@@ -95,7 +103,10 @@ async def _with_progress(
             completed, info = status(state)
             progress.update(task, completed=completed, info=info)
 
-        return await call(tick)
+        result = await call(tick)
+        # the total was an estimate (inputs before skipping, or --limit): the bar ends full
+        progress.update(task, total=progress.tasks[0].completed)
+        return result
 
 
 @app.command()
@@ -198,8 +209,11 @@ def _progress() -> Progress:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TaskProgressColumn(),
         TextColumn("{task.fields[info]}"),
         TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
         console=err,
         transient=False,
     )
@@ -279,22 +293,31 @@ def run(
         set_ = [*(set_ or []), f"executor.kind={executor}"]
     from autodata.loop.run import run as run_loop
     from autodata.loop.run import run_roles
+    from autodata.meta.recipe import frozen_hash
 
     cfg = _load(config, set_)
+    applied = None
     if recipe is not None:
         from autodata.meta.recipe import apply_recipe, load_recipe
 
-        cfg = apply_recipe(cfg, load_recipe(recipe))
+        evolved = load_recipe(recipe)
+        cfg = apply_recipe(cfg, evolved)
+        applied = {"hash": evolved.hash, "file": str(recipe.resolve())}
+        err.print(f"applying evolved recipe {evolved.hash} from {recipe}", markup=False, highlight=False)
     roles = run_roles(cfg)
     _simulated_banner(cfg, roles.values())
 
+    from autodata.documents.sources import count_inputs
     from autodata.executors import make_executor
+
+    inputs = None if quiet else count_inputs(cfg.documents)
+    total = min(limit, inputs) if limit and inputs is not None else (limit or inputs)
 
     async def go() -> dict[str, Any]:
         ex = make_executor(cfg, use_cache=not no_cache)
         return await _with_progress(
             "run",
-            limit,
+            total,
             quiet,
             lambda tick: run_loop(
                 cfg,
@@ -304,9 +327,11 @@ def run(
                 use_cache=not no_cache,
                 on_progress=tick,
                 executor=ex,
+                meta={"recipe": applied, "frozen_hash": frozen_hash(cfg)},
             ),
             lambda p: (
-                p.documents_done + p.failed,
+                # inputs skipped or finished before count towards the total too (without --limit they are in it)
+                p.documents_done + p.failed + p.already_done + (0 if limit else p.skipped),
                 f"accepted {p.accepted} ({100 * p.acceptance_rate:.0f}%) exhausted {p.exhausted} "
                 f"failed {p.failed} | rounds {p.rounds} | calls {p.calls} tok {p.tokens:,} ${p.cost_usd:.4f}",
             ),
@@ -578,6 +603,36 @@ def _exit_if_run_failed(summary: dict[str, Any]) -> None:
         raise typer.Exit(1)
 
 
+def _cost_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
+    """What the examples cost to make (every call behind the finished documents, cached answers at
+    their price) and what was paid, this session and in all, as separate rows."""
+    made, session = summary.get("made"), summary.get("this_session")
+    rows: list[tuple[str, Any]] = []
+    if made is not None:
+        per = summary.get("made_per_accepted_example") or {}
+        rows += [
+            ("model calls behind these documents", f"{made['calls']} ({made['cache_hits']} answered from the cache)"),
+            ("tokens behind them (in / out)", f"{made['input_tokens']:,} / {made['output_tokens']:,}"),
+            ("cost to make them (USD)", f"{made['cost_usd']:.4f}"),
+            (
+                "per accepted example: calls/tokens/USD",
+                f"{per['calls']} / {per['tokens']:,} / {per['cost_usd']:.4f}" if per else "-",
+            ),
+        ]
+    if session is not None:
+        rows.append(
+            (
+                "paid this session: calls/cache hits/USD",
+                f"{session['calls']} / {session['cache_hits']} / {session['cost_usd']:.4f}",
+            )
+        )
+    rows += [
+        ("paid in all sessions: calls/cache hits", f"{summary['calls']} / {summary.get('cache_hits', 0)}"),
+        ("paid in all sessions (USD)", f"{summary['cost_usd']:.4f}"),
+    ]
+    return rows
+
+
 def _print_run_summary(summary: dict[str, Any]) -> None:
     docs = summary["documents"]
     table = Table(title="run summary")
@@ -592,10 +647,7 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
         ("skipped", ", ".join(f"{k} {v}" for k, v in docs["skipped"].items()) or "0"),
         ("acceptance rate", f"{100 * summary['acceptance_rate']:.0f}%"),
         ("rounds", summary["rounds"]),
-        ("model calls", summary["calls"]),
-        ("answers from the call cache", summary.get("cache_hits", 0)),
-        ("calls per accepted example", summary["calls_per_accepted_example"]),
-        ("cost (USD)", f"{summary['cost_usd']:.4f}"),
+        *_cost_rows(summary),
         ("wall time (s)", summary["wall_s"]),
     ]
     if summary.get("cache_write_errors"):
@@ -615,7 +667,14 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
             "(see the warnings above); a resumed or repeated run asks for them again[/]"
         )
     if summary["rejections"]:
-        out.print("rejections: " + ", ".join(f"{k} {v}" for k, v in summary["rejections"].items()), markup=False)
+        from autodata.glossary import rejection_words
+
+        out.print("rejections (a round can have several):", markup=False, highlight=False)
+        for code, n in summary["rejections"].items():
+            out.print(f"  {n:>5}  {code}: {rejection_words(code)}", markup=False, highlight=False)
+    if summary.get("recipe"):
+        r = summary["recipe"]
+        out.print(f"evolved recipe applied: {r.get('hash')} from {r.get('file')}", markup=False, highlight=False)
     if summary.get("stopped"):
         out.print(f"[red]{escape(summary['stopped'])}[/]", highlight=False)
     for failure in summary.get("failures", [])[:5]:
@@ -826,7 +885,7 @@ def _print_sandbox_result(r: Any) -> None:
     res = r.resources
     parts = [
         f"{k.replace('_', ' ')} {res[k]}"
-        for k in ("cpu_seconds", "wall_seconds", "max_rss_mb", "peak_processes", "output_bytes")
+        for k in ("cpu_seconds", "wall_seconds", "host_seconds", "max_rss_mb", "peak_processes", "output_bytes")
         if k in res
     ]
     say("resources: " + (", ".join(parts) or "not reported"))

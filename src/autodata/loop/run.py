@@ -421,9 +421,12 @@ async def run(
     record: RecordFn = accepted_example,
     recipe: str | None = None,
     executor: Executor | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``settings``, ``record`` and ``recipe`` let the baselines reuse this driver with their own proposer,
     their own choice of examples to keep and their own recipe hash; the defaults are the inner loop.
+    ``meta``: more facts stored in the run's metadata (``autodata run`` stores the evolved recipe it
+    applied, ``{"hash", "file"}`` or None, and the frozen hash).
 
     Episodes run on an executor (``executor.kind``: this process, or a pool of Ray workers); this
     coroutine stays the single writer of the run store either way."""
@@ -450,6 +453,7 @@ async def run(
             record=record,
             rhash=rhash,
             executor=executor,
+            meta=meta,
         )
 
 
@@ -466,10 +470,13 @@ async def _run_locked(
     record: RecordFn,
     rhash: str,
     executor: Executor | None,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     store = RunStore(out_dir)
     store.check_recipe(rhash, force=force_new_recipe)
     store.set_meta("config", cfg.redacted_dump())
+    for key, value in (meta or {}).items():  # what the caller knows about the run (the evolved recipe applied, ...)
+        store.set_meta(key, value)
     store.begin_session()
     finished = store.finished_ids()
     progress = RunProgress()
@@ -625,6 +632,8 @@ def settings_roles(cfg: Config) -> list[str]:
 def summarize(
     store: RunStore, *, progress: RunProgress | None = None, simulated: list[str] | None = None
 ) -> dict[str, Any]:
+    from autodata.store.costs import costs
+
     counts = store.status_counts()
     skipped = store.skipped()
     rejections: Counter[str] = Counter()
@@ -685,6 +694,8 @@ def summarize(
         "failures": progress.failures if progress else [],
         "stopped": progress.stopped if progress else None,
         "skipped": skipped,
+        **costs(store, accepted),  # what the examples cost to make, and what the latest session paid
+        "recipe": store.get_meta("recipe"),
         **({"sandbox": sandbox} if sandbox else {}),
     }
 
