@@ -81,10 +81,6 @@ class LocalExecutor:
     def totals(self) -> Counters:
         return self.rt.meter.totals
 
-    def simulated_endpoints(self) -> list[str]:
-        """Endpoints configured as simulated or whose replies said so (``system_fingerprint``)."""
-        return self.rt.simulated_endpoints()
-
     def leftover_calls(self) -> list[dict[str, Any]]:
         rows = [row for rows in self.pending.values() for row in rows]
         self.pending.clear()

@@ -499,7 +499,7 @@ async def _run_locked(
         while True:
             await asyncio.sleep(CALL_FLUSH_S)
             store.record_calls(executor.leftover_calls())
-            note_simulated(store, cfg, executor)
+            simulated_roles_endpoints(cfg, executor, store)  # a killed session's run is labelled too
 
     flusher = asyncio.create_task(flush_calls())
 
@@ -579,14 +579,24 @@ async def _run_locked(
         finally:  # the executor's clients, cache and workers are released whatever happened above
             usage = await executor.close()
         store.end_session(progress.documents_done, usage)
-    summary = write_outputs(
-        store,
-        out_dir,
-        progress=progress,
-        simulated=note_simulated(store, cfg, executor),
-    )
+    simulated = simulated_roles_endpoints(cfg, executor, store)
+    summary = write_outputs(store, out_dir, progress=progress, simulated=simulated)
     store.close()
     return summary
+
+
+def simulated_roles_endpoints(cfg: Config, executor: Any, store: RunStore) -> list[str]:
+    """The endpoints of this run whose answers are simulated: ``provider: simulated``, or a server that said so
+    in its replies (``serve-sim`` behind ``provider: openai``: ``system_fingerprint: autodata-simulated``). Kept
+    in the store (meta ``simulated_endpoints``, the union over sessions) for the card and the report."""
+    used = settings_roles(cfg)
+    names = {n for n in used if cfg.models[n].provider == "simulated"}
+    rt = getattr(executor, "rt", None)
+    if rt is not None:
+        names.update(n for n in rt.simulated_endpoints() if n in used)
+    names.update(store.get_meta("simulated_endpoints") or [])
+    store.set_meta("simulated_endpoints", sorted(names))
+    return sorted(names)
 
 
 MAX_AUTO_IN_FLIGHT = 4096
@@ -607,22 +617,6 @@ def documents_in_flight(cfg: Config, settings: EpisodeSettings | None = None) ->
         names = set(run_roles(cfg).values())
     total = sum(cfg.models[n].max_concurrency for n in names if n in cfg.models)
     return max(8, min(MAX_AUTO_IN_FLIGHT, 2 * total))
-
-
-def note_simulated(store: RunStore, cfg: Config, executor: Any) -> list[str]:
-    """The endpoints of this run whose answers are simulated, kept in the store (``simulated_endpoints``)
-    so every later reader labels the run: ``provider: simulated``, and any endpoint whose replies said
-    ``system_fingerprint: autodata-simulated`` (``autodata serve-sim`` behind ``provider: openai``),
-    in this session or an earlier one (answers replayed from the cache carry it too)."""
-    names = set(store.get_meta("simulated_endpoints") or [])
-    names.update(n for n in settings_roles(cfg) if cfg.models[n].provider == "simulated")
-    seen = getattr(executor, "simulated_endpoints", None)
-    if seen is not None:
-        names.update(seen())
-    out = sorted(names)
-    if out != (store.get_meta("simulated_endpoints") or []):
-        store.set_meta("simulated_endpoints", out)
-    return out
 
 
 def settings_roles(cfg: Config) -> list[str]:
@@ -691,6 +685,7 @@ def summarize(
         "recipe_hash": store.get_meta("recipe_hash"),
         "simulated_models": sorted(set(simulated or []) | set(store.get_meta("simulated_endpoints") or [])),
         "simulated": bool(simulated or store.get_meta("simulated_endpoints")),
+        "servers": server_counts(store),
         "failures": progress.failures if progress else [],
         "stopped": progress.stopped if progress else None,
         "skipped": skipped,
@@ -698,6 +693,24 @@ def summarize(
         "recipe": store.get_meta("recipe"),
         **({"sandbox": sandbox} if sandbox else {}),
     }
+
+
+SERVER_COUNTERS = ("estimated_calls", "estimated_tokens", "step_downs", "schema_fallbacks")
+
+
+def server_counts(store: RunStore) -> dict[str, Any]:
+    """What the servers did, summed over the sessions' usage: replies without an answer by problem code
+    (``Completion.problem``), calls whose tokens are our estimate (no ``usage`` from the server), endpoints
+    stepped down from json_schema to JSON mode, single requests sent in JSON mode after a refused schema."""
+    out: dict[str, Any] = {k: 0 for k in SERVER_COUNTERS}
+    problems: Counter[str] = Counter()
+    for session in store.sessions():
+        total = (session.get("usage") or {}).get("total") or {}
+        for k in SERVER_COUNTERS:
+            out[k] += int(total.get(k, 0))
+        problems.update(total.get("problems") or {})
+    out["replies_without_answer"] = dict(problems.most_common())
+    return out
 
 
 def sandbox_usage(store: RunStore, accepted: int) -> dict[str, Any] | None:
