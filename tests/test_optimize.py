@@ -15,11 +15,11 @@ import pytest
 
 from autodata.config import load_config
 from autodata.errors import UserError
-from autodata.llm.sim import ladder
 from autodata.meta import optimizer as opt_mod
 from autodata.meta.guards import check_edit, scan_text
 from autodata.meta.optimizer import Optimizer, boltzmann_weights, pick_parent, split_documents, strictly_better
 from autodata.meta.recipe import Recipe, apply_recipe, frozen_hash, load_recipe, root_recipe
+from autodata.sim import ladder
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,6 @@ and caching live above, so both transports get exactly the same treatment.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -83,7 +82,8 @@ def classify_status(status: int, message: str, headers: dict[str, str] | None) -
     return TransportError(message, kind=kind, status=status)
 
 
-def _server_message(body: Any, fallback: str) -> str:
+def server_message(body: Any, fallback: str) -> str:
+    """The error message of a server's error body (OpenAI `{"error": {"message": ...}}` and kin), else ``fallback``."""
     if isinstance(body, dict):
         err = body.get("error", body)
         if isinstance(err, dict):
@@ -154,7 +154,7 @@ class OpenAIBackend:
             http = await self.client.post("/chat/completions", cast_to=httpx.Response, body=body)
         except openai.APIStatusError as exc:
             headers = dict(exc.response.headers) if exc.response is not None else {}
-            message = _server_message(exc.body, exc.message)
+            message = server_message(exc.body, exc.message)
             raise classify_status(exc.status_code, message, headers) from None
         except openai.APIConnectionError as exc:  # APITimeoutError is a subclass
             root = _root_cause(exc)
@@ -279,7 +279,7 @@ class DirectBackend:
         if status >= 400:
             text = raw.decode("utf-8", "replace") if data is None else data
             raise classify_status(
-                status, _server_message(text, f"HTTP {status}"), {k.lower(): v for k, v in headers.items()}
+                status, server_message(text, f"HTTP {status}"), {k.lower(): v for k, v in headers.items()}
             )
         if not isinstance(data, dict) or not data.get("choices"):
             raise TransportError(
@@ -294,23 +294,3 @@ class DirectBackend:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
-
-
-class SimulatedBackend:
-    """The simulated ladder called in-process: same answers as ``serve-sim``, no HTTP."""
-
-    def __init__(self, ladder: Any, latency_ms: float, label: str = "simulated") -> None:
-        self.label = label
-        self.ladder = ladder
-        self.latency_s = latency_ms / 1000.0
-
-    async def send(self, body: dict[str, Any]) -> Reply:
-        if self.latency_s:
-            await asyncio.sleep(self.latency_s)
-        status, payload = self.ladder.respond(body)
-        if status != 200:
-            raise classify_status(status, _server_message(payload, f"HTTP {status}"), None)
-        return Reply(data=payload, headers={"x-autodata-simulated": "true"})
-
-    async def aclose(self) -> None:
-        return None

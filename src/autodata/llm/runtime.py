@@ -16,10 +16,10 @@ from pydantic import BaseModel
 
 from autodata.config import Config, Endpoint, redact_url
 from autodata.errors import ConfigError
-from autodata.llm.backends import Backend, DirectBackend, OpenAIBackend, SimulatedBackend
+from autodata.llm.backends import Backend, DirectBackend, OpenAIBackend
 from autodata.llm.cache import CallCache
 from autodata.llm.endpoint import EndpointClient
-from autodata.llm.sim.ladder import LADDER, SIM_VERSION, SimulatedLadder
+from autodata.llm.providers import get_provider
 from autodata.llm.structured import (
     OutputError,
     Validator,
@@ -47,10 +47,10 @@ def check_endpoints(config: Config) -> None:
     """Checks that need knowledge of the providers (not expressible in the config schema alone)."""
     problems = []
     for name, ep in config.models.items():
-        if ep.provider == "simulated" and ep.model not in LADDER:
-            problems.append(
-                f"models.{name}.model: {ep.model!r} is not a simulated model; expected one of: {', '.join(LADDER)}"
-            )
+        if ep.provider != "openai":
+            problem = get_provider(ep.provider).check(ep)
+            if problem:
+                problems.append(f"models.{name}.model: {problem}")
     if problems:
         raise ConfigError("the configuration names models that do not exist", details=problems)
 
@@ -67,11 +67,9 @@ def check_api_keys(config: Config, names: Sequence[str] | None = None) -> None:
 
 
 def make_backends(name: str, ep: Endpoint, global_seed: int) -> list[Backend]:
-    if ep.provider == "simulated":
-        sim = ep.simulation
-        assert sim is not None
-        ladder = SimulatedLadder(global_seed=global_seed, fault_rate=sim.fault_rate)
-        return [SimulatedBackend(ladder, sim.latency_ms, label=f"simulated:{ep.model}")]
+    """The transports of one endpoint: one per replica URL, or those its registered provider builds."""
+    if ep.provider != "openai":
+        return get_provider(ep.provider).backends(ep, global_seed)
     key = ep.api_key()
     urls: list[str | None] = list(ep.base_url) if ep.base_url else [None]
     if ep.http_transport == "direct":
@@ -139,10 +137,10 @@ class ModelRuntime:
                 check_api_keys(self.config, [name])
                 backends = make_backends(name, ep, self.seed)
             client = self.endpoints[name] = EndpointClient(name, ep, backends, self.meter)
-            if ep.provider == "simulated":
-                # the simulator's answers also depend on its version, fault rate and global seed
-                sim = ep.simulation
-                client.namespace = f"{SIM_VERSION}|fault={sim.fault_rate if sim else 0}|seed={self.seed}"
+            if ep.provider != "openai":
+                # a provider's answers may depend on more than the request (a simulator's version,
+                # fault rate and seed): that goes into every cache key of this endpoint
+                client.namespace = get_provider(ep.provider).namespace(ep, self.seed)
         return client
 
     @property

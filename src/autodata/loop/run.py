@@ -105,6 +105,7 @@ def settings_from(cfg: Config) -> EpisodeSettings:
         challenger_instructions=loop.challenger_instructions,
         verifier_instructions=loop.verifier_instructions,
         orchestrator_instructions=loop.orchestrator_instructions,
+        directives=tuple(loop.directives),
         profile=prof,
         orchestrator=loop.orchestrator,
         max_agent_steps=loop.max_agent_steps,

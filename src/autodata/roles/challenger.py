@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
+from autodata.config import directive_entries
 from autodata.documents import Document
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import StructuredResult
@@ -20,6 +23,8 @@ async def propose(
     *,
     instructions: str,
     feedback: Sequence[str] = (),
+    feedback_items: Sequence[dict[str, Any]] = (),
+    directives: Sequence[str] = (),
     round_no: int = 0,
     rules: RubricRules = RubricRules(),
     template: str = "challenger.j2",
@@ -29,12 +34,17 @@ async def propose(
     """Ask for one example. ``round_no`` is the sample index, so every round is its own cached call.
 
     ``short_answer`` (the verifiable profile) asks for one exact answer instead of a rubric.
+    ``feedback_items`` (earlier rounds' reason codes and scores) and ``directives`` (declared names,
+    ``config.DIRECTIVES``) are shown as fenced JSON blocks, ``<feedback>`` and ``<directives>``.
     """
+    shown = directive_entries(list(directives), "challenger")
     prompt = render(
         template,
         instructions=instructions,
         guidance=guidance,
         feedback=list(feedback),
+        feedback_items=fence(json.dumps(list(feedback_items), ensure_ascii=False)) if feedback_items else "",
+        directives=json.dumps(shown, ensure_ascii=False, indent=1) if shown else "",
         document_id=doc.id,
         title=fence(doc.title).replace('"', "'"),
         document=fence(doc.text),

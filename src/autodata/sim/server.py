@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from autodata.llm.sim.ladder import FINGERPRINT, LADDER, SimulatedLadder
+from autodata.sim.ladder import FINGERPRINT, LADDER, SimulatedLadder
 
 SIM_HEADERS = {"x-autodata-simulated": "true"}
 
