@@ -71,8 +71,10 @@ def test_weak_first_skips_the_strong_solver(episodes):
     strong_rounds = sum(1 for e in eps for r in e.rounds if r.strong is not None)
     weak_rounds = sum(1 for e in eps for r in e.rounds if r.weak)
     by_role = meter.by_role()
-    assert by_role["strong_solver"].calls == 3 * strong_rounds
-    assert by_role["weak_solver"].calls == 3 * weak_rounds
+    # one call per attempt: k per side, plus a new sample for each attempt error (re-sampled)
+    assert by_role["strong_solver"].calls == sum(len(r.strong or []) for e in eps for r in e.rounds)
+    assert by_role["weak_solver"].calls == sum(len(r.weak) for e in eps for r in e.rounds)
+    assert all(len([a for a in r.weak if a.score is not None]) == 3 for e in eps for r in e.rounds if r.weak)
     assert strong_rounds < weak_rounds
 
 
@@ -145,16 +147,20 @@ def test_empty_truncated_answers_are_not_judged_as_failures():
         }
     )
 
+    from autodata.loop.episode import NoEvidence, Round
+
     async def go():
         rt = ModelRuntime(cfg, backends=backends, cache=None)
         steps = Steps(rt, Document("d", "t", "t", "x", "txt"), SETTINGS)
-        return await steps.attempts(example, strong=False), rt.meter.by_role()
+        rnd = Round(0)
+        with pytest.raises(NoEvidence) as info:  # no valid attempt even after re-sampling: no verdict at all
+            await steps.weak(rnd, example)
+        return info.value, rt.meter.by_role()
 
-    attempts, by_role = asyncio.run(go())
-    assert len(attempts) == 3 and all(a.score is None and a.marks is None for a in attempts)
-    assert all("cut off by the token limit" in a.error for a in attempts)
+    err, by_role = asyncio.run(go())
+    assert "0 valid attempts of the 3" in str(err) and "cut off by the token limit" in str(err)
+    assert by_role["weak_solver"].calls == 3 * (1 + SETTINGS.max_resamples)  # k, then two waves of new samples
     assert "judge" not in by_role  # nothing was sent to the judge
-    assert decide(SETTINGS.preset, quality_passed=True, weak=[], strong=None).codes == ["no_attempts"]
 
 
 def test_adaptive_stopping_draws_a_prefix_of_the_attempts_and_keeps_every_decision():

@@ -33,6 +33,8 @@ app = typer.Typer(
 )
 cache_app = typer.Typer(no_args_is_help=True, help="Inspect or clear the call cache.")
 app.add_typer(cache_app, name="cache")
+sandbox_app = typer.Typer(no_args_is_help=True, help="Run code in the sandbox the code profile uses.")
+app.add_typer(sandbox_app, name="sandbox")
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -511,9 +513,10 @@ def export(
 
 
 def _exit_if_run_failed(summary: dict[str, Any]) -> None:
-    """Exit 1 when the run was stopped, or when every document it tried this session failed."""
+    """Exit 1 when the run was stopped, or when any document failed this session (a server error, no
+    valid evidence): the run is not complete, and running the same command again retries those."""
     docs = summary["documents"]
-    if summary.get("stopped") or (docs["failed_this_session"] and not docs["accepted"] + docs["exhausted"]):
+    if summary.get("stopped") or docs["failed_this_session"]:
         raise typer.Exit(1)
 
 
@@ -553,6 +556,13 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
         out.print(f"[red]{escape(summary['stopped'])}[/]", highlight=False)
     for failure in summary.get("failures", [])[:5]:
         out.print(f"failed: {failure['source']}: {failure['error']}", markup=False, highlight=False)
+    if docs["failed_this_session"]:
+        out.print(
+            f"[red]{docs['failed_this_session']} documents failed this session (server errors or no valid answers, "
+            "not verdicts on the documents): they are not stored as finished; run the same command again to "
+            "retry them[/]",
+            highlight=False,
+        )
     if "outputs" in summary:
         o = summary["outputs"]
         out.print(
@@ -581,20 +591,43 @@ def serve_sim(
     fault_rate: Annotated[
         float, typer.Option("--fault-rate", min=0, max=1, help="Share of structured answers with defects.")
     ] = 0.04,
+    gpu_model: Annotated[
+        str | None,
+        typer.Option(
+            "--gpu-model",
+            help="Answer at the pace of a GPU server: a preset (llama-8b-1xh100, qwen-32b-2xh100, "
+            "llama-70b-8xh100, tiny); replaces --latency-ms. Metrics on /metrics.",
+        ),
+    ] = None,
+    gpu_config: Annotated[
+        Path | None,
+        typer.Option("--gpu-config", help="A YAML file of GPU model fields (base: PRESET fills the rest)."),
+    ] = None,
+    time_scale: Annotated[
+        float, typer.Option("--time-scale", min=1e-6, help="Wall seconds per simulated second (0.01: 100x faster).")
+    ] = 1.0,
 ) -> None:
     """Serve the simulated model ladder over an OpenAI-compatible HTTP API (/v1/chat/completions)."""
+    from autodata.sim.gpu import GpuEngine, load_spec
     from autodata.sim.ladder import LADDER, SimulatedLadder
     from autodata.sim.server import bind_socket, create_app, serve
 
+    engine = None
+    if gpu_model is not None or gpu_config is not None:
+        engine = GpuEngine(load_spec(gpu_model, gpu_config), time_scale=time_scale)
     try:
         sock = bind_socket(host, port)
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     actual = sock.getsockname()[1]
-    app_ = create_app(SimulatedLadder(global_seed=seed, fault_rate=fault_rate), latency_ms=latency_ms)
+    app_ = create_app(SimulatedLadder(global_seed=seed, fault_rate=fault_rate), latency_ms=latency_ms, engine=engine)
+    pace = (
+        f"GPU model {engine.spec.name}, time scale {time_scale:g}"
+        if engine is not None
+        else f"latency {latency_ms:g} ms"
+    )
     out.print(
-        f"serve-sim: SIMULATED models on http://{host}:{actual}/v1 "
-        f"(latency {latency_ms:g} ms, seed {seed}, fault rate {fault_rate:g})"
+        f"serve-sim: SIMULATED models on http://{host}:{actual}/v1 ({pace}, seed {seed}, fault rate {fault_rate:g})"
     )
     out.print(f"models: {', '.join(LADDER)}")
     sys.stdout.flush()
@@ -669,6 +702,69 @@ def models(
 
 
 from autodata import cli_analysis as _cli_analysis  # noqa: E402, F401  (registers baseline, compare, dedup, ...)
+
+
+@sandbox_app.command("run")
+def sandbox_run(
+    solution: Annotated[Path, typer.Argument(help="Python file: importable as module `solution` by the tests.")],
+    tests: Annotated[
+        Path, typer.Option("--tests", help="Test file: pytest-style test_* functions, or top-level asserts.")
+    ],
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Take the sandbox section (kind, limits) from this config.")
+    ] = None,
+    set_: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+) -> None:
+    """Run one solution against one test file; print passed/total, failures, stop reason and resources.
+
+    Exit code 0 when every test passed, 1 when some failed or a limit stopped the run, 2 for a
+    usage error or a sandbox that cannot run here, 3 when the sandbox itself failed.
+    """
+    from autodata.config import SandboxConfig
+    from autodata.sandbox import SandboxUnavailable, executor_from_config
+
+    section = _load(config, set_).sandbox if config is not None or set_ else SandboxConfig()
+    texts = []
+    for path in (solution, tests):
+        try:
+            texts.append(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cannot read {path}: {exc}") from None
+    executor = executor_from_config(section)
+    try:
+        result = executor.run(texts[0], texts[1])
+    except SandboxUnavailable as exc:
+        raise UserError(str(exc)) from None
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_sandbox_result(result)
+    raise typer.Exit(3 if result.infra_error else 0 if result.all_passed else 1)
+
+
+def _print_sandbox_result(r: Any) -> None:
+    from autodata.sandbox import STOP_REASONS
+
+    def say(text: str) -> None:
+        out.print(text, markup=False, highlight=False)
+
+    say(f"sandbox: {r.isolation}")
+    if r.infra_error:
+        say(f"sandbox error (not the solution's fault): {r.infra_error}")
+        return
+    say(f"passed {r.passed}/{r.total}" + (f" ({r.collect_error})" if r.collect_error else ""))
+    for f in r.failures:
+        say(f"  FAIL {f.test}: {f.error}")
+    if r.stop_reason:
+        say(f"stopped: {r.stop_reason} ({STOP_REASONS.get(r.stop_reason, r.stop_reason)}): {r.stop_detail}")
+    res = r.resources
+    parts = [
+        f"{k.replace('_', ' ')} {res[k]}"
+        for k in ("cpu_seconds", "wall_seconds", "max_rss_mb", "peak_processes", "output_bytes")
+        if k in res
+    ]
+    say("resources: " + (", ".join(parts) or "not reported"))
 
 
 def main() -> None:

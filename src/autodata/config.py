@@ -269,6 +269,16 @@ class LoopConfig(_Strict):
     adaptive_stopping: bool = Field(
         False, description="Draw solver attempts in waves (2, then 1) and stop once the verdict cannot change."
     )
+    min_valid_attempts: int | None = Field(
+        None,
+        ge=1,
+        le=32,
+        description="Valid (scored) solver attempts per side the acceptance test needs; none: all k. "
+        "Replies without a usable answer are attempt errors, never scored.",
+    )
+    max_resamples: int = Field(
+        2, ge=0, le=8, description="Waves of new samples that replace attempt errors before the document fails."
+    )
     final_quality_check: bool = True
     weak_temperature: float | None = Field(0.7, ge=0, le=2)
     strong_temperature: float | None = Field(0.7, ge=0, le=2)
@@ -323,6 +333,39 @@ class ExecutorConfig(_Strict):
     max_attempts: int = Field(3, ge=1, le=20, description="Tries per document when a worker dies under it.")
 
 
+class SandboxLimits(_Strict):
+    """Resource limits of one sandboxed test run (see ``autodata.sandbox.Limits``)."""
+
+    cpu_seconds: int = Field(10, ge=1, le=3600)
+    wall_seconds: float = Field(20.0, gt=0, le=7200)
+    memory_mb: int = Field(512, ge=32, le=65536)
+    processes: int = Field(32, ge=1, le=4096)
+    output_bytes: int = Field(1_000_000, ge=1000)
+    file_size_bytes: int = Field(16_000_000, ge=1000)
+    tmp_bytes: int = Field(64_000_000, ge=1_000_000)
+
+
+class SandboxConfig(_Strict):
+    """Where generated code runs (the ``code`` profile, ``autodata sandbox run``, the code reward).
+
+    ``bwrap`` (default): bubblewrap namespaces plus rlimits. ``subprocess``: rlimits only, NO
+    filesystem or network isolation; an explicit opt-in that every summary repeats. ``http``: a
+    SandboxFusion-style service at ``url`` (``POST {url}/run_code``).
+    """
+
+    kind: Literal["bwrap", "subprocess", "http"] = "bwrap"
+    url: str | None = Field(None, description="kind: http only: the service's base URL.")
+    api_key_env: str | None = Field(None, description="kind: http only: env var holding a bearer token.")
+    workers: int = Field(2, ge=1, le=1024, description="Sandbox runs at once in this process.")
+    limits: SandboxLimits = Field(default_factory=SandboxLimits)
+
+    @model_validator(mode="after")
+    def _url_for_http(self) -> SandboxConfig:
+        if self.kind == "http" and not self.url:
+            raise _LocatedError(("url",), "sandbox.kind: http needs sandbox.url (e.g. http://127.0.0.1:8080)")
+        return self
+
+
 class Config(_Strict):
     seed: int = 0
     models: dict[str, Endpoint] = Field(min_length=1)
@@ -333,6 +376,7 @@ class Config(_Strict):
     loop: LoopConfig = Field(default_factory=LoopConfig)
     optimize: OptimizeConfig = Field(default_factory=OptimizeConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
 
     @model_validator(mode="after")
     def _references(self) -> Config:
@@ -350,6 +394,8 @@ class Config(_Strict):
         for ep in data["models"].values():
             if ep.get("base_url"):
                 ep["base_url"] = [redact_url(u) for u in ep["base_url"]]
+        if data.get("sandbox", {}).get("url"):
+            data["sandbox"]["url"] = redact_url(data["sandbox"]["url"])
         return data
 
     def fingerprint(self) -> str:

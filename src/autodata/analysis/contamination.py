@@ -3,6 +3,10 @@
 A generated question that shares most of its word n-grams with a benchmark item is likely a copy of
 it (the writer model saw the benchmark in training, or a seed task came from it); training on it would
 inflate that benchmark's scores. Questions shorter than n words are compared at their own length.
+
+"Words" are :func:`autodata.analysis.similarity.tokens`: NFKC-normalised, case-folded word tokens in
+scripts written with spaces, character bigrams in scripts written without (Chinese, Japanese, Thai…),
+so a word-for-word copy of a benchmark item is found in any language.
 """
 
 from __future__ import annotations

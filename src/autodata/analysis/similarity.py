@@ -3,25 +3,80 @@
 Near-duplicates are found the usual way for large collections: MinHash signatures of each text's word
 shingles, locality-sensitive hashing for candidate pairs, then the exact Jaccard similarity of the
 shingle sets to confirm a pair (so the LSH's false positives never merge two examples).
+
+Tokens work in every script (:func:`tokens`): the text is NFKC-normalised and case-folded; where words
+are separated by spaces (Latin, Cyrillic, Greek, Arabic, Hebrew, Devanagari, Hangul…) a token is a run
+of letters, digits and combining marks; in scripts written without spaces (Chinese, Japanese kana,
+Thai, Lao, Khmer, Myanmar) a token is a character bigram, the usual unit for n-gram overlap there.
+A text with no tokens at all matches nothing (its Jaccard similarity to anything is 0).
 """
 
 from __future__ import annotations
 
 import random
-import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-_TOKEN = re.compile(r"[a-z0-9]+")
 NUM_PERM = 128
 MAX_PAIRS = 200_000  # pairwise summaries above this many pairs use a seeded sample of pairs
 
+# Unicode blocks of scripts written without spaces between words (code point ranges, inclusive)
+UNSPACED = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x31F0, 0x31FF),  # Katakana phonetic extensions
+    (0x3400, 0x4DBF),  # CJK unified ideographs extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0x20000, 0x3134F),  # CJK extensions B-G
+)
+_SEP, _WORD, _CHAR = 0, 1, 2
+
+
+@lru_cache(maxsize=65536)
+def _kind(ch: str) -> int:
+    if unicodedata.category(ch)[0] not in "LNM":
+        return _SEP
+    cp = ord(ch)
+    return _CHAR if any(lo <= cp <= hi for lo, hi in UNSPACED) else _WORD
+
 
 def tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower())
+    """Word tokens where words are spaced, character bigrams where they are not (see the module doc).
+
+    ``"Сколько стоит?"`` → ``["сколько", "стоит"]``; ``"光合作用"`` → ``["光合", "合作", "作用"]``;
+    a run of one unspaced character is that character.
+    """
+    out: list[str] = []
+    run: list[str] = []
+    run_kind = _SEP
+
+    def flush() -> None:
+        if run_kind == _WORD:
+            out.append("".join(run))
+        elif len(run) == 1:
+            out.append(run[0])
+        else:
+            out.extend(run[i] + run[i + 1] for i in range(len(run) - 1))
+        run.clear()
+
+    for ch in unicodedata.normalize("NFKC", text).casefold():
+        kind = _kind(ch)
+        if kind != run_kind and run:
+            flush()
+        run_kind = kind
+        if kind != _SEP:
+            run.append(ch)
+    if run:
+        flush()
+    return out
 
 
 def shingles(text: str, n: int = 3) -> set[str]:
@@ -33,8 +88,9 @@ def shingles(text: str, n: int = 3) -> set[str]:
 
 
 def jaccard(a: set[str], b: set[str]) -> float:
-    if not a and not b:
-        return 1.0
+    """|a ∩ b| / |a ∪ b|; 0 when either is empty (a text with no tokens is like nothing, not like another)."""
+    if not a or not b:
+        return 0.0
     return len(a & b) / len(a | b)
 
 
@@ -57,6 +113,8 @@ def near_duplicate_pairs(texts: Sequence[str], *, threshold: float = 0.7, n: int
     lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
     pairs: list[Pair] = []
     for i, s in enumerate(sets):
+        if not s:
+            continue  # nothing to compare: never a duplicate of anything
         sig = signature(s)
         for key in lsh.query(sig):
             j = int(key)

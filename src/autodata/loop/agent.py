@@ -252,7 +252,7 @@ async def run_agent_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSett
                 raise
             bad += 1
             log.append({"step": step, "error": str(err)})
-            if bad >= MAX_BAD_REPLIES or err.kind == "context_too_long":
+            if bad >= MAX_BAD_REPLIES:
                 tools.st.note = f"the orchestrator gave no usable action: {err}"
                 break
             messages = [*messages, {"role": "user", "content": json.dumps({"error": f"not a valid action: {err}"})}]

@@ -14,9 +14,21 @@ write the feedback, but calls the very same steps, so every score and every deci
 code (``rubric.score``, ``acceptance.decide``) whichever orchestrator runs.
 
 A call that fails for a reason outside the example (an endpoint down past its retries, a bad key,
-an unknown model) aborts the episode with that :class:`CallError`, so the run does not record the
-document as finished and a resume tries it again. Invalid output and a context too long for the
-model are recorded in the round, and the challenger is asked for another example.
+an unknown model, a context too long for the model) aborts the episode with that :class:`CallError`,
+so the run does not record the document as finished and a resume tries it again; a server error is
+never a verdict on the document, and the challenger is never told about one.
+
+Attempt errors. A solver reply that holds no usable answer (``Completion.problem`` set by the
+runtime: a content filter, a provider error inside the choice, reasoning without an answer, an
+unclosed ``<think>``; or an empty answer), and a judge that gives no valid marks for an answer, make
+an *attempt error*: recorded with its reason in the attempt, never judged, never scored. The
+acceptance test only ever sees valid attempts, and needs ``min_valid`` of them per side (default: all
+k). Missing ones are re-sampled with new sample indices (at most ``max_resamples`` waves); when that
+is not enough the episode ends with :class:`NoEvidence` and the document fails for this session --
+it is never accepted or rejected on missing evidence. The quality verifier and the loop judge are
+re-asked the same way. A challenger whose answer is invalid spends its round (the format feedback
+it gets is true), but an episode in which no round reached a verdict is not ``exhausted``: it fails
+for this session too.
 """
 
 from __future__ import annotations
@@ -39,17 +51,29 @@ from autodata.verifiable import equivalent, final_answer
 Status = Literal["accepted", "exhausted"]
 
 
-# Failures that belong to this round's example (the model's answer was unusable, or the example is
-# too long for a model): recorded in the round, and the loop goes on. Every other failure (endpoint
-# down, bad key, unknown model, a request the server rejects) says nothing about the document: the
-# episode is aborted so the document is not stored as finished and a later run retries it.
-ROUND_LEVEL_KINDS = frozenset({"invalid_output", "context_too_long"})
+# Failures of one model answer (no valid structured output within the repair budget): recorded where
+# they happened (the round, or the attempt) and re-sampled. Every other failure (endpoint down past its
+# retries, bad key, unknown model, a context too long for the model, a request the server rejects)
+# says nothing about the document: the episode is aborted so the document is not stored as finished
+# and a later run retries it (a context too long is first re-fitted to a smaller budget, loop.run).
+ROUND_LEVEL_KINDS = frozenset({"invalid_output"})
+
+RESAMPLE_STRIDE = 100  # sample index step between re-asks of a verifier or loop judge (rounds < 100)
 
 
 def aborts_episode(err: CallError) -> bool:
     return err.kind not in ROUND_LEVEL_KINDS
 
 
+class NoEvidence(CallError):
+    """A round could not gather the valid answers the acceptance test needs (re-samples spent), or
+    no round of the episode reached a verdict. Not a verdict: the document fails for this session."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, kind="no_evidence")
+
+
+FINAL_PASS_SAMPLE = 1000  # the final quality pass's sample indices start here (max_resamples <= 8 keeps them apart)
 FIRST_WAVE = 2  # adaptive stopping: solver attempts drawn before the first look at the verdict
 
 
@@ -91,6 +115,9 @@ class EpisodeSettings:
     orchestrator: Literal["scripted", "agent"] = "scripted"
     max_agent_steps: int = 40
     adaptive_stopping: bool = False  # draw solver attempts in waves and stop once the verdict is settled
+    min_valid_weak: int | None = None  # valid (scored) weak attempts the acceptance test needs; None: k_weak
+    min_valid_strong: int | None = None  # the same for the strong side; None: k_strong
+    max_resamples: int = 2  # waves of new samples drawn to replace attempt errors (and verifier re-asks)
     propose: Proposer | None = None  # None: the challenger
     grounding: Grounding | None = None  # None: the source document
 
@@ -128,7 +155,6 @@ class Round:
     loop_judge: dict[str, Any] | None = None
     consistency: dict[str, Any] | None = None  # exact answers: the strong solver's majority answer
     instructions: str | None = None  # agent mode: what the orchestrator asked the challenger for
-    error_kind: str | None = None  # the failed call's CallError.kind, when the challenger's answer was unusable
 
     @property
     def accepted(self) -> bool:
@@ -240,13 +266,8 @@ class Steps:
         except CallError as err:
             if aborts_episode(err):
                 raise
-            rnd.error = f"challenger: {err}"
-            rnd.error_kind = err.kind
-            rnd.feedback = (
-                ["the example was too long for a model to read; write a shorter context"]
-                if err.kind == "context_too_long"
-                else ["the previous answer could not be used (invalid or missing fields); follow the format"]
-            )
+            rnd.error = f"challenger: {err}"  # only invalid output gets here: the feedback is about the format
+            rnd.feedback = ["the previous answer could not be used (invalid or missing fields); follow the format"]
             return None
         value = proposal.value
         if isinstance(value, ShortAnswerOutput):
@@ -279,15 +300,25 @@ class Steps:
             max_answer_chars=MAX_SHORT_ANSWER_CHARS if self.exact else None,
         )
 
+    async def _verify_resampled(
+        self, rnd: Round, example: ChallengerOutput, *, base: int, what: str
+    ) -> verifier.QualityReport:
+        """The verifier's report, re-asked with new samples when its answer is invalid; NoEvidence when
+        every re-ask failed (the verifier's fault, not the example's: no verdict, no feedback)."""
+        errors: list[str] = []
+        for j in range(self.s.max_resamples + 1):
+            try:
+                return await self.verify(example, sample=base + RESAMPLE_STRIDE * j)
+            except CallError as err:
+                if aborts_episode(err):
+                    raise
+                errors.append(str(err))
+        rnd.error = f"{what}: {errors[-1]}"
+        raise NoEvidence(f"round {rnd.number + 1}: {what} gave no usable report in {len(errors)} tries: {errors[-1]}")
+
     async def quality(self, rnd: Round, example: ChallengerOutput) -> bool:
         """Run the verifier; on failure the round carries the decision and the feedback."""
-        try:
-            report = await self.verify(example, sample=rnd.number)
-        except CallError as err:
-            if aborts_episode(err):
-                raise
-            rnd.error = f"quality_verifier: {err}"  # the verifier's fault, not the example's: no feedback
-            return False
+        report = await self._verify_resampled(rnd, example, base=rnd.number, what="quality_verifier")
         rnd.quality = report.to_dict()
         if not report.passed:
             rnd.decision = self._quality_failed()
@@ -300,14 +331,9 @@ class Steps:
 
     async def final_quality(self, rnd: Round, example: ChallengerOutput) -> bool:
         """A second, independent verifier pass on an accepted example (its own cached call)."""
-        try:
-            final = await self.verify(example, sample=1000 + rnd.number)
-        except CallError as err:
-            if aborts_episode(err):
-                raise
-            rnd.error = f"quality_verifier (final pass): {err}"
-            rnd.decision = self._quality_failed()
-            return False
+        final = await self._verify_resampled(
+            rnd, example, base=FINAL_PASS_SAMPLE + rnd.number, what="quality_verifier (final pass)"
+        )
         rnd.quality = {**(rnd.quality or {}), "final": final.to_dict()}
         if not final.passed:
             rnd.decision = self._quality_failed()
@@ -319,28 +345,48 @@ class Steps:
     async def attempts(
         self, example: ChallengerOutput, *, strong: bool, weak_mean: float | None = None
     ) -> list[Attempt]:
-        """k scored attempts; with adaptive stopping, drawn in waves until the verdict cannot change.
+        """k attempts, at least ``min_valid`` of them scored; attempt errors are kept, with their reason.
 
-        Waves keep sample indices, so attempt i is the same call (and cache entry) either way: a
-        stopped series is a prefix of the full one, and the accept/reject decision is the full one's
-        (``acceptance.weak_settled`` / ``strong_settled`` only stop when every completion rejects).
+        With adaptive stopping, attempts are drawn in waves until the verdict cannot change. Waves
+        keep sample indices, so attempt i is the same call (and cache entry) either way: a stopped
+        series is a prefix of the full one, and the accept/reject decision is the full one's
+        (``acceptance.weak_settled`` / ``strong_settled`` only stop when every completion rejects;
+        they are told the most valid attempts still to come, which is safe: fewer cannot change it).
+        Attempt errors are replaced by new samples (indices k, k+1, ...) in at most ``max_resamples``
+        waves; :class:`NoEvidence` when the side still has fewer than ``min_valid`` valid attempts.
         """
         s = self.s
         k = s.k_strong if strong else s.k_weak
-        if not s.adaptive_stopping:
-            return await self._attempt_wave(example, strong=strong, first=0, n=k)
+        need = min(k, (s.min_valid_strong if strong else s.min_valid_weak) or k)
         out: list[Attempt] = []
-        wave = min(FIRST_WAVE, k)
-        while len(out) < k:
-            out += await self._attempt_wave(example, strong=strong, first=len(out), n=wave)
-            drawn, left = scores_of(out), k - len(out)
-            if left and (
-                strong_settled(s.preset, drawn, left, weak_mean if weak_mean is not None else 0.0)
-                if strong
-                else weak_settled(s.preset, drawn, left)
-            ):
+        if not s.adaptive_stopping:
+            out = await self._attempt_wave(example, strong=strong, first=0, n=k)
+        else:
+            wave = min(FIRST_WAVE, k)
+            while len(out) < k:
+                out += await self._attempt_wave(example, strong=strong, first=len(out), n=wave)
+                drawn = scores_of(out)
+                left = max(k - len(out), need - len(drawn))
+                if left and (
+                    strong_settled(s.preset, drawn, left, weak_mean if weak_mean is not None else 0.0)
+                    if strong
+                    else weak_settled(s.preset, drawn, left)
+                ):
+                    return out
+                wave = 1
+        for _ in range(s.max_resamples):
+            missing = need - len(scores_of(out))
+            if missing <= 0:
                 break
-            wave = 1
+            out += await self._attempt_wave(example, strong=strong, first=len(out), n=missing)
+        valid = len(scores_of(out))
+        if valid < need:
+            side = "strong" if strong else "weak"
+            why = "; ".join(sorted({a.error or "" for a in out if a.score is None}))
+            raise NoEvidence(
+                f"the {side} side has {valid} valid attempts of the {need} the acceptance test needs "
+                f"({len(out) - valid} attempt errors after {s.max_resamples} re-samples: {why})"
+            )
         return out
 
     async def _attempt_wave(self, example: ChallengerOutput, *, strong: bool, first: int, n: int) -> list[Attempt]:
@@ -363,15 +409,11 @@ class Steps:
                 if aborts_episode(answer):
                     raise answer  # the endpoint is down: abort the episode, a resume retries the document
                 return Attempt(None, None, None, error=f"solver: {answer}")
-            if not answer.text.strip() and answer.finish_reason == "length":
-                # nothing to score: a 0 would make a model that ran out of tokens (often a reasoning model
-                # spending its budget on thinking) look like a model that failed the question
-                return Attempt(
-                    None,
-                    None,
-                    None,
-                    error="solver: empty answer cut off by the token limit; raise max_tokens for this model",
-                )
+            problem = answer_problem(answer)
+            if problem is not None:
+                # nothing to score: a 0 would make a reply without an answer (a content filter, a reasoning
+                # model that spent its budget thinking) look like a model that failed the question
+                return Attempt(None, None, None, error=f"solver: {problem}")
             if self.exact:
                 right = int(equivalent(answer.text, example.reference_answer))
                 return Attempt(answer.text, [right], float(right), extracted=final_answer(answer.text))
@@ -383,6 +425,7 @@ class Steps:
             except CallError as err:
                 if aborts_episode(err):
                     raise
+                # a judge that gives no valid marks is not a 0 mark: the attempt is unscored and re-sampled
                 return Attempt(answer.text, None, None, error=f"judge: {err}")
             return Attempt(answer.text, marking.marks, score(weights, marking.marks), evidence=marking.evidence)
 
@@ -413,23 +456,32 @@ class Steps:
         if self.s.preset.judge_loop:
             lj = self.s.endpoints.loop_judge or self.s.endpoints.judge
             assert lj is not None
-            try:
-                v = await loop_judge.review(
-                    self.rt,
-                    lj,
-                    self.doc,
-                    example,
-                    weak_marks=[a.marks for a in rnd.weak if a.marks is not None],
-                    strong_marks=[a.marks for a in rnd.strong if a.marks is not None],
-                    weak_scores=weak_scores,
-                    strong_scores=strong_scores,
-                    sample=rnd.number,
-                )
+            errors: list[str] = []
+            for j in range(self.s.max_resamples + 1):
+                try:
+                    v = await loop_judge.review(
+                        self.rt,
+                        lj,
+                        self.doc,
+                        example,
+                        weak_marks=[a.marks for a in rnd.weak if a.marks is not None],
+                        strong_marks=[a.marks for a in rnd.strong if a.marks is not None],
+                        weak_scores=weak_scores,
+                        strong_scores=strong_scores,
+                        sample=rnd.number + RESAMPLE_STRIDE * j,
+                    )
+                except CallError as err:
+                    if aborts_episode(err):
+                        raise
+                    errors.append(str(err))
+                    continue
                 rnd.loop_judge = v.model_dump()
-            except CallError as err:
-                if aborts_episode(err):
-                    raise
-                rnd.loop_judge = {"verdict": None, "reasons": [], "error": str(err)}
+                if errors:
+                    rnd.loop_judge["errors"] = errors
+                break
+            else:  # a loop judge that gives no verdict is not an "improve": no verdict at all
+                rnd.error = f"loop_judge: {errors[-1]}"
+                raise NoEvidence(f"round {rnd.number + 1}: the loop judge gave no usable verdict: {errors[-1]}")
         return self.decision(rnd, quality_passed=True)
 
     def decision(self, rnd: Round, *, quality_passed: bool) -> Decision:
@@ -454,6 +506,21 @@ class Steps:
         )
 
 
+def answer_problem(answer: Completion) -> str | None:
+    """Why a reply holds no answer to score ("code: detail"), or None when it does.
+
+    The runtime's ``Completion.problem`` first (set when the reply carried no usable answer), then
+    what any reply can show: an answer that is empty or only whitespace.
+    """
+    if answer.problem:
+        return answer.problem
+    if not answer.text.strip():
+        if answer.finish_reason == "length":
+            return "truncated: empty answer cut off by the token limit; raise max_tokens for this model"
+        return f"empty: the reply holds no answer text (finish_reason {answer.finish_reason})"
+    return None
+
+
 def reason_messages(decision: Decision) -> list[str]:
     """The feedback a rejected round gives the challenger: its reasons, in words."""
     return [r.message for r in decision.reasons]
@@ -467,8 +534,8 @@ def feedback_item(rnd: Round) -> dict[str, Any] | None:
     """A rejected round as the challenger's ``<feedback>`` block lists it; None when it gave no feedback.
 
     ``{"round", "stage", "codes", "weak_mean", "strong_mean", "gap", "issues", "messages"}``: ``codes`` are
-    ``acceptance.REASONS`` keys (``output_unusable`` / ``context_too_long`` when the challenger's own
-    answer failed), means are in [0, 1] or null when that solver did not run, ``issues`` are the
+    ``acceptance.REASONS`` keys (``output_unusable`` when the challenger's own answer could not be
+    used), means are in [0, 1] or null when that solver did not run, ``issues`` are the
     quality verifier's. These entries are a stable contract: programs read them, not the messages.
     """
     if not rnd.feedback:
@@ -483,9 +550,8 @@ def feedback_item(rnd: Round) -> dict[str, Any] | None:
             strong_mean=_mean(d.strong_mean),
             gap=_mean(d.gap),
         )
-    else:
-        too_long = rnd.error_kind == "context_too_long"
-        item.update(stage="challenger", codes=["context_too_long" if too_long else "output_unusable"])
+    else:  # the challenger's own answer could not be used
+        item.update(stage="challenger", codes=["output_unusable"])
     if rnd.quality and not rnd.quality.get("passed", True):
         item["issues"] = list(rnd.quality.get("issues") or [])
     item["messages"] = list(rnd.feedback)
@@ -518,6 +584,8 @@ async def run_scripted_episode(runtime: ModelRuntime, doc: Document, s: EpisodeS
         history += [f"round {n + 1}: {line}" for line in rnd.feedback]
         if accepted:
             return Episode(doc.id, "accepted", rounds)
+    if all(r.decision is None for r in rounds):  # every round ended in an error: that is no verdict
+        raise NoEvidence(f"no round reached a verdict in {len(rounds)} rounds; last error: {rounds[-1].error}")
     return Episode(doc.id, "exhausted", rounds)
 
 

@@ -99,6 +99,9 @@ def settings_from(cfg: Config) -> EpisodeSettings:
         k_strong=loop.k_strong or prof.k_strong,
         weak_first=loop.weak_first,
         adaptive_stopping=loop.adaptive_stopping,
+        min_valid_weak=loop.min_valid_attempts,
+        min_valid_strong=loop.min_valid_attempts,
+        max_resamples=loop.max_resamples,
         final_quality_check=loop.final_quality_check,
         weak_temperature=loop.weak_temperature,
         strong_temperature=loop.strong_temperature,
@@ -191,17 +194,48 @@ class DocumentResult:
     text: str | None = None  # the document as the challenger saw it (kept for reviewers)
 
 
+# A context-length error re-fits the document to this share of its budget, at most this many times.
+REFIT_FACTOR = 0.7
+MAX_REFITS = 3
+MIN_REFIT_TOKENS = 200  # documents.max_tokens's own floor
+
+
+async def fitted_episode(
+    rt: ModelRuntime, doc: Document, job: DocumentJob
+) -> tuple[Document, Episode, list[dict[str, Any]]]:
+    """The episode on the document cut to ``documents.max_tokens``; on a context-length error (a server
+    refusing a prompt longer than its window: vLLM's "This model's maximum context length is ...",
+    SGLang's "... is longer than the model's context length ...") the document is cut to
+    ``REFIT_FACTOR`` of that budget and the episode run again, at most ``MAX_REFITS`` times; the
+    re-fits are returned for the trajectory. The last error propagates (the document fails for this
+    session). The challenger is never told: a server's limit is not a fault of its example."""
+    budget = job.cfg.documents.max_tokens
+    refits: list[dict[str, Any]] = []
+    while True:
+        fitted = fit_to_budget(doc, budget)
+        try:
+            return fitted, await run_episode(rt, fitted, job.settings), refits
+        except CallError as err:
+            smaller = int(budget * REFIT_FACTOR)
+            if err.kind != "context_too_long" or len(refits) >= MAX_REFITS or smaller < MIN_REFIT_TOKENS:
+                if refits:
+                    err.message = f"{err.message} (after re-fitting the document to {budget} tokens)"
+                raise
+            refits.append({"max_tokens": budget, "error": str(err)[:500], "next_max_tokens": smaller})
+            budget = smaller
+
+
 async def process_document(rt: ModelRuntime, doc: Document, job: DocumentJob) -> DocumentResult:
     """Cut the document to budget, run its episode, build its trajectory and example.
 
-    A model-side failure (endpoint down, bad key) comes back as ``failure`` so the document is not
-    stored as finished and a later run retries it; a bug of ours is recorded the same way instead of
-    sinking the run. Only user errors propagate.
+    A model-side failure (endpoint down, bad key, a context too long even after re-fitting, no valid
+    evidence for a round) comes back as ``failure`` so the document is not stored as finished and a
+    later run retries it; a bug of ours is recorded the same way instead of sinking the run. Only
+    user errors propagate.
     """
     current_document.set(doc.id)  # this task's context: every call below is logged under it
     try:
-        fitted = fit_to_budget(doc, job.cfg.documents.max_tokens)
-        episode = await run_episode(rt, fitted, job.settings)
+        fitted, episode, refits = await fitted_episode(rt, doc, job)
         example = job.record(doc, episode, job.cfg, job.recipe_hash)  # first: it may annotate the rounds
         trajectory: dict[str, Any] = {
             "document_id": doc.id,
@@ -212,6 +246,8 @@ async def process_document(rt: ModelRuntime, doc: Document, job: DocumentJob) ->
             "cut": fitted.meta.get("cut"),
             "rounds": [r.to_dict() for r in episode.rounds],
         }
+        if refits:
+            trajectory["refits"] = refits
         if episode.steps is not None:
             trajectory["steps"] = episode.steps
         if episode.note:

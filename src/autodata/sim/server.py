@@ -14,15 +14,18 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from autodata.llm.tokens import estimate_tokens
+from autodata.sim.gpu import GpuEngine, metrics_text, prompt_text
 from autodata.sim.ladder import FINGERPRINT, LADDER, SimulatedLadder
 
 SIM_HEADERS = {"x-autodata-simulated": "true"}
 
 
-def create_app(ladder: SimulatedLadder, latency_ms: float = 0.0) -> Starlette:
+def create_app(ladder: SimulatedLadder, latency_ms: float = 0.0, engine: GpuEngine | None = None) -> Starlette:
+    """The app; with ``engine`` (a GPU capacity model) answers wait for it instead of ``latency_ms``."""
     delay = latency_ms / 1000.0
 
     async def chat(request: Request) -> Response:
@@ -54,7 +57,11 @@ def create_app(ladder: SimulatedLadder, latency_ms: float = 0.0) -> Starlette:
                 headers=SIM_HEADERS,
             )
         status, payload = ladder.respond(body)
-        if delay:
+        if engine is not None and status == 200:
+            await engine.generate(
+                prompt_text(body["messages"]), int(payload["usage"]["prompt_tokens"]), _output_tokens(payload)
+            )
+        elif delay:
             # L is the service time, counted from arrival like a real server's latency: the
             # simulator's own work is part of it, not added on top (else no client could reach
             # the ideal calls*L/C that benchmarks measure against)
@@ -71,14 +78,29 @@ def create_app(ladder: SimulatedLadder, latency_ms: float = 0.0) -> Starlette:
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok", "simulated": True}, headers=SIM_HEADERS)
 
+    async def metrics(_: Request) -> Response:
+        if engine is None:
+            return PlainTextResponse("# serve-sim runs without a GPU model (--gpu-model): no metrics\n")
+        return PlainTextResponse(metrics_text(engine), media_type="text/plain; version=0.0.4")
+
     return Starlette(
         routes=[
             Route("/v1/chat/completions", chat, methods=["POST"]),
             Route("/chat/completions", chat, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ]
     )
+
+
+def _output_tokens(payload: dict[str, Any]) -> list[int]:
+    """Tokens each choice generates (text and reasoning), as the ladder counts them."""
+    out = []
+    for choice in payload["choices"]:
+        msg = choice.get("message") or {}
+        out.append(estimate_tokens(msg.get("content") or "") + estimate_tokens(msg.get("reasoning_content") or ""))
+    return out
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

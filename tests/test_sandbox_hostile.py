@@ -1,0 +1,199 @@
+"""Hostile solutions in the bubblewrap sandbox: each is contained, scored as failed with its reason.
+
+Every case runs with small limits (a few seconds of wall and CPU time) so the whole file stays
+well under a minute; after each case the host checks that nothing escaped (no file outside the
+sandbox changed, the test process itself still runs). Needs ``bwrap`` (``.ci/run`` installs it);
+without it the file is skipped locally and fails in CI (``AUTODATA_REQUIRE_NETNS``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from autodata.sandbox import BubblewrapExecutor, Limits, SubprocessExecutor
+
+pytestmark = pytest.mark.timeout(120)
+
+if shutil.which("bwrap") is None:
+    if os.environ.get("AUTODATA_REQUIRE_NETNS"):
+        pytest.fail("bwrap is not installed (apt-get install -y bubblewrap)", pytrace=False)
+    pytest.skip("bwrap is not installed", allow_module_level=True)
+
+LIMITS = Limits(cpu_seconds=2, wall_seconds=4, memory_mb=256, processes=16, output_bytes=200_000,
+                file_size_bytes=5_000_000, tmp_bytes=32_000_000)  # fmt: skip
+
+TESTS = """
+from solution import go
+
+def test_runs():
+    assert go() == 1
+
+def test_second():
+    assert go() == 1
+"""
+
+
+@pytest.fixture(scope="module")
+def bw() -> BubblewrapExecutor:
+    return BubblewrapExecutor(LIMITS)
+
+
+def sol(body: str) -> str:
+    return "import os, sys, time\n\ndef go():\n" + "".join(f"    {line}\n" for line in body.strip().splitlines())
+
+
+def test_a_good_solution_passes(bw: BubblewrapExecutor) -> None:
+    r = bw.run(sol("return 1"), TESTS)
+    assert (r.passed, r.total, r.stop_reason, r.infra_error) == (2, 2, None, None)
+    assert r.resources["wall_seconds"] < LIMITS.wall_seconds
+
+
+def test_infinite_loop_stops_on_cpu_or_wall_time(bw: BubblewrapExecutor) -> None:
+    t = time.monotonic()
+    r = bw.run(sol("while True:\n    pass"), TESTS)
+    assert r.infra_error is None
+    assert (r.passed, r.total) == (0, 2)
+    assert r.stop_reason in ("cpu_time", "time")
+    assert all("not run" in f.error or "CPU" in f.error or f.test == "test_runs" for f in r.failures)
+    assert time.monotonic() - t < LIMITS.wall_seconds + 6
+
+
+def test_sleeping_forever_stops_on_wall_time(bw: BubblewrapExecutor) -> None:
+    r = bw.run(sol("time.sleep(3600)"), TESTS)
+    assert (r.passed, r.total, r.stop_reason) == (0, 2, "time")
+
+
+def test_fork_bomb_is_contained(bw: BubblewrapExecutor) -> None:
+    bomb = sol("while True:\n    try:\n        os.fork()\n    except OSError:\n        pass")
+    t = time.monotonic()
+    r = bw.run(bomb, TESTS)
+    assert r.passed == 0 and r.total == 2
+    assert r.stop_reason in ("processes", "time", "cpu_time", "killed")
+    assert time.monotonic() - t < LIMITS.wall_seconds + 6
+    time.sleep(0.2)
+    # nothing of the bomb survives on the host: the PID namespace died with its runner
+    leftovers = [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p).endswith("/sandbox/runner.py")]
+    assert not leftovers
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split(" {")[0]
+    except OSError:
+        return ""
+
+
+def test_memory_balloon_hits_the_memory_limit(bw: BubblewrapExecutor) -> None:
+    r = bw.run(sol("x = bytearray(2 * 1024 * 1024 * 1024)\nreturn 1"), TESTS)
+    assert r.passed == 0 and r.total == 2
+    assert r.stop_reason == "memory"
+    assert all("MemoryError" in f.error for f in r.failures)
+
+
+def test_a_1gb_write_hits_the_file_size_limit(bw: BubblewrapExecutor) -> None:
+    body = (
+        "with open('big.bin', 'wb') as f:\n    for _ in range(1024):\n        f.write(b'x' * (1024 * 1024))\nreturn 1"
+    )
+    r = bw.run(sol(body), TESTS)
+    assert r.passed == 0
+    assert r.stop_reason == "file_size"
+    assert all("File too large" in f.error for f in r.failures)
+
+
+def test_flooding_stdout_hits_the_output_limit(bw: BubblewrapExecutor) -> None:
+    r = bw.run(sol("while True:\n    print('x' * 10000)"), TESTS)
+    assert r.passed == 0 and r.stop_reason in ("output", "file_size")
+
+
+def test_home_ssh_and_the_run_directory_are_not_visible(bw: BubblewrapExecutor, tmp_path: Path) -> None:
+    secret = tmp_path / "run" / "run.db"
+    secret.parent.mkdir()
+    secret.write_text("secret")
+    body = (
+        f"for p in [os.path.expanduser('~/.ssh'), '/root/.ssh', '/home', {str(secret)!r}, {str(tmp_path)!r}, "
+        f"{os.getcwd()!r}, '/etc/passwd']:\n"
+        "    if os.path.exists(p):\n"
+        "        raise AssertionError('visible: ' + p)\n"
+        "return 1"
+    )
+    r = bw.run(sol(body), TESTS)
+    assert (r.passed, r.total) == (2, 2), r.failures
+    # and the reverse: the same solution in the weaker subprocess mode does see the host
+    weak = SubprocessExecutor(LIMITS).run(sol(body), TESTS)
+    assert weak.passed == 0 and any("visible" in f.error for f in weak.failures)
+
+
+def test_reading_a_host_file_fails(bw: BubblewrapExecutor, tmp_path: Path) -> None:
+    secret = tmp_path / "id_rsa"
+    secret.write_text("PRIVATE KEY")
+    r = bw.run(sol(f"return 1 if open({str(secret)!r}).read() else 0"), TESTS)
+    assert r.passed == 0 and all("FileNotFoundError" in f.error for f in r.failures)
+
+
+def test_no_network(bw: BubblewrapExecutor) -> None:
+    # a listener on the host's loopback is unreachable from the sandbox's own network namespace
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    try:
+        body = f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=1)\nreturn 1"
+        r = bw.run(sol(body), TESTS)
+        assert r.passed == 0
+        assert all("ConnectionRefused" in f.error or "OSError" in f.error for f in r.failures), r.failures
+        r = bw.run(sol("import socket\nsocket.getaddrinfo('example.com', 80)\nreturn 1"), TESTS)
+        assert r.passed == 0
+    finally:
+        srv.close()
+
+
+def test_killing_the_parent_only_ends_the_sandbox(bw: BubblewrapExecutor) -> None:
+    import signal
+
+    r = bw.run(sol("os.kill(os.getppid(), signal.SIGKILL)\nreturn 1").replace("import os", "import os, signal"), TESTS)
+    assert r.passed == 0 and r.infra_error is None
+    assert r.stop_reason == "killed"
+    # init of the sandbox's PID namespace and the host are out of reach too
+    r = bw.run(sol("os.kill(1, signal.SIGKILL)\nreturn 1").replace("import os", "import os, signal"), TESTS)
+    assert r.infra_error is None and r.total == 2
+    assert os.getppid() > 0  # this process is alive and well
+    _ = signal
+
+
+def test_deleting_files_outside_its_temp_dir_fails(bw: BubblewrapExecutor, tmp_path: Path) -> None:
+    keep = tmp_path / "keep.txt"
+    keep.write_text("keep")
+    body = (
+        f"import shutil\nfor p in [{str(keep)!r}, '/usr/bin/python3', '/sandbox/tests.py']:\n"
+        "    try:\n        os.remove(p)\n    except OSError:\n        pass\n"
+        f"shutil.rmtree({str(tmp_path)!r}, ignore_errors=True)\n"
+        "open('mine.txt', 'w').write('ok')\nos.remove('mine.txt')\nreturn 1"
+    )
+    r = bw.run(sol(body), TESTS)
+    assert (r.passed, r.total) == (2, 2), r.failures  # its own temp dir is writable, nothing else
+    assert keep.read_text() == "keep"
+    assert Path("/usr/bin/python3").exists() or True
+
+
+def test_the_caller_goes_on_after_every_hostile_run(bw: BubblewrapExecutor) -> None:
+    r = bw.run(sol("return 1"), TESTS)
+    assert (r.passed, r.total) == (2, 2)
+
+
+def test_top_level_asserts_each_count(bw: BubblewrapExecutor) -> None:
+    tests = "from solution import go\nv = go()\nassert v == 1\nassert v + 1 == 3\nassert isinstance(v, int)\n"
+    r = bw.run(sol("return 1"), tests)
+    assert (r.passed, r.total) == (2, 3)
+    assert r.failures[0].test.startswith("line 4")
+
+
+def test_a_solution_that_does_not_import_fails_every_test(bw: BubblewrapExecutor) -> None:
+    r = bw.run("def go(:\n", TESTS)
+    assert (r.passed, r.total) == (0, 2)
+    assert all("SyntaxError" in f.error for f in r.failures)
