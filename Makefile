@@ -26,7 +26,7 @@ demo-generate: $(VENV)/.installed
 	$(BIN)/autodata generate examples/sim.yaml --input examples/prompts.jsonl --out runs/generate
 
 # The trusted core (scoring and acceptance) must stay at 100 % line and branch coverage.
-CORE_COV := --cov=autodata.rubric --cov=autodata.acceptance --cov-branch --cov-fail-under=100 --cov-report=term-missing
+CORE_COV := --cov=autodata.judging.rubric --cov=autodata.judging.acceptance --cov-branch --cov-fail-under=100 --cov-report=term-missing
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

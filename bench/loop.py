@@ -22,8 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from autodata.acceptance import Preset, check_weak, decide, preset, strong_settled, weak_settled
 from autodata.config import validate_config
+from autodata.judging.acceptance import Preset, check_weak, decide, preset, strong_settled, weak_settled
 from autodata.loop.run import run
 
 ROOT = Path(__file__).resolve().parents[1]

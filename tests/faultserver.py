@@ -34,6 +34,7 @@ REASONS = {
     200: "OK",
     400: "Bad Request",
     401: "Unauthorized",
+    402: "Payment Required",
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
@@ -54,6 +55,7 @@ class Fault:
     kinds: ``ok`` (normal answer), ``status`` (an error answer with ``status``/``message``/
     ``headers``), ``abort`` (reset the TCP connection without answering), ``slow`` (answer
     normally but only after ``delay`` seconds), ``malformed`` (200 with a body that is not JSON).
+    ``reply`` (``status`` with the JSON text ``body``: a server's own shape of answer or error).
     ``delay`` applies to every kind: the server waits that long before acting.
     """
 
@@ -62,6 +64,7 @@ class Fault:
     message: str = ""
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0
+    body: str = ""  # kind ``reply``: this exact JSON text, with ``status``
 
     @property
     def label(self) -> str:
@@ -95,6 +98,22 @@ def rate_limited(retry_after: float | None = None, delay: float = 0.0) -> Fault:
     return status(429, "Rate limit reached: too many requests (injected)", headers, delay)
 
 
+def reply(payload: Any, code: int = 200, headers: dict[str, str] | None = None) -> Fault:
+    """Answer with exactly ``payload`` (any JSON value) and status ``code``."""
+    return Fault("reply", status=code, body=json.dumps(payload), headers=tuple((headers or {}).items()))
+
+
+def completion(message: dict[str, Any] | None, finish_reason: str | None = "stop", **extra: Any) -> dict[str, Any]:
+    """A chat-completion body with one choice (``message`` None: a choice without one, as Gemini sends)."""
+    choice: dict[str, Any] = {"index": 0, "finish_reason": finish_reason}
+    if message is not None:
+        choice["message"] = {"role": "assistant", **message}
+    choice.update(extra.pop("choice", {}))
+    body = {"id": "chatcmpl-x", "object": "chat.completion", "created": 0, "model": "m", "choices": [choice]}
+    body.update(extra)
+    return body
+
+
 def slow(seconds: float) -> Fault:
     return Fault("slow", delay=seconds)
 
@@ -114,9 +133,16 @@ class Arrival:
     body: dict[str, Any]
     method: str
     path: str
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
+    query: str = ""  # the raw query string, without "?"
 
 
 Plan = Callable[[Arrival], "Fault | None"] | Sequence[Fault] | None
+
+
+# A server's own treatment of a request that passed the fault plan: (Arrival, the ladder's status and
+# payload) -> the status and payload to send. Emulations of real servers (tests/server_zoo.py) are these.
+Shape = Callable[[Arrival, int, Any], "tuple[int, Any]"]
 
 
 @dataclass(slots=True)
@@ -135,6 +161,8 @@ class Record:
     t_start: float  # time.monotonic() when the request was fully read
     t_end: float | None = None  # when the answer was handed to the socket (None if never)
     answered: bool = False  # a complete answer was written
+    query: str = ""  # the raw query string
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
 
     @property
     def ok(self) -> bool:
@@ -148,11 +176,14 @@ class Record:
 class FaultServer:
     plan: Plan = None
     latency: float = 0.0  # added before every normal answer
+    shape: Shape | None = None  # a server's own quirks, applied to every request the plan lets through
+    models: list[dict[str, Any]] | None = None  # what /v1/models lists (default: the simulated ladder)
     ladder: SimulatedLadder = field(default_factory=lambda: SimulatedLadder(global_seed=0, fault_rate=0.0))
     host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         self.records: list[Record] = []
+        self.last_headers: dict[str, str] = {}  # of the latest request (lower-case names)
         self.in_flight = 0
         self.peak_in_flight = 0
         self.connections_opened = 0
@@ -238,7 +269,7 @@ class FaultServer:
                 if request is None:
                     return
                 method, path, headers, raw = request
-                keep = await self._serve_one(method, path, raw, writer)
+                keep = await self._serve_one(method, path, raw, writer, headers)
                 if not keep or headers.get("connection", "").lower() == "close":
                     return
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
@@ -254,8 +285,12 @@ class FaultServer:
             if not writer.transport.is_closing():
                 writer.close()
 
-    async def _serve_one(self, method: str, path: str, raw: bytes, writer: asyncio.StreamWriter) -> bool:
+    async def _serve_one(
+        self, method: str, path: str, raw: bytes, writer: asyncio.StreamWriter, headers: dict[str, str] | None = None
+    ) -> bool:
         """Answer one request; False when the connection must not be reused."""
+        path, _, query = path.partition("?")
+        self.last_headers = dict(headers or {})
         try:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
@@ -273,6 +308,8 @@ class FaultServer:
             body=body if isinstance(body, dict) else {},
             method=method,
             path=path,
+            headers=headers or {},
+            query=query,
         )
         is_chat = method == "POST" and path.rstrip("/").endswith("/chat/completions")
         fault = self._decide(arrival) if is_chat else OK
@@ -287,6 +324,8 @@ class FaultServer:
             fault=fault.label,
             status=None,
             t_start=time.monotonic(),
+            query=query,
+            headers=dict(headers or {}),
         )
         self.records.append(rec)
         self.in_flight += 1
@@ -307,11 +346,19 @@ class FaultServer:
                 extra = fault.headers
             elif fault.kind == "malformed":
                 code, payload, extra = 200, b"<html>upstream hiccup: this is {not json", ()
+            elif fault.kind == "reply":
+                code, payload, extra = fault.status, fault.body.encode(), fault.headers
             elif is_chat:
                 code, payload = self._chat(body)
                 extra = ()
+                if self.shape is not None:
+                    code, payload = self.shape(arrival, code, payload)
+                    if isinstance(payload, Fault):  # a shape may also answer with headers
+                        code, payload, extra = payload.status, payload.body.encode(), payload.headers
             elif method == "GET" and path.rstrip("/") in ("/v1/models", "/models"):
-                code, payload, extra = 200, _models(), ()
+                code, payload, extra = 200, _models(self.models), ()
+                if self.shape is not None:
+                    code, payload = self.shape(arrival, code, payload)
             elif method == "GET" and path.rstrip("/") == "/health":
                 code, payload, extra = 200, {"status": "ok"}, ()
             else:
@@ -391,8 +438,7 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[st
         if length > MAX_BODY_BYTES:
             raise ValueError("body too large")
         raw = await reader.readexactly(length) if length else b""
-    path = target.split("?", 1)[0]
-    return method.upper(), path, headers, raw
+    return method.upper(), target, headers, raw
 
 
 def _first_user_text(messages: Any) -> str:
@@ -410,11 +456,10 @@ def _error(code: int, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": etype.get(code, "InternalServerError"), "param": None, "code": code}}
 
 
-def _models() -> dict[str, Any]:
-    return {
-        "object": "list",
-        "data": [{"id": n, "object": "model", "created": 0, "owned_by": FINGERPRINT} for n in LADDER],
-    }
+def _models(models: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    if models is None:
+        models = [{"id": n, "object": "model", "created": 0, "owned_by": FINGERPRINT} for n in LADDER]
+    return {"object": "list", "data": models}
 
 
 def closed_port(host: str = "127.0.0.1") -> int:

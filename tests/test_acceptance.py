@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autodata.acceptance import PRESETS, REASONS, Decision, check_weak, decide, feedback, preset
+from autodata.judging.acceptance import PRESETS, REASONS, Decision, check_weak, decide, feedback, preset
 
 D = preset("deployed")
 
@@ -143,7 +143,7 @@ def test_every_reason_code_has_a_group_and_decisions_serialise():
 
 
 def test_weak_settled_fires_only_on_verdicts_no_later_attempt_can_change():
-    from autodata.acceptance import weak_settled
+    from autodata.judging.acceptance import weak_settled
 
     d = preset("deployed")
     assert not weak_settled(d, [], 3)
@@ -158,7 +158,7 @@ def test_weak_settled_fires_only_on_verdicts_no_later_attempt_can_change():
 
 
 def test_strong_settled_fires_only_on_verdicts_no_later_attempt_can_change():
-    from autodata.acceptance import strong_settled
+    from autodata.judging.acceptance import strong_settled
 
     d = preset("deployed")
     assert not strong_settled(d, [], 3, 0.3)
@@ -177,7 +177,7 @@ def test_a_settled_round_is_rejected_by_every_completion(name):
     """Property, on a seeded sample: whenever the rule stops early, the full rule rejects too."""
     import random
 
-    from autodata.acceptance import strong_settled, weak_settled
+    from autodata.judging.acceptance import strong_settled, weak_settled
 
     p = preset(name)
     rng = random.Random(name)

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from autodata.acceptance import decide
 from autodata.config import load_config
 from autodata.documents import fit_to_budget, load_documents
+from autodata.judging.acceptance import decide
+from autodata.judging.rubric import score
 from autodata.llm.backends import Reply
 from autodata.llm.runtime import ModelRuntime, make_backends
 from autodata.loop.agent import describe
 from autodata.loop.episode import run_episode
 from autodata.loop.run import run, settings_from
-from autodata.rubric import score
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "examples" / "corpus" / "papers" / "arxiv-2212.11784.md"
@@ -225,7 +225,7 @@ def test_a_failed_final_quality_pass_cannot_be_undone_by_evaluating_again():
 
     class NoSteps:
         def decision(self, rnd, *, quality_passed):
-            from autodata.acceptance import decide, preset
+            from autodata.judging.acceptance import decide, preset
 
             return decide(preset("deployed"), quality_passed=quality_passed, weak=[0.4] * 3, strong=[0.8] * 3)
 

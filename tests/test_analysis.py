@@ -13,7 +13,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from autodata.acceptance import preset
 from autodata.analysis.compare import compare, markdown, meets, write
 from autodata.analysis.contamination import check, check_run, load_benchmark
 from autodata.analysis.dedup import DEDUP_FILE, dedup_run
@@ -26,6 +25,7 @@ from autodata.baselines.run import run_baseline
 from autodata.cli import app
 from autodata.config import validate_config
 from autodata.errors import UserError
+from autodata.judging.acceptance import preset
 from autodata.loop.run import run
 
 ROOT = Path(__file__).resolve().parents[1]

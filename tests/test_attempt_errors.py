@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 import yaml
 
-from autodata.acceptance import check_weak, preset
 from autodata.cli import default_config_text
 from autodata.config import validate_config
 from autodata.documents import Document, fit_to_budget, load_documents
+from autodata.judging.acceptance import check_weak, preset
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError, Completion
 from autodata.llm.usage import current_document

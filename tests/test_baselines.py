@@ -13,16 +13,16 @@ from statistics import fmean
 import pytest
 import yaml
 
-from autodata.acceptance import decide, preset
 from autodata.baselines.consistency import answer_consistency
 from autodata.baselines.generators import METHODS, load_seeds, own_context, pick_seeds, proposer
 from autodata.baselines.run import run_baseline, tally
 from autodata.config import validate_config
 from autodata.documents import Document
 from autodata.errors import UserError
+from autodata.judging.acceptance import decide, preset
+from autodata.judging.rubric import score
 from autodata.loop.run import run
 from autodata.roles.schemas import ChallengerOutput
-from autodata.rubric import score
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = 12

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autodata.acceptance import decide, preset
 from autodata.cli import default_config_text
 from autodata.config import validate_config
 from autodata.documents import fit_to_budget, load_documents
+from autodata.judging.acceptance import decide, preset
+from autodata.judging.rubric import score
 from autodata.llm.runtime import ModelRuntime
 from autodata.loop.episode import Endpoints, EpisodeSettings, run_episode
-from autodata.rubric import score
 
 PAPERS = Path(__file__).resolve().parents[1] / "examples" / "corpus" / "papers"
 SETTINGS = EpisodeSettings(

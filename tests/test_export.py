@@ -4,6 +4,7 @@ the default selection before and after review, edited text, the dataset card."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -12,10 +13,11 @@ from pathlib import Path
 import datasets
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from autodata.errors import UserError
 from autodata.export.write import export
-from autodata.roles.solver import solver_messages
+from autodata.judging.solver import solver_messages
 from autodata.store.reviews import ReviewLog
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,11 +150,34 @@ def test_dataset_card_records_recipe_models_preset_and_counts(run_copy, tmp_path
     assert f"recipe hash: `{summary['recipe_hash']}`" in card
     assert "acceptance preset: `deployed` (" in card and "gap_min 0.2" in card
     assert "| weak_solver | sim-weak |" in card and "| strong_solver | sim-strong |" in card
-    assert f"| accepted by the harness | {len(examples)} |" in card
+    assert f"| examples stored in the run | {len(examples)} |" in card
+    assert f"| meeting the acceptance predicate | {len(examples)} |" in card
     assert f"| documents in the run | {summary['documents']['total']} |" in card
     assert "| exported here | 2 |" in card and "| rejected by a reviewer | 1 |" in card
-    assert "| edited by a reviewer | 1 |" in card and "SIMULATED" in card
+    assert "| edited by a reviewer | 1 |" in card and "SIMULATED DATA" in card and "- simulated" in card
+    assert f"| left out: left out by the review rule | {len(examples) - 2} |" in card
     assert datasets.load_from_disk(str(res.path)).num_rows == 2
+    meta = yaml.safe_load(card.split("---")[1])
+    assert meta["license"] == "unknown" and meta["language"] == ["en"]
+    assert meta["task_categories"] == ["question-answering", "text-generation"]
+    assert meta["size_categories"] == ["n<1K"] and meta["pretty_name"] == "autodata-rubric-qa-run"
+    assert re.search(r"frozen hash \(.*\): `[0-9a-f]{16}`", card)
+    config = yaml.safe_load(card.split("```yaml")[1].split("```")[0])
+    assert config["loop"]["profile"] == "rubric-qa" and config["roles"]["weak_solver"] == "weak"
+
+
+def test_card_license_and_name_come_from_the_config_or_the_flags(tmp_path):
+    run = tmp_path / "run"
+    res = cli(
+        "run", "examples/quickstart.yaml", "--out", str(run), "--limit", "2", "-q",
+        "--set", "dataset.license=cc-by-4.0", "--set", "dataset.name=rubric-qa-papers",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    card = export(run, "hf", tmp_path / "hf").card
+    assert "license: cc-by-4.0" in card and "pretty_name: rubric-qa-papers" in card
+    card = export(run, "hf", tmp_path / "hf2", license="mit", name="other").card
+    assert "license: mit" in card and "# other" in card
+    assert "| exported here | 0 |" in card or "size_categories:\n- n<1K" in card
 
 
 def test_push_to_hub_uploads_the_saved_dataset_and_its_card(run_copy, tmp_path, monkeypatch):
@@ -183,7 +208,7 @@ def test_export_command(sim_run, tmp_path):
     res = cli("export", str(sim_run), "--format", "sft", "--out", str(tmp_path / "s.jsonl"))
     assert res.returncode == 0, res.stderr
     n = len(lines(sim_run / "examples.jsonl"))
-    assert f"{n} rows (sft; every example the harness accepted" in res.stdout
+    assert f"{n} rows (sft; every example the harness accepted; {n} examples in the run)" in res.stdout
     assert len(lines(tmp_path / "s.jsonl")) == n
     res = cli("export", str(sim_run), "--format", "csv")
     assert res.returncode == 2 and "--format must be one of" in res.stderr and "Traceback" not in res.stderr
@@ -206,10 +231,10 @@ def test_rl_and_sft_prompts_follow_the_profile(verifiable_run, tmp_path):
         # the short-answer solver prompt these examples were solved with, not the rubric-qa one
         assert row["prompt"] == solver_messages(ex["context"], ex["question"], "solver_short.j2")
         assert row["prompt"] != solver_messages(ex["context"], ex["question"])
-        assert (
-            row["data_source"] == "autodata/verifiable"
-            and row["reward_model"]["ground_truth"] == ex["reference_answer"]
-        )
+        assert row["data_source"] == "autodata/verifiable" and row["reward_model"] == {
+            "style": "rule",
+            "ground_truth": ex["reference_answer"],
+        }
         assert srow["messages"][0] == row["prompt"][0] and srow["score"] == 1.0
 
 
@@ -221,3 +246,190 @@ def test_decisions_all_reopened_mean_nobody_reviewed(run_copy, tmp_path):
     log.record(examples[1]["id"], "note", reviewer="ada", payload="a note is not a decision")
     res = export(run_copy, "jsonl", tmp_path / "x.jsonl")
     assert (res.include, res.rows) == ("accepted", len(examples))
+
+
+# ------------------------------------------------------------------ exports cannot hurt the run
+
+
+def test_export_never_writes_into_the_run_store_and_refuses_to_overwrite(run_copy, tmp_path):
+    store_bytes = (run_copy / "run.db").read_bytes()
+    (tmp_path / "alias.db").symlink_to(run_copy / "run.db")
+    for out in (
+        run_copy / "run.db",
+        run_copy / "run.db-wal",
+        run_copy / "run.db-shm",
+        run_copy / "export" / ".." / "run.db",
+        tmp_path / "alias.db",
+    ):
+        res = cli("export", str(run_copy), "--format", "parquet", "--out", str(out), "--force")
+        assert res.returncode == 2 and "would overwrite the run store" in res.stderr, (out, res.stderr)
+        assert "Traceback" not in res.stderr
+    for fmt in ("hf", "jsonl"):
+        res = cli("export", str(run_copy), "--format", fmt, "--out", str(run_copy), "--force", "--split", "a=1")
+        assert res.returncode == 2 and "run store" in res.stderr
+    assert (run_copy / "run.db").read_bytes() == store_bytes
+    assert cli("status", str(run_copy)).returncode == 0
+
+    target = tmp_path / "x.jsonl"
+    first = export(run_copy, "jsonl", target)
+    with pytest.raises(UserError, match="exists; pass --force"):
+        export(run_copy, "jsonl", target)
+    assert export(run_copy, "jsonl", target, force=True).rows == first.rows
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    for force in (False, True):
+        with pytest.raises(UserError, match=r"not empty|not an earlier export"):
+            export(run_copy, "hf", folder, force=force)
+    assert (folder / "notes.txt").read_text() == "keep me"
+    hf = export(run_copy, "hf", tmp_path / "hf")
+    with pytest.raises(UserError, match="not empty"):
+        export(run_copy, "hf", hf.path)
+    assert export(run_copy, "hf", hf.path, force=True).rows == hf.rows  # an earlier export is replaced
+    assert datasets.load_from_disk(str(hf.path)).num_rows == hf.rows
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
+
+
+# ------------------------------------------------------------------ what passed, and what was flagged
+
+
+def test_contamination_and_dedup_flags_reach_the_export(run_copy, tmp_path):
+    from autodata.analysis.contamination import check_run
+    from autodata.analysis.dedup import dedup_run
+
+    examples = lines(run_copy / "examples.jsonl")
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps({"question": examples[0]["question"]}) + "\n")
+    assert check_run(run_copy, bench)["flagged"] == 1  # 100 % overlap
+    res = export(run_copy, "jsonl", tmp_path / "a.jsonl")
+    assert res.rows == len(examples) - 1 and examples[0]["id"] not in {r["id"] for r in lines(res.path)}
+    assert res.selection.excluded == {"contamination": 1}
+    assert "left out: 1 flagged by the contamination check" in res.message()
+
+    flagged = export(run_copy, "jsonl", tmp_path / "b.jsonl", include=["flagged"])
+    rows = {r["id"]: r for r in lines(flagged.path)}
+    assert len(rows) == len(examples) and rows[examples[0]["id"]]["flags"] == ["contamination:bench.jsonl"]
+    assert "100% of its 8-grams are in bench.jsonl" in rows[examples[0]["id"]]["flag_reasons"][0]
+    assert all(rows[e["id"]]["flags"] == [] for e in examples[1:])
+    assert "1 exported rows carry flags" in flagged.message()
+
+    # dedup at a threshold that clusters everything: all but one example are flagged as duplicates
+    result = dedup_run(run_copy, threshold=0.01, on="task")
+    dropped = {d["id"] for c in result["clusters"] for d in c["dropped"]}
+    res = export(run_copy, "rl", tmp_path / "c.parquet")
+    got = {r["id"] for r in pq.read_table(res.path).to_pylist()}
+    assert not got & dropped and examples[0]["id"] not in got
+    assert res.selection.flagged == {"contamination": 1, "duplicate": len(dropped)}
+    card = export(run_copy, "hf", tmp_path / "hf").card
+    assert f"| flagged: duplicate | {len(dropped)} |" in card and "| flagged: contamination | 1 |" in card
+
+    # a new check of the same kind replaces the old verdict (the log keeps both)
+    bench.write_text(json.dumps({"question": "nothing like any generated question at all"}) + "\n")
+    assert check_run(run_copy, bench)["flagged"] == 0
+    assert export(run_copy, "jsonl", tmp_path / "d.jsonl").selection.flagged == {"duplicate": len(dropped)}
+    con = sqlite3.connect(run_copy / "run.db")
+    assert con.execute("SELECT COUNT(*) FROM flag_checks").fetchone()[0] == 3
+
+
+@pytest.fixture(scope="module")
+def baseline_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("baseline")
+    res = subprocess.run(
+        [sys.executable, "-m", "autodata", "baseline", "examples/quickstart.yaml", "--out", str(base / "run"),
+         "--limit", "5", "-q"],
+        capture_output=True, text=True, timeout=180, cwd=ROOT,
+        env={**__import__("os").environ, "AUTODATA_CACHE_DIR": str(base / "cache")},
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    return base / "run"
+
+
+def test_a_baseline_exports_only_what_meets_acceptance_unless_asked(baseline_run, tmp_path):
+    stored = lines(baseline_run / "examples.jsonl")
+    passing = [e["id"] for e in stored if e["meets_acceptance"]]
+    assert len(passing) < len(stored)  # the simulated baseline leaves some below the bar
+    res = export(baseline_run, "jsonl", tmp_path / "a.jsonl")
+    assert [r["id"] for r in lines(res.path)] == passing
+    assert all(r["meets_acceptance"] and r["flags"] == [] for r in lines(res.path))
+    assert res.selection.excluded == {"failed_acceptance": len(stored) - len(passing)}
+    status = cli("status", str(baseline_run)).stdout
+    assert re.search(rf"accepted\s+│\s+{len(passing)} ", status)
+
+    everything = export(baseline_run, "jsonl", tmp_path / "b.jsonl", include="accepted,failed")
+    rows = lines(everything.path)
+    assert len(rows) == len(stored)
+    assert [r["flags"] for r in rows] == [[] if e["meets_acceptance"] else ["failed_acceptance"] for e in stored]
+
+
+# ------------------------------------------------------------------ types and splits
+
+
+def test_every_format_has_the_same_column_types_and_concatenates(sim_run, tmp_path):
+    loaded = []
+    for fmt, name in (("jsonl", "x.jsonl"), ("parquet", "x.parquet"), ("hf", "hf")):
+        loaded.append(load(fmt, export(sim_run, fmt, tmp_path / name).path, tmp_path / "cache"))
+    jsonl, parquet, hf = loaded
+    assert parquet.features == hf.features
+    for key, feature in parquet.features.items():
+        # a column null in every row has no type in JSON; everything else is the same type
+        assert jsonl.features[key] == feature or "null" in str(jsonl.features[key]), key
+    assert jsonl.features["created_at"] == parquet.features["created_at"]
+    both = datasets.concatenate_datasets(loaded)
+    assert both.num_rows == 3 * jsonl.num_rows
+    assert both["created_at"][0] == lines(tmp_path / "x.jsonl")[0]["created_at"]
+    from autodata.export.write import features
+
+    exact = datasets.Dataset.from_json(
+        str(tmp_path / "x.jsonl"),
+        features=features("jsonl", list(hf.features["models"])),
+        cache_dir=str(tmp_path / "c2"),
+    )
+    assert exact.features == parquet.features
+
+
+def test_splits_are_cut_by_document_and_seeded(run_copy, tmp_path):
+    from autodata.export.rows import parse_split, split_by_document
+
+    examples = lines(run_copy / "examples.jsonl")
+    res = export(run_copy, "rl", tmp_path / "rl", split="train=0.5,validation=0.25,test=0.25", seed=3)
+    assert sorted(p.name for p in res.path.iterdir()) == [
+        "README.md",
+        "test.parquet",
+        "train.parquet",
+        "validation.parquet",
+    ]
+    assert sum(res.splits.values()) == len(examples) and all(res.splits.values())
+    seen: dict[str, str] = {}
+    for split in res.splits:
+        rows = pq.read_table(res.path / f"{split}.parquet").to_pylist()
+        assert [r["extra_info"]["split"] for r in rows] == [split] * len(rows)  # what verl reads
+        assert [r["extra_info"]["index"] for r in rows] == list(range(len(rows)))
+        for r in rows:
+            doc = next(e["document_id"] for e in examples if e["id"] == r["id"])
+            assert seen.setdefault(doc, split) == split
+    assert "| split `train` (by document) |" in (res.path / "README.md").read_text()
+    again = export(run_copy, "rl", tmp_path / "rl2", split="train=0.5,validation=0.25,test=0.25", seed=3)
+    assert again.splits == res.splits
+    for split in res.splits:
+        assert pq.read_table(again.path / f"{split}.parquet").equals(pq.read_table(res.path / f"{split}.parquet"))
+
+    hf = export(run_copy, "hf", tmp_path / "hf", split="train=0.5,test=0.5")
+    dd = datasets.load_from_disk(str(hf.path))
+    assert set(dd) == {"train", "test"} and sum(d.num_rows for d in dd.values()) == len(examples)
+    assert not set(dd["train"]["document_id"]) & set(dd["test"]["document_id"])
+
+    # many examples per document (a grouping by source): a document never straddles two splits
+    many = [{"id": f"{d}-{i}", "document_id": f"doc{d}"} for d in range(40) for i in range(3)]
+    parts = split_by_document(many, parse_split("train=0.9,validation=0.05,test=0.05"), seed=0)
+    assert [len(v) for v in parts.values()] == [108, 6, 6]
+    docs = [{e["document_id"] for e in v} for v in parts.values()]
+    assert not (docs[0] & docs[1] or docs[0] & docs[2] or docs[1] & docs[2])
+    assert split_by_document(many, parse_split("train=0.9,test=0.1"), seed=1) != split_by_document(
+        many, parse_split("train=0.9,test=0.1"), seed=2
+    )
+    for bad, message in (("train=0.9,test=0.2", "sum to 1"), ("train", "NAME=SHARE"), ("t=x", "NAME=SHARE")):
+        with pytest.raises(UserError, match=message):
+            parse_split(bad)
+    res = cli("export", str(run_copy), "--split", "train=2")
+    assert res.returncode == 2 and "--split" in res.stderr

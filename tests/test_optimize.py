@@ -17,7 +17,15 @@ from autodata.config import load_config
 from autodata.errors import ConfigError, UserError
 from autodata.meta import optimizer as opt_mod
 from autodata.meta.guards import check_edit, scan_text
-from autodata.meta.optimizer import Optimizer, boltzmann_weights, pick_parent, split_documents, strictly_better
+from autodata.meta.optimizer import (
+    Optimizer,
+    boltzmann_weights,
+    iteration_seed,
+    paired_comparison,
+    pick_parent,
+    split_documents,
+    strictly_better,
+)
 from autodata.meta.recipe import Recipe, apply_recipe, directive_names, frozen_hash, load_recipe, root_recipe
 from autodata.sim import ladder
 
@@ -65,6 +73,29 @@ def test_strict_improvement_and_margin():
     assert not strictly_better(0.5, 0.5, 0.0)
     assert strictly_better(0.5001, 0.5, 0.0)
     assert not strictly_better(0.55, 0.5, 0.05) and strictly_better(0.56, 0.5, 0.05)
+
+
+def test_paired_comparison_counts_discordant_pairs_and_gives_the_exact_mcnemar_p_value():
+    # 8 wins, 1 loss, 7 ties: one-sided exact binomial P(X >= 8 | n=9, 1/2) = (C(9,8) + C(9,9)) / 2^9 = 10/512
+    child = [True] * 8 + [False] + [True] * 3 + [False] * 4
+    parent = [False] * 8 + [True] + [True] * 3 + [False] * 4
+    cmp = paired_comparison(child, parent, margin=0.0, test="paired", alpha=0.05)
+    assert (cmp.wins, cmp.losses) == (8, 1)
+    assert cmp.p_value == pytest.approx(10 / 512)
+    assert cmp.child_mean == pytest.approx(11 / 16) and cmp.parent_mean == pytest.approx(4 / 16)
+    assert cmp.better
+    assert not paired_comparison(child, parent, margin=0.0, test="paired", alpha=0.01).better  # p = 0.0195
+    # a small edge that is no more than noise: better by the margin rule, not by the paired test
+    small_c, small_p = [True, True, False, False], [True, False, False, False]
+    assert paired_comparison(small_c, small_p, margin=0.0, test="margin").better
+    one = paired_comparison(small_c, small_p, margin=0.0, test="paired")
+    assert one.p_value == pytest.approx(0.5) and not one.better
+    # no discordant pairs: p = 1 and never better; the margin still applies to the means
+    assert paired_comparison([True, False], [True, False], margin=0.0, test="paired").p_value == 1.0
+    assert not paired_comparison([True, True], [True, False], margin=0.5, test="margin").better
+    with pytest.raises(ValueError, match="equal length"):
+        paired_comparison([True], [True, False], margin=0.0)
+    assert len({iteration_seed(i, r) for i in range(100) for r in range(20)}) == 2000  # no two share a seed
 
 
 def test_splits_are_disjoint_seeded_and_sized():
@@ -166,7 +197,11 @@ def test_the_optimizer_finds_a_real_improvement_and_writes_its_outputs(honest):
     for c in pop[1:]:
         if c.get("val_scores"):
             assert len(c["val_scores"]) == 2 and c["val_mean"] == pytest.approx(sum(c["val_scores"]) / 2)
-            assert c["accepted"] == (c["val_mean"] > c["parent_val_mean"])  # strict improvement over the parent
+            # the parent is re-evaluated on the child's documents and seeds; strict improvement over that
+            assert len(c["parent_val_scores"]) == 2
+            assert c["parent_val_mean"] == pytest.approx(sum(c["parent_val_scores"]) / 2)
+            assert c["accepted"] == (c["val_mean"] > c["parent_val_mean"])
+            assert c["paired"]["wins"] + c["paired"]["losses"] <= 2 * 8 and c["test"] == "margin"
             assert c["diff"].startswith("---")
     best = load_recipe(out / "best_recipe.yaml")
     # the simulated implementer improves the recipe through declared directives (their effects are documented)
@@ -184,6 +219,19 @@ def test_no_test_document_is_evaluated_before_the_final_report(honest):
     assert all(e["phase"] == "test" for e in log[first_test:]) and len(log) - first_test == 2  # baseline and best
     assert all(not (set(e["documents"]) & test) for e in log[:first_test])
     assert all(set(e["documents"]) <= set(state["splits"]["train"]) for e in log if e["phase"] == "train")
+    # every child validation is paired with a re-evaluation of its parent on the same documents
+    for it in {e["iteration"] for e in log if e.get("candidate") == "child"}:
+        child = [e["documents"] for e in log if e.get("candidate") == "child" and e["iteration"] == it]
+        parent = [e["documents"] for e in log if e.get("candidate") == "parent" and e["iteration"] == it]
+        assert child == parent and len(child) == 2
+
+
+def test_the_paired_test_keeps_no_child_that_is_not_significantly_better(tmp_path):
+    summary = run_opt(tmp_path / "p", "optimize.iterations=3", "optimize.test=paired", "optimize.alpha=0.01")
+    for c in population(tmp_path / "p")[1:]:
+        if c.get("paired"):
+            assert c["accepted"] == (c["paired"]["p_value"] < 0.01 and c["val_mean"] > c["parent_val_mean"])
+    assert summary["iterations_run"] == 3
 
 
 def test_every_adversarial_edit_is_blocked(tmp_path):

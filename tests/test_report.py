@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autodata.acceptance import preset
 from autodata.errors import UserError
+from autodata.judging.acceptance import preset
 from autodata.report.build import write_report
 from autodata.report.figures import RUN_FIGURES, acceptance_mask
 from autodata.store.reviews import ReviewLog

@@ -9,10 +9,11 @@ import pytest
 
 from autodata.config import validate_config
 from autodata.documents import Document
+from autodata.judging import judge, solver
 from autodata.llm.backends import Reply
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import StructuredOutputError
-from autodata.roles import challenger, judge, solver, verifier
+from autodata.roles import challenger, verifier
 from autodata.roles.schemas import ChallengerOutput, RubricItem
 
 DOC = Document(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autodata.rubric import Criterion, RubricError, RubricRules, check_rubric, mean, positive_total, score
+from autodata.judging.rubric import Criterion, RubricError, RubricRules, check_rubric, mean, positive_total, score
 
 W = [5, 3, 2, -4]
 

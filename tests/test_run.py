@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from autodata.acceptance import decide, preset
-from autodata.rubric import score
+from autodata.judging.acceptance import decide, preset
+from autodata.judging.rubric import score
 
 ROOT = Path(__file__).resolve().parents[1]
 

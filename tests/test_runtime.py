@@ -75,27 +75,22 @@ async def test_any_change_in_the_request_misses(cache, change):
     assert other.cache_key() != key
 
 
-async def test_base_url_and_key_are_not_part_of_the_key():
-    a = validate_config(
-        {"models": {"w": {"provider": "openai", "model": "m", "base_url": "http://a:1/v1", "api_key_env": "KEY_A"}}}
+def _key(**ep: object) -> str:
+    cfg = validate_config({"models": {"w": {"provider": "openai", "model": "m", **ep}}})
+    return ModelRuntime(cfg, backends={"w": []}).request("w", MSG).cache_key()
+
+
+async def test_key_tells_servers_apart_but_not_keys_or_replica_order():
+    """Issue 12: llama-server and vLLM ``--served-model-name`` both answering as ``local`` must not share
+    answers; replicas of one endpoint (any order, any key, any pacing) still do."""
+    replicas = _key(base_url=["http://b:2/v1", "http://c:3/v1"], api_key_env="KEY_A")
+    assert replicas == _key(
+        base_url=["http://c:3/v1", "http://b:2/v1"], api_key_env="KEY_B", max_concurrency=3, timeout_s=9
     )
-    b = validate_config(
-        {
-            "models": {
-                "w": {
-                    "provider": "openai",
-                    "model": "m",
-                    "base_url": ["http://b:2/v1", "http://c:3/v1"],
-                    "api_key_env": "KEY_B",
-                    "max_concurrency": 3,
-                    "timeout_s": 9,
-                }
-            }
-        }
-    )
-    ka = ModelRuntime(a, backends={"w": []}).request("w", MSG).cache_key()
-    kb = ModelRuntime(b, backends={"w": []}).request("w", MSG).cache_key()
-    assert ka == kb
+    assert _key(base_url="http://a:1/v1") != _key(base_url="http://b:2/v1")
+    assert _key(base_url="http://b:2/v1") != replicas
+    # the provider's default URL keeps the key earlier versions wrote
+    assert _key() == _key(api_key_env="K")
 
 
 async def test_samples_have_derived_seeds_and_differ():

@@ -2,7 +2,7 @@
 
 Every row is (answer, reference, expected). Rows marked "issue" are the faults the hand-written checker
 had (counted right when wrong, and wrong when right); rows citing huggingface/Math-Verify#N are the
-public reports of where Math-Verify alone goes wrong, which ``autodata.verifiable`` covers in its own code.
+public reports of where Math-Verify alone goes wrong, which ``autodata.judging.verifiable`` covers in its own code.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from autodata.verifiable import equivalent, final_answer
+from autodata.judging.verifiable import equivalent, final_answer
 
 TRUE = True
 FALSE = False
@@ -164,7 +164,7 @@ def test_an_outer_timer_survives_and_a_slow_check_is_cut(monkeypatch):
     """Math-Verify's own signal.alarm would cancel a timer already armed (pytest-timeout's, a trainer's)."""
     import signal
 
-    from autodata import verifiable
+    from autodata.judging import verifiable
 
     fired: list[int] = []
     old = signal.signal(signal.SIGALRM, lambda *_: fired.append(1))

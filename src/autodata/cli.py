@@ -486,28 +486,48 @@ def export(
     run_dir: RunDirArg,
     fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl, parquet, hf, rl or sft.")] = "jsonl",
     out_path: Annotated[
-        Path | None, typer.Option("--out", "-o", help="File (directory for hf); default DIR/export/...")
+        Path | None,
+        typer.Option("--out", "-o", help="File (a folder for hf or with --split); default DIR/export/..."),
     ] = None,
     include: Annotated[
-        str,
-        typer.Option(help="auto (approved if anyone reviewed, else accepted), approved, accepted, or unrejected."),
-    ] = "auto",
+        list[str] | None,
+        typer.Option(
+            help="Review rule: auto (approved if anyone reviewed, else accepted), approved, accepted or "
+            "unrejected; add flagged (contamination/dedup flags) and/or failed (not meeting acceptance), "
+            "or all. Repeatable or comma-separated."
+        ),
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(help="Cut into splits by document, e.g. train=0.9,validation=0.05,test=0.05 (seeded)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of --split.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output (never the run store).")] = False,
+    name: Annotated[str | None, typer.Option(help="Dataset name on the card (default: dataset.name).")] = None,
+    license: Annotated[str | None, typer.Option(help="License on the card (default: dataset.license).")] = None,
     push_to_hub: Annotated[
         str | None, typer.Option("--push-to-hub", help="With --format hf: upload to this Hub dataset repo.")
     ] = None,
     private: Annotated[bool, typer.Option(help="With --push-to-hub: create the repo private.")] = False,
 ) -> None:
-    """Export a run's examples for training or evaluation; reviewer decisions and edits are honoured."""
-    from autodata.export.write import INCLUDE_TEXT
+    """Export a run's examples for training or evaluation: what passed, reviewer decisions and edits
+    honoured, flagged and failing examples left out unless asked for."""
     from autodata.export.write import export as export_run
 
-    res = export_run(run_dir, fmt, out_path, include=include, push_to_hub=push_to_hub, private=private)
-    out.print(
-        f"wrote {res.path}: {res.rows} rows ({res.format}; {INCLUDE_TEXT[res.include]}, "
-        f"{res.selection.accepted} accepted in the run)",
-        markup=False,
-        highlight=False,
+    res = export_run(
+        run_dir,
+        fmt,
+        out_path,
+        include=include or ["auto"],
+        split=split,
+        seed=seed,
+        force=force,
+        name=name,
+        license=license,
+        push_to_hub=push_to_hub,
+        private=private,
     )
+    out.print(res.message(), markup=False, highlight=False)
     if push_to_hub:
         out.print(f"pushed to {push_to_hub}", markup=False, highlight=False)
 

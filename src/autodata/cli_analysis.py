@@ -124,7 +124,7 @@ def compare(
     from autodata.analysis.runs import load_run
 
     if preset is not None:
-        from autodata.acceptance import PRESETS
+        from autodata.judging.acceptance import PRESETS
 
         if preset not in PRESETS:
             raise UserError(f"unknown preset {preset!r}; expected one of: {', '.join(PRESETS)}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,6 +83,79 @@ FROZEN_ANSWER_FIELDS: dict[str, Any] = {
 KEY_PREFIXES = ("sk-", "sk_", "gsk_", "hf_", "xai-", "aiza", "pk-", "rk_", "ghp_", "github_pat_", "nvapi-", "r8_")
 
 
+# Field names whose value is a credential whatever it looks like (headers, query parameters, body keys).
+SECRET_NAMES = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "api-key",
+        "api_key",
+        "apikey",
+        "x-api-key",
+        "x-goog-api-key",
+        "key",
+        "token",
+        "access_token",
+        "secret",
+        "client_secret",
+        "password",
+    }
+)
+ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def secret_problem(name: str, value: Any) -> str | None:
+    """Why ``value`` (under field ``name``) must not be written in a config, or None.
+
+    A config is stored with every run (``run.db``, ``config.json``), so a key must come from the
+    environment: write ``${ENV_VAR}`` instead (resolved when the client is built, never stored).
+    """
+    if not isinstance(value, str) or ENV_REF.match(value.strip()):
+        return None
+    v = value.strip()
+    if v.lower().startswith(KEY_PREFIXES) or v.lower().startswith(("bearer ", "basic ")):
+        return "looks like an API key"
+    if name.lower() in SECRET_NAMES and v:
+        return f"{name!r} holds a credential"
+    return None
+
+
+def resolve_env_refs(values: dict[str, str], where: str) -> dict[str, str]:
+    """``${NAME}`` values replaced from the environment; a missing variable is a ConfigError naming the key."""
+    out, missing = {}, []
+    for k, v in values.items():
+        m = ENV_REF.match(v.strip())
+        if m is None:
+            out[k] = v
+        elif m.group(1) in os.environ:
+            out[k] = os.environ[m.group(1)]
+        else:
+            missing.append(f"{where}.{k}: environment variable {m.group(1)} is not set")
+    if missing:
+        raise ConfigError("values taken from the environment are missing", details=missing)
+    return out
+
+
+def _walk_secrets(node: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], str] | None:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            why = secret_problem(str(k), v)
+            if why:
+                return (*path, str(k)), why
+            found = _walk_secrets(v, (*path, str(k)))
+            if found:
+                return found
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            why = secret_problem(path[-1] if path else "", v)
+            if why:
+                return (*path, str(i)), why
+            found = _walk_secrets(v, (*path, str(i)))
+            if found:
+                return found
+    return None
+
+
 def redact_url(url: str) -> str:
     """The URL without any ``user:password@`` part, for labels, messages and stored configs."""
     from urllib.parse import urlsplit, urlunsplit
@@ -139,9 +213,18 @@ class Endpoint(_Strict):
     max_retries: int = Field(6, ge=0, le=100)
     backoff_base_s: float = Field(0.5, ge=0)
     backoff_max_s: float = Field(30.0, ge=0)
+    max_retry_after_s: float = Field(
+        120.0, ge=0, description="A Retry-After longer than this fails the call for a later retry instead of waiting."
+    )
     price: Price = Field(default_factory=Price)
     sampling: Sampling = Field(default_factory=Sampling)
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    default_headers: dict[str, str] = Field(
+        default_factory=dict, description="Headers sent with every request; a value may be ${ENV_VAR}."
+    )
+    default_query: dict[str, str] = Field(
+        default_factory=dict, description="Query parameters on every request (Azure: api-version); ${ENV_VAR} allowed."
+    )
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     structured_output: Literal["json_schema", "json_object", "text"] = "json_schema"
     max_repairs: int = Field(2, ge=0, le=10, description="Re-asks after invalid structured output.")
@@ -178,6 +261,37 @@ class Endpoint(_Strict):
         if not v or looks_like_key or not all(c.isalnum() or c == "_" for c in v):
             raise ValueError("must be the NAME of an environment variable (letters, digits, _), never the key itself")
         return v
+
+    @model_validator(mode="after")
+    def _no_secrets(self) -> Endpoint:
+        """Keys live in the environment: a key-shaped literal in a stored field is refused (use ${ENV_VAR})."""
+        for fld in ("extra_body", "default_headers", "default_query"):
+            found = _walk_secrets(getattr(self, fld), (fld,))
+            if found:
+                where, why = found
+                raise _LocatedError(
+                    where,
+                    f"{why}; never write a key in the config (it is stored with every run): "
+                    "write ${ENV_VAR} and set that variable (default_headers/default_query), or use api_key_env",
+                )
+        for fld in ("extra_body",):
+            if any(isinstance(v, str) and ENV_REF.match(v) for v in self.extra_body.values()):
+                raise _LocatedError((fld,), "${ENV_VAR} is resolved in default_headers and default_query only")
+        return self
+
+    @model_validator(mode="after")
+    def _url_credentials(self) -> Endpoint:
+        from urllib.parse import urlsplit
+
+        for i, url in enumerate(self.base_url or []):
+            parts = urlsplit(url)
+            if (parts.username or parts.password) and self.api_key_env:
+                raise _LocatedError(
+                    ("base_url", str(i)),
+                    "has user:password@ and api_key_env is set: both would be the Authorization header; "
+                    "keep one (user:password@ is sent as HTTP basic auth)",
+                )
+        return self
 
     @model_validator(mode="after")
     def _provider_rules(self) -> Endpoint:
@@ -244,7 +358,7 @@ class AcceptanceConfig(_Strict):
 
     @model_validator(mode="after")
     def _known_thresholds(self) -> AcceptanceConfig:
-        from autodata.acceptance import preset  # a leaf module: importing it keeps the arrows one-way
+        from autodata.judging.acceptance import preset  # a leaf module: importing it keeps the arrows one-way
 
         try:
             preset(self.preset or "deployed", **self.overrides)
@@ -312,6 +426,16 @@ class OptimizeConfig(_Strict):
     temperature: float = Field(0.1, gt=0, le=10, description="Boltzmann temperature for picking parents.")
     repeats: int = Field(2, ge=1, le=20, description="Validation evaluations per candidate (seeds differ).")
     margin: float = Field(0.0, ge=0, le=1, description="A child must beat its parent's mean by more than this.")
+    test: Literal["margin", "paired"] = Field(
+        "margin",
+        description=(
+            "How a child is kept. Both re-evaluate the parent on the child's validation documents and seeds "
+            "(paired). 'margin': the child's mean beats the parent's by more than optimize.margin. 'paired': "
+            "that, and an exact one-sided McNemar test on the per-document outcomes is significant at "
+            "optimize.alpha."
+        ),
+    )
+    alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of optimize.test: paired.")
     max_cost_usd: float | None = Field(None, gt=0)
     max_tokens: int | None = Field(None, gt=0)
     canary_size: int = Field(4, ge=0, le=100, description="Calibration examples re-checked; 0 switches it off.")
@@ -331,6 +455,15 @@ class ExecutorConfig(_Strict):
     )
     workers: int = Field(2, ge=1, le=4096, description="Ray worker actors; endpoint budgets are shared out among them.")
     max_attempts: int = Field(3, ge=1, le=20, description="Tries per document when a worker dies under it.")
+
+
+class DatasetConfig(_Strict):
+    """How exports describe the data (the dataset card); no effect on the run or its recipe hash."""
+
+    name: str | None = Field(None, description="The dataset's name on its card (default: autodata-PROFILE-RUNDIR).")
+    license: str = Field(
+        "unknown", min_length=1, description="License of the exported data (a Hub license id, e.g. cc-by-4.0)."
+    )
 
 
 class SandboxLimits(_Strict):
@@ -376,6 +509,7 @@ class Config(_Strict):
     loop: LoopConfig = Field(default_factory=LoopConfig)
     optimize: OptimizeConfig = Field(default_factory=OptimizeConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
 
     @model_validator(mode="after")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from autodata.acceptance import Preset, preset
+from autodata.judging.acceptance import Preset, preset
 from autodata.loop.profile import profile
 from autodata.store.run_store import RunStore
 

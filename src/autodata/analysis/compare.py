@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from autodata.acceptance import Preset, decide, preset
 from autodata.analysis.diversity import diversity
 from autodata.analysis.runs import RunData, write_json
 from autodata.analysis.similarity import tokens
 from autodata.analysis.stats import bootstrap_mean
+from autodata.judging.acceptance import Preset, decide, preset
 from autodata.loop.profile import profile
 
 

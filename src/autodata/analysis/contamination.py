@@ -122,4 +122,17 @@ def check_run(
         k: result[k] for k in ("benchmark", "ngram", "threshold", "checked", "flagged", "max_overlap")
     } | {"flagged_ids": [r["id"] for r in result["flagged_examples"]]}
     write_json(run_dir / "summary.json", run.summary)
+    from autodata.analysis.dedup import record_flags
+
+    record_flags(
+        run_dir,
+        "contamination",
+        scope=benchmark_path.name,
+        params={"benchmark": str(benchmark_path), "ngram": n, "threshold": threshold, "field": field},
+        checked=result["checked"],
+        flagged=[
+            (r["id"], f"{100 * r['overlap']:.0f}% of its {n}-grams are in {benchmark_path.name}", r)
+            for r in result["flagged_examples"]
+        ],
+    )
     return result

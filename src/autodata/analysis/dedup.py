@@ -108,4 +108,29 @@ def dedup_run(
         "outputs": {"examples": str(out), "report": str(run_dir / "dedup.json")},
     }
     write_json(run_dir / "dedup.json", result)
+    record_flags(
+        run_dir,
+        "duplicate",
+        params={k: result[k] for k in ("method", "threshold", "compared_on", "shingle_words")},
+        checked=len(examples),
+        flagged=[
+            (d["id"], f"near-duplicate of {c['kept']}", {"kept": c["kept"], "similarity": d["similarity_to_kept"]})
+            for c in report
+            for d in c["dropped"]
+        ],
+    )
     return result
+
+
+def record_flags(run_dir: Path, kind: str, **check: Any) -> None:
+    """Record a check's verdicts in the run store (``store/flags.py``), where ``export`` reads them;
+    a directory without ``run.db`` (examples from elsewhere) keeps only the JSON report."""
+    from autodata.store.run_store import RunStore
+
+    if not (run_dir / "run.db").is_file():
+        return
+    store = RunStore.open_existing(run_dir)
+    try:
+        store.flags().record_check(kind, **check)
+    finally:
+        store.close()

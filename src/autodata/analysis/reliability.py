@@ -27,12 +27,12 @@ from typing import Any
 from autodata.analysis.runs import load_run, write_json
 from autodata.config import Config
 from autodata.errors import UserError
+from autodata.judging import judge
+from autodata.judging.rubric import score
+from autodata.judging.schemas import RubricItem
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError
 from autodata.loop.profile import profile
-from autodata.roles import judge
-from autodata.roles.schemas import RubricItem
-from autodata.rubric import score
 
 SAMPLE_BASE = 50_000  # re-judgings use sample indices far from the run's own (0..k-1)
 
@@ -112,7 +112,7 @@ async def judge_reliability(
     run = load_run(run_dir)
     loop = (run.config or {}).get("loop") or {}
     prof = profile(loop.get("profile") or "rubric-qa")
-    if prof.exact_answers:
+    if not prof.scoring.needs_judge:
         raise UserError(f"{run_dir} is a {prof.name} run: its answers were checked in code, no judge marked them")
     endpoint = cfg.require_roles(("judge",), "autodata judge-reliability")["judge"]
     pool = [

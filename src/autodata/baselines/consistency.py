@@ -3,7 +3,7 @@
 CoT Self-Instruct keeps a generated verifiable task only when a model, answering it k times, mostly
 arrives at the generator's own answer: a task whose reference answer the answering model does not
 reproduce is likely mis-stated or mis-solved. Here the k answers are the strong solver's attempts
-(already paid for by the evaluation), compared with ``autodata.verifiable.equivalent``.
+(already paid for by the evaluation), compared with ``autodata.judging.verifiable.equivalent``.
 
 Pure: no model calls, no I/O.
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from autodata.judging.verifiable import equivalent, final_answer
 from autodata.loop.episode import majority
-from autodata.verifiable import equivalent, final_answer
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,13 +27,13 @@ from autodata.baselines.schemas import (
 )
 from autodata.documents import Document
 from autodata.errors import UserError
+from autodata.judging.framing import fence
+from autodata.judging.rubric import RubricRules
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import StructuredResult
 from autodata.loop.episode import Proposer
 from autodata.prompts import render
-from autodata.roles.framing import fence
 from autodata.roles.schemas import ChallengerOutput, ShortAnswerOutput
-from autodata.rubric import RubricRules
 
 
 @dataclass(frozen=True, slots=True)

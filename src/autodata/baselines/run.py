@@ -113,7 +113,7 @@ async def run_baseline(
     m = method(method_name)
     seeds = load_seeds(seeds_path)
     base = settings_from(cfg)
-    exact = base.profile.exact_answers
+    exact = base.profile.scoring.short_answer
     if answer_check is None:
         answer_check = exact and m.name == "cot-self-instruct"
     settings = replace(

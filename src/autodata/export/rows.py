@@ -3,6 +3,9 @@
 Selection: once anyone has approved or rejected anything, a run's reviewed state is what counts,
 so by default only approved examples are exported; a run nobody reviewed exports every accepted
 example. Edited examples are exported with the reviewer's text (the original rides along).
+Examples that do not meet the acceptance predicate (a baseline keeps them, marked) and examples a
+data-set check flagged (``contamination``, ``dedup``: ``store/flags.py``) stay out unless asked for,
+and then carry the reason in a ``flags`` column. Splits are cut by document (``split_by_document``).
 
 Layouts:
 
@@ -17,9 +20,12 @@ Layouts:
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -27,8 +33,9 @@ from autodata.errors import UserError
 from autodata.store.reviews import reviewed_example
 from autodata.store.run_store import RunStore
 
-Include = Literal["auto", "approved", "accepted", "unrejected"]
-INCLUDE_CHOICES = ("auto", "approved", "accepted", "unrejected")
+REVIEW_RULES = ("auto", "approved", "accepted", "unrejected")
+EXTRAS = ("flagged", "failed")
+INCLUDE_CHOICES = (*REVIEW_RULES, *EXTRAS, "all")
 
 RUBRIC = pa.list_(pa.struct([("criterion", pa.string()), ("weight", pa.int64()), ("category", pa.string())]))
 ATTEMPTS = pa.list_(
@@ -46,30 +53,164 @@ MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])
 
 @dataclass(slots=True)
 class Selection:
-    examples: list[dict[str, Any]]  # reviewed_example() of each chosen example, in run order
-    include: str  # the rule applied (auto resolved)
-    accepted: int
+    """What leaves the run and what stays, with the count of each reason for staying.
+
+    ``examples``: ``reviewed_example()`` of each chosen example, in run order, with ``flags`` (labels
+    of the reasons it would be left out by default: ``contamination:<benchmark>``, ``duplicate``,
+    ``failed_acceptance``, ``review_rejected``) and ``flag_reasons`` (the same in words).
+    ``excluded``: reason -> examples left out for it (an example can count under several)."""
+
+    examples: list[dict[str, Any]]
+    include: str  # the review rule applied (auto resolved)
+    extras: tuple[str, ...]  # flagged and/or failed, when asked for
+    accepted: int  # examples stored in the run
     review_counts: dict[str, int]
+    stored: int = 0
+    meets_acceptance: int = 0
+    flagged: dict[str, int] = field(default_factory=dict)  # flag kind -> examples carrying it
+    excluded: dict[str, int] = field(default_factory=dict)
+    checks: list[dict[str, Any]] = field(default_factory=list)  # the data-set checks in force
+
+    @property
+    def excluded_total(self) -> int:
+        return self.stored - len(self.examples)
 
 
-def select(store: RunStore, include: str = "auto") -> Selection:
-    if include not in INCLUDE_CHOICES:
-        raise UserError(f"--include must be one of {', '.join(INCLUDE_CHOICES)}, not {include!r}")
+def parse_include(include: str | Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """``--include`` values (repeatable, or comma-separated) -> (review rule, extras). One review rule
+    at most (default ``auto``); ``flagged`` and ``failed`` add what is left out by default; ``all``
+    is ``accepted`` + ``flagged`` + ``failed``. Raises UserError naming the allowed values."""
+    values = [include] if isinstance(include, str) else list(include)
+    parts = [p.strip() for v in values for p in v.split(",") if p.strip()] or ["auto"]
+    bad = [p for p in parts if p not in INCLUDE_CHOICES]
+    if bad:
+        raise UserError(f"--include must be one of {', '.join(INCLUDE_CHOICES)}, not {bad[0]!r}")
+    if "all" in parts:
+        parts = [p for p in parts if p != "all"] + ["accepted", *EXTRAS]
+    rules = sorted({p for p in parts if p in REVIEW_RULES})
+    if len(rules) > 1:
+        raise UserError(f"--include takes one review rule ({', '.join(REVIEW_RULES)}), not {' and '.join(rules)}")
+    return (rules[0] if rules else "auto"), tuple(x for x in EXTRAS if x in parts)
+
+
+def select(store: RunStore, include: str | Sequence[str] = "auto") -> Selection:
+    """Choose the examples to export. Left out unless asked for: examples a reviewer's decision
+    excludes (the review rule), examples that do not meet the acceptance predicate (a baseline keeps
+    every solved example, with ``meets_acceptance``; ``--include failed``), and examples a data-set
+    check flagged (``contamination``, ``dedup``; ``--include flagged``)."""
+    rule, extras = parse_include(include)
     log = store.reviews()
     states = log.states()
-    if include == "auto":
+    if rule == "auto":
         # "approved" once any example stands approved or rejected (a decision later reopened does not count)
-        include = "approved" if any(s.status != "unreviewed" for s in states.values()) else "accepted"
+        rule = "approved" if any(s.status != "unreviewed" for s in states.values()) else "accepted"
+    flag_log = store.flags()
+    current = flag_log.current()
     examples = [reviewed_example(e, states.get(e["id"])) for e in store.examples()]
-    keep = {
+    keep_review = {
         "accepted": lambda s: True,
         "approved": lambda s: s == "approved",
         "unrejected": lambda s: s != "rejected",
-    }[include]
+    }[rule]
     counts = Counter(e["review"]["status"] for e in examples)
     counts["edited"] = sum(1 for e in examples if e["review"]["edited"])
-    chosen = [e for e in examples if keep(e["review"]["status"])]
-    return Selection(chosen, include, len(examples), dict(counts))
+    flagged: Counter[str] = Counter()
+    excluded: Counter[str] = Counter()
+    chosen = []
+    for e in examples:
+        labels: list[str] = []
+        reasons: list[str] = []
+        for f in current.get(e["id"], []):
+            labels.append(f.label)
+            reasons.append(f"{f.kind}: {f.reason}")
+            flagged[f.kind] += 1
+        passed = bool(e.get("meets_acceptance", True))  # the inner loop stores only what passed
+        e["meets_acceptance"] = passed
+        if not passed:
+            labels.append("failed_acceptance")
+            reasons.append("does not meet the acceptance predicate")
+        if e["review"]["status"] == "rejected":
+            labels.append("review_rejected")
+            reasons.append(f"rejected by a reviewer: {e['review']['reason']}")
+        e["flags"], e["flag_reasons"] = labels, reasons
+        out = []
+        if not keep_review(e["review"]["status"]):
+            out.append("review")
+        if not passed and "failed" not in extras:
+            out.append("failed_acceptance")
+        if any(lab.split(":")[0] in ("contamination", "duplicate") for lab in labels) and "flagged" not in extras:
+            out.extend(sorted({f.kind for f in current.get(e["id"], [])}))
+        excluded.update(out)
+        if not out:
+            chosen.append(e)
+    return Selection(
+        chosen,
+        rule,
+        extras,
+        len(examples),
+        dict(counts),
+        stored=len(examples),
+        meets_acceptance=sum(1 for e in examples if e["meets_acceptance"]),
+        flagged=dict(flagged),
+        excluded=dict(excluded),
+        checks=flag_log.checks(),
+    )
+
+
+def split_by_document(
+    examples: list[dict[str, Any]], spec: dict[str, float], seed: int, groups: dict[str, str] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Assign whole documents to splits, so no document feeds two of them.
+
+    ``spec``: split name -> share (positive, summing to 1). ``groups``: document id -> group key
+    (its source file, so two documents of one source stay together); the document id by default.
+    Groups are ordered by a seeded hash (stable across runs and Python versions), then cut into
+    consecutive blocks of sizes by the largest-remainder rule, each split with a positive share
+    getting at least one group while there are groups enough. Examples keep run order in a split."""
+    keys = sorted({(groups or {}).get(e["document_id"], e["document_id"]) for e in examples})
+    keys.sort(key=lambda k: hashlib.sha256(f"{seed}:{k}".encode()).hexdigest())
+    n = len(keys)
+    names = list(spec)
+    exact = [spec[s] * n for s in names]
+    sizes = [int(x) for x in exact]
+    for i in sorted(range(len(names)), key=lambda i: exact[i] - sizes[i], reverse=True)[: n - sum(sizes)]:
+        sizes[i] += 1
+    for i in range(len(names)):  # an empty split with a positive share takes a group from the largest
+        if sizes[i] == 0 and n >= len(names):
+            big = max(range(len(names)), key=lambda j: sizes[j])
+            sizes[big] -= 1
+            sizes[i] += 1
+    where: dict[str, str] = {}
+    start = 0
+    for name, size in zip(names, sizes, strict=True):
+        for k in keys[start : start + size]:
+            where[k] = name
+        start += size
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for e in examples:
+        out[where[(groups or {}).get(e["document_id"], e["document_id"])]].append(e)
+    return out
+
+
+def parse_split(text: str) -> dict[str, float]:
+    """``train=0.9,validation=0.05,test=0.05`` -> {name: share}. Raises UserError on a malformed
+    spec, a share outside (0, 1], or shares that do not sum to 1 (within 1e-6)."""
+    spec: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        name, eq, value = part.partition("=")
+        name = name.strip()
+        try:
+            share = float(value)
+        except ValueError:
+            share = -1.0
+        if not eq or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name) or not 0 < share <= 1 or name in spec:
+            raise UserError(
+                f"--split: expected NAME=SHARE,... such as train=0.9,validation=0.05,test=0.05; got {part!r}"
+            )
+        spec[name] = share
+    if abs(sum(spec.values()) - 1) > 1e-6:
+        raise UserError(f"--split: the shares must sum to 1, not {sum(spec.values()):g}")
+    return spec
 
 
 def _rubric(items: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
@@ -126,8 +267,21 @@ def example_row(e: dict[str, Any]) -> dict[str, Any]:
         "original_reference_answer": original.get("reference_answer"),
         "original_rubric": _rubric(original.get("rubric")),
         "notes": list(review["notes"]),
-        "created_at": e.get("created_at"),
+        "created_at": created_at(e.get("created_at")),
+        "meets_acceptance": bool(e.get("meets_acceptance", True)),
+        "flags": list(e.get("flags") or []),
+        "flag_reasons": list(e.get("flag_reasons") or []),
     }
+
+
+def created_at(value: Any) -> str | None:
+    """The stored ``created_at`` ("2026-01-31T12:00:00Z", UTC) as "2026-01-31T12:00:00.000Z": a string
+    in every format. Without the fraction, JSON readers (pyarrow's, so ``datasets``') infer a
+    timestamp from JSONL while Parquet holds a string, and the two cannot be concatenated."""
+    if not value:
+        return None
+    text = str(value)
+    return text[:-1] + ".000Z" if len(text) == 20 and text.endswith("Z") else text
 
 
 def examples_schema(rows: list[dict[str, Any]]) -> pa.Schema:
@@ -164,29 +318,44 @@ def examples_schema(rows: list[dict[str, Any]]) -> pa.Schema:
             ("original_rubric", RUBRIC),
             ("notes", pa.list_(pa.string())),
             ("created_at", pa.string()),
+            ("meets_acceptance", pa.bool_()),
+            ("flags", pa.list_(pa.string())),
+            ("flag_reasons", pa.list_(pa.string())),
         ]
     )
 
 
 def prompt_messages(e: dict[str, Any]) -> list[dict[str, str]]:
     """Exactly what the solvers were asked (the frozen solver prompt of the example's profile)."""
+    from autodata.judging.solver import solver_messages
     from autodata.loop.profile import profile
-    from autodata.roles.solver import solver_messages
 
     return solver_messages(e["context"], e["question"], profile(e.get("profile") or "rubric-qa").solver_template)
 
 
-def rl_row(e: dict[str, Any], index: int) -> dict[str, Any]:
+def reward_style(e: dict[str, Any]) -> str:
+    """verl's ``reward_model.style``, the one the example's profile's scorer names: ``rule`` when answers
+    are checked in code (exact answers, unit tests), ``rubric`` when the judge marks them against the rubric."""
+    from autodata.loop.profile import profile
+
+    return profile(e.get("profile") or "rubric-qa").reward_style
+
+
+def rl_row(e: dict[str, Any], index: int, split: str = "train") -> dict[str, Any]:
+    """``index``: the row's place in its split; ``split``: the split it is written to."""
     rubric = _rubric(e["rubric"])
     return {
         "data_source": f"autodata/{e.get('profile') or 'rubric-qa'}",
         "prompt": prompt_messages(e),
         "ability": e.get("question_type") or e.get("profile") or "",
-        "reward_model": {"style": "rubric", "ground_truth": e["reference_answer"]},
-        "extra_info": {"index": index, "split": "train", "id": e["id"], "question": e["question"], "rubric": rubric},
+        "reward_model": {"style": reward_style(e), "ground_truth": e["reference_answer"]},
+        "extra_info": {"index": index, "split": split, "id": e["id"], "question": e["question"], "rubric": rubric},
         "id": e["id"],
+        "profile": e.get("profile") or "rubric-qa",
+        "question": e["question"],
         "reference_answer": e["reference_answer"],
         "rubric": rubric,
+        "flags": list(e.get("flags") or []),
     }
 
 
@@ -209,8 +378,11 @@ RL_SCHEMA = pa.schema(
             ),
         ),
         ("id", pa.string()),
+        ("profile", pa.string()),
+        ("question", pa.string()),
         ("reference_answer", pa.string()),
         ("rubric", RUBRIC),
+        ("flags", pa.list_(pa.string())),
     ]
 )
 
@@ -234,9 +406,16 @@ def sft_row(e: dict[str, Any]) -> dict[str, Any] | None:
         "id": e["id"],
         "answer_source": source,
         "score": score,
+        "flags": list(e.get("flags") or []),
     }
 
 
 SFT_SCHEMA = pa.schema(
-    [("messages", MESSAGES), ("id", pa.string()), ("answer_source", pa.string()), ("score", pa.float64())]
+    [
+        ("messages", MESSAGES),
+        ("id", pa.string()),
+        ("answer_source", pa.string()),
+        ("score", pa.float64()),
+        ("flags", pa.list_(pa.string())),
+    ]
 )

@@ -1,13 +1,30 @@
-"""Write a selection of examples in one format, and optionally push a dataset to the Hub."""
+"""Write a selection of examples in one format, optionally cut into splits by document, and
+optionally push a dataset to the Hub.
+
+Safety: an export never writes into the run store (``run.db`` and its ``-wal``/``-shm``/``-journal``
+files; nothing else either, however the path is spelled), refuses an existing output unless
+``force``, and refuses to put a ``datasets`` directory into a folder that holds anything but an
+earlier ``datasets`` save. Files are written whole or not at all (a temporary file renamed over).
+
+Types: every format has the same column types (explicit Arrow schemas; ``created_at`` is a string
+everywhere, ``rows.created_at``), so ``datasets.concatenate_datasets`` takes them together.
+A JSONL column that is empty in every row has no type a reader can infer; pass
+``features=autodata.export.write.features(fmt)`` to ``datasets`` to get the exact ones.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 from jinja2 import Environment, PackageLoader
 
 from autodata.errors import UserError
@@ -17,12 +34,13 @@ from autodata.export.rows import (
     Selection,
     example_row,
     examples_schema,
+    parse_split,
     rl_row,
     select,
     sft_row,
+    split_by_document,
 )
 from autodata.run_info import RunInfo
-from autodata.store.files import atomic_jsonl
 from autodata.store.run_store import RunStore
 
 FORMATS = ("jsonl", "parquet", "hf", "rl", "sft")
@@ -38,6 +56,14 @@ INCLUDE_TEXT = {
     "accepted": "every example the harness accepted",
     "unrejected": "accepted examples no reviewer rejected",
 }
+EXCLUDED_TEXT = {
+    "review": "left out by the review rule",
+    "failed_acceptance": "do not meet the acceptance predicate",
+    "contamination": "flagged by the contamination check",
+    "duplicate": "flagged as near-duplicates by dedup",
+}
+STORE_FILES = ("run.db", "run.db-wal", "run.db-shm", "run.db-journal")
+TASK_CATEGORIES = ["question-answering", "text-generation"]
 
 
 @dataclass(slots=True)
@@ -48,44 +74,234 @@ class ExportResult:
     include: str
     selection: Selection
     card: str | None = None
+    splits: dict[str, int] = field(default_factory=dict)  # split -> rows, when cut into splits
+
+    def message(self) -> str:
+        """One line for the command's output: rows, selection, and what was left out and why."""
+        sel = self.selection
+        extras = f" + {' + '.join(sel.extras)}" if sel.extras else ""
+        text = (
+            f"wrote {self.path}: {self.rows} rows ({self.format}; {INCLUDE_TEXT[self.include]}{extras}; "
+            f"{sel.stored} examples in the run"
+        )
+        if sel.excluded:
+            text += "; left out: " + ", ".join(f"{n} {EXCLUDED_TEXT.get(k, k)}" for k, n in sel.excluded.items())
+        flagged_in = sum(1 for e in sel.examples if e.get("flags"))
+        if flagged_in:
+            text += f"; {flagged_in} exported rows carry flags (column `flags`)"
+        if self.splits:
+            text += "; splits by document: " + ", ".join(f"{k} {v}" for k, v in self.splits.items())
+        return text + ")"
 
 
-def _table(fmt: str, sel: Selection) -> pa.Table:
+def features(fmt: str, models: list[str] | None = None) -> Any:
+    """The ``datasets.Features`` of a format's rows (``models``: the role names of the ``models``
+    column of the examples layout), for loading a JSONL export with exact types."""
+    import datasets
+
+    if fmt in ("rl", "sft"):
+        return datasets.Features.from_arrow_schema(RL_SCHEMA if fmt == "rl" else SFT_SCHEMA)
+    return datasets.Features.from_arrow_schema(examples_schema([{"models": dict.fromkeys(models or [])}]))
+
+
+def _table(fmt: str, examples: list[dict[str, Any]], split: str) -> pa.Table:
     if fmt == "rl":
-        return pa.Table.from_pylist([rl_row(e, i) for i, e in enumerate(sel.examples)], schema=RL_SCHEMA)
+        return pa.Table.from_pylist([rl_row(e, i, split) for i, e in enumerate(examples)], schema=RL_SCHEMA)
     if fmt == "sft":
-        rows = [r for r in (sft_row(e) for e in sel.examples) if r is not None]
+        rows = [r for r in (sft_row(e) for e in examples) if r is not None]
         return pa.Table.from_pylist(rows, schema=SFT_SCHEMA)
-    rows = [example_row(e) for e in sel.examples]
+    rows = [example_row(e) for e in examples]
     return pa.Table.from_pylist(rows, schema=examples_schema(rows))
 
 
-def _write_jsonl(table: pa.Table, path: Path) -> None:
-    atomic_jsonl(path, table.to_pylist())
+def _atomic_file(path: Path, write: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
-def dataset_card(store: RunStore, sel: Selection, fmt: str, columns: list[str], name: str) -> str:
+def _write_file(table: pa.Table, path: Path, jsonl: bool) -> None:
+    def jsonl_writer(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8") as fh:
+            for row in table.to_pylist():
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    _atomic_file(path, jsonl_writer if jsonl else lambda tmp: pq.write_table(table, tmp))
+
+
+# ---------------------------------------------------------------------------------------- safety
+
+
+def _store_files(run_dir: Path) -> list[Path]:
+    return [Path(run_dir) / name for name in STORE_FILES]
+
+
+def _is_store_file(path: Path, run_dir: Path) -> bool:
+    resolved = path.resolve()
+    for f in _store_files(run_dir):
+        if resolved == f.resolve():
+            return True
+        if path.exists() and f.exists() and os.path.samefile(path, f):
+            return True  # a hard link or another spelling of the same file
+    return False
+
+
+def check_target(target: Path, run_dir: Path, *, directory: bool, force: bool) -> None:
+    """Refuse an output that would touch the run store, or replace something without ``force``.
+    ``directory``: the output is a folder (``hf``, or any format cut into splits). Raises UserError."""
+    store = run_dir.resolve()
+    resolved = target.resolve()
+    if _is_store_file(target, run_dir) or (directory and resolved in (store, *store.parents)):
+        raise UserError(
+            f"--out {target} would overwrite the run store of {run_dir}; choose a path outside its "
+            f"{', '.join(STORE_FILES[:3])} (e.g. the default {run_dir}/export/...)"
+        )
+    if not target.exists():
+        return
+    if not directory:
+        if target.is_dir():
+            raise UserError(f"--out {target} is a directory; give a file name")
+        if not force:
+            raise UserError(f"--out {target} exists; pass --force to replace it")
+        return
+    if not target.is_dir():
+        raise UserError(f"--out {target} exists and is not a directory")
+    if any(target.iterdir()):
+        if not force:
+            raise UserError(f"--out {target} is not empty; choose an empty or new folder, or --force to replace it")
+        if not _is_export_dir(target):
+            raise UserError(
+                f"--out {target} holds files that are not an earlier export; --force only replaces an export "
+                "folder, choose an empty or new folder"
+            )
+        if (target / "run.db").exists():
+            raise UserError(f"--out {target} holds a run store; choose another folder")
+
+
+def _is_export_dir(path: Path) -> bool:
+    """A folder this module wrote: a ``datasets`` save, or split files with our card, nothing else."""
+    names = {p.name for p in path.iterdir()}
+    if "run.db" in names:
+        return False
+    if names & {"dataset_info.json", "dataset_dict.json", "state.json"}:
+        return True
+    return "README.md" in names and all(n == "README.md" or n.endswith((".jsonl", ".parquet")) for n in names)
+
+
+def _replace_dir(target: Path, fill: Any) -> None:
+    """Build the folder beside ``target``, then swap it in (an interrupted export leaves the old one)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        fill(tmp)
+        if target.exists():
+            old = target.with_name(f".{target.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+# ---------------------------------------------------------------------------------------- card
+
+
+def size_category(n: int) -> str:
+    """The Hub's ``size_categories`` bucket of ``n`` rows."""
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < limit:
+            return label
+    return "1M<n<10M" if n < 10_000_000 else "n>10M"
+
+
+def languages(texts: list[str], min_share: float = 0.05) -> list[str]:
+    """ISO 639-1 codes of the languages of ``texts`` (py3langid, which ships its model), most frequent
+    first; a language counts from ``min_share`` of the texts on. Empty for no text."""
+    from collections import Counter
+
+    import py3langid
+
+    found = Counter(py3langid.classify(t)[0] for t in texts if t.strip())
+    total = sum(found.values())
+    return [lang for lang, n in found.most_common() if n / total >= min_share] if total else []
+
+
+def _frozen_hash(store: RunStore, config: dict[str, Any]) -> str | None:
+    stored = store.get_meta("frozen_hash")
+    if stored:
+        return str(stored)
+    try:  # older runs: from the stored config (with this version's frozen prompts)
+        from autodata.config import Config
+        from autodata.meta.recipe import frozen_hash
+
+        return frozen_hash(Config.model_validate(config))
+    except Exception:  # a stored config this version cannot read: say nothing rather than guess
+        return None
+
+
+def dataset_card(
+    store: RunStore,
+    sel: Selection,
+    fmt: str,
+    columns: list[str],
+    name: str | None = None,
+    *,
+    rows: int | None = None,
+    splits: dict[str, int] | None = None,
+    license: str | None = None,
+) -> str:
+    """The dataset card (Hub README.md): YAML metadata (license, language, task categories, size
+    category, pretty name) and what made the data: the config, recipe and frozen hashes, acceptance
+    preset, models, and the counts of what was exported and what was left out, and why."""
     info = RunInfo.load(store)
+    cfg_dataset = info.config.get("dataset") or {}
     env = Environment(
         loader=PackageLoader("autodata.export", "templates"), autoescape=False, keep_trailing_newline=True
     )
+    n = len(sel.examples) if rows is None else rows
     return env.get_template("dataset_card.md").render(
-        name=name,
-        license=None,
+        name=name or cfg_dataset.get("name") or f"autodata-{info.profile}-{store.dir.resolve().name}",
+        license=license or cfg_dataset.get("license") or "unknown",
+        languages=languages([f"{e['question']}\n{e['reference_answer']}" for e in sel.examples]),
+        task_categories=TASK_CATEGORIES,
+        size_category=size_category(n),
         simulated=info.simulated,
         documents=sum(store.status_counts().values()),
+        stored=sel.stored,
         accepted=sel.accepted,
-        exported=len(sel.examples),
+        meets_acceptance=sel.meets_acceptance,
+        exported=n,
+        splits=splits or {},
         reviews=sel.review_counts,
+        flagged=sel.flagged,
+        excluded={EXCLUDED_TEXT.get(k, k): v for k, v in sel.excluded.items()},
+        extras=sel.extras,
+        checks=sel.checks,
         include=sel.include,
         include_text=INCLUDE_TEXT[sel.include],
         recipe_hash=info.recipe_hash,
+        frozen_hash=_frozen_hash(store, info.config),
+        recipe=store.get_meta("recipe"),
+        profile=info.profile,
         preset=info.preset_name,
         thresholds=info.thresholds(),
         models=info.models,
         format=fmt,
         columns=columns,
+        config_yaml=yaml.safe_dump(info.config, sort_keys=False, allow_unicode=True).rstrip(),
     )
+
+
+# ---------------------------------------------------------------------------------------- export
 
 
 def export(
@@ -93,36 +309,88 @@ def export(
     fmt: str,
     out: Path | None = None,
     *,
-    include: str = "auto",
+    include: str | list[str] = "auto",
+    split: str | dict[str, float] | None = None,
+    seed: int = 0,
+    force: bool = False,
     push_to_hub: str | None = None,
     private: bool = False,
+    name: str | None = None,
+    license: str | None = None,
 ) -> ExportResult:
+    """Export the examples of ``run_dir`` in ``fmt`` (one of ``FORMATS``) to ``out`` (a file; a
+    folder for ``hf`` or with ``split``; default under ``run_dir/export/``).
+
+    ``include``: the review rule and extras (``rows.parse_include``). ``split``: shares by name
+    ("train=0.9,validation=0.05,test=0.05"), cut by document with ``seed``; each split becomes
+    ``<name>.jsonl`` / ``<name>.parquet`` in the folder (a ``DatasetDict`` for ``hf``), with a
+    README.md card. Raises UserError for a bad flag, an output it must not write, or a write error."""
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     if push_to_hub and fmt != "hf":
         raise UserError("--push-to-hub goes with --format hf")
+    spec = parse_split(split) if isinstance(split, str) else split
+    run_dir = Path(run_dir)
     store = RunStore.open_existing(run_dir)
     try:
         sel = select(store, include)
-        table = _table(fmt, sel)
-        target = out or Path(run_dir) / "export" / DEFAULT_NAMES[fmt]
+        directory = fmt == "hf" or spec is not None
+        default = DEFAULT_NAMES[fmt] if spec is None else f"{Path(DEFAULT_NAMES[fmt]).stem}-splits"
+        target = Path(out) if out is not None else run_dir / "export" / default
+        check_target(target, run_dir, directory=directory, force=force)
+        jsonl = fmt == "jsonl" or (fmt in ("rl", "sft") and target.suffix == ".jsonl")
+        parts = (
+            split_by_document(sel.examples, spec, seed, _groups(store, sel.examples))
+            if spec is not None
+            else {"train": sel.examples}
+        )
+        tables = {s: _table(fmt, exs, s) for s, exs in parts.items()}
+        total = sum(t.num_rows for t in tables.values())
+        columns = next(iter(tables.values())).column_names
         card = None
+        if directory:
+            card = dataset_card(
+                store,
+                sel,
+                fmt,
+                columns,
+                name or push_to_hub,
+                rows=total,
+                splits={s: t.num_rows for s, t in tables.items()} if spec else None,
+                license=license,
+            )
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            if fmt == "jsonl" or (fmt in ("rl", "sft") and target.suffix == ".jsonl"):
-                _write_jsonl(table, target)
-            elif fmt == "hf":
-                card = dataset_card(store, sel, fmt, table.column_names, push_to_hub or Path(run_dir).resolve().name)
-                _save_hf(table, target, card)
+            if fmt == "hf":
+                _replace_dir(target, lambda tmp: _save_hf(tables, tmp, card or "", spec is not None))
+            elif spec is not None:
+                ext = ".jsonl" if fmt == "jsonl" else ".parquet"
+
+                def fill(tmp: Path) -> None:
+                    for s, t in tables.items():
+                        _write_file(t, tmp / f"{s}{ext}", fmt == "jsonl")
+                    (tmp / "README.md").write_text(card or "", encoding="utf-8")
+
+                _replace_dir(target, fill)
             else:
-                pq.write_table(table, target)
+                _write_file(tables["train"], target, jsonl)
         except OSError as exc:
             raise UserError(f"cannot write {target}: {exc.strerror or exc}") from None
         if push_to_hub:
             _push(target, push_to_hub, card or "", private=private)
-        return ExportResult(target, fmt, table.num_rows, sel.include, sel, card)
+        splits = {s: t.num_rows for s, t in tables.items()} if spec is not None else {}
+        return ExportResult(target, fmt, total, sel.include, sel, card, splits)
     finally:
         store.close()
+
+
+def _groups(store: RunStore, examples: list[dict[str, Any]]) -> dict[str, str]:
+    """Document id -> its source (two documents from one source file go to the same split)."""
+    out = {}
+    for e in examples:
+        doc = store.document(e["document_id"])
+        out[e["document_id"]] = str(doc["source"]) if doc else e["document_id"]
+    return out
 
 
 def _datasets() -> Any:
@@ -133,10 +401,13 @@ def _datasets() -> Any:
     return datasets
 
 
-def _save_hf(table: pa.Table, target: Path, card: str) -> None:
+def _save_hf(tables: dict[str, pa.Table], target: Path, card: str, as_dict: bool) -> None:
     datasets = _datasets()
     datasets.disable_progress_bars()
-    datasets.Dataset(table).save_to_disk(str(target))
+    if as_dict:
+        datasets.DatasetDict({s: datasets.Dataset(t) for s, t in tables.items()}).save_to_disk(str(target))
+    else:
+        datasets.Dataset(tables["train"]).save_to_disk(str(target))
     (target / "README.md").write_text(card, encoding="utf-8")
 
 

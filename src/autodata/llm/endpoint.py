@@ -12,19 +12,25 @@ import asyncio
 import itertools
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from autodata.config import Endpoint
 from autodata.llm.backends import Backend, Reply, TransportError
 from autodata.llm.limits import AdaptiveWindow, TokenBucket
+from autodata.llm.replies import read_reply
 from autodata.llm.retry import backoff_delay
-from autodata.llm.structured import instruction_text, split_think
+from autodata.llm.structured import instruction_text
 from autodata.llm.tokens import estimate_messages, estimate_tokens
-from autodata.llm.types import CallError, Completion, LogicalRequest, Usage
+from autodata.llm.types import CallError, Completion, LogicalRequest, Usage, canonical_json
 from autodata.llm.usage import UsageMeter
 
 DEFAULT_OUTPUT_ESTIMATE = 512
+SIM_FINGERPRINT = "autodata-simulated"  # what serve-sim (and the in-process simulator) put in every reply
+SAMPLING_FIELDS = ("temperature", "top_p", "max_tokens", "stop", "presence_penalty", "frequency_penalty", "seed")
+
+# (endpoint name, seconds, why): a wait the user should see (Retry-After, backoff)
+WaitHook = Callable[[str, float, str], None]
 STRUCTURED_MODES = ("json_schema", "json_object", "text")
 
 
@@ -130,21 +136,37 @@ class EndpointClient:
         self.sampling_defaults = {k: v for k, v in cfg.sampling.model_dump().items() if v is not None}
         self.extra_body = dict(cfg.extra_body)
         self.namespace = ""  # extra cache-key material (the simulator's version and settings)
+        # sampling fields written as ``null`` in the config: never sent, even when a call asks for them
+        # (OpenAI reasoning models refuse temperature and top_p)
+        self.omit = frozenset(
+            k for k in cfg.sampling.model_fields_set if getattr(cfg.sampling, k) is None and k in SAMPLING_FIELDS
+        )
+        self.on_wait: WaitHook | None = None  # told about waits of a second or more (progress line)
+        self.identity = ""  # cache-key material telling this endpoint's servers apart (runtime sets it)
+        self.simulated_seen = cfg.provider == "simulated"
+        self.schema_misses = 0  # structured calls whose first answer was invalid JSON (json_schema ignored?)
+
+    def note_fingerprint(self, fingerprint: str | None) -> None:
+        """A reply's ``system_fingerprint``: ``autodata-simulated`` marks the endpoint as simulated."""
+        if fingerprint == SIM_FINGERPRINT:
+            self.simulated_seen = True
 
     # ------------------------------------------------------------------ wire format
 
-    def build_body(self, req: LogicalRequest) -> dict[str, Any]:
+    def build_body(self, req: LogicalRequest, mode: str | None = None) -> dict[str, Any]:
+        """The wire body of ``req`` in this endpoint's spelling (``mode``: a structured mode for this
+        request alone, after the server refused this request's own schema)."""
         messages = list(req.messages)
         body: dict[str, Any] = {"model": req.model}
         for key, value in req.params.items():
-            if value is None:
+            if value is None or key in self.omit:
                 continue
             if key == "max_tokens":
                 body[self.max_tokens_field] = value
             else:
                 body[key] = value
         if req.schema is not None or req.json_mode:
-            mode = self.structured_mode
+            mode = mode or self.structured_mode
             if mode == "json_schema" and req.schema is not None:
                 body["response_format"] = {
                     "type": "json_schema",
@@ -159,6 +181,21 @@ class EndpointClient:
             body.update(req.extra_body)
         return body
 
+    def step_down(self, reason: str, role: str) -> bool:
+        """The server accepts ``json_schema`` but does not enforce it (the model never sees the schema:
+        Anthropic's OpenAI-compatible layer, older Ollama, llama-server without a grammar): from now on
+        ask in ``json_object`` mode with the schema written into the prompt. True when the mode changed."""
+        if self.structured_mode != "json_schema":
+            return False
+        self.mode_fallbacks.append(f"json_schema -> json_object: {reason[:200]}")
+        self.structured_mode = "json_object"
+        self.meter.record_step_down(self.name, role)
+        return True
+
+    def _wait(self, seconds: float, why: str) -> None:
+        if self.on_wait is not None and seconds >= 1.0:
+            self.on_wait(self.name, seconds, why)
+
     # ------------------------------------------------------------------ the call
 
     async def call(self, req: LogicalRequest, role: str) -> Completion:
@@ -167,9 +204,10 @@ class EndpointClient:
         retries = 0
         last: Replica | None = None
         started = time.monotonic()
+        own_mode: str | None = None  # this request's structured mode, after its own schema was refused
         while True:
-            body = self.build_body(req)
-            spelling = (self.structured_mode, self.max_tokens_field)  # what this body was built with
+            body = self.build_body(req, own_mode)
+            spelling = (own_mode or self.structured_mode, self.max_tokens_field)  # what this body was built with
             if self.rpm:
                 await self.rpm.acquire(1)
             if self.tpm:
@@ -179,6 +217,7 @@ class EndpointClient:
             try:
                 pause = replica.paused_until - time.monotonic()
                 if pause > 0:
+                    self._wait(pause, f"{replica.label} asked to wait (Retry-After)")
                     await asyncio.sleep(pause)
                 replica.in_flight += 1
                 try:
@@ -202,26 +241,27 @@ class EndpointClient:
                 self.pool.on_failure(replica, err.unhealthy)
                 if err.overload:
                     self.window.on_overload(epoch)
-                if err.retry_after is not None:
-                    replica.paused_until = max(replica.paused_until, time.monotonic() + err.retry_after)
+                if err.kind == "invalid_schema" and req.schema is not None and own_mode is None:
+                    # this request's own schema was refused: it alone falls back, the endpoint keeps json_schema
+                    own_mode = "json_object" if self.structured_mode in ("json_schema", "json_object") else "text"
+                    self.meter.record_schema_fallback(self.name, role)
+                    continue
+                if own_mode == "json_object" and err.kind == "unsupported_response_format":
+                    own_mode = "text"
+                    continue
                 if self._adapt(err, req, spelling):
                     continue
-                if not err.retryable or retries >= self.cfg.max_retries:
+                too_long = err.retry_after is not None and err.retry_after > self.cfg.max_retry_after_s
+                if err.retry_after is not None and not too_long:
+                    replica.paused_until = max(replica.paused_until, time.monotonic() + err.retry_after)
+                if not err.retryable or retries >= self.cfg.max_retries or too_long:
                     self.meter.record_failure(self.name, role, err.kind)
-                    why = "" if not err.retryable else f" (gave up after {retries + 1} attempts)"
-                    raise CallError(
-                        f"{self.name} [{replica.label}]: {err.message}{why}",
-                        status=err.status,
-                        kind=err.kind,
-                        retryable=err.retryable,
-                        retry_after=err.retry_after,
-                        endpoint=self.name,
-                        attempts=retries + 1,
-                    ) from None
+                    raise self._final_error(err, replica, retries, too_long) from None
                 self.meter.record_retry(self.name, role, err.kind)
                 delay = backoff_delay(retries, self.cfg.backoff_base_s, self.cfg.backoff_max_s, self._rng)
                 retries += 1
                 last = replica
+                self._wait(delay, f"retrying after {err.kind}")
                 await asyncio.sleep(delay)
                 continue
             except BaseException:
@@ -234,7 +274,9 @@ class EndpointClient:
             self.pool.on_success(replica)
             if self.tpm:
                 self.tpm.adjust(completion.usage.input_tokens + completion.usage.output_tokens - estimate)
-            self.meter.record_call(self.name, role, completion.usage, self.cfg.price, completion.latency_s)
+            self.meter.record_call(
+                self.name, role, completion.usage, self.cfg.price, completion.latency_s, problem=completion.problem
+            )
             return completion
 
     def _adapt(self, err: TransportError, req: LogicalRequest, spelling: tuple[str, str]) -> bool:
@@ -262,31 +304,64 @@ class EndpointClient:
                 return True
         return False
 
+    def _final_error(self, err: TransportError, replica: Replica, retries: int, too_long: bool) -> CallError:
+        """The CallError for a call that failed for good, with the config key that fixes it where one does."""
+        message = err.message
+        retryable = err.retryable
+        if too_long:
+            message = (
+                f"{message} (the server asked to wait {err.retry_after:.0f} s, more than "
+                f"models.{self.name}.max_retry_after_s = {self.cfg.max_retry_after_s:g}; try again later)"
+            )
+            retryable = True
+        elif err.retryable:
+            message += f" (gave up after {retries + 1} attempts)"
+        elif err.kind == "unsupported_param" and err.param:
+            message += f" -- {self.fix_for_param(err.param)}"
+        elif err.kind == "quota":
+            message += " -- the provider refuses for billing or quota reasons: top up the account or use another key"
+        return CallError(
+            f"{self.name} [{replica.label}]: {message}",
+            status=err.status,
+            kind=err.kind,
+            retryable=retryable,
+            retry_after=err.retry_after,
+            endpoint=self.name,
+            attempts=retries + 1,
+        )
+
+    def fix_for_param(self, param: str) -> str:
+        """The config change that stops sending a refused request field."""
+        field = param.rsplit(".", 1)[-1]
+        if field in ("max_tokens", "max_completion_tokens"):
+            return f"set models.{self.name}.max_tokens_field or models.{self.name}.sampling.max_tokens: null"
+        if field in SAMPLING_FIELDS:
+            hint = f"set models.{self.name}.sampling.{field}: null (the model refuses it; null omits it)"
+            if field == "temperature":
+                hint += " and, for a solver, loop.weak_temperature / loop.strong_temperature: null"
+            return hint
+        if field in self.extra_body:
+            return f"remove models.{self.name}.extra_body.{field}"
+        return f"remove {field!r} from models.{self.name} (sampling or extra_body)"
+
     def _completion(self, reply: Reply, req: LogicalRequest, attempts: int, latency: float) -> Completion:
         data = reply.data
-        choice = data["choices"][0]
-        msg = choice.get("message") or {}
-        content = msg.get("content")
-        if isinstance(content, list):  # content parts: keep the text ones
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        if content is not None and not isinstance(content, str):
-            raise TypeError(f"message.content is {type(content).__name__}")
-        text = content or ""
-        reasoning = msg.get("reasoning_content") or msg.get("reasoning")
-        if not reasoning and text.lstrip().startswith("<think>"):
-            text, reasoning = split_think(text)
+        read = read_reply(data)
+        text, reasoning = read.text, read.reasoning
         usage_raw = data.get("usage") or {}
         details = usage_raw.get("completion_tokens_details") or {}
+        estimated = not usage_raw.get("prompt_tokens") or not usage_raw.get("completion_tokens")
         usage = Usage(
-            input_tokens=int(usage_raw.get("prompt_tokens") or estimate_messages(req.messages)),
+            input_tokens=int(usage_raw.get("prompt_tokens") or self.estimate_input(req)),
             output_tokens=int(
                 usage_raw.get("completion_tokens") or estimate_tokens(text) + estimate_tokens(reasoning or "")
             ),
             reasoning_tokens=int(details.get("reasoning_tokens") or 0),
+            estimated=estimated,
         )
         return Completion(
             text=text,
-            finish_reason=choice.get("finish_reason"),
+            finish_reason=read.finish_reason,
             usage=usage,
             model=str(data.get("model") or req.model),
             reasoning=reasoning,
@@ -295,7 +370,17 @@ class EndpointClient:
             latency_s=latency,
             attempts=attempts,
             system_fingerprint=data.get("system_fingerprint"),
+            problem=read.problem,
         )
+
+    def estimate_input(self, req: LogicalRequest) -> int:
+        """Prompt tokens as sent: the messages plus the schema text this endpoint's mode adds to them."""
+        body = self.build_body(req)
+        extra = 0
+        rf = body.get("response_format")
+        if isinstance(rf, dict) and rf.get("type") == "json_schema":
+            extra = estimate_tokens(canonical_json(rf.get("json_schema") or {}))
+        return estimate_messages(body["messages"]) + extra
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -322,6 +407,8 @@ def _with_instructions(messages: list[dict[str, Any]], text: str) -> list[dict[s
         m = out[i]
         if m.get("role") == "user":
             content = m.get("content")
+            if isinstance(content, str) and content.endswith(text):
+                return out  # a re-ask already carries the schema
             if isinstance(content, str):
                 out[i] = {**m, "content": f"{content}\n\n{text}"}
             elif isinstance(content, list):

@@ -14,12 +14,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from autodata.config import Config, Endpoint, redact_url
+from autodata.config import Config, Endpoint, redact_url, resolve_env_refs
 from autodata.errors import ConfigError
 from autodata.llm.backends import Backend, DirectBackend, OpenAIBackend
 from autodata.llm.cache import CallCache
-from autodata.llm.endpoint import EndpointClient
+from autodata.llm.endpoint import EndpointClient, WaitHook
 from autodata.llm.providers import get_provider
+from autodata.llm.replies import problem_code
 from autodata.llm.structured import (
     OutputError,
     Validator,
@@ -41,6 +42,24 @@ from autodata.llm.types import (
 from autodata.llm.usage import UsageMeter
 
 REPAIR_ECHO_CHARS = 6000  # how much of a bad answer is shown back to the model on re-ask
+# Replies whose problem says the server failed, not the model: never cached, so asking again
+# (a resume, a re-sample) reaches the server instead of replaying the failure.
+UNCACHED_PROBLEMS = frozenset({"provider_error", "no_message"})
+
+
+def _schema_ignored(last_two: list[StructuredFailure]) -> bool:
+    """Both failures are about the JSON itself (none a reply without an answer, none cut by the limit)."""
+    return all(not f.error.startswith("the reply held no answer") and f.finish_reason != "length" for f in last_two)
+
+
+def endpoint_identity(ep: Endpoint) -> str:
+    """What tells this endpoint's answers apart from another's with the same ``model`` string: the
+    sorted set of its base URLs (replicas of one endpoint share answers; two servers that both call
+    their model ``local`` do not). Empty for the provider's default URL and for the simulator, so
+    their cache keys are the ones earlier versions wrote."""
+    if ep.provider == "simulated" or not ep.base_url:
+        return ""
+    return "|".join(sorted(redact_url(u) for u in ep.base_url))
 
 
 def check_endpoints(config: Config) -> None:
@@ -66,30 +85,71 @@ def check_api_keys(config: Config, names: Sequence[str] | None = None) -> None:
         raise ConfigError("API keys are missing", details=problems)
 
 
+def split_base_url(url: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """(URL for the client, query parameters, headers) of a configured ``base_url``.
+
+    A query string (Azure's classic ``…/deployments/NAME?api-version=…``) would be mangled by the client
+    appending ``/chat/completions`` after it: it is sent as query parameters on every request instead.
+    ``user:password@`` becomes an HTTP basic ``Authorization`` header (config validation refuses it
+    together with ``api_key_env``).
+    """
+    import base64
+    from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    headers: dict[str, str] = {}
+    netloc = parts.netloc
+    if parts.username is not None or parts.password is not None:
+        user, pw = unquote(parts.username or ""), unquote(parts.password or "")
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
+        netloc = netloc.rsplit("@", 1)[1]
+    clean = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return clean, query, headers
+
+
 def make_backends(name: str, ep: Endpoint, global_seed: int) -> list[Backend]:
     """The transports of one endpoint: one per replica URL, or those its registered provider builds."""
     if ep.provider != "openai":
         return get_provider(ep.provider).backends(ep, global_seed)
     key = ep.api_key()
-    urls: list[str | None] = list(ep.base_url) if ep.base_url else [None]
-    if ep.http_transport == "direct":
-        return [
-            DirectBackend(
-                url, key, ep.timeout_s, label=redact_url(url) if url else "default", max_connections=ep.max_concurrency
+    headers = resolve_env_refs(ep.default_headers, f"models.{name}.default_headers")
+    query = resolve_env_refs(ep.default_query, f"models.{name}.default_query")
+    out: list[Backend] = []
+    for url in list(ep.base_url) if ep.base_url else [None]:
+        label = redact_url(url) if url else "default"
+        url_query: dict[str, str] = {}
+        url_headers: dict[str, str] = {}
+        if url is not None:
+            url, url_query, url_headers = split_base_url(url)
+        h = {**url_headers, **headers}
+        q = {**url_query, **query}
+        if ep.http_transport == "direct":
+            out.append(
+                DirectBackend(
+                    url,
+                    key,
+                    ep.timeout_s,
+                    label,
+                    max_connections=ep.max_concurrency,
+                    default_headers=h,
+                    default_query=q,
+                )
             )
-            for url in urls
-        ]
-    return [
-        OpenAIBackend(
-            url,
-            key,
-            ep.timeout_s,
-            label=redact_url(url) if url else "default",
-            max_connections=ep.max_concurrency,
-            transport=ep.http_transport,
-        )
-        for url in urls
-    ]
+        else:
+            out.append(
+                OpenAIBackend(
+                    url,
+                    key,
+                    ep.timeout_s,
+                    label=label,
+                    max_connections=ep.max_concurrency,
+                    transport=ep.http_transport,
+                    default_headers=h,
+                    default_query=q,
+                )
+            )
+    return out
 
 
 class _Flight:
@@ -122,6 +182,8 @@ class ModelRuntime:
         self._backends_override = backends or {}
         self._flights: dict[str, _Flight] = {}
         self.deduplicated = 0
+        # (endpoint, seconds, why) for waits of a second or more: a progress line shows them
+        self.on_wait: WaitHook | None = None
 
     @classmethod
     def from_config(cls, config: Config, *, use_cache: bool = True) -> ModelRuntime:
@@ -137,15 +199,31 @@ class ModelRuntime:
                 check_api_keys(self.config, [name])
                 backends = make_backends(name, ep, self.seed)
             client = self.endpoints[name] = EndpointClient(name, ep, backends, self.meter)
+            client.identity = endpoint_identity(ep)
+            client.on_wait = self._on_wait
             if ep.provider != "openai":
                 # a provider's answers may depend on more than the request (a simulator's version,
                 # fault rate and seed): that goes into every cache key of this endpoint
                 client.namespace = get_provider(ep.provider).namespace(ep, self.seed)
         return client
 
+    def _on_wait(self, endpoint: str, seconds: float, why: str) -> None:
+        if self.on_wait is not None:
+            self.on_wait(endpoint, seconds, why)
+
     @property
     def simulated(self) -> list[str]:
+        """Endpoints configured as ``provider: simulated`` (see :meth:`simulated_endpoints` for the
+        ones that turned out simulated on the wire too)."""
         return [n for n, ep in self.config.models.items() if ep.provider == "simulated"]
+
+    def simulated_endpoints(self) -> list[str]:
+        """Endpoints whose answers are simulated: ``provider: simulated``, or a server that said so
+        (``serve-sim`` behind ``provider: openai`` sends ``system_fingerprint: autodata-simulated``).
+        Sorted; what banners, summaries, cards and reports label as simulated."""
+        names = set(self.simulated)
+        names.update(n for n, c in self.endpoints.items() if c.simulated_seen)
+        return sorted(names)
 
     # ------------------------------------------------------------------ plain completions
 
@@ -164,8 +242,9 @@ class ModelRuntime:
         ep = client.cfg
         merged = dict(client.sampling_defaults)
         if params:
-            merged.update({k: v for k, v in params.items() if v is not None})
-        merged.setdefault("seed", derive_seed(self.seed, sample))
+            merged.update({k: v for k, v in params.items() if v is not None and k not in client.omit})
+        if "seed" not in client.omit:
+            merged.setdefault("seed", derive_seed(self.seed, sample))
         return LogicalRequest(
             model=ep.model,
             messages=tuple(messages),
@@ -175,6 +254,7 @@ class ModelRuntime:
             sample=sample,
             json_mode=json_mode,
             namespace=client.namespace,
+            endpoint_id=client.identity,
         )
 
     async def complete(
@@ -196,6 +276,7 @@ class ModelRuntime:
             hit = self.cache.get(key)
             if hit is not None:
                 done = Completion.from_cache(hit, key=key, sample=sample, seed=req.params.get("seed"))
+                client.note_fingerprint(done.system_fingerprint)
                 self.meter.record_hit(model, role, done.usage, client.cfg.price)
                 return done
         while (flight := self._flights.get(key)) is not None:
@@ -212,7 +293,8 @@ class ModelRuntime:
         try:
             completion = await client.call(req, role)
             completion.key = key
-            if self.cache is not None:
+            client.note_fingerprint(completion.system_fingerprint)
+            if self.cache is not None and problem_code(completion.problem) not in UNCACHED_PROBLEMS:
                 self.cache.put(key, req.model, completion.to_cache())
             flight.result = completion
             return completion
@@ -276,7 +358,11 @@ class ModelRuntime:
             completion = await self.complete(
                 model, convo, role=role, sample=sample, params=params, schema=schema, json_mode=json_mode
             )
+            code = problem_code(completion.problem)
             try:
+                if code is not None and code != "truncated":
+                    # no answer at all (filtered, provider error, only reasoning...): asked again, never parsed
+                    raise OutputError(f"the reply held no answer ({completion.problem})")
                 obj, repairs = parse_json(completion.text, completion.finish_reason)
                 value, notes = validator(obj)
             except OutputError as err:
@@ -289,11 +375,19 @@ class ModelRuntime:
                     )
                 )
                 self.meter.record_invalid(model, role)
-                convo = [
-                    *base,
-                    {"role": "assistant", "content": completion.text[:REPAIR_ECHO_CHARS]},
-                    {"role": "user", "content": repair_prompt(str(err), completion.finish_reason == "length")},
-                ]
+                if client.cfg.provider != "simulated" and _schema_ignored(failures[-1:]):
+                    # A server that enforces json_schema never sends invalid JSON. Invalid JSON again after a
+                    # re-ask, or a first answer invalid on a second call: this server accepts response_format
+                    # and ignores it (the model never saw the schema); from now on the schema goes in the prompt.
+                    client.schema_misses += attempt == 0
+                    if (attempt >= 1 and _schema_ignored(failures[-2:])) or client.schema_misses >= 2:
+                        client.step_down(f"no valid JSON with json_schema: {err}", role)
+                convo = [*base]
+                if completion.text.strip():
+                    convo.append({"role": "assistant", "content": completion.text[:REPAIR_ECHO_CHARS]})
+                convo.append(
+                    {"role": "user", "content": repair_prompt(str(err), completion.finish_reason == "length", schema)}
+                )
                 continue
             repairs += notes
             if repairs:

@@ -23,6 +23,7 @@ import json_repair
 import jsonschema
 from pydantic import BaseModel, ValidationError
 
+from autodata.llm.replies import split_reasoning
 from autodata.llm.types import ResponseSchema
 from autodata.prompts import render
 
@@ -32,15 +33,13 @@ class OutputError(ValueError):
 
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
-_THINK = re.compile(r"^\s*<think>(.*?)</think>\s*", re.DOTALL)
 
 
 def split_think(text: str) -> tuple[str, str | None]:
-    """Separate a leading ``<think>…</think>`` block (reasoning models without a reasoning parser)."""
-    m = _THINK.match(text)
-    if not m:
-        return text, None
-    return text[m.end() :], m.group(1).strip()
+    """Separate leading reasoning: a ``<think>…</think>`` block, or a template-opened ``…</think>``
+    (see :func:`autodata.llm.replies.split_reasoning`); an unclosed ``<think>`` leaves no answer."""
+    split = split_reasoning(text)
+    return split.answer, split.reasoning
 
 
 @lru_cache(maxsize=256)
@@ -55,8 +54,13 @@ def instruction_text(schema: ResponseSchema | None) -> str:
     return render("structured_instructions.j2", name=schema.name if schema else "", schema_json=schema_json)
 
 
-def repair_prompt(error: str, truncated: bool) -> str:
-    return render("structured_repair.j2", error=error, truncated=truncated)
+def repair_prompt(error: str, truncated: bool, schema: ResponseSchema | None = None) -> str:
+    """The re-ask after an unusable answer: the error, and the schema again (a server that ignores
+    ``response_format`` never showed it to the model)."""
+    text = render("structured_repair.j2", error=error, truncated=truncated)
+    if schema is not None:
+        text = f"{text}\n\n{instruction_text(schema)}"
+    return text
 
 
 def parse_json(text: str, finish_reason: str | None) -> tuple[Any, list[str]]:

@@ -53,6 +53,7 @@ class LogicalRequest:
     sample: int
     json_mode: bool = False  # plain JSON object requested without a schema
     namespace: str = ""  # e.g. the simulator's version: its answers change when its code does
+    endpoint_id: str = ""  # which server(s): the sorted base URLs (see runtime.endpoint_identity)
 
     def cache_key(self) -> str:
         payload = {
@@ -67,6 +68,8 @@ class LogicalRequest:
         }
         if self.namespace:
             payload["ns"] = self.namespace
+        if self.endpoint_id:
+            payload["ep"] = self.endpoint_id
         return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 
@@ -75,13 +78,19 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0
+    # True when the server sent no (complete) ``usage`` and the counts are our estimate
+    # (about 4 characters a token, over the prompt as sent, schema text included)
+    estimated: bool = False
 
-    def to_dict(self) -> dict[str, int]:
-        return {
+    def to_dict(self) -> dict[str, int | bool]:
+        d: dict[str, int | bool] = {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "reasoning_tokens": self.reasoning_tokens,
         }
+        if self.estimated:
+            d["estimated"] = True
+        return d
 
 
 @dataclass(slots=True)

@@ -31,7 +31,12 @@ class Counters:
     cost_usd: float = 0.0
     saved_usd: float = 0.0  # what the cache hits would have cost
     latency_s: float = 0.0
+    estimated_calls: int = 0  # answers without a (complete) usage block: their tokens are our estimate
+    estimated_tokens: int = 0  # how many of input_tokens + output_tokens are estimated
+    step_downs: int = 0  # json_schema -> json_object because the server ignored the schema
+    schema_fallbacks: int = 0  # single requests sent in JSON mode because the server refused their schema
     errors: dict[str, int] = field(default_factory=dict)
+    problems: dict[str, int] = field(default_factory=dict)  # answers without a usable answer, by code
 
     def add(self, other: Counters) -> None:
         for name in (
@@ -47,10 +52,16 @@ class Counters:
             "cost_usd",
             "saved_usd",
             "latency_s",
+            "estimated_calls",
+            "estimated_tokens",
+            "step_downs",
+            "schema_fallbacks",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for k, v in other.errors.items():
             self.errors[k] = self.errors.get(k, 0) + v
+        for k, v in other.problems.items():
+            self.problems[k] = self.problems.get(k, 0) + v
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -77,7 +88,16 @@ class UsageMeter:
         self._total = Counters()
         self.listener: CallListener | None = None  # told about every call and cache hit, when set
 
-    def _tell(self, endpoint: str, role: str, usage: Usage, cost: float, latency_s: float, hit: bool) -> None:
+    def _tell(
+        self,
+        endpoint: str,
+        role: str,
+        usage: Usage,
+        cost: float,
+        latency_s: float,
+        hit: bool,
+        problem: str | None = None,
+    ) -> None:
         if self.listener is not None:
             self.listener(
                 {
@@ -90,6 +110,8 @@ class UsageMeter:
                     "output_tokens": usage.output_tokens,
                     "cost_usd": 0.0 if hit else cost,
                     "latency_s": latency_s,
+                    "estimated": usage.estimated,
+                    "problem": problem.split(":", 1)[0] if problem else None,
                 }
             )
 
@@ -114,9 +136,18 @@ class UsageMeter:
             c.output_tokens += row["output_tokens"]
             c.cost_usd += row["cost_usd"]
             c.latency_s += row["latency_s"]
+            if row.get("estimated"):
+                c.estimated_calls += 1
+                c.estimated_tokens += row["input_tokens"] + row["output_tokens"]
+            if row.get("problem"):
+                c.problems[row["problem"]] = c.problems.get(row["problem"], 0) + 1
 
-    def record_call(self, endpoint: str, role: str, usage: Usage, price: Price, latency_s: float) -> None:
+    def record_call(
+        self, endpoint: str, role: str, usage: Usage, price: Price, latency_s: float, *, problem: str | None = None
+    ) -> None:
+        """One answer received. ``problem``: why it holds no usable answer (``Completion.problem``)."""
         cost = cost_of(usage, price)
+        code = problem.split(":", 1)[0] if problem else None
         for c in self._both(endpoint, role):
             c.calls += 1
             c.input_tokens += usage.input_tokens
@@ -124,7 +155,22 @@ class UsageMeter:
             c.reasoning_tokens += usage.reasoning_tokens
             c.cost_usd += cost
             c.latency_s += latency_s
-        self._tell(endpoint, role, usage, cost, latency_s, hit=False)
+            if usage.estimated:
+                c.estimated_calls += 1
+                c.estimated_tokens += usage.input_tokens + usage.output_tokens
+            if code:
+                c.problems[code] = c.problems.get(code, 0) + 1
+        self._tell(endpoint, role, usage, cost, latency_s, hit=False, problem=problem)
+
+    def record_step_down(self, endpoint: str, role: str) -> None:
+        """The endpoint went from json_schema to json_object (the server ignored the schema); counted
+        under the role whose call found out."""
+        for c in self._both(endpoint, role):
+            c.step_downs += 1
+
+    def record_schema_fallback(self, endpoint: str, role: str) -> None:
+        for c in self._both(endpoint, role):
+            c.schema_fallbacks += 1
 
     def record_hit(self, endpoint: str, role: str, usage: Usage, price: Price) -> None:
         saved = cost_of(usage, price)

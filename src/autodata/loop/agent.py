@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from statistics import fmean
 from typing import Any
 
-from autodata.acceptance import Preset, check_weak
 from autodata.documents import Document
+from autodata.judging.acceptance import Preset, check_weak
+from autodata.judging.framing import fence
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError
 from autodata.loop.episode import (
@@ -39,7 +40,6 @@ from autodata.loop.episode import (
     scores_of,
 )
 from autodata.prompts import render
-from autodata.roles.framing import fence
 from autodata.roles.schemas import ChallengerOutput, OrchestratorAction
 
 EXCERPT_CHARS = 3000

@@ -38,15 +38,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from autodata.acceptance import Decision, Preset, check_weak, decide, strong_settled, weak_settled
 from autodata.documents import Document
+from autodata.judging import loop_judge, solver
+from autodata.judging.acceptance import Decision, Preset, check_weak, decide, strong_settled, weak_settled
+from autodata.judging.rubric import RubricRules
+from autodata.judging.schemas import RubricItem
+from autodata.judging.scoring import loop_judge_verdict, majority
+from autodata.judging.verifiable import equivalent
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError, Completion, StructuredResult
 from autodata.loop.profile import EXACT_CRITERION, MAX_SHORT_ANSWER_CHARS, PROFILES, Profile
-from autodata.roles import challenger, judge, loop_judge, solver, verifier
-from autodata.roles.schemas import ChallengerOutput, RubricItem, ShortAnswerOutput
-from autodata.rubric import RubricRules, score
-from autodata.verifiable import equivalent, final_answer
+from autodata.roles import challenger, verifier
+from autodata.roles.schemas import ChallengerOutput, ShortAnswerOutput
 
 Status = Literal["accepted", "exhausted"]
 
@@ -211,28 +214,13 @@ def _raise_first(results: list[Any]) -> None:
             raise r
 
 
-def majority(answers: list[str]) -> tuple[str | None, int]:
-    """The most common final answer by equivalence (not by string), and how many attempts gave it."""
-    groups: list[list[str]] = []
-    for a in answers:
-        for g in groups:
-            if equivalent(a, g[0]):
-                g.append(a)
-                break
-        else:
-            groups.append([a])
-    if not groups:
-        return None, 0
-    best = max(groups, key=len)
-    return best[0], len(best)
-
-
 class Steps:
     """The operations of one episode on one document, shared by both orchestrators."""
 
     def __init__(self, runtime: ModelRuntime, doc: Document, s: EpisodeSettings) -> None:
         self.rt, self.doc, self.s = runtime, doc, s
-        self.exact = s.profile.exact_answers
+        self.scorer = s.profile.scoring
+        self.exact = self.scorer.short_answer
 
     # ------------------------------------------------------------------ challenger
 
@@ -402,7 +390,6 @@ class Steps:
             template=s.profile.solver_template,
             first_sample=first,
         )
-        weights = [r.weight for r in example.rubric]
 
         async def scored(i: int, answer: Completion | CallError) -> Attempt:
             if isinstance(answer, CallError):
@@ -414,20 +401,14 @@ class Steps:
                 # nothing to score: a 0 would make a reply without an answer (a content filter, a reasoning
                 # model that spent its budget thinking) look like a model that failed the question
                 return Attempt(None, None, None, error=f"solver: {problem}")
-            if self.exact:
-                right = int(equivalent(answer.text, example.reference_answer))
-                return Attempt(answer.text, [right], float(right), extracted=final_answer(answer.text))
-            assert s.endpoints.judge is not None
             try:
-                marking = await judge.mark(
-                    self.rt, s.endpoints.judge, example.question, example.rubric, answer.text, sample=i
-                )
+                got = await self.scorer.score(self.rt, s.endpoints.judge, example, answer.text, sample=i)
             except CallError as err:
                 if aborts_episode(err):
                     raise
                 # a judge that gives no valid marks is not a 0 mark: the attempt is unscored and re-sampled
                 return Attempt(answer.text, None, None, error=f"judge: {err}")
-            return Attempt(answer.text, marking.marks, score(weights, marking.marks), evidence=marking.evidence)
+            return Attempt(answer.text, got.marks, got.score, extracted=got.extracted, evidence=got.evidence)
 
         results = await asyncio.gather(*(scored(first + i, a) for i, a in enumerate(answers)), return_exceptions=True)
         _raise_first(results)
@@ -462,8 +443,9 @@ class Steps:
                     v = await loop_judge.review(
                         self.rt,
                         lj,
-                        self.doc,
                         example,
+                        document_id=self.doc.id,
+                        document=self.doc.text,
                         weak_marks=[a.marks for a in rnd.weak if a.marks is not None],
                         strong_marks=[a.marks for a in rnd.strong if a.marks is not None],
                         weak_scores=weak_scores,
@@ -491,11 +473,7 @@ class Steps:
         verdict: Literal["accept", "improve"] | None = None
         reasons: tuple[str, ...] = ()
         if self.s.preset.judge_loop:
-            lj = rnd.loop_judge or {}
-            if lj.get("verdict") in ("accept", "improve"):
-                verdict, reasons = lj["verdict"], tuple(lj.get("reasons") or ())
-            else:  # no verdict is not an accept: only the loop judge can say accept
-                verdict, reasons = "improve", (f"the loop judge gave no usable verdict ({lj.get('error')})",)
+            verdict, reasons = loop_judge_verdict(rnd.loop_judge)
         return decide(
             self.s.preset,
             quality_passed=quality_passed,

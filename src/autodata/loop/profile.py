@@ -7,8 +7,9 @@ preset applies when the config names none.
 - ``rubric-qa`` (papers; the default): open questions, a rubric, the judge marks each criterion;
   the ``deployed`` preset.
 - ``verifiable``: short exact answers (numbers, fractions, expressions). No judge: each attempt's
-  final answer is compared with the reference in code (:func:`autodata.verifiable.equivalent`), so
-  a score is 1 or 0, and the ``verifiable`` preset counts correct attempts out of 4.
+  final answer is compared with the reference in code (the ``exact-answer`` scorer,
+  :func:`autodata.judging.verifiable.equivalent`), so a score is 1 or 0, and the ``verifiable``
+  preset counts correct attempts out of 4.
 - ``legal``: rubric questions that apply a document's holding or test to new facts; after the
   solvers a loop judge reads the whole evaluation and says accept or improve (the ``judge`` preset,
   whose code-level checks can only veto an accept).
@@ -17,6 +18,8 @@ preset applies when the config names none.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from autodata.judging.scoring import RewardStyle, Scorer, scorer
 
 ProfileName = str
 
@@ -27,18 +30,28 @@ class Profile:
     preset: str  # acceptance preset used when the config names none
     k_weak: int
     k_strong: int
-    exact_answers: bool  # answers checked in code against a short reference; no judge call
+    scorer: str  # a name in ``autodata.judging.scoring.SCORERS``: how one answer is scored
     challenger_template: str
-    solver_template: str
+    solver_template: str  # a template of ``autodata.judging.templates``
     guidance: str  # which block of domain guidance the challenger prompt includes
+
+    @property
+    def scoring(self) -> Scorer:
+        """The scorer this profile names."""
+        return scorer(self.scorer)
+
+    @property
+    def reward_style(self) -> RewardStyle:
+        """How an RL trainer rewards answers to this profile's examples (verl ``reward_model.style``)."""
+        return self.scoring.reward_style
 
 
 PROFILES: dict[ProfileName, Profile] = {
-    "rubric-qa": Profile("rubric-qa", "deployed", 3, 3, False, "challenger.j2", "solver.j2", "papers"),
+    "rubric-qa": Profile("rubric-qa", "deployed", 3, 3, "rubric-judge", "challenger.j2", "solver.j2", "papers"),
     "verifiable": Profile(
-        "verifiable", "verifiable", 4, 4, True, "challenger_short.j2", "solver_short.j2", "verifiable"
+        "verifiable", "verifiable", 4, 4, "exact-answer", "challenger_short.j2", "solver_short.j2", "verifiable"
     ),
-    "legal": Profile("legal", "judge", 3, 3, False, "challenger.j2", "solver.j2", "legal"),
+    "legal": Profile("legal", "judge", 3, 3, "rubric-judge", "challenger.j2", "solver.j2", "legal"),
 }
 
 # The one-criterion rubric of an exact-answer example: the harness, not a judge, marks it.

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autodata.acceptance import Preset, preset
 from autodata.config import ANSWER_FIELDS, Config
 from autodata.documents import Document, Skipped, check_inputs, config_documents, fit_to_budget
 from autodata.errors import UserError
+from autodata.judging.acceptance import Preset, preset
+from autodata.judging.templates import template_source as judging_template_source
 from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.llm.types import CallError
 from autodata.llm.usage import current_document
@@ -33,21 +34,20 @@ from autodata.prompts import template_source
 from autodata.store.files import atomic_jsonl, atomic_text
 from autodata.store.run_store import RunStore
 
-# Errors that will fail every document the same way: stop scheduling new ones.
-STOP_KINDS = frozenset({"auth", "not_found"})
+# Errors that will fail every document the same way: stop scheduling new ones. ``quota``: the provider
+# refuses for billing reasons (429 insufficient_quota, 402); ``unsupported_param``: the model refuses a
+# request field (the message names the config key that omits it).
+STOP_KINDS = frozenset({"auth", "not_found", "quota", "unsupported_param"})
 BASE_ROLES = ("challenger", "quality_verifier", "weak_solver", "strong_solver")
 RECIPE_TEMPLATES = (
     "challenger.j2",
     "challenger_short.j2",
     "quality_verifier.j2",
-    "solver.j2",
-    "solver_short.j2",
-    "judge.j2",
-    "loop_judge.j2",
     "orchestrator.j2",
     "structured_instructions.j2",
     "structured_repair.j2",
 )
+JUDGING_TEMPLATES = ("solver.j2", "solver_short.j2", "judge.j2", "loop_judge.j2")  # in autodata/judging/templates
 
 
 def run_preset(cfg: Config) -> Preset:
@@ -61,7 +61,7 @@ def run_roles(cfg: Config) -> dict[str, str]:
     needed = list(BASE_ROLES)
     prof = profile(cfg.loop.profile)
     loop_judge = run_preset(cfg).judge_loop
-    if not prof.exact_answers or (loop_judge and "loop_judge" not in cfg.roles):
+    if prof.scoring.needs_judge or (loop_judge and "loop_judge" not in cfg.roles):
         needed.append("judge")
     if cfg.loop.orchestrator == "agent":
         needed.append("orchestrator")
@@ -75,7 +75,10 @@ def recipe_hash(cfg: Config) -> str:
     """What decides the run's results: prompts, loop settings, models per role, seed, budget."""
     roles = run_roles(cfg)
     payload = {
-        "templates": {name: template_source(name) for name in RECIPE_TEMPLATES},
+        "templates": {
+            **{name: template_source(name) for name in RECIPE_TEMPLATES},
+            **{name: judging_template_source(name) for name in JUDGING_TEMPLATES},
+        },
         "loop": cfg.loop.model_dump(mode="json", exclude={"concurrency"}),
         "models": {
             role: cfg.models[name].model_dump(mode="json", include=ANSWER_FIELDS) for role, name in roles.items()

@@ -8,7 +8,11 @@ One iteration, following the paper (arXiv 2606.25996, section on meta-optimizati
 4. an implementer model proposes edits; edits outside the editable components, knobs outside their
    range and text aimed at the solvers or judge are refused and logged as hacking attempts;
 5. the child is evaluated on the validation documents (``repeats`` times, seeds differ; the mean
-   and spread are stored) and kept only if strictly better than its parent (by ``margin``);
+   and spread are stored), and so is its parent again, on the same documents with the same seeds
+   (paired, as the paper re-evaluates both rather than trusting the parent's stored score, which
+   was selected for being high); the child is kept only if strictly better than the re-evaluated
+   parent (by ``margin``) and, with ``optimize.test: paired``, if an exact McNemar test on the
+   per-document outcomes says so at ``optimize.alpha``;
 6. a paragraph on what changed and why goes to the history log later analyzers read.
 
 Before every evaluation the frozen hash (solver/judge prompts, scoring and acceptance code, preset,
@@ -37,6 +41,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from scipy import stats
 
 from autodata.config import DIRECTIVES, Config
 from autodata.documents import Document, Skipped, config_documents, fit_to_budget
@@ -102,6 +108,62 @@ def split_documents(ids: Sequence[str], sizes: tuple[int, int, int], seed: int) 
 
 def strictly_better(child: float, parent: float, margin: float) -> bool:
     return child > parent + margin + 1e-12
+
+
+# Seeds of the paired validations of iteration ``it``: one runtime per (iteration, repeat), far from
+# the root's repeats (0 … repeats-1) and the canary checks (1,000,000 + n).
+ITERATION_SEEDS = 10_000_000
+
+
+def iteration_seed(it: int, repeat: int) -> int:
+    """Seed offset of repeat ``repeat`` of iteration ``it``'s paired validation (child and parent)."""
+    return ITERATION_SEEDS + it * 32 + repeat
+
+
+@dataclass(frozen=True, slots=True)
+class PairedComparison:
+    """A child against its re-evaluated parent on the same (document, seed) pairs.
+
+    ``wins``: pairs the child accepted and the parent did not; ``losses``: the reverse (the
+    discordant pairs of McNemar's test). ``p_value``: exact one-sided McNemar test (a binomial test
+    of ``wins`` out of ``wins + losses`` at 1/2), 1.0 when there are no discordant pairs.
+    """
+
+    child_mean: float
+    parent_mean: float
+    wins: int
+    losses: int
+    p_value: float
+    better: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "child_mean": self.child_mean,
+            "parent_mean": self.parent_mean,
+            "wins": self.wins,
+            "losses": self.losses,
+            "p_value": self.p_value,
+        }
+
+
+def paired_comparison(
+    child: Sequence[bool], parent: Sequence[bool], *, margin: float, test: str = "margin", alpha: float = 0.05
+) -> PairedComparison:
+    """Compare per-pair outcomes (accepted or not) of a child and its parent; same length, same order.
+
+    ``test="margin"``: better when the child's mean beats the parent's by more than ``margin``.
+    ``test="paired"``: that, and the exact one-sided McNemar p-value below ``alpha``.
+    Raises ValueError when the sequences differ in length or are empty.
+    """
+    if len(child) != len(parent) or not child:
+        raise ValueError(f"paired outcomes must be non-empty and of equal length ({len(child)} vs {len(parent)})")
+    wins = sum(1 for c, p in zip(child, parent, strict=True) if c and not p)
+    losses = sum(1 for c, p in zip(child, parent, strict=True) if p and not c)
+    n = wins + losses
+    p_value = float(stats.binomtest(wins, n, 0.5, alternative="greater").pvalue) if n else 1.0
+    cm, pm = sum(child) / len(child), sum(parent) / len(parent)
+    better = strictly_better(cm, pm, margin) and (test != "paired" or p_value < alpha)
+    return PairedComparison(cm, pm, wins, losses, p_value, better)
 
 
 def component_diff(old: Recipe, new: Recipe) -> str:
@@ -176,6 +238,7 @@ class Optimizer:
         self.factory = runtime_factory or (lambda c: ModelRuntime.from_config(c, use_cache=use_cache))
         self.on_progress = on_progress
         self._runtimes: dict[int, ModelRuntime] = {}
+        self._retired: list[Any] = [0.0, 0]  # cost and tokens of runtimes already closed this session
         self.docs: dict[str, Document] = {}
         self.state: dict[str, Any] = {}
         self.population: list[dict[str, Any]] = []
@@ -192,9 +255,21 @@ class Optimizer:
         return rt
 
     def spent(self) -> tuple[float, int]:
-        cost = sum(rt.meter.totals.cost_usd for rt in self._runtimes.values())
-        tokens = sum(rt.meter.totals.input_tokens + rt.meter.totals.output_tokens for rt in self._runtimes.values())
+        cost = self._retired[0] + sum(rt.meter.totals.cost_usd for rt in self._runtimes.values())
+        tokens = self._retired[1] + sum(
+            rt.meter.totals.input_tokens + rt.meter.totals.output_tokens for rt in self._runtimes.values()
+        )
         return cost + self.state.get("spent_before_usd", 0.0), tokens + self.state.get("tokens_before", 0)
+
+    async def _retire(self, offsets: Sequence[int]) -> None:
+        """Close the runtimes of a finished iteration's paired validation, keeping what they spent."""
+        for off in offsets:
+            rt = self._runtimes.pop(off, None)
+            if rt is not None:
+                t = rt.meter.totals
+                self._retired[0] += t.cost_usd
+                self._retired[1] += t.input_tokens + t.output_tokens
+                await rt.aclose()
 
     def _carry_spend(self) -> None:
         """On resume: what earlier sessions spent stays counted (this session's runtimes start at zero)."""
@@ -223,16 +298,19 @@ class Optimizer:
                 "sample counts or models differ"
             )
 
-    def log_eval(self, phase: str, ids: Sequence[str]) -> None:
-        self.state["evaluated"].append(
-            {"phase": phase, "iteration": self.state["next_iteration"], "documents": list(ids)}
-        )
+    def log_eval(self, phase: str, ids: Sequence[str], candidate: str = "") -> None:
+        entry = {"phase": phase, "iteration": self.state["next_iteration"], "documents": list(ids)}
+        if candidate:
+            entry["candidate"] = candidate
+        self.state["evaluated"].append(entry)
 
     # ------------------------------------------------------------------ evaluation
 
-    async def evaluate(self, recipe: Recipe, ids: Sequence[str], *, phase: str, repeat: int = 0) -> Evaluation:
+    async def evaluate(
+        self, recipe: Recipe, ids: Sequence[str], *, phase: str, repeat: int = 0, candidate: str = ""
+    ) -> Evaluation:
         self.check_frozen(recipe)
-        self.log_eval(phase, ids)
+        self.log_eval(phase, ids, candidate)
         settings = settings_from(apply_recipe(self.cfg, recipe))
         rt = self.runtime(repeat)
         sem = asyncio.Semaphore(self.cfg.loop.concurrency)
@@ -376,9 +454,28 @@ class Optimizer:
         child = Recipe(components=components, knobs=knobs, parent=parent["hash"])
         if child.hash == parent["hash"]:
             return {**record, "hash": child.hash, "accepted": False, "reason": "the edits changed nothing"}
-        scores = [e.rate for e in await self.validate(child)]
+        offsets = [iteration_seed(it, r) for r in range(self.opt.repeats)]
+        val = self.state["splits"]["val"]
+        try:
+            child_evals = [await self.evaluate(child, val, phase="val", repeat=o, candidate="child") for o in offsets]
+            parent_evals = [
+                await self.evaluate(parent_recipe, val, phase="val", repeat=o, candidate="parent") for o in offsets
+            ]
+        finally:
+            await self._retire(offsets)
+        scores = [e.rate for e in child_evals]
+        parent_scores = [e.rate for e in parent_evals]
         mean = statistics.fmean(scores)
-        better = strictly_better(mean, parent["val_mean"], self.opt.margin)
+        cmp = paired_comparison(
+            [e.status == "accepted" for ev in child_evals for e in ev.episodes],
+            [e.status == "accepted" for ev in parent_evals for e in ev.episodes],
+            margin=self.opt.margin,
+            test=self.opt.test,
+            alpha=self.opt.alpha,
+        )
+        needs = f"needs > parent + margin {100 * self.opt.margin:.1f}"
+        if self.opt.test == "paired":
+            needs += f" and McNemar p < {self.opt.alpha}"
         return {
             **record,
             "hash": child.hash,
@@ -387,11 +484,16 @@ class Optimizer:
             "val_scores": scores,
             "val_mean": mean,
             "val_spread": statistics.pstdev(scores),
-            "parent_val_mean": parent["val_mean"],
-            "accepted": better,
+            "parent_val_scores": parent_scores,
+            "parent_val_mean": statistics.fmean(parent_scores),
+            "parent_stored_val_mean": parent["val_mean"],
+            "test": self.opt.test,
+            "paired": cmp.to_dict(),
+            "accepted": cmp.better,
             "reason": (
-                f"validation {100 * mean:.1f}% vs parent {100 * parent['val_mean']:.1f}%"
-                + ("" if better else f" (needs > parent + margin {100 * self.opt.margin:.1f})")
+                f"validation {100 * mean:.1f}% vs parent {100 * cmp.parent_mean:.1f}% re-evaluated on the same "
+                f"documents and seeds ({cmp.wins} won, {cmp.losses} lost, McNemar p={cmp.p_value:.3g})"
+                + ("" if cmp.better else f" ({needs})")
             ),
         }
 

@@ -4,16 +4,20 @@ A recipe is a small set of named text components (the orchestrator's, challenger
 verifier's instructions) plus declared numeric knobs (the round budget), with a content hash and a
 parent. It is applied onto a config's ``loop`` section and nothing else.
 
-Everything that measures a recipe is frozen: the solver, judge and loop-judge prompts, the scoring
-formula and acceptance predicate (their source files), the preset and its thresholds, the sample
-counts and temperatures, the profile, and every role's model and sampling. :func:`frozen_hash`
-fingerprints all of it; the optimizer records it at the start and checks it before every
-evaluation, so a changed file, config or model between iterations aborts the evaluation instead of
-silently moving the goalposts.
+Everything that measures a recipe is frozen: every file of the judging package ``autodata/judging``
+(solver, judge and loop-judge prompts and code, output schemas, framing, the scorers, the scoring
+formula and acceptance predicate), found by walking the directory rather than listed; the modules
+outside it that it imports (the model runtime's call interface, found by parsing its imports) with
+the templates they render; and the frozen settings: the preset and its thresholds, the profile and
+its scorer, the sample counts and temperatures, and every answering role's model and sampling.
+:func:`frozen_hash` fingerprints all of it (``autodata frozen CONFIG --files`` lists it); the
+optimizer records it at the start and checks it before every evaluation, so a changed file, config or
+model between iterations aborts the evaluation instead of silently moving the goalposts.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from dataclasses import asdict
@@ -23,9 +27,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+import autodata
+import autodata.judging
 from autodata.config import DIRECTIVES, FROZEN_ANSWER_FIELDS, Config, unknown_directives
 from autodata.errors import UserError
-from autodata.prompts import template_source
+from autodata.loop.profile import profile
 
 # component name -> the loop setting it writes
 EDITABLE: dict[str, str] = {
@@ -36,25 +42,10 @@ EDITABLE: dict[str, str] = {
 }
 # components whose text is a list of declared names, not free instructions
 LIST_COMPONENTS = frozenset({"directives"})
-FROZEN_TEMPLATES = (
-    "solver.j2",
-    "solver_short.j2",
-    "judge.j2",
-    "loop_judge.j2",
-    "structured_instructions.j2",  # how every structured answer, the judge's marks included, is asked for
-    "structured_repair.j2",
-)
-# the scoring formula and the predicate, and the code that asks solvers and judges and reads their answers
-FROZEN_SOURCES = (
-    "rubric.py",
-    "acceptance.py",
-    "verifiable.py",
-    "roles/solver.py",
-    "roles/judge.py",
-    "roles/loop_judge.py",
-    "llm/structured.py",
-)
 MAX_COMPONENT_CHARS = 4000
+PACKAGE_DIR = Path(autodata.__file__).resolve().parent
+JUDGING_DIR = Path(autodata.judging.__file__).resolve().parent
+PROMPTS_DIR = PACKAGE_DIR / "prompts"
 
 
 class Recipe(BaseModel):
@@ -135,20 +126,81 @@ def load_recipe(path: str | Path) -> Recipe:
     return recipe
 
 
-def _source(rel: str) -> str:
-    return (Path(__file__).resolve().parents[1] / rel).read_text(encoding="utf-8")
+def judging_files() -> list[Path]:
+    """Every file of the judging package (``autodata/judging``), found by walking it, in a stable order.
+
+    Byte-code caches are not source and are left out; everything else (modules, templates, any file a
+    later scorer adds) is covered without anyone listing it.
+    """
+    return sorted(
+        p
+        for p in JUDGING_DIR.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")
+    )
 
 
-def frozen_parts(cfg: Config) -> dict[str, Any]:
-    """What measures a recipe. Any change here means scores are no longer comparable."""
+def imported_modules(files: list[Path]) -> set[str]:
+    """The ``autodata`` modules the given Python files import (parsed with ``ast``, never executed)."""
+    found: set[str] = set()
+    for path in files:
+        if path.suffix != ".py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+                found.update(f"{node.module}.{a.name}" for a in node.names)
+    return {m for m in found if m == "autodata" or m.startswith("autodata.")}
+
+
+def _module_file(module: str) -> Path | None:
+    rel = Path(*module.split(".")[1:])
+    for candidate in (PACKAGE_DIR / rel.with_suffix(".py"), PACKAGE_DIR / rel / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None  # a name imported from a module (``from autodata.llm.types import CallError``)
+
+
+def interface_files() -> list[Path]:
+    """The modules outside the judging package that it imports (the model runtime's call interface
+    and the errors), and the prompt templates those modules render (``*.j2`` names in their source):
+    how the judge's structured answer is asked for and repaired decides what a judge can return."""
+    files = {
+        f
+        for m in imported_modules(judging_files())
+        if not (m == "autodata.judging" or m.startswith("autodata.judging.")) and (f := _module_file(m)) is not None
+    }
+    templates = set()
+    for f in files:
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith(".j2"):
+                if (PROMPTS_DIR / node.value).is_file():
+                    templates.add(PROMPTS_DIR / node.value)
+    return sorted(files | templates)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def frozen_files() -> dict[str, str]:
+    """Path (relative to the ``autodata`` package) -> SHA-256 of its bytes, for every frozen file."""
+    return {p.relative_to(PACKAGE_DIR).as_posix(): _digest(p) for p in [*judging_files(), *interface_files()]}
+
+
+def frozen_settings(cfg: Config) -> dict[str, Any]:
+    """The settings that measure a recipe: preset and thresholds, profile and its scorer, sample
+    counts and temperatures, orchestrator, final quality check, and every answering role's model."""
     from autodata.loop.run import run_preset, run_roles  # the loop is below meta; imported late for clarity
 
     loop = cfg.loop
+    prof = profile(loop.profile)
     return {
-        "templates": {name: template_source(name) for name in FROZEN_TEMPLATES},
-        "sources": {name: _source(name) for name in FROZEN_SOURCES},
         "preset": asdict(run_preset(cfg)),
         "profile": loop.profile,
+        "scorer": prof.scorer,
+        "solver_template": prof.solver_template,
         "orchestrator": loop.orchestrator,
         "samples": [loop.k_weak, loop.k_strong, loop.weak_temperature, loop.strong_temperature, loop.weak_first],
         "final_quality_check": loop.final_quality_check,
@@ -157,6 +209,12 @@ def frozen_parts(cfg: Config) -> dict[str, Any]:
             for role, name in sorted(run_roles(cfg).items())
         },
     }
+
+
+def frozen_parts(cfg: Config) -> dict[str, Any]:
+    """What measures a recipe: every frozen file's digest and the frozen settings. Any change here
+    means scores are no longer comparable."""
+    return {"files": frozen_files(), "settings": frozen_settings(cfg)}
 
 
 def frozen_hash(cfg: Config) -> str:

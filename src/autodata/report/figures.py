@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from autodata.acceptance import Preset
+from autodata.judging.acceptance import Preset
 from autodata.report.data import RunData
 
 ACCEPTED, REJECTED, NEUTRAL = "#1f7a3a", "#b3261e", "#4a6fa5"

@@ -8,12 +8,12 @@ from typing import Any
 
 from autodata.config import directive_entries
 from autodata.documents import Document
+from autodata.judging.framing import fence
+from autodata.judging.rubric import RubricRules
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import StructuredResult
 from autodata.prompts import render
-from autodata.roles.framing import fence
 from autodata.roles.schemas import ChallengerOutput, ShortAnswerOutput
-from autodata.rubric import RubricRules
 
 
 async def propose(

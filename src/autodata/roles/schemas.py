@@ -6,17 +6,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from autodata.judging.schemas import RubricItem
+
 QualityIssue = Literal["leakage", "too_easy", "recall_only", "rubric_unsound", "not_grounded", "unclear", "other"]
 
 
 class _Out(BaseModel):
     model_config = ConfigDict(extra="ignore")  # models add fields now and then; we keep what we asked for
-
-
-class RubricItem(_Out):
-    criterion: str = Field(min_length=1)
-    weight: int = Field(description="Positive: points for meeting it. Negative: penalty when it is met.")
-    category: str = ""
 
 
 class ChallengerOutput(_Out):
@@ -34,16 +30,6 @@ class QualityVerdict(_Out):
     feedback: str = ""
 
 
-class CriterionMark(_Out):
-    index: int = Field(ge=0)
-    met: bool
-    evidence: str = Field("", description="A short quote from the answer; empty when not met.")
-
-
-class JudgeMarks(_Out):
-    marks: list[CriterionMark]
-
-
 class ShortAnswerOutput(_Out):
     """The ``verifiable`` profile's challenger output: one exact answer instead of a rubric."""
 
@@ -55,13 +41,6 @@ class ShortAnswerOutput(_Out):
         min_length=1, max_length=200, description="Only the final answer: a number, fraction or expression."
     )
     solution: str = Field("", description="How the reference answer follows from the context (not shown to solvers).")
-
-
-class LoopVerdict(_Out):
-    """The legal profile's loop judge: accept the evaluated example, or ask for an improvement."""
-
-    verdict: Literal["accept", "improve"]
-    reasons: list[str] = Field(default_factory=list)
 
 
 AgentTool = Literal["call_challenger", "call_quality_verifier", "evaluate_weak", "evaluate_strong", "finish", "give_up"]

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 
 from autodata.config import directive_entries
 from autodata.documents import Document
+from autodata.judging.framing import fence
+from autodata.judging.rubric import Criterion, RubricRules, check_rubric
 from autodata.llm.runtime import ModelRuntime
 from autodata.prompts import render
-from autodata.roles.framing import fence
 from autodata.roles.schemas import ChallengerOutput, QualityVerdict
-from autodata.rubric import Criterion, RubricRules, check_rubric
 
 
 @dataclass(slots=True)

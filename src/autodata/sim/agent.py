@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autodata.acceptance import REASONS
+from autodata.judging.acceptance import REASONS
 from autodata.sim.base import SimOutput, SimRequest, structured
 
 SKIP_QUALITY = 0.10  # how often the agent evaluates before checking quality

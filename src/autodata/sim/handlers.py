@@ -34,11 +34,10 @@ from autodata.baselines.schemas import (
     SelfInstructOutput,
     SelfInstructShortOutput,
 )
+from autodata.judging.schemas import JudgeMarks, LoopVerdict
 from autodata.roles.schemas import (
     Analysis,
     ChallengerOutput,
-    JudgeMarks,
-    LoopVerdict,
     OrchestratorAction,
     QualityVerdict,
     RecipeEdits,

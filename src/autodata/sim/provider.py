@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from autodata.llm.backends import Reply, classify_status, server_message
+from autodata.llm.backends import Reply, _error_fields, _server_message, classify_status
 from autodata.sim.ladder import LADDER, SIM_VERSION, SimulatedLadder
 
 
@@ -30,7 +30,8 @@ class SimulatedBackend:
             await asyncio.sleep(self.latency_s)
         status, payload = self.ladder.respond(body)
         if status != 200:
-            raise classify_status(status, server_message(payload, f"HTTP {status}"), None)
+            code, param = _error_fields(payload)
+            raise classify_status(status, _server_message(payload, f"HTTP {status}"), None, code=code, param=param)
         return Reply(data=payload, headers={"x-autodata-simulated": "true"})
 
     async def aclose(self) -> None:

@@ -41,7 +41,7 @@ import random
 import re
 from typing import Any
 
-from autodata.acceptance import REASONS
+from autodata.judging.acceptance import REASONS
 from autodata.sim.base import SimOutput, SimRequest, structured
 
 LEAK_PHRASE = "In short, the answer turns on"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from autodata.errors import UserError
 
 if TYPE_CHECKING:
+    from autodata.store.flags import FlagLog
     from autodata.store.reviews import ReviewLog
 
 _SCHEMA = """
@@ -271,6 +272,12 @@ class RunStore:
         from autodata.store.reviews import ReviewLog
 
         return ReviewLog(self._db)
+
+    def flags(self) -> FlagLog:
+        """The data-set checks' flags on this run's examples (tables ``flag_checks``, ``flags``)."""
+        from autodata.store.flags import FlagLog
+
+        return FlagLog(self._db)
 
     def status_counts(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT status, COUNT(*) FROM documents GROUP BY status").fetchall())

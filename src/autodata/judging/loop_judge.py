@@ -11,12 +11,21 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from statistics import fmean
+from typing import Protocol
 
-from autodata.documents import Document
+from autodata.judging.framing import fence
+from autodata.judging.schemas import LoopVerdict, RubricItem
+from autodata.judging.templates import render
 from autodata.llm.runtime import ModelRuntime
-from autodata.prompts import render
-from autodata.roles.framing import fence
-from autodata.roles.schemas import ChallengerOutput, LoopVerdict
+
+
+class Evaluated(Protocol):
+    """What the loop judge reads of an example (the challenger's ``ChallengerOutput`` has these fields)."""
+
+    context: str
+    question: str
+    reference_answer: str
+    rubric: list[RubricItem]
 
 
 def _hit_rate(marks: Sequence[Sequence[int]], i: int) -> str:
@@ -30,15 +39,21 @@ def _mean(scores: Sequence[float]) -> float | None:
 async def review(
     runtime: ModelRuntime,
     endpoint: str,
-    doc: Document,
-    example: ChallengerOutput,
+    example: Evaluated,
     *,
+    document_id: str,
+    document: str,
     weak_marks: Sequence[Sequence[int]],
     strong_marks: Sequence[Sequence[int]],
     weak_scores: Sequence[float],
     strong_scores: Sequence[float],
     sample: int = 0,
 ) -> LoopVerdict:
+    """The loop judge's verdict on one evaluated example (``document`` is the source text it is grounded in).
+
+    Marks are per attempt, aligned with ``example.rubric``; scores are in [0, 1]. Raises ``CallError``
+    when the call fails for good (invalid output after the runtime's re-asks included).
+    """
     rows = [
         {
             "weight": item.weight,
@@ -53,8 +68,8 @@ async def review(
     scores = {"weak_mean": weak, "strong_mean": strong, "gap": gap}  # the <scores> block: null when not run
     prompt = render(
         "loop_judge.j2",
-        document_id=doc.id,
-        document=fence(doc.text),
+        document_id=document_id,
+        document=fence(document),
         context=fence(example.context),
         question=fence(example.question),
         reference_answer=fence(example.reference_answer),

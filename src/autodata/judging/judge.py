@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from autodata.judging.framing import fence
+from autodata.judging.schemas import JudgeMarks, RubricItem
+from autodata.judging.templates import render
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.structured import OutputError, pydantic_validator, schema_for
-from autodata.prompts import render
-from autodata.roles.framing import fence
-from autodata.roles.schemas import JudgeMarks, RubricItem
 
 
 @dataclass(slots=True)

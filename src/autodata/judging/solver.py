@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from autodata.judging.framing import fence
+from autodata.judging.templates import render
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError, Completion
-from autodata.prompts import render
-from autodata.roles.framing import fence
 
 
 def solver_messages(context: str, question: str, template: str = "solver.j2") -> list[dict[str, str]]:

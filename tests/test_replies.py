@@ -1,0 +1,186 @@
+"""Replies that hold no usable answer, over the real HTTP path (openai SDK -> tests/faultserver.py).
+
+Each shape is one a real server sends; the source is cited at each test. The reply becomes a
+``Completion`` whose ``problem`` says why there is no answer (an attempt error for the loop), and a
+structured call whose reply has a problem is asked again, never parsed into a default.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from autodata.config import validate_config
+from autodata.llm.replies import split_reasoning
+from autodata.llm.runtime import ModelRuntime
+from autodata.llm.types import StructuredOutputError
+from faultserver import FaultServer, completion, reply
+
+pytestmark = pytest.mark.timeout(60)
+
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+MSG = [{"role": "user", "content": "What sets the pace of tidal mooring schedules in the harbour?"}]
+
+
+@pytest.fixture(autouse=True)
+def _no_proxies(monkeypatch):
+    for var in PROXY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+async def serve():
+    """Factory: (server, runtime for endpoint ``m`` on it); everything closed at teardown."""
+    made: list[Any] = []
+
+    async def make(plan: Any = None, shape: Any = None, **endpoint: Any) -> tuple[FaultServer, ModelRuntime]:
+        srv = await FaultServer(plan=plan, shape=shape).start()
+        ep: dict[str, Any] = {
+            "provider": "openai",
+            "model": "sim-weak",
+            "base_url": srv.url,
+            "backoff_base_s": 0.01,
+            "backoff_max_s": 0.05,
+            "max_retries": 2,
+            "timeout_s": 10,
+        }
+        ep.update(endpoint)
+        rt = ModelRuntime(validate_config({"seed": 0, "models": {"m": ep}}))
+        made.append((srv, rt))
+        return srv, rt
+
+    yield make
+    for srv, rt in made:
+        await rt.aclose()
+        await srv.stop()
+
+
+def always(fault):
+    return lambda a: fault
+
+
+# Each case: (the reply body, the problem code expected, what the source is)
+CASES = [
+    # Azure OpenAI: a filtered completion has finish_reason content_filter and content null
+    # (https://learn.microsoft.com/en-us/azure/ai-services/openai/concepts/content-filter; nodetool-ai/nodetool#5755)
+    (completion({"content": None}, "content_filter"), "content_filter"),
+    # OpenRouter: finish_reason "error" with the upstream error inside the choice
+    # (https://openrouter.ai/docs/api-reference/overview#finish-reason; pydantic/pydantic-ai#2844)
+    (
+        completion(
+            {"content": ""}, "error", choice={"error": {"code": 502, "message": "Upstream provider disconnected"}}
+        ),
+        "provider_error",
+    ),
+    # OpenRouter / gateways: HTTP 200 with an error object and no choices (SWE-agent/mini-swe-agent#902)
+    (
+        {"error": {"code": 429, "message": "Provider returned error", "metadata": {"raw": "overloaded"}}},
+        "provider_error",
+    ),
+    # Gemini's OpenAI-compatible endpoint: a choice without message (FuzzAnything/PromptFuzz#42 "missing field message")
+    (completion(None, "stop"), "no_message"),
+    # vLLM --reasoning-parser: the budget spent thinking, content null, all in reasoning_content / reasoning
+    # (https://docs.vllm.ai/en/latest/features/reasoning_outputs.html)
+    (completion({"content": None, "reasoning_content": "Let me think about tides..."}, "length"), "reasoning_only"),
+    (completion({"content": None, "reasoning": "Let me think about tides..."}, "length"), "reasoning_only"),
+    # no reasoning parser: an unclosed <think> cut by the token limit (jundot/omlx#2607)
+    (completion({"content": "<think>First, the moon pulls the water"}, "length"), "unclosed_think"),
+    (completion({"content": "   "}, "stop"), "empty"),
+    (completion({"content": "The tide sets the pace because"}, "length"), "truncated"),
+]
+
+
+@pytest.mark.parametrize(("body", "code"), CASES, ids=[f"{i}-{c}" for i, (_, c) in enumerate(CASES)])
+async def test_reply_without_an_answer_has_a_problem(serve, body, code):
+    srv, rt = await serve(plan=always(reply(body)))
+    done = await rt.complete("m", MSG, role="weak_solver")
+    assert done.problem is not None and done.problem.startswith(code + ":"), done.problem
+    assert srv.count == 1  # not retried at the transport level: the loop decides what to do with it
+    assert rt.meter.totals.problems == {code: 1}
+
+
+async def test_problem_replies_from_the_provider_are_not_cached(serve, tmp_path):
+    from autodata.llm.cache import CallCache
+
+    body = completion({"content": ""}, "error", choice={"error": {"message": "upstream timeout"}})
+    srv, _ = await serve(plan=lambda a: reply(body) if a.index == 0 else None)
+    cache = CallCache(tmp_path / "c.sqlite")
+    cfg = validate_config({"models": {"m": {"provider": "openai", "model": "sim-weak", "base_url": srv.url}}})
+    async with ModelRuntime(cfg, cache=cache) as rt:
+        first = await rt.complete("m", MSG)
+        second = await rt.complete("m", MSG)
+    assert first.problem and first.problem.startswith("provider_error")
+    assert second.problem is None and second.text and not second.cached
+    assert srv.count == 2
+
+
+async def test_gemini_list_error_body_is_unwrapped(serve):
+    """Gemini sends its error body as a JSON list (FuzzAnything/PromptFuzz#42)."""
+    body = [{"error": {"code": 400, "message": 'Invalid JSON payload received. Unknown name "x"', "status": "X"}}]
+    _, rt = await serve(plan=always(reply(body, 400)))
+    with pytest.raises(Exception) as info:
+        await rt.complete("m", MSG)
+    assert 'Unknown name "x"' in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "answer", "reasoning"),
+    [
+        # template-opened reasoning: QwQ / R1 distills / Qwen3-*-Thinking-2507 output only "...</think>"
+        # (huggingface.co mlx-community/DeepSeek-R1-Distill-Qwen-1.5B-4bit discussion 2; unsloth/QwQ-32B discussion 1)
+        ("The moon pulls.\n</think>\n\nTides set the pace.", "Tides set the pace.", "The moon pulls."),
+        ("<think>The moon pulls.</think>Tides set the pace.", "Tides set the pace.", "The moon pulls."),
+        ("Tides set the pace.", "Tides set the pace.", None),
+    ],
+)
+async def test_reasoning_is_split_off_and_the_answer_is_what_follows(serve, content, answer, reasoning):
+    _, rt = await serve(plan=always(reply(completion({"content": content}, "stop"))))
+    done = await rt.complete("m", MSG)
+    assert (done.text, done.reasoning, done.problem) == (answer, reasoning, None)
+
+
+def test_split_reasoning_cases():
+    assert split_reasoning("a <think>b</think> c").reasoning is None  # mid-text: no split
+    assert split_reasoning("<think>open").unclosed
+
+
+class Verdict(BaseModel):
+    ok: bool
+    why: str
+
+
+async def test_structured_reply_with_a_problem_is_asked_again_and_never_parsed(serve):
+    """A filtered first answer is recorded and re-asked; the second (normal) answer is the value."""
+    srv, rt = await serve(
+        plan=lambda a: reply(completion({"content": None}, "content_filter")) if a.index == 0 else None
+    )
+    res = await rt.structured("m", MSG, Verdict, role="judge")
+    assert isinstance(res.value, Verdict)
+    assert [f.error.split(" (")[0] for f in res.failures] == ["the reply held no answer"]
+    assert srv.count == 2
+    # the re-ask carries the schema even in json_schema mode
+    assert '"why"' in srv.records[1].body["messages"][-1]["content"]
+
+
+async def test_structured_never_turns_problem_replies_into_a_value(serve):
+    srv, rt = await serve(plan=always(reply(completion({"content": None, "reasoning": "hmm"}, "length"))))
+    with pytest.raises(StructuredOutputError) as info:
+        await rt.structured("m", MSG, Verdict, role="judge")
+    assert srv.count == 3 and len(info.value.failures) == 3
+    assert all("reasoning_only" in f.error for f in info.value.failures)
+
+
+async def test_missing_usage_is_estimated_and_counted_as_such(serve):
+    """Servers that send no ``usage`` (nodetool-ai/nodetool#5755): the tokens are our estimate, counted apart,
+    and the estimate includes the schema sent in response_format."""
+    body = completion({"content": '{"ok": true, "why": "tides"}'}, "stop")
+    _, rt = await serve(plan=always(reply(body)))
+    res = await rt.structured("m", MSG, Verdict, role="judge")
+    t = rt.meter.totals
+    assert res.completion.usage.estimated and t.estimated_calls == 1
+    assert t.estimated_tokens == t.input_tokens + t.output_tokens
+    plain = await rt.complete("m", [{"role": "user", "content": MSG[0]["content"] + " "}])
+    assert res.completion.usage.input_tokens > plain.usage.input_tokens + 20  # the schema text counts
