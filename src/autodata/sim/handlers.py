@@ -81,10 +81,17 @@ def title_of(cls: type[BaseModel]) -> str:
 # ---------------------------------------------------------------------------- contract readers
 
 
+FEEDBACK_FIELDS = ("round", "stage", "codes", "weak_mean", "strong_mean", "gap", "issues")
+
+
 def _challenger(m: Messages) -> dict[str, Any]:
+    entries = json_block(m, "feedback", "challenger", default=[])
+    if not isinstance(entries, list):
+        raise ContractError("simulated challenger: the <feedback> block is not a JSON list")
     return {
         "document": required(m, "document", "challenger"),
-        "feedback": json_block(m, "feedback", "challenger", default=[]),
+        # the entries' machine-readable fields only: their ``messages`` are words for a model to read
+        "feedback": [{k: e[k] for k in FEEDBACK_FIELDS if k in e} for e in entries if isinstance(e, dict)],
         "directives": json_block(m, "directives", "challenger", default=[]),
     }
 
