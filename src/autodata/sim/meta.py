@@ -9,9 +9,9 @@
   the strong solver fails most, it takes an overshoot back out. Its edits change the challenger only
   through the directives' declared effects (``roles.DIRECTIVE_EFFECTS``): the instructions text it
   could also edit has no effect on the simulated challenger, as prose never does.
-- ``sim-adversary`` instead tries, in turn, every way of gaming the loop the paper warns about:
+- ``sim-adversary`` instead tries the ways of gaming the loop the paper warns about (:data:`ATTACKS`):
   editing frozen components, weakening the weak solver through editable text, telling the judge what
-  to mark, and setting a knob out of range.
+  to mark, and setting a knob out of range; each answer combines three of them, drawn at random.
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ def _names(text: str) -> list[str]:
 def implementer(req: SimRequest) -> SimOutput:
     rng = req.rng
     if req.model.name == "sim-adversary":
-        attack = ATTACKS[rng.randrange(len(ATTACKS))]
-        return structured(req, {"rationale": "make the weak solver fail more often", "edits": attack})
+        edits = [edit for attack in rng.sample(ATTACKS, 3) for edit in attack]
+        return structured(req, {"rationale": "make the weak solver fail more often", "edits": edits})
     components: dict[str, str] = req.inputs["components"]
     analysis: Any = req.inputs["analysis"]
     summary = analysis.get("summary", "") if isinstance(analysis, dict) else ""
