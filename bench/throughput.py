@@ -340,10 +340,11 @@ def child_main(args: argparse.Namespace) -> None:
 class SimServer:
     """``autodata serve-sim --port 0`` in a subprocess; always killed by ``stop()``."""
 
-    def __init__(self, latency_ms: float, startup_timeout: float = 30.0) -> None:
+    def __init__(self, latency_ms: float, startup_timeout: float = 30.0, extra: list[str] | None = None) -> None:
         exe = Path(sys.executable).with_name("autodata")
         cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "autodata"]
         cmd += ["serve-sim", "--host", "127.0.0.1", "--port", "0", "--latency-ms", f"{latency_ms:g}", "--seed", "0"]
+        cmd += extra or []
         self.cmd = cmd
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         env = dict(os.environ, COLUMNS="200", NO_COLOR="1")

@@ -90,6 +90,17 @@ def test_verifiable_preset_counts_correct_attempts():
     assert decide(p, quality_passed=True, weak=[0, 0, 0, 0], strong=[1, 1, 1, 1]).accepted
 
 
+def test_code_preset_pass_rates():
+    """Scores are fractions of hidden tests passed: weak mean <= 0.5 with no weak attempt passing every
+    test, strong mean >= 0.8."""
+    p = preset("code")
+    assert decide(p, quality_passed=True, weak=[0.5, 0.25, 0.75], strong=[1.0, 0.8, 0.8]).accepted
+    assert decide(p, quality_passed=True, weak=[1.0, 0.0, 0.0], strong=[1, 1, 1]).codes == ["weak_too_many_correct"]
+    assert decide(p, quality_passed=True, weak=[0.6, 0.6, 0.6], strong=[1, 1, 1]).codes == ["weak_mean_too_high"]
+    assert decide(p, quality_passed=True, weak=[0.2, 0.2], strong=[1.0, 0.5]).codes == ["strong_mean_too_low"]
+    assert decide(p, quality_passed=True, weak=[0.0, 0.0], strong=[1.0, 1.0]).accepted
+
+
 def test_judge_preset_code_checks_can_only_veto():
     p = preset("judge", gap_min=0.2)
     ok = decide(p, quality_passed=True, weak=[0.3], strong=[0.8], judge_verdict="accept")
@@ -172,7 +183,7 @@ def test_strong_settled_fires_only_on_verdicts_no_later_attempt_can_change():
     assert strong_settled(v, [0.0, 0.0], 2, 0.0) and not strong_settled(v, [0.0, 1.0], 2, 0.0)
 
 
-@pytest.mark.parametrize("name", ["deployed", "prose", "verifiable"])
+@pytest.mark.parametrize("name", ["deployed", "prose", "verifiable", "code"])
 def test_a_settled_round_is_rejected_by_every_completion(name):
     """Property, on a seeded sample: whenever the rule stops early, the full rule rejects too."""
     import random

@@ -13,9 +13,9 @@ from autodata.config import load_config
 from autodata.errors import ConfigError
 from autodata.judging.acceptance import decide, preset
 from autodata.judging.rubric import score
+from autodata.judging.scoring import EXACT_CRITERION
 from autodata.judging.verifiable import equivalent
 from autodata.loop.episode import EpisodeSettings, Round, Steps
-from autodata.loop.profile import EXACT_CRITERION
 from autodata.loop.run import run, run_roles, settings_from
 
 ROOT = Path(__file__).resolve().parents[1]

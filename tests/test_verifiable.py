@@ -132,6 +132,7 @@ def test_final_answer_extraction():
     assert final_answer("first \\boxed{1} then \\boxed{2}") == "2"
     assert final_answer("first \\boxed{1} then \\boxed{2") == ""
     assert final_answer("  12  ") == "12"
+    assert final_answer("**Final answer:**\n\n$\\frac{3}{4}$") == "\\frac{3}{4}"
     assert final_answer("the answer is 4, no wait, the final answer is $5$.") == "5"
     for text in ("Final answer: \\frac{1}{2}", "\\boxed{\\frac{\\sqrt{3}}{2}}", "**73**", "x = 5"):
         once = final_answer(text)
@@ -149,6 +150,22 @@ def test_a_long_response_without_a_marker_goes_to_math_verify_extraction():
     reasoning = "Let us think.\n" + "We add the terms one by one and check each step.\n" * 10
     assert equivalent(reasoning + "Altogether that gives $\\frac{3}{4}$.", "0.75") is True
     assert equivalent(reasoning + "Altogether that gives $\\frac{2}{3}$.", "0.75") is False
+
+
+@pytest.mark.parametrize("huge", ["10^{10^{10}}", "2^{2^{2^{100}}}", "(10^{100})!", "99999!", "2**100000000"])
+def test_numbers_too_big_to_build_are_not_evaluated_even_off_the_main_thread(huge):
+    """SymPy evaluates integer powers and factorials eagerly; off the main thread no signal can stop it."""
+    results: list[bool] = []
+    t = threading.Thread(target=lambda: results.append(equivalent(huge, "1")))
+    started = time.monotonic()
+    t.start()
+    t.join(timeout=60)
+    assert results == [False] and time.monotonic() - started < 30
+    assert equivalent(huge, huge) is True  # the same text is still the same answer
+
+
+def test_ordinary_powers_and_factorials_still_evaluate():
+    assert equivalent("2^{10}", "1024") and equivalent("10!", "3628800") and equivalent("e^{x^2}", "\\exp(x^2)")
 
 
 def test_works_off_the_main_thread():

@@ -351,6 +351,38 @@ def optimize(
         raise typer.Exit(1)
 
 
+@app.command()
+def frozen(
+    config: ConfigArg = None,
+    files: Annotated[
+        bool, typer.Option("--files", help="Also list every file (with its SHA-256) and setting the hash covers.")
+    ] = False,
+    set_: SetOpt = None,
+) -> None:
+    """Print the frozen hash: what the outer loop can never touch (the judging package, the runtime
+    interface it calls, and the frozen settings). The optimizer stops if it changes during a run."""
+    from autodata.meta.recipe import frozen_hash, frozen_parts
+
+    cfg = _load(config, set_)
+    typer.echo(frozen_hash(cfg))
+    if not files:
+        return
+    parts = frozen_parts(cfg)
+    typer.echo(f"files ({len(parts['files'])}, relative to the autodata package):")
+    for name, digest in parts["files"].items():
+        typer.echo(f"  {digest[:16]}  {name}")
+    typer.echo("settings:")
+    for key, value in _flatten(parts["settings"]):
+        typer.echo(f"  {key} = {json.dumps(value)}")
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested mappings as (dotted key, leaf value) pairs, keys in order."""
+    if isinstance(value, dict) and value:
+        return [pair for k, v in value.items() for pair in _flatten(v, f"{prefix}.{k}" if prefix else str(k))]
+    return [(prefix, value)]
+
+
 def _print_optimize_summary(s: dict[str, Any], out_dir: Path) -> None:
     table = Table(title="optimize", show_header=False)
     b, best = s["baseline"], s["best"]
@@ -562,9 +594,15 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
     ]
     if summary.get("cache_write_errors"):
         rows.insert(-3, ("answers the call cache could not save", summary["cache_write_errors"]))
+    sandbox = summary.get("sandbox")
+    if sandbox:
+        rows.insert(-2, (f"sandbox runs ({sandbox['kind']})", sandbox["runs"]))
+        rows.insert(-2, ("sandbox seconds per accepted example", sandbox["seconds_per_accepted_example"]))
     for k, v in rows:
         table.add_row(k, str(v))
     out.print(table)
+    if sandbox and sandbox.get("warning"):
+        out.print(f"WARNING: {sandbox['warning']}", style="bold yellow", markup=False, highlight=False)
     if summary.get("cache_write_errors"):
         out.print(
             f"[yellow]the call cache could not save {summary['cache_write_errors']} answers "

@@ -231,6 +231,11 @@ class Endpoint(_Strict):
     http_transport: Literal["aiohttp", "httpx", "direct"] = Field(
         "aiohttp", description="openai SDK over aiohttp (default) or httpx, or direct aiohttp without the SDK."
     )
+    supports_n: bool = Field(
+        False,
+        description="The server takes n > 1 (vLLM, SGLang): the k samples of one prompt go as one request "
+        "(one prefill); each sample is still cached under its own key.",
+    )
     simulation: Simulation | None = None
 
     @field_validator("base_url", mode="before")
@@ -353,7 +358,7 @@ class DocumentsConfig(_Strict):
 
 class AcceptanceConfig(_Strict):
     # None: the profile's own preset (rubric-qa -> deployed, verifiable -> verifiable, legal -> judge)
-    preset: Literal["deployed", "prose", "verifiable", "judge"] | None = None
+    preset: Literal["deployed", "prose", "verifiable", "judge", "code"] | None = None
     overrides: dict[str, float | int | bool | None] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -370,7 +375,7 @@ class AcceptanceConfig(_Strict):
 class LoopConfig(_Strict):
     """The inner loop's knobs (the orchestrator's workflow for one document)."""
 
-    profile: Literal["rubric-qa", "verifiable", "legal"] = "rubric-qa"
+    profile: Literal["rubric-qa", "verifiable", "legal", "code"] = "rubric-qa"
     orchestrator: Literal["scripted", "agent"] = "scripted"
     max_rounds: int = Field(5, ge=1, le=50)
     max_agent_steps: int = Field(
@@ -396,7 +401,19 @@ class LoopConfig(_Strict):
     final_quality_check: bool = True
     weak_temperature: float | None = Field(0.7, ge=0, le=2)
     strong_temperature: float | None = Field(0.7, ge=0, le=2)
-    concurrency: int = Field(8, ge=1, le=4096, description="Documents in flight at once.")
+    concurrency: int | Literal["auto"] = Field(
+        "auto",
+        description="Documents in flight: 'auto' admits a document while an endpoint of the run has a free "
+        "slot (max_concurrency) and none has a full window waiting; a number also caps it.",
+    )
+
+    @field_validator("concurrency")
+    @classmethod
+    def _concurrency(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not 1 <= v <= 4096:
+            raise ValueError("must be 'auto' or a number of documents from 1 to 4096")
+        return v
+
     acceptance: AcceptanceConfig = Field(default_factory=AcceptanceConfig)
     challenger_instructions: str = ""
     verifier_instructions: str = ""

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from autodata.judging.scoring import majority
 from autodata.judging.verifiable import equivalent, final_answer
-from autodata.loop.episode import majority
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +39,8 @@ def answer_consistency(
 ) -> Consistency:
     """Passed when more than half of all k answers (unusable ones count against) match the reference.
 
-    Answers are grouped by equivalence (the loop's own ``majority``); the largest group (the first one
-    on a tie) is the majority answer. A tie between two groups of k/2 is no majority.
+    Answers are grouped by equivalence (``autodata.judging.scoring.majority``, as the loop groups them);
+    the largest group (the first one on a tie) is the majority answer. A tie between two groups of k/2 is no majority.
     """
     finals = [final_answer(a) for a in answers if a and a.strip()]
     top, votes = majority(finals)

@@ -8,9 +8,12 @@
 - ``framing``: how untrusted text is fenced before a model reads it.
 - ``scoring``: the scorer a profile names, and the loop judge's verdict as the predicate reads it.
 
+- ``code``: the code profile's test-run summaries (its scorer runs answers in ``autodata.sandbox``).
+
 The package imports nothing of the project outside itself but the model runtime's call interface
-(``autodata.llm.runtime``, ``autodata.llm.types``, ``autodata.llm.structured``) and
-``autodata.errors``; a test checks that on the import graph. The outer loop's frozen hash
-(``autodata.meta.recipe.frozen_hash``) covers every file found in this directory, so no edit to how
-answers are scored can go unnoticed by the optimizer.
+(``autodata.llm.runtime``, ``autodata.llm.types``, ``autodata.llm.structured``), the code sandbox
+(``autodata.sandbox``, which runs and counts unit tests) and ``autodata.errors``; a test checks that
+on the import graph. The outer loop's frozen hash (``autodata.meta.recipe.frozen_hash``) covers every
+file found in this directory, the sandbox package whole and the runtime modules it imports, so no
+edit to how answers are scored can go unnoticed by the optimizer (``autodata frozen CONFIG --files``).
 """

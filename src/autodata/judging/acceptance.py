@@ -13,6 +13,8 @@ Presets (each threshold overridable by config):
   at least 3 of 4 strong attempts right.
 - ``judge`` (legal profile): a loop judge says accept or improve; code-level checks can only turn
   an accept into improve, never the other way round.
+- ``code`` (code profile; a score is the fraction of hidden unit tests an attempt passes, run in
+  the sandbox): weak mean ≤ 0.50 and no weak attempt passing every test; strong mean ≥ 0.80.
 
 This module imports nothing of the project: the outer loop may never edit it.
 """
@@ -123,6 +125,7 @@ PRESETS: dict[str, Preset] = {
     "prose": Preset(name="prose", weak_mean_below=0.50, strong_mean_min=0.65, gap_min=0.20),
     "verifiable": Preset(name="verifiable", weak_correct_max=1, strong_correct_min=3),
     "judge": Preset(name="judge", judge_loop=True, gap_min=0.0),
+    "code": Preset(name="code", weak_mean_max=0.50, weak_correct_max=0, strong_mean_min=0.80),
 }
 
 

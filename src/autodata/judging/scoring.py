@@ -9,7 +9,16 @@ outside this package branches on "is this the exact-answer profile":
   (a judge marks the rubric, as here) or ``"rule"`` (a rule-based check, e.g. answer equivalence or
   unit tests), the vocabulary of verl's ``reward_model.style`` field;
 - ``short_answer``: whether the example's reference is one short final value (the challenger is asked
-  for one, and the quality verifier checks its length instead of the rubric rules).
+  for one, and the quality verifier checks it is at most ``max_reference_chars`` on one line instead of
+  applying the rubric rules);
+- ``needs_sandbox``: answers run as code (the run needs a ``sandbox`` section);
+- ``challenger_rubric``: whether the challenger writes the rubric (False: the scorer's own);
+- :meth:`Scorer.harness_rubric`: the rubric the harness gives every short-answer example when the
+  scorer, not the challenger, defines what is checked (exact answers: one criterion), else None;
+- :meth:`Scorer.agreement`: what the strong attempts agree on (exact answers: the majority final
+  answer by equivalence), recorded with the round; None when the scorer has no such notion;
+- :meth:`Scorer.check_example`: problems found in code before any solver is asked (code: the
+  reference must pass its tests, trivial stubs must fail them).
 
 Scorers here:
 
@@ -17,6 +26,9 @@ Scorers here:
   :func:`autodata.judging.rubric.score` computes the number;
 - :class:`ExactAnswer` (``exact-answer``): the answer's final value is compared with the reference
   in code (:func:`autodata.judging.verifiable.equivalent`); the score is 1 or 0, no model is called.
+- :class:`~autodata.judging.code.CodeTests` (``code-tests``): the answer's code runs against the
+  example's hidden unit tests in the sandbox; the score is the fraction of tests passed, no model is
+  called; an answer without code is an attempt error (:class:`Unscorable`).
 
 Extension point (a code profile whose answers are checked by unit tests): subclass :class:`Scorer`,
 set ``name``, ``reward_style = "rule"`` and ``needs_judge = False``, implement :meth:`Scorer.score`
@@ -35,11 +47,18 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
 
 from autodata.judging import judge, rubric
+from autodata.judging.code import CODE_MIN_TESTS, run_details, summary_line
 from autodata.judging.schemas import RubricItem
 from autodata.judging.verifiable import equivalent, final_answer
 from autodata.llm.runtime import ModelRuntime
+from autodata.sandbox import SandboxExecutor
+from autodata.sandbox.tasks import check_task, extract_code
 
 RewardStyle = Literal["rubric", "rule"]
+
+# The one-criterion rubric of an exact-answer example: the harness, not a judge, marks it.
+EXACT_CRITERION = "the final answer equals the reference answer (checked in code)"
+MAX_SHORT_ANSWER_CHARS = 80  # an exact answer's reference: one short final value or expression
 
 
 class Scorable(Protocol):
@@ -62,6 +81,12 @@ class Scored:
     score: float
     extracted: str | None = None
     evidence: list[str] | None = None
+    details: dict[str, Any] | None = None  # what a rule-based scorer measured (e.g. the sandbox run)
+
+
+class Unscorable(Exception):
+    """The answer holds nothing this scorer can score (e.g. no code in a code answer, or the sandbox
+    itself failed): an *attempt error*, recorded with this reason and never scored as 0."""
 
 
 class Scorer:
@@ -71,6 +96,32 @@ class Scorer:
     reward_style: ClassVar[RewardStyle]
     needs_judge: ClassVar[bool]
     short_answer: ClassVar[bool] = False
+    needs_sandbox: ClassVar[bool] = False  # answers run as code: the run needs ``sandbox`` (autodata.sandbox)
+    challenger_rubric: ClassVar[bool] = True  # False: the rubric is the scorer's own; rubric rules do not apply
+    max_reference_chars: ClassVar[int | None] = None
+
+    def harness_rubric(self) -> list[RubricItem] | None:
+        """The rubric every short-answer example gets from the harness, or None when the challenger writes it."""
+        return None
+
+    def agreement(self, extracted: Sequence[str], reference: str) -> dict[str, Any] | None:
+        """What the strong attempts' ``Scored.extracted`` answers agree on; None when not applicable."""
+        return None
+
+    sft_min_score: ClassVar[float | None] = None  # SFT imitates a strong answer only at this score or above
+
+    def configured(self, sandbox: Any = None) -> Scorer:
+        """This scorer bound to the run's resources (a sandbox executor); most scorers need none."""
+        return self
+
+    def ground_truth(self, record: dict[str, Any]) -> str:
+        """What an exported RL row's reward checks an answer against (verl ``reward_model.ground_truth``)."""
+        return str(record.get("reference_answer") or "")
+
+    async def check_example(self, example: Any) -> tuple[list[str], dict[str, Any] | None]:
+        """Problems with an example found in code before any solver is asked, and what was measured.
+        Default: none (the quality verifier's rubric rules and model check do the work)."""
+        return [], None
 
     async def score(
         self, runtime: ModelRuntime, judge_endpoint: str | None, example: Scorable, answer: str, *, sample: int
@@ -104,6 +155,21 @@ class ExactAnswer(Scorer):
     reward_style = "rule"
     needs_judge = False
     short_answer = True
+    max_reference_chars = MAX_SHORT_ANSWER_CHARS
+
+    def harness_rubric(self) -> list[RubricItem]:
+        return [RubricItem(criterion=EXACT_CRITERION, weight=1, category="exact answer")]
+
+    def agreement(self, extracted: Sequence[str], reference: str) -> dict[str, Any]:
+        """The strong solver's majority final answer (by equivalence), its votes out of the attempts with
+        an answer, and whether it matches the reference."""
+        top, votes = majority(extracted)
+        return {
+            "majority_answer": top,
+            "votes": votes,
+            "of": len(extracted),
+            "matches_reference": top is not None and equivalent(top, reference),
+        }
 
     async def score(
         self, runtime: ModelRuntime, judge_endpoint: str | None, example: Scorable, answer: str, *, sample: int
@@ -112,7 +178,61 @@ class ExactAnswer(Scorer):
         return Scored([right], float(right), extracted=final_answer(answer))
 
 
-SCORERS: dict[str, Scorer] = {s.name: s for s in (RubricJudge(), ExactAnswer())}
+class CodeTests(Scorer):
+    """Fraction of hidden unit tests passed, in the sandbox (see :mod:`autodata.judging.code`)."""
+
+    name = "code-tests"
+    reward_style = "rule"
+    needs_judge = False
+    needs_sandbox = True
+    challenger_rubric = False
+    sft_min_score = 1.0  # SFT rows imitate a solution that passed every test (else the reference solution)
+
+    def ground_truth(self, record: dict[str, Any]) -> str:
+        """The hidden unit tests (an RL reward runs the answer's code against them in the sandbox)."""
+        return str((record.get("code") or {}).get("tests") or "")
+
+    def __init__(self, sandbox: SandboxExecutor | None = None) -> None:
+        self._sandbox = sandbox
+
+    def configured(self, sandbox: Any = None) -> Scorer:
+        return CodeTests(sandbox) if sandbox is not None else self
+
+    @property
+    def sandbox(self) -> SandboxExecutor:
+        if self._sandbox is None:  # the default sandbox (bubblewrap) when a caller configured none
+            from autodata.sandbox import make_executor
+
+            self._sandbox = make_executor("bwrap")
+        return self._sandbox
+
+    async def score(
+        self, runtime: ModelRuntime, judge_endpoint: str | None, example: Any, answer: str, *, sample: int
+    ) -> Scored:
+        code = extract_code(answer, getattr(example, "entry_point", "") or None)
+        if code is None:
+            raise Unscorable("no Python code in the answer (neither a fenced block nor a module defining a function)")
+        r = await self.sandbox.arun(code, example.tests)
+        if r.infra_error:
+            raise Unscorable(f"the sandbox failed (not the answer's fault): {r.infra_error}")
+        return Scored([int(r.all_passed)], r.pass_rate, extracted=code, evidence=[summary_line(r)],
+                      details=run_details(r))  # fmt: skip
+
+    async def check_example(self, example: Any) -> tuple[list[str], dict[str, Any] | None]:
+        try:
+            problems, runs = await check_task(
+                self.sandbox,
+                example.reference_answer,
+                example.tests,
+                signature=getattr(example, "signature", ""),
+                min_tests=CODE_MIN_TESTS,
+            )
+        except RuntimeError as err:
+            raise Unscorable(f"the sandbox failed while checking the task: {err}") from None
+        return problems, {"runs": {k: run_details(v) for k, v in runs.items()}}
+
+
+SCORERS: dict[str, Scorer] = {s.name: s for s in (RubricJudge(), ExactAnswer(), CodeTests())}
 
 
 def scorer(name: str) -> Scorer:

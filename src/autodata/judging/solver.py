@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from autodata.judging.framing import fence
 from autodata.judging.templates import render
 from autodata.llm.runtime import ModelRuntime
@@ -28,3 +30,22 @@ async def solve(
     params = {"temperature": temperature} if temperature is not None else None
     messages = solver_messages(context, question, template)
     return await runtime.complete_n(endpoint, messages, k, role=role, params=params, first_sample=first_sample)
+
+
+def solve_each(
+    runtime: ModelRuntime,
+    endpoint: str,
+    context: str,
+    question: str,
+    *,
+    k: int,
+    role: str,
+    temperature: float | None = None,
+    template: str = "solver.j2",
+    first_sample: int = 0,
+) -> list[asyncio.Future[Completion | CallError]]:
+    """``solve``, started now, one future per attempt, each done as soon as its own answer is in
+    (so its judge call can start while the other attempts still generate)."""
+    params = {"temperature": temperature} if temperature is not None else None
+    messages = solver_messages(context, question, template)
+    return runtime.complete_each(endpoint, messages, k, role=role, params=params, first_sample=first_sample)

@@ -31,8 +31,8 @@ armed (``pytest-timeout``'s, a trainer's watchdog). So Math-Verify is always cal
 off (``parsing_timeout=None``, ``timeout_seconds=None``) and :func:`equivalent` sets one deadline of its
 own (:data:`TIMEOUT_SECONDS`, ``setitimer``) in the main thread, restoring the timer it found; an answer
 that runs out of time is not equivalent. Off the main thread no signal can be used; there the input
-length limit (:data:`MAX_EXPRESSION_CHARS`) and the bracket depth limit (:data:`MAX_NESTING`) bound
-the work.
+length limit (:data:`MAX_EXPRESSION_CHARS`), the bracket depth limit (:data:`MAX_NESTING`) and the
+size limits on exponents and factorials (:data:`MAX_EXPONENT`, :data:`MAX_FACTORIAL`) bound the work.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ REL_TOL = 1e-6  # two numbers agree when |a − b| <= REL_TOL · max(|a|, |b|)
 SIG_DIGITS = 6  # a decimal written to at least this many significant digits matches a value that rounds to it
 MAX_EXPRESSION_CHARS = 300  # a final answer longer than this is compared as text, never parsed
 TAIL_CHARS = 1000  # a long response without an answer marker: Math-Verify extracts from its last characters
+MAX_EXPONENT = 10_000  # a larger integer exponent is not evaluated (see _too_big)
+MAX_FACTORIAL = 1_000  # nor a larger factorial
 MAX_NESTING = 5  # deeper brackets are not parsed (Math-Verify's parse time doubles per level beyond ~4)
 TIMEOUT_SECONDS = 10  # a safety net for one check (main thread only); the limits above bound the work
 
@@ -109,7 +111,9 @@ def final_answer(text: str) -> str:
     markers = list(_MARKER.finditer(text))
     if markers:
         last = markers[-1]
-        line = text[last.end() :].split("\n", 1)[0]
+        rest = text[last.end() :].split("\n")
+        # "**Final answer:**" may stand alone on its line, its value on the next
+        line = next((x for x in rest if x.strip().strip("*_").strip()), "")
         inner = _boxed(line)
         return _unwrap(line if inner is None else inner)
     return _unwrap(text)
@@ -174,6 +178,22 @@ def _nesting(s: str) -> int:
         elif ch in ")]}":
             depth = max(depth - 1, 0)
     return deepest
+
+
+_EXPONENT = re.compile(r"(?:\^|\*\*)\s*\{?\s*\(?\s*(\d+)")
+_TOWER = re.compile(r"(?:\^|\*\*)\s*\{?\s*\(?\s*\d+\s*\)?\s*(?:\^|\*\*)")
+_FACTORIAL = re.compile(r"(\d+)\s*!|[)}]\s*!")
+
+
+def _too_big(s: str) -> bool:
+    """A number SymPy would spend minutes or all memory building (``10^{10^{10}}``, ``99999!``): an
+    exponent above MAX_EXPONENT, a numeric power tower, a factorial above MAX_FACTORIAL or of an
+    expression. Such an answer is compared as text only; SymPy evaluates integer powers eagerly."""
+    if _TOWER.search(s):
+        return True
+    if any(int(m.group(1)) > MAX_EXPONENT for m in _EXPONENT.finditer(s)):
+        return True
+    return any(m.group(1) is None or int(m.group(1)) > MAX_FACTORIAL for m in _FACTORIAL.finditer(s))
 
 
 def _wordy(s: str) -> bool:
@@ -294,8 +314,8 @@ def _equivalent(answer: str, reference: str) -> bool:
         return _choice(a) == wanted
     if _wordy(a) or _wordy(r):
         return False  # prose: the case-folded text comparison above was the test
-    if _nesting(a) > MAX_NESTING or _nesting(r) > MAX_NESTING:
-        return False  # Math-Verify's grammar takes exponential time in bracket depth; the text test was made
+    if _nesting(a) > MAX_NESTING or _nesting(r) > MAX_NESTING or _too_big(a) or _too_big(r):
+        return False  # too costly to parse or evaluate (see MAX_NESTING, _too_big); the text test was made
     pa, pr = _plain_number(a), _plain_number(r)
     if pa is not None and pr is not None:
         return _close(pa[0], pr[0], pa[1]) or _close(pr[0], pa[0], pr[1])

@@ -198,8 +198,12 @@ class EndpointClient:
 
     # ------------------------------------------------------------------ the call
 
-    async def call(self, req: LogicalRequest, role: str) -> Completion:
-        """Make one request (with retries); raises CallError when it finally fails."""
+    async def call(self, req: LogicalRequest, role: str, *, all_choices: bool = False) -> Completion:
+        """Make one request (with retries); raises CallError when it finally fails.
+
+        ``all_choices``: the reply's choices after the first (a request with ``n`` > 1) come back as the
+        completion's ``siblings``, each with the reply's usage (the request's, counted once by the meter).
+        """
         estimate = estimate_messages(req.messages) + int(req.params.get("max_tokens") or DEFAULT_OUTPUT_ESTIMATE)
         retries = 0
         last: Replica | None = None
@@ -226,6 +230,12 @@ class EndpointClient:
                     replica.in_flight -= 1
                 try:
                     completion = self._completion(reply, req, retries + 1, time.monotonic() - started)
+                    if all_choices:
+                        completion.siblings = [
+                            self._completion(Reply({**reply.data, "choices": [c]}, reply.headers), req, retries + 1,
+                                             completion.latency_s)
+                            for c in reply.data["choices"][1:]
+                        ]  # fmt: skip
                 except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
                     # a 200 whose JSON is not a chat completion: a server glitch, retried like one
                     raise TransportError(

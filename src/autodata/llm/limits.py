@@ -28,6 +28,11 @@ class AdaptiveWindow:
         self._epoch = 0  # bumped on every shrink
 
     @property
+    def waiting(self) -> int:
+        """Requests queued for a slot."""
+        return len(self._waiters)
+
+    @property
     def epoch(self) -> int:
         return self._epoch
 

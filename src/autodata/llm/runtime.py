@@ -29,6 +29,7 @@ from autodata.llm.structured import (
     repair_prompt,
     schema_for,
 )
+from autodata.llm.tokens import estimate_tokens
 from autodata.llm.types import (
     CallError,
     Completion,
@@ -161,6 +162,28 @@ class _Flight:
         self.done = asyncio.Event()
         self.result: Completion | None = None
         self.error: BaseException | None = None
+
+
+async def _settle(call: Any) -> Completion | CallError:
+    try:
+        return await call
+    except CallError as err:
+        return err
+
+
+async def _pick(group: asyncio.Future[list[Completion | CallError]], j: int) -> Completion | CallError:
+    return (await group)[j]
+
+
+def _split_usage(choices: list[Completion]) -> None:
+    """One reply's usage shared out: the prompt counted once (first choice), the output by each
+    choice's share of the text (servers report the output of all choices as one number)."""
+    total = choices[0].usage
+    est = [max(1, estimate_tokens(c.text) + estimate_tokens(c.reasoning or "")) for c in choices]
+    shares = [total.output_tokens * e // sum(est) for e in est]
+    shares[0] += total.output_tokens - sum(shares)
+    for i, c in enumerate(choices):
+        c.usage = replace(total, input_tokens=total.input_tokens if i == 0 else 0, output_tokens=shares[i])
 
 
 class ModelRuntime:
@@ -315,15 +338,88 @@ class ModelRuntime:
         params: dict[str, Any] | None = None,
         first_sample: int = 0,
     ) -> list[Completion | CallError]:
-        """k samples as k independently cached calls (sample i has its own seed and cache key)."""
-        tasks = [self.complete(model, messages, role=role, sample=first_sample + i, params=params) for i in range(k)]
+        """k samples, each cached under its own key (sample i has its own seed); see ``complete_each``."""
+        tasks = self.complete_each(model, messages, k, role=role, params=params, first_sample=first_sample)
         results = await asyncio.gather(*tasks, return_exceptions=True)
-        out: list[Completion | CallError] = []
         for r in results:
             if isinstance(r, BaseException) and not isinstance(r, CallError):
                 raise r
-            out.append(r)  # type: ignore[arg-type]
-        return out
+        return list(results)  # type: ignore[arg-type]
+
+    def complete_each(
+        self,
+        model: str,
+        messages: Sequence[dict[str, Any]],
+        k: int,
+        *,
+        role: str = "default",
+        params: dict[str, Any] | None = None,
+        first_sample: int = 0,
+    ) -> list[asyncio.Future[Completion | CallError]]:
+        """k samples, started now, each a future done as soon as its own answer is in (a CallError is
+        returned, not raised), so a caller can judge the first answers while later ones still generate.
+
+        Sample ``first_sample + i`` has seed f(run seed, first_sample + i) and its own cache key. On an
+        endpoint with ``supports_n`` (vLLM, SGLang: ``n`` > 1 shares one prefill among the samples), the
+        samples missing from the cache go as one request with ``n`` = how many are missing, seeded with
+        the first missing sample's seed; choice j is stored as the j-th missing sample. The same config
+        and cache state give the same request, hence (on a server that honours ``seed``) the same answers.
+        """
+        if self.endpoint(model).cfg.supports_n and k > 1:
+            group = asyncio.ensure_future(self._complete_group(model, messages, k, role, params, first_sample))
+            return [asyncio.ensure_future(_pick(group, j)) for j in range(k)]
+        return [
+            asyncio.ensure_future(
+                _settle(self.complete(model, messages, role=role, sample=first_sample + i, params=params))
+            )
+            for i in range(k)
+        ]
+
+    async def _complete_group(
+        self,
+        model: str,
+        messages: Sequence[dict[str, Any]],
+        k: int,
+        role: str,
+        params: dict[str, Any] | None,
+        first: int,
+    ) -> list[Completion | CallError]:
+        """``complete_each`` on an endpoint that takes ``n``: cache hits, then one request for the rest."""
+        client = self.endpoint(model)
+        reqs = [self.request(model, messages, sample=first + j, params=params) for j in range(k)]
+        keys = [r.cache_key() for r in reqs]
+        out: list[Completion | CallError | None] = [None] * k
+        if self.cache is not None:
+            for j, key in enumerate(keys):
+                hit = self.cache.get(key)
+                if hit is not None:
+                    done = Completion.from_cache(hit, key=key, sample=first + j, seed=reqs[j].params.get("seed"))
+                    self.meter.record_hit(model, role, done.usage, client.cfg.price)
+                    out[j] = done
+        missing = [j for j in range(k) if out[j] is None]
+        if missing:
+            lead = reqs[missing[0]]
+            wire = replace(lead, params={**lead.params, "n": len(missing)}) if len(missing) > 1 else lead
+            try:
+                head = await client.call(wire, role, all_choices=True)
+            except CallError as err:
+                return [err if o is None else o for o in out]
+            got = [head, *head.siblings]
+            head.siblings = []
+            _split_usage(got)
+            for j, c in zip(missing, got, strict=False):
+                c.key, c.sample, c.seed = keys[j], first + j, reqs[j].params.get("seed")
+                if self.cache is not None:
+                    self.cache.put(keys[j], lead.model, c.to_cache())
+                out[j] = c
+            for j in missing[len(got) :]:
+                out[j] = CallError(
+                    f"{model}: asked for n={len(missing)} choices, the server sent {len(got)}; "
+                    f"set models.{model}.supports_n: false",
+                    kind="malformed_response",
+                    endpoint=model,
+                )
+        return out  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ structured output
 

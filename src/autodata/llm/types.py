@@ -114,6 +114,8 @@ class Completion:
     # content_filter, provider_error, no_message, reasoning_only, unclosed_think, empty, truncated.
     # A reply with a problem is an *attempt error*: never judged, never scored.
     problem: str | None = None
+    # the other choices of a reply asked with n > 1 (``EndpointClient.call(all_choices=True)``); never cached
+    siblings: list[Completion] = field(default_factory=list)
 
     def to_cache(self) -> dict[str, Any]:
         return {

@@ -42,14 +42,12 @@ from autodata.documents import Document
 from autodata.judging import loop_judge, solver
 from autodata.judging.acceptance import Decision, Preset, check_weak, decide, strong_settled, weak_settled
 from autodata.judging.rubric import RubricRules
-from autodata.judging.schemas import RubricItem
-from autodata.judging.scoring import loop_judge_verdict, majority
-from autodata.judging.verifiable import equivalent
+from autodata.judging.scoring import Unscorable, loop_judge_verdict
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError, Completion, StructuredResult
-from autodata.loop.profile import EXACT_CRITERION, MAX_SHORT_ANSWER_CHARS, PROFILES, Profile
+from autodata.loop.profile import PROFILES, Profile
 from autodata.roles import challenger, verifier
-from autodata.roles.schemas import ChallengerOutput, ShortAnswerOutput
+from autodata.roles.schemas import ChallengerOutput, ExampleSource, ShortAnswerOutput
 
 Status = Literal["accepted", "exhausted"]
 
@@ -123,6 +121,7 @@ class EpisodeSettings:
     max_resamples: int = 2  # waves of new samples drawn to replace attempt errors (and verifier re-asks)
     propose: Proposer | None = None  # None: the challenger
     grounding: Grounding | None = None  # None: the source document
+    sandbox: Any = None  # an ``autodata.sandbox.SandboxExecutor`` for scorers that run code (the code profile)
 
 
 @dataclass(slots=True)
@@ -133,6 +132,7 @@ class Attempt:
     error: str | None = None
     extracted: str | None = None  # exact-answer profiles: the final answer compared with the reference
     evidence: list[str] | None = None  # the judge's quote per criterion, for reviewers
+    details: dict[str, Any] | None = None  # what a rule-based scorer measured (the code profile: the sandbox run)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"answer": self.answer, "marks": self.marks, "score": self.score}
@@ -140,6 +140,8 @@ class Attempt:
             d["extracted"] = self.extracted
         if self.evidence is not None:
             d["evidence"] = self.evidence
+        if self.details is not None:
+            d["details"] = self.details
         if self.error:
             d["error"] = self.error
         return d
@@ -219,8 +221,7 @@ class Steps:
 
     def __init__(self, runtime: ModelRuntime, doc: Document, s: EpisodeSettings) -> None:
         self.rt, self.doc, self.s = runtime, doc, s
-        self.scorer = s.profile.scoring
-        self.exact = self.scorer.short_answer
+        self.scorer = s.profile.scoring.configured(s.sandbox)
 
     # ------------------------------------------------------------------ challenger
 
@@ -249,7 +250,8 @@ class Steps:
                     rules=s.rubric_rules,
                     template=s.profile.challenger_template,
                     guidance=s.profile.guidance,
-                    short_answer=self.exact,
+                    short_answer=self.scorer.short_answer,
+                    output=s.profile.challenger_output,
                 )
         except CallError as err:
             if aborts_episode(err):
@@ -265,9 +267,12 @@ class Steps:
                 context=value.context,
                 question=value.question,
                 reference_answer=value.reference_answer,
-                rubric=[RubricItem(criterion=EXACT_CRITERION, weight=1, category="exact answer")],
+                rubric=self.scorer.harness_rubric() or [],
             )
             rnd.example = {**example.model_dump(), "solution": value.solution}
+        elif isinstance(value, ExampleSource):  # an output that builds its own example (the code profile's task)
+            example = value.to_example()
+            rnd.example = example.model_dump()
         else:
             example = value
             rnd.example = example.model_dump()
@@ -276,7 +281,15 @@ class Steps:
     # ------------------------------------------------------------------ quality
 
     async def verify(self, example: ChallengerOutput, *, sample: int) -> verifier.QualityReport:
-        return await verifier.verify(
+        """The scorer's own checks in code first (the code profile runs the reference and trivial stubs
+        against the tests in the sandbox, before any solver), then the quality verifier."""
+        try:
+            problems, measured = await self.scorer.check_example(example)
+        except Unscorable as err:  # the sandbox itself failed: no verdict on the example
+            raise CallError(f"scorer check: {err}", kind="sandbox_unavailable") from None
+        if problems:
+            return verifier.QualityReport(False, ["tests_unsound"], "; ".join(problems), problems, measured)
+        report = await verifier.verify(
             self.rt,
             self.s.endpoints.quality_verifier,
             self.s.grounding(self.doc, example) if self.s.grounding else self.doc,
@@ -285,8 +298,11 @@ class Steps:
             directives=self.s.directives,
             rules=self.s.rubric_rules,
             sample=sample,
-            max_answer_chars=MAX_SHORT_ANSWER_CHARS if self.exact else None,
+            max_answer_chars=self.scorer.max_reference_chars,
+            rubric_rules=self.scorer.challenger_rubric,
         )
+        report.measured = measured
+        return report
 
     async def _verify_resampled(
         self, rnd: Round, example: ChallengerOutput, *, base: int, what: str
@@ -379,7 +395,8 @@ class Steps:
 
     async def _attempt_wave(self, example: ChallengerOutput, *, strong: bool, first: int, n: int) -> list[Attempt]:
         s = self.s
-        answers = await solver.solve(
+        # every attempt is in flight at once, and each is judged as soon as it returns
+        answers = solver.solve_each(
             self.rt,
             s.endpoints.strong_solver if strong else s.endpoints.weak_solver,
             example.context,
@@ -391,7 +408,8 @@ class Steps:
             first_sample=first,
         )
 
-        async def scored(i: int, answer: Completion | CallError) -> Attempt:
+        async def scored(i: int, pending: Awaitable[Completion | CallError]) -> Attempt:
+            answer = await pending
             if isinstance(answer, CallError):
                 if aborts_episode(answer):
                     raise answer  # the endpoint is down: abort the episode, a resume retries the document
@@ -403,12 +421,16 @@ class Steps:
                 return Attempt(None, None, None, error=f"solver: {problem}")
             try:
                 got = await self.scorer.score(self.rt, s.endpoints.judge, example, answer.text, sample=i)
+            except Unscorable as err:  # e.g. no code in a code answer: an attempt error, never a 0
+                return Attempt(answer.text, None, None, error=f"scorer: {err}")
             except CallError as err:
                 if aborts_episode(err):
                     raise
                 # a judge that gives no valid marks is not a 0 mark: the attempt is unscored and re-sampled
                 return Attempt(answer.text, None, None, error=f"judge: {err}")
-            return Attempt(answer.text, got.marks, got.score, extracted=got.extracted, evidence=got.evidence)
+            return Attempt(
+                answer.text, got.marks, got.score, extracted=got.extracted, evidence=got.evidence, details=got.details
+            )
 
         results = await asyncio.gather(*(scored(first + i, a) for i, a in enumerate(answers)), return_exceptions=True)
         _raise_first(results)
@@ -425,15 +447,9 @@ class Steps:
         weak_mean = sum(weak_scores) / len(weak_scores) if weak_scores else None
         rnd.strong = await self.attempts(example, strong=True, weak_mean=weak_mean)
         strong_scores = scores_of(rnd.strong)
-        if self.exact:
-            finals = [a.extracted for a in rnd.strong if a.extracted is not None]
-            top, votes = majority(finals)
-            rnd.consistency = {
-                "majority_answer": top,
-                "votes": votes,
-                "of": len(finals),
-                "matches_reference": top is not None and equivalent(top, example.reference_answer),
-            }
+        rnd.consistency = self.scorer.agreement(
+            [a.extracted for a in rnd.strong if a.extracted is not None], example.reference_answer
+        )
         if self.s.preset.judge_loop:
             lj = self.s.endpoints.loop_judge or self.s.endpoints.judge
             assert lj is not None

@@ -9,6 +9,7 @@ the outputs of both are the same.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any, Protocol
 
 from autodata.config import Config
@@ -42,10 +43,32 @@ class LocalExecutor:
         self.rt = runtime or ModelRuntime.from_config(cfg, use_cache=use_cache)
         self.pending: dict[str | None, list[dict[str, Any]]] = {}
         self.job: DocumentJob | None = None
+        self.endpoint_names: list[str] = []
+        self.on_call: Any = None  # told after every call the meter logs (the driver's admission wakes up)
 
     async def start(self, job: DocumentJob) -> None:
         self.job = job
-        self.rt.meter.listener = lambda row: self.pending.setdefault(row["document_id"], []).append(row)
+        eps = job.settings.endpoints
+        self.endpoint_names = sorted({n for n in (getattr(eps, f.name) for f in fields(eps)) if n})
+
+        def listener(row: dict[str, Any]) -> None:
+            self.pending.setdefault(row["document_id"], []).append(row)
+            if self.on_call is not None:
+                self.on_call()
+
+        self.rt.meter.listener = listener
+
+    def has_room(self) -> bool:
+        """Admission by budget: some endpoint of the run has a free slot (requests in flight and queued
+        below its ``max_concurrency``), and none has a full window's worth of requests queued (more
+        documents would only wait there, holding memory)."""
+        free = False
+        for name in self.endpoint_names:
+            w = self.rt.endpoint(name).window
+            if w.waiting >= w.maximum:
+                return False
+            free = free or w.in_flight + w.waiting < w.maximum
+        return free
 
     async def process(self, doc: Document) -> DocumentResult:
         from autodata.loop.run import process_document

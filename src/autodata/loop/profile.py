@@ -10,6 +10,10 @@ preset applies when the config names none.
   final answer is compared with the reference in code (the ``exact-answer`` scorer,
   :func:`autodata.judging.verifiable.equivalent`), so a score is 1 or 0, and the ``verifiable``
   preset counts correct attempts out of 4.
+- ``code``: programming tasks (statement, signature, reference solution, hidden unit tests). The
+  ``code-tests`` scorer runs each attempt's code against the tests in the sandbox (no judge); the
+  score is the fraction of tests passed and the ``code`` preset applies. Before any solver, the
+  reference must pass every test and trivial stubs must fail (``CodeTests.check_example``).
 - ``legal``: rubric questions that apply a document's holding or test to new facts; after the
   solvers a loop judge reads the whole evaluation and says accept or improve (the ``judge`` preset,
   whose code-level checks can only veto an accept).
@@ -34,6 +38,7 @@ class Profile:
     challenger_template: str
     solver_template: str  # a template of ``autodata.judging.templates``
     guidance: str  # which block of domain guidance the challenger prompt includes
+    challenger_output: str = ""  # a name in ``autodata.roles.challenger.OUTPUTS``; "" = by the scorer
 
     @property
     def scoring(self) -> Scorer:
@@ -52,11 +57,8 @@ PROFILES: dict[ProfileName, Profile] = {
         "verifiable", "verifiable", 4, 4, "exact-answer", "challenger_short.j2", "solver_short.j2", "verifiable"
     ),
     "legal": Profile("legal", "judge", 3, 3, "rubric-judge", "challenger.j2", "solver.j2", "legal"),
+    "code": Profile("code", "code", 4, 4, "code-tests", "challenger_code.j2", "solver_code.j2", "code", "code-task"),
 }
-
-# The one-criterion rubric of an exact-answer example: the harness, not a judge, marks it.
-EXACT_CRITERION = "the final answer equals the reference answer (checked in code)"
-MAX_SHORT_ANSWER_CHARS = 80
 
 
 def profile(name: ProfileName) -> Profile:

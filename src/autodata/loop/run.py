@@ -42,12 +42,18 @@ BASE_ROLES = ("challenger", "quality_verifier", "weak_solver", "strong_solver")
 RECIPE_TEMPLATES = (
     "challenger.j2",
     "challenger_short.j2",
+    "challenger_code.j2",
     "quality_verifier.j2",
     "orchestrator.j2",
     "structured_instructions.j2",
     "structured_repair.j2",
 )
-JUDGING_TEMPLATES = ("solver.j2", "solver_short.j2", "judge.j2", "loop_judge.j2")  # in autodata/judging/templates
+# in autodata/judging/templates
+JUDGING_TEMPLATES = ("solver.j2", "solver_short.j2", "solver_code.j2", "judge.j2", "loop_judge.j2")
+CODE_FIELDS = ("tests", "signature", "entry_point", "language")  # a code task's fields kept in its example
+WEAKER_SANDBOX_WARNING = (
+    "generated code ran WITHOUT filesystem or network isolation (sandbox.kind: subprocess, rlimits only)"
+)
 
 
 def run_preset(cfg: Config) -> Preset:
@@ -86,8 +92,27 @@ def recipe_hash(cfg: Config) -> str:
         "seed": cfg.seed,
         "documents": cfg.documents.model_dump(mode="json"),
     }
+    if profile(cfg.loop.profile).scoring.needs_sandbox:  # where and under which limits code runs decides scores
+        payload["sandbox"] = cfg.sandbox.model_dump(mode="json", include={"kind", "limits"})
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def sandbox_for(cfg: Config) -> Any:
+    """The sandbox executor of a profile whose scorer runs code, checked usable here; None otherwise.
+
+    Raises :class:`~autodata.errors.UserError` naming the fix when it cannot run (``bwrap`` missing:
+    the install command, or the explicit opt-in ``sandbox.kind: subprocess``)."""
+    if not profile(cfg.loop.profile).scoring.needs_sandbox:
+        return None
+    from autodata.sandbox import SandboxUnavailable, executor_from_config
+
+    executor = executor_from_config(cfg.sandbox)
+    try:
+        executor.check()
+    except SandboxUnavailable as err:
+        raise UserError(f"profile {cfg.loop.profile!r} runs generated code: {err}") from None
+    return executor
 
 
 def settings_from(cfg: Config) -> EpisodeSettings:
@@ -95,6 +120,7 @@ def settings_from(cfg: Config) -> EpisodeSettings:
     loop = cfg.loop
     prof = profile(loop.profile)
     return EpisodeSettings(
+        sandbox=sandbox_for(cfg),
         endpoints=Endpoints(**roles),
         preset=run_preset(cfg),
         max_rounds=loop.max_rounds,
@@ -146,6 +172,7 @@ def example_record(doc: Document, episode: Episode, rnd: Round, cfg: Config, rha
         "question": ex.get("question"),
         "reference_answer": ex.get("reference_answer"),
         "rubric": ex.get("rubric"),
+        **({"code": {k: ex[k] for k in CODE_FIELDS if k in ex}} if "tests" in ex else {}),
         "weak": _side(rnd.weak),
         "strong": _side(rnd.strong),
         "gap": rnd.decision.gap,
@@ -326,7 +353,6 @@ async def run(
     store.begin_session()
     finished = store.finished_ids()
     progress = RunProgress()
-    sem = asyncio.Semaphore(cfg.loop.concurrency)
     tasks: set[asyncio.Task[None]] = set()
     job = DocumentJob(cfg, settings, record, rhash)
     if executor is None:
@@ -334,6 +360,11 @@ async def run(
             raise ValueError("executor.kind is not local: build the executor with autodata.executors.make_executor")
         executor = LocalExecutor(cfg, runtime=runtime, use_cache=use_cache)
     await executor.start(job)
+    cap = documents_in_flight(cfg, settings)
+    room = getattr(executor, "has_room", None) if cfg.loop.concurrency == "auto" else None
+    changed = asyncio.Event()
+    if hasattr(executor, "on_call"):
+        executor.on_call = changed.set
 
     async def one(doc: Document, seq: int) -> None:
         try:
@@ -367,7 +398,7 @@ async def run(
             else:
                 progress.exhausted += 1
         finally:
-            sem.release()
+            changed.set()
             totals = executor.totals()
             progress.calls, progress.cost_usd = totals.calls, totals.cost_usd
             progress.tokens = totals.input_tokens + totals.output_tokens
@@ -389,10 +420,15 @@ async def run(
             if item.id in finished:
                 progress.already_done += 1
                 continue
-            await sem.acquire()
+            # admission: below the cap, and (auto) while some endpoint has a free slot; a new document's
+            # first call reaches its endpoint's window before the next check (``sleep(0)`` lets it run)
+            while len(tasks) >= cap or (room is not None and tasks and not room()):
+                changed.clear()
+                await changed.wait()
             task = asyncio.create_task(one(item, seq))
             tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            task.add_done_callback(lambda t: (tasks.discard(t), changed.set()))
+            await asyncio.sleep(0)
         if tasks:
             await asyncio.gather(*tasks)
     finally:
@@ -413,6 +449,26 @@ async def run(
     )
     store.close()
     return summary
+
+
+MAX_AUTO_IN_FLIGHT = 4096
+
+
+def documents_in_flight(cfg: Config, settings: EpisodeSettings | None = None) -> int:
+    """The most documents in flight: ``loop.concurrency`` when it is a number; for ``auto``, twice the
+    sum of the run's endpoints' ``max_concurrency`` (between 8 and 4096), enough for every endpoint to
+    stay full while documents wait between steps, and a bound on memory (admission by budget usually
+    stops well below it)."""
+    if cfg.loop.concurrency != "auto":
+        return int(cfg.loop.concurrency)
+    if settings is not None:
+        eps = settings.endpoints
+        names = {n for n in (getattr(eps, f) for f in ("challenger", "quality_verifier", "weak_solver",
+                 "strong_solver", "judge", "loop_judge", "orchestrator")) if n}  # fmt: skip
+    else:
+        names = set(run_roles(cfg).values())
+    total = sum(cfg.models[n].max_concurrency for n in names if n in cfg.models)
+    return max(8, min(MAX_AUTO_IN_FLIGHT, 2 * total))
 
 
 def settings_roles(cfg: Config) -> list[str]:
@@ -452,6 +508,7 @@ def summarize(
     calls = sum(int(v["calls"]) for v in by_role.values())
     cache_hits = sum(int(v["cache_hits"]) for v in by_role.values())
     cost = sum(v["cost_usd"] for v in by_role.values())
+    sandbox = sandbox_usage(store, accepted)
     return {
         "documents": {
             "total": sum(counts.values()) + len(skipped) + (progress.failed if progress else 0),
@@ -478,7 +535,39 @@ def summarize(
         "failures": progress.failures if progress else [],
         "stopped": progress.stopped if progress else None,
         "skipped": skipped,
+        **({"sandbox": sandbox} if sandbox else {}),
     }
+
+
+def sandbox_usage(store: RunStore, accepted: int) -> dict[str, Any] | None:
+    """Sandbox runs and seconds of a run, counted from its stored episodes (solver attempts and the
+    pre-solver checks), with the sandbox kind from its config; None when nothing ran in a sandbox."""
+    runs, seconds = 0, 0.0
+    for ep in store.episodes():
+        for r in ep["rounds"]:
+            for a in [*(r.get("weak") or []), *(r.get("strong") or [])]:
+                d = a.get("details") or {}
+                if "seconds" in d:
+                    runs += 1
+                    seconds += float(d["seconds"])
+            quality = r.get("quality") or {}
+            for q in (quality, quality.get("final") or {}):
+                for d in ((q.get("measured") or {}).get("runs") or {}).values():
+                    runs += 1
+                    seconds += float(d.get("seconds", 0.0))
+    cfg = store.get_meta("config") or {}
+    kind = (cfg.get("sandbox") or {}).get("kind")
+    if not runs and not (kind and cfg.get("loop", {}).get("profile") == "code"):
+        return None
+    out: dict[str, Any] = {
+        "kind": kind,
+        "runs": runs,
+        "seconds": round(seconds, 3),
+        "seconds_per_accepted_example": round(seconds / accepted, 3) if accepted else None,
+    }
+    if kind == "subprocess":
+        out["warning"] = WEAKER_SANDBOX_WARNING
+    return out
 
 
 def write_outputs(

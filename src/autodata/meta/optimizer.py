@@ -50,8 +50,8 @@ from autodata.errors import ConfigError, UserError
 from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.llm.types import CallError
 from autodata.loop.episode import Episode, Round, Steps, run_episode, scores_of
-from autodata.loop.run import run_roles, settings_from
-from autodata.meta.guards import Refusal, check_edit, knob_value
+from autodata.loop.run import documents_in_flight, run_roles, settings_from
+from autodata.meta.guards import Refusal, check_edit, knob_value, output_guard, scan_outputs
 from autodata.meta.recipe import EDITABLE, Recipe, apply_recipe, frozen_hash, root_recipe
 from autodata.prompts import render
 from autodata.roles.schemas import Analysis, ChallengerOutput, RecipeEdits
@@ -191,6 +191,11 @@ def rejection_counts(episodes: Sequence[Any]) -> dict[str, dict[str, int]]:
     return {"reason_groups": dict(sorted(groups.items())), "quality_issues": dict(sorted(issues.items()))}
 
 
+def produced(evals: Sequence[Evaluation]) -> list[tuple[str, dict[str, Any]]]:
+    """Every example the challenger wrote in these evaluations, as ``(document_id, example)``."""
+    return [(e.document_id, r.example) for ev in evals for e in ev.episodes for r in e.rounds if r.example]
+
+
 def round_summary(r: Round) -> str:
     ex = r.example or {}
     q = (ex.get("question") or "").replace("\n", " ")[:160]
@@ -313,7 +318,7 @@ class Optimizer:
         self.log_eval(phase, ids, candidate)
         settings = settings_from(apply_recipe(self.cfg, recipe))
         rt = self.runtime(repeat)
-        sem = asyncio.Semaphore(self.cfg.loop.concurrency)
+        sem = asyncio.Semaphore(documents_in_flight(self.cfg, settings))
 
         async def one(doc_id: str) -> Episode:
             async with sem:
@@ -473,6 +478,9 @@ class Optimizer:
             test=self.opt.test,
             alpha=self.opt.alpha,
         )
+        child_flags = scan_outputs(produced(child_evals))
+        parent_flags = scan_outputs(produced(parent_evals))
+        gaming = output_guard(child_flags, parent_flags)
         needs = f"needs > parent + margin {100 * self.opt.margin:.1f}"
         if self.opt.test == "paired":
             needs += f" and McNemar p < {self.opt.alpha}"
@@ -489,8 +497,13 @@ class Optimizer:
             "parent_stored_val_mean": parent["val_mean"],
             "test": self.opt.test,
             "paired": cmp.to_dict(),
-            "accepted": cmp.better,
-            "reason": (
+            "output_findings": child_flags,
+            "parent_output_findings": len(parent_flags),
+            **({"hacking": True} if gaming else {}),
+            "accepted": cmp.better and gaming is None,
+            "reason": (gaming or "")
+            + ("; " if gaming else "")
+            + (
                 f"validation {100 * mean:.1f}% vs parent {100 * cmp.parent_mean:.1f}% re-evaluated on the same "
                 f"documents and seeds ({cmp.wins} won, {cmp.losses} lost, McNemar p={cmp.p_value:.3g})"
                 + ("" if cmp.better else f" ({needs})")

@@ -163,16 +163,37 @@ def _module_file(module: str) -> Path | None:
 
 
 def interface_files() -> list[Path]:
-    """The modules outside the judging package that it imports (the model runtime's call interface
-    and the errors), and the prompt templates those modules render (``*.j2`` names in their source):
-    how the judge's structured answer is asked for and repaired decides what a judge can return."""
-    files = {
-        f
-        for m in imported_modules(judging_files())
-        if not (m == "autodata.judging" or m.startswith("autodata.judging.")) and (f := _module_file(m)) is not None
-    }
+    """The code outside the judging package that it calls, found from its imports (parsed, not listed).
+
+    - The model runtime (``autodata.llm``) is the interface to the models, most of it transport
+      (pacing, caching, retries): only the modules the package imports are covered, with the prompt
+      templates those modules render (``*.j2`` names in their source) — how the judge's structured
+      answer is asked for and repaired decides what a judge can return.
+    - Any other package it imports from (the code sandbox, which runs and counts unit tests) decides
+      scores as a whole: every file of that package is covered, found by walking it.
+    - A single module it imports (``autodata.errors``) is covered as that file.
+    """
+    files: set[Path] = set()
+    for m in imported_modules(judging_files()):
+        if m == "autodata.judging" or m.startswith("autodata.judging."):
+            continue
+        f = _module_file(m)
+        if f is None:
+            continue
+        top = m.split(".")[1] if m.count(".") >= 1 else ""
+        package = PACKAGE_DIR / top
+        if top != "llm" and (package / "__init__.py").is_file():
+            files.update(
+                p
+                for p in package.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")
+            )
+        else:
+            files.add(f)
     templates = set()
     for f in files:
+        if f.suffix != ".py":
+            continue
         for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith(".j2"):
                 if (PROMPTS_DIR / node.value).is_file():
@@ -202,7 +223,15 @@ def frozen_settings(cfg: Config) -> dict[str, Any]:
         "scorer": prof.scorer,
         "solver_template": prof.solver_template,
         "orchestrator": loop.orchestrator,
-        "samples": [loop.k_weak, loop.k_strong, loop.weak_temperature, loop.strong_temperature, loop.weak_first],
+        "samples": {
+            "k_weak": loop.k_weak or prof.k_weak,
+            "k_strong": loop.k_strong or prof.k_strong,
+            "weak_temperature": loop.weak_temperature,
+            "strong_temperature": loop.strong_temperature,
+            "weak_first": loop.weak_first,
+            "min_valid_attempts": loop.min_valid_attempts,
+            "max_resamples": loop.max_resamples,
+        },
         "final_quality_check": loop.final_quality_check,
         "models": {
             role: cfg.models[name].model_dump(mode="json", include=FROZEN_ANSWER_FIELDS)

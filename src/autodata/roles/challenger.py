@@ -13,7 +13,9 @@ from autodata.judging.rubric import RubricRules
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import StructuredResult
 from autodata.prompts import render
-from autodata.roles.schemas import ChallengerOutput, ShortAnswerOutput
+from autodata.roles.schemas import ChallengerOutput, CodeTaskOutput, ShortAnswerOutput
+
+OUTPUTS: dict[str, type] = {"code-task": CodeTaskOutput}  # output models a profile can name (challenger_output)
 
 
 async def propose(
@@ -30,10 +32,12 @@ async def propose(
     template: str = "challenger.j2",
     guidance: str = "papers",
     short_answer: bool = False,
+    output: str = "",
 ) -> StructuredResult:
     """Ask for one example. ``round_no`` is the sample index, so every round is its own cached call.
 
-    ``short_answer`` (the verifiable profile) asks for one exact answer instead of a rubric.
+    ``short_answer`` (the verifiable profile) asks for one exact answer instead of a rubric;
+    ``output`` names another output model of :data:`OUTPUTS` (the code profile: ``code-task``).
     ``feedback_items`` (earlier rounds' reason codes and scores) and ``directives`` (declared names,
     ``config.DIRECTIVES``) are shown as fenced JSON blocks, ``<feedback>`` and ``<directives>``.
     """
@@ -54,7 +58,7 @@ async def propose(
         max_negative=rules.max_negative,
         max_weight=rules.max_abs_weight,
     )
-    output = ShortAnswerOutput if short_answer else ChallengerOutput
+    model = OUTPUTS[output] if output else ShortAnswerOutput if short_answer else ChallengerOutput
     return await runtime.structured(
-        endpoint, [{"role": "user", "content": prompt}], output, role="challenger", sample=round_no
+        endpoint, [{"role": "user", "content": prompt}], model, role="challenger", sample=round_no
     )

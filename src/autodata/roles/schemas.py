@@ -6,7 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from autodata.judging.code import CODE_CRITERION
 from autodata.judging.schemas import RubricItem
+from autodata.sandbox.tasks import entry_point
 
 QualityIssue = Literal["leakage", "too_easy", "recall_only", "rubric_unsound", "not_grounded", "unclear", "other"]
 
@@ -41,6 +43,51 @@ class ShortAnswerOutput(_Out):
         min_length=1, max_length=200, description="Only the final answer: a number, fraction or expression."
     )
     solution: str = Field("", description="How the reference answer follows from the context (not shown to solvers).")
+
+
+class ExampleSource:
+    """A challenger output that builds the loop's example itself (:meth:`to_example`)."""
+
+    def to_example(self) -> ChallengerOutput:
+        raise NotImplementedError
+
+
+class CodeTaskOutput(_Out, ExampleSource):
+    """The ``code`` profile's challenger output: a programming task with a reference and hidden tests."""
+
+    question_type: str = Field(min_length=1)
+    reasoning_skills: list[str]
+    statement: str = Field(min_length=1, description="The task a solver sees; never the solution.")
+    signature: str = Field(min_length=1, description="The function's signature line, e.g. 'def f(x: int) -> int:'.")
+    reference_solution: str = Field(min_length=1, description="A complete Python module defining the function.")
+    tests: str = Field(min_length=1, description="A Python test module: test_* functions with plain asserts.")
+
+    def to_example(self) -> CodeExample:
+        """The task as the loop carries it: the solver sees the statement and the signature only."""
+        ep = entry_point(self.reference_solution, self.signature)
+        name = ep[0] if ep else ""
+        return CodeExample(
+            question_type=self.question_type,
+            reasoning_skills=self.reasoning_skills,
+            context=f"{self.statement.strip()}\n\nSignature:\n{self.signature.strip()}",
+            question=f"Implement `{name or 'the function'}` in Python as specified.",
+            reference_answer=self.reference_solution,
+            rubric=[RubricItem(criterion=CODE_CRITERION, weight=1, category="unit tests")],
+            tests=self.tests,
+            signature=self.signature.strip(),
+            entry_point=name,
+        )
+
+
+class CodeExample(ChallengerOutput):
+    """A code task as the loop carries it: the solver sees ``context`` (statement and signature) and
+    ``question``; ``reference_answer`` is the reference solution; ``tests`` stay hidden (the scorer
+    runs them); the one-criterion ``rubric`` is the harness's own (passing the tests)."""
+
+    tests: str = Field(min_length=1)
+    signature: str = ""
+    entry_point: str = ""
+    language: str = "python"
 
 
 AgentTool = Literal["call_challenger", "call_quality_verifier", "evaluate_weak", "evaluate_strong", "finish", "give_up"]

@@ -21,9 +21,18 @@ class QualityReport:
     issues: list[str]
     feedback: str
     structural: list[str] = field(default_factory=list)  # problems found in code, not by the model
+    measured: dict[str, object] | None = None  # what the scorer's checks measured (the code profile: sandbox runs)
 
     def to_dict(self) -> dict[str, object]:
-        return {"passed": self.passed, "issues": self.issues, "feedback": self.feedback, "structural": self.structural}
+        d: dict[str, object] = {
+            "passed": self.passed,
+            "issues": self.issues,
+            "feedback": self.feedback,
+            "structural": self.structural,
+        }
+        if self.measured is not None:
+            d["measured"] = self.measured
+        return d
 
 
 def criteria(example: ChallengerOutput) -> list[Criterion]:
@@ -41,13 +50,18 @@ async def verify(
     rules: RubricRules = RubricRules(),
     sample: int = 0,
     max_answer_chars: int | None = None,
+    rubric_rules: bool = True,
 ) -> QualityReport:
     """Structural problems fail the example without asking the model (cheaper, and not negotiable).
 
     ``max_answer_chars`` (exact-answer profiles): the rubric is the harness's own one-criterion
     check, so instead of the rubric rules the reference must be one short final answer.
+    ``rubric_rules=False`` (scorers with their own rubric, e.g. the code profile's unit tests): the
+    rubric rules do not apply.
     """
-    if max_answer_chars is None:
+    if not rubric_rules:
+        structural = []
+    elif max_answer_chars is None:
         structural = check_rubric(criteria(example), rules)
     else:
         ref = example.reference_answer.strip()
