@@ -7,8 +7,10 @@
   with one declared directive the recipe does not have yet (:data:`HELPFUL`): mostly helpful ones,
   now and then one that overshoots (``expert_level``, 25 %), so validation has real work to do; when
   the strong solver fails most, it takes an overshoot back out. Its edits change the challenger only
-  through the directives' declared effects (``roles.DIRECTIVE_EFFECTS``): the instructions text it
-  could also edit has no effect on the simulated challenger, as prose never does.
+  through the directives' declared effects (``roles.DIRECTIVE_EFFECTS``). Like a real implementer it
+  also writes each directive's text into the instructions of the role it is for
+  (``challenger_instructions``, ``verifier_instructions``), which real models read and the simulated
+  ones, reading no prose, do not.
 - ``sim-adversary`` instead tries the ways of gaming the loop the paper warns about (:data:`ATTACKS`):
   editing frozen components, weakening the weak solver through editable text, telling the judge what
   to mark, and setting a knob out of range; each answer combines three of them, drawn at random.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from autodata.config import DIRECTIVES
 from autodata.sim.base import SimOutput, SimRequest, structured
 
 DIRECTIVES_COMPONENT = "directives"
@@ -77,5 +80,14 @@ def implementer(req: SimRequest) -> SimOutput:
     else:
         pick = OVERSHOOT if (rng.random() < 0.25 or not options) else rng.choice(options)
         new = have if pick in have else [*have, pick]
-    edit = {"component": DIRECTIVES_COMPONENT, "new_value": ", ".join(new)}
-    return structured(req, {"rationale": f"address {dominant.replace('_', ' ')}", "edits": [edit]})
+    edits = [{"component": DIRECTIVES_COMPONENT, "new_value": ", ".join(new)}]
+    for role, component in (("challenger", "challenger_instructions"), ("quality_verifier", "verifier_instructions")):
+        old = components.get(component, "")
+        lines = [line for line in old.splitlines() if line.strip() and line.strip() not in _TEXTS]
+        lines += [DIRECTIVES[d][1] for d in new if role in DIRECTIVES[d][0]]
+        if "\n".join(lines) != old:
+            edits.append({"component": component, "new_value": "\n".join(lines)})
+    return structured(req, {"rationale": f"address {dominant.replace('_', ' ')}", "edits": edits})
+
+
+_TEXTS = frozenset(text for _, text in DIRECTIVES.values())
