@@ -425,9 +425,16 @@ def test_run_with_an_evolved_recipe(honest, tmp_path):
     assert res.returncode == 0, res.stderr
     store = RunStore(tmp_path / "r")
     applied = store.get_meta("config")["loop"]
+    stored = store.get_meta("recipe")
     store.close()
     best = load_recipe(out / "best_recipe.yaml")
+    assert applied["challenger_instructions"] == best.components["challenger_instructions"]
     assert applied["directives"] == directive_names(best.components["directives"])
+    # which recipe was applied is printed and stored, and the status says it
+    assert f"applying evolved recipe {best.hash} from {out / 'best_recipe.yaml'}" in res.stderr
+    assert stored == {"hash": best.hash, "file": str((out / "best_recipe.yaml").resolve())}
+    status = cli("status", str(tmp_path / "r"))
+    assert f"evolved recipe applied: {best.hash} from" in status.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("components: {solver_prompt: be brief}\n")
     res = cli("run", "examples/optimize.yaml", "--recipe", str(bad), "--out", str(tmp_path / "b"))
@@ -517,3 +524,45 @@ def test_endpoint_failures_stop_the_evaluation_instead_of_deflating_scores(tmp_p
     assert [c["iteration"] for c in population(out)] == [-1]  # nothing of the failed iteration was recorded
     monkeypatch.setattr(opt_mod, "run_episode", real)
     assert run_opt(out, "optimize.iterations=3", use_cache=False)["iterations_run"] == 3
+
+
+def test_spend_after_a_crash_without_a_checkpoint_counts_every_call(tmp_path, monkeypatch):
+    """A session killed mid-iteration never checkpoints its spend; its calls are in DIR/calls.db, so the
+    resumed run's totals cover an uninterrupted run's (each call made once, then replayed from the cache)."""
+    import sqlite3
+
+    price = ("models.weak.price.input_per_mtok=3", "models.strong.price.output_per_mtok=9")
+    ref = run_opt(tmp_path / "ref", "optimize.iterations=3", "cache.path=" + str(tmp_path / "ref.sqlite"), *price)
+    real_iteration, real_save = Optimizer.iteration, Optimizer._save
+    dead = {"now": False}
+
+    async def dies(self, it, parent):
+        child = await real_iteration(self, it, parent)  # the iteration's calls are made (and paid) ...
+        if it == 1 and not dead["now"]:
+            dead["now"] = True
+            raise KeyboardInterrupt  # ... and the process dies before its checkpoint
+        return child
+
+    def save(self):
+        if not dead["now"]:  # like kill -9: nothing is written after death
+            real_save(self)
+
+    monkeypatch.setattr(Optimizer, "iteration", dies)
+    monkeypatch.setattr(Optimizer, "_save", save)
+    out = tmp_path / "killed"
+    cache = "cache.path=" + str(tmp_path / "killed.sqlite")
+    with pytest.raises(KeyboardInterrupt):
+        run_opt(out, "optimize.iterations=3", cache, *price)
+    monkeypatch.setattr(Optimizer, "_save", real_save)
+    resumed = run_opt(out, "optimize.iterations=3", cache, *price)
+    db = sqlite3.connect(str(out / "calls.db"))
+    calls, tin, tout, cost = db.execute(
+        "SELECT SUM(1 - cache_hit), SUM(CASE WHEN cache_hit THEN 0 ELSE input_tokens END), "
+        "SUM(CASE WHEN cache_hit THEN 0 ELSE output_tokens END), SUM(cost_usd) FROM calls"
+    ).fetchone()
+    db.close()
+    assert resumed["tokens"] == tin + tout and resumed["calls"] == calls
+    assert resumed["cost_usd"] == pytest.approx(cost, abs=1e-6) and cost > 0
+    # every call the uninterrupted run made was made once here too (the resume adds its canary re-check)
+    assert resumed["tokens"] >= ref["tokens"] and resumed["calls"] >= ref["calls"]
+    assert resumed["cost_usd"] >= ref["cost_usd"] - 1e-6

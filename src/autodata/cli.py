@@ -17,7 +17,15 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from autodata.config import Config, load_config, redact_url
@@ -55,6 +63,10 @@ ForceOpt = Annotated[
     bool, typer.Option("--force-new-recipe", help="Continue a started run with a changed config/prompts.")
 ]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the call cache.")]
+NoPreflightOpt = Annotated[
+    bool,
+    typer.Option("--no-preflight", help="Skip the pre-flight check of each endpoint (model served, one call, schema)."),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
@@ -70,9 +82,10 @@ def _load(config: Path | None, overrides: list[str] | None) -> Config:
     return cfg
 
 
-def _simulated_banner(cfg: Config, names: Iterable[str | None]) -> None:
-    """Say which of the endpoints a command uses are simulated, so no one mistakes their output."""
-    simulated = sorted({n for n in names if n and cfg.models[n].provider == "simulated"})
+def _simulated_banner(cfg: Config, names: Iterable[str | None], also: Iterable[str] = ()) -> None:
+    """Say which of the endpoints a command uses are simulated, so no one mistakes their output.
+    ``also``: endpoints whose server said it is the simulator (``serve-sim`` behind ``provider: openai``)."""
+    simulated = sorted({n for n in names if n and cfg.models[n].provider == "simulated"} | set(also))
     if simulated:
         err.print(f"[yellow]SIMULATED models (offline stand-ins, not real LLMs): {', '.join(simulated)}[/]")
 
@@ -95,13 +108,87 @@ async def _with_progress(
             completed, info = status(state)
             progress.update(task, completed=completed, info=info)
 
-        return await call(tick)
+        result = await call(tick)
+        # the total was an estimate (inputs before skipping, or --limit): the bar ends full
+        progress.update(task, total=progress.tasks[0].completed)
+        return result
+
+
+def _preflight(cfg: Config, roles: dict[str, str] | Iterable[str | None], *, quiet: bool = False) -> list[str]:
+    """Run the pre-flight checks (``autodata.llm.preflight``) on the endpoints a command uses.
+
+    Returns the endpoints whose server said it is the simulator. Problems raise a UserError naming the
+    config keys (exit 2); notes are printed. ``provider: simulated`` endpoints are not checked.
+    """
+    from autodata.llm.preflight import check
+    from autodata.llm.runtime import ModelRuntime
+
+    by_endpoint: dict[str, list[str]] = {}
+    if isinstance(roles, dict):
+        for role, name in roles.items():
+            by_endpoint.setdefault(name, []).append(role)
+    else:
+        by_endpoint = {n: [] for n in roles if n}
+    names = [n for n in by_endpoint if cfg.models[n].provider != "simulated"]
+    if not names:
+        return []
+
+    async def go() -> Any:
+        rt = ModelRuntime(cfg, cache=None)
+        try:
+            return await check(rt, names, document_tokens=cfg.documents.max_tokens, roles=by_endpoint)
+        finally:
+            await rt.aclose()
+
+    report = asyncio.run(go())
+    if not quiet:
+        for note in report.notes:
+            err.print(f"[yellow]pre-flight: {note}[/]", highlight=False)
+        windows = report.context_windows()
+        if windows:
+            err.print("pre-flight: context windows " + ", ".join(f"{n} {w:,}" for n, w in windows.items()))
+    if report.problems:
+        raise UserError(
+            f"pre-flight found problems ({report.calls} calls made; skip with --no-preflight)",
+            details=report.problems,
+        )
+    if not quiet:
+        err.print(f"[dim]pre-flight: {', '.join(names)} ok ({report.calls} calls, not counted in the run)[/]")
+    return report.simulated()
+
+
+def _show_waits(executor: Any) -> None:
+    """Print long waits (a server's Retry-After, backoff) above the progress bar, so a pause is not silent."""
+    rt = getattr(executor, "rt", None)
+    if rt is None:
+        return
+
+    def shown(endpoint: str, seconds: float, why: str) -> None:
+        if seconds >= 5:
+            err.print(f"[yellow]{endpoint}: waiting {seconds:.0f} s ({why})[/]", highlight=False)
+
+    rt.on_wait = shown
 
 
 @app.command()
-def validate(config: Annotated[Path, typer.Argument(help="YAML config to check.")], set_: SetOpt = None) -> None:
+def validate(
+    config: Annotated[Path, typer.Argument(help="YAML config to check.")],
+    set_: SetOpt = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Also contact each endpoint the roles use: model served, one call, schema, context."
+        ),
+    ] = False,
+) -> None:
     """Load and check a config; report every problem with its dotted key. Exit 2 if invalid."""
     cfg = _load(config, set_)
+    for warning in _shared_model_names(cfg):
+        err.print(f"[yellow]warning: {warning}[/]", highlight=False)
+    if check:
+        used = sorted(set(cfg.roles.values())) or sorted(cfg.models)
+        simulated = _preflight(cfg, {r: n for r, n in cfg.roles.items()} if cfg.roles else used)
+        _simulated_banner(cfg, used, simulated)
     table = Table(title=f"{config}: valid", show_lines=False)
     for col in ("model", "provider", "served as", "replicas", "concurrency", "rpm", "tpm", "key env"):
         table.add_column(col)
@@ -122,6 +209,24 @@ def validate(config: Annotated[Path, typer.Argument(help="YAML config to check."
     missing = [f"{n}: ${ep.api_key_env}" for n, ep in cfg.models.items() if ep.api_key_env and ep.api_key() is None]
     if missing:
         err.print("[yellow]note: these API key variables are not set in this shell: " + ", ".join(missing) + "[/]")
+
+
+def _shared_model_names(cfg: Config) -> list[str]:
+    """Two endpoints that declare the same ``model`` on different servers (llama-server and vLLM
+    ``--served-model-name`` both say ``local`` or ``default``): their answers are kept apart (the cache
+    key includes the server), but the names suggest a copy-paste slip."""
+    seen: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for name, ep in cfg.models.items():
+        if ep.provider == "openai":
+            seen.setdefault(ep.model, []).append((name, tuple(sorted(ep.base_url or ["(default)"]))))
+    out = []
+    for model, eps in seen.items():
+        if len({urls for _, urls in eps}) > 1:
+            out.append(
+                f"models {', '.join(n for n, _ in eps)} all declare model {model!r} on different servers; "
+                "check each models.NAME.model is the name its server serves"
+            )
+    return out
 
 
 def _count_lines(path: Path) -> int | None:
@@ -192,8 +297,11 @@ def _progress() -> Progress:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TaskProgressColumn(),
         TextColumn("{task.fields[info]}"),
         TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
         console=err,
         transient=False,
     )
@@ -264,6 +372,7 @@ def run(
         str | None, typer.Option("--ray-address", help="Ray cluster to join (e.g. auto); implies --executor ray.")
     ] = None,
     set_: SetOpt = None,
+    no_preflight: NoPreflightOpt = False,
 ) -> None:
     """Turn documents into accepted, discriminative examples (the inner loop). Re-run to resume."""
     if ray_address:
@@ -273,22 +382,33 @@ def run(
         set_ = [*(set_ or []), f"executor.kind={executor}"]
     from autodata.loop.run import run as run_loop
     from autodata.loop.run import run_roles
+    from autodata.meta.recipe import frozen_hash
 
     cfg = _load(config, set_)
+    applied = None
     if recipe is not None:
         from autodata.meta.recipe import apply_recipe, load_recipe
 
-        cfg = apply_recipe(cfg, load_recipe(recipe))
+        evolved = load_recipe(recipe)
+        cfg = apply_recipe(cfg, evolved)
+        applied = {"hash": evolved.hash, "file": str(recipe.resolve())}
+        err.print(f"applying evolved recipe {evolved.hash} from {recipe}", markup=False, highlight=False)
     roles = run_roles(cfg)
-    _simulated_banner(cfg, roles.values())
+    said_simulated = [] if no_preflight else _preflight(cfg, roles, quiet=quiet)
+    _simulated_banner(cfg, roles.values(), said_simulated)
 
+    from autodata.documents.sources import count_inputs
     from autodata.executors import make_executor
+
+    inputs = None if quiet else count_inputs(cfg.documents)
+    total = min(limit, inputs) if limit and inputs is not None else (limit or inputs)
 
     async def go() -> dict[str, Any]:
         ex = make_executor(cfg, use_cache=not no_cache)
+        _show_waits(ex)
         return await _with_progress(
             "run",
-            limit,
+            total,
             quiet,
             lambda tick: run_loop(
                 cfg,
@@ -298,9 +418,11 @@ def run(
                 use_cache=not no_cache,
                 on_progress=tick,
                 executor=ex,
+                meta={"recipe": applied, "frozen_hash": frozen_hash(cfg)},
             ),
             lambda p: (
-                p.documents_done + p.failed,
+                # inputs skipped or finished before count towards the total too (without --limit they are in it)
+                p.documents_done + p.failed + p.already_done + (0 if limit else p.skipped),
                 f"accepted {p.accepted} ({100 * p.acceptance_rate:.0f}%) exhausted {p.exhausted} "
                 f"failed {p.failed} | rounds {p.rounds} | calls {p.calls} tok {p.tokens:,} ${p.cost_usd:.4f}",
             ),
@@ -323,6 +445,7 @@ def optimize(
     no_cache: NoCacheOpt = False,
     quiet: QuietOpt = False,
     set_: SetOpt = None,
+    no_preflight: NoPreflightOpt = False,
 ) -> None:
     """Evolve the harness's editable instructions (the outer loop). Re-run to resume."""
     from autodata.loop.run import run_roles
@@ -330,7 +453,8 @@ def optimize(
 
     cfg = _load(config, [*(set_ or []), *([f"optimize.iterations={iterations}"] if iterations else [])])
     used = {*run_roles(cfg).values(), *(cfg.roles.get(r) for r in ("analyzer", "implementer") if cfg.roles.get(r))}
-    _simulated_banner(cfg, used)
+    said_simulated = [] if no_preflight else _preflight(cfg, used, quiet=quiet)
+    _simulated_banner(cfg, used, said_simulated)
 
     async def go() -> dict[str, Any]:
         return await _with_progress(
@@ -572,6 +696,36 @@ def _exit_if_run_failed(summary: dict[str, Any]) -> None:
         raise typer.Exit(1)
 
 
+def _cost_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
+    """What the examples cost to make (every call behind the finished documents, cached answers at
+    their price) and what was paid, this session and in all, as separate rows."""
+    made, session = summary.get("made"), summary.get("this_session")
+    rows: list[tuple[str, Any]] = []
+    if made is not None:
+        per = summary.get("made_per_accepted_example") or {}
+        rows += [
+            ("model calls behind these documents", f"{made['calls']} ({made['cache_hits']} answered from the cache)"),
+            ("tokens behind them (in / out)", f"{made['input_tokens']:,} / {made['output_tokens']:,}"),
+            ("cost to make them (USD)", f"{made['cost_usd']:.4f}"),
+            (
+                "per accepted example: calls/tokens/USD",
+                f"{per['calls']} / {per['tokens']:,} / {per['cost_usd']:.4f}" if per else "-",
+            ),
+        ]
+    if session is not None:
+        rows.append(
+            (
+                "paid this session: calls/cache hits/USD",
+                f"{session['calls']} / {session['cache_hits']} / {session['cost_usd']:.4f}",
+            )
+        )
+    rows += [
+        ("paid in all sessions: calls/cache hits", f"{summary['calls']} / {summary.get('cache_hits', 0)}"),
+        ("paid in all sessions (USD)", f"{summary['cost_usd']:.4f}"),
+    ]
+    return rows
+
+
 def _print_run_summary(summary: dict[str, Any]) -> None:
     docs = summary["documents"]
     table = Table(title="run summary")
@@ -586,14 +740,31 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
         ("skipped", ", ".join(f"{k} {v}" for k, v in docs["skipped"].items()) or "0"),
         ("acceptance rate", f"{100 * summary['acceptance_rate']:.0f}%"),
         ("rounds", summary["rounds"]),
-        ("model calls", summary["calls"]),
-        ("answers from the call cache", summary.get("cache_hits", 0)),
-        ("calls per accepted example", summary["calls_per_accepted_example"]),
-        ("cost (USD)", f"{summary['cost_usd']:.4f}"),
+        *_cost_rows(summary),
         ("wall time (s)", summary["wall_s"]),
     ]
     if summary.get("cache_write_errors"):
         rows.insert(-3, ("answers the call cache could not save", summary["cache_write_errors"]))
+    servers = summary.get("servers") or {}
+    if servers.get("replies_without_answer"):
+        text = ", ".join(f"{k} {v}" for k, v in servers["replies_without_answer"].items())
+        rows.insert(-3, ("replies without an answer (attempt errors)", text))
+    if servers.get("estimated_calls"):
+        rows.insert(
+            -3,
+            (
+                "calls without usage from the server (tokens estimated)",
+                f"{servers['estimated_calls']} ({servers['estimated_tokens']:,} tokens)",
+            ),
+        )
+    if servers.get("step_downs") or servers.get("schema_fallbacks"):
+        rows.insert(
+            -3,
+            (
+                "structured output: endpoints stepped down / requests sent in JSON mode",
+                f"{servers.get('step_downs', 0)} / {servers.get('schema_fallbacks', 0)}",
+            ),
+        )
     sandbox = summary.get("sandbox")
     if sandbox:
         rows.insert(-2, (f"sandbox runs ({sandbox['kind']})", sandbox["runs"]))
@@ -609,7 +780,14 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
             "(see the warnings above); a resumed or repeated run asks for them again[/]"
         )
     if summary["rejections"]:
-        out.print("rejections: " + ", ".join(f"{k} {v}" for k, v in summary["rejections"].items()), markup=False)
+        from autodata.glossary import rejection_words
+
+        out.print("rejections (a round can have several):", markup=False, highlight=False)
+        for code, n in summary["rejections"].items():
+            out.print(f"  {n:>5}  {code}: {rejection_words(code)}", markup=False, highlight=False)
+    if summary.get("recipe"):
+        r = summary["recipe"]
+        out.print(f"evolved recipe applied: {r.get('hash')} from {r.get('file')}", markup=False, highlight=False)
     if summary.get("stopped"):
         out.print(f"[red]{escape(summary['stopped'])}[/]", highlight=False)
     for failure in summary.get("failures", [])[:5]:
@@ -819,7 +997,7 @@ def _print_sandbox_result(r: Any) -> None:
     res = r.resources
     parts = [
         f"{k.replace('_', ' ')} {res[k]}"
-        for k in ("cpu_seconds", "wall_seconds", "max_rss_mb", "peak_processes", "output_bytes")
+        for k in ("cpu_seconds", "wall_seconds", "host_seconds", "max_rss_mb", "peak_processes", "output_bytes")
         if k in res
     ]
     say("resources: " + (", ".join(parts) or "not reported"))

@@ -32,8 +32,10 @@ from autodata.loop.executor import Executor, LocalExecutor
 from autodata.loop.profile import profile
 from autodata.prompts import template_source
 from autodata.store.files import atomic_jsonl, atomic_text
+from autodata.store.lock import DirLock
 from autodata.store.run_store import RunStore
 
+CALL_FLUSH_S = 0.5  # how often the calls of documents still in flight are written to the call log
 # Errors that will fail every document the same way: stop scheduling new ones. ``quota``: the provider
 # refuses for billing reasons (429 insufficient_quota, 402); ``unsupported_param``: the model refuses a
 # request field (the message names the config key that omits it).
@@ -278,6 +280,8 @@ async def process_document(rt: ModelRuntime, doc: Document, job: DocumentJob) ->
         }
         if refits:
             trajectory["refits"] = refits
+        if doc.meta.get("cleaned"):
+            trajectory["cleaned"] = doc.meta["cleaned"]
         if episode.steps is not None:
             trajectory["steps"] = episode.steps
         if episode.note:
@@ -331,9 +335,12 @@ async def run(
     record: RecordFn = accepted_example,
     recipe: str | None = None,
     executor: Executor | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``settings``, ``record`` and ``recipe`` let the baselines reuse this driver with their own proposer,
     their own choice of examples to keep and their own recipe hash; the defaults are the inner loop.
+    ``meta``: more facts stored in the run's metadata (``autodata run`` stores the evolved recipe it
+    applied, ``{"hash", "file"}`` or None, and the frozen hash).
 
     Episodes run on an executor (``executor.kind``: this process, or a pool of Ray workers); this
     coroutine stays the single writer of the run store either way."""
@@ -347,9 +354,43 @@ async def run(
     check_api_keys(cfg, settings_roles(cfg))  # before anything starts: a missing key is a user error
     rhash = recipe or recipe_hash(cfg)
     check_inputs(cfg.documents.paths)  # a typo in a path fails before the run directory is touched
+    with DirLock(out_dir, "run"):  # one writer per run directory; a killed holder's lock is released by the OS
+        return await _run_locked(
+            cfg,
+            out_dir,
+            limit=limit,
+            force_new_recipe=force_new_recipe,
+            use_cache=use_cache,
+            on_progress=on_progress,
+            runtime=runtime,
+            settings=settings,
+            record=record,
+            rhash=rhash,
+            executor=executor,
+            meta=meta,
+        )
+
+
+async def _run_locked(
+    cfg: Config,
+    out_dir: Path,
+    *,
+    limit: int | None,
+    force_new_recipe: bool,
+    use_cache: bool,
+    on_progress: ProgressFn | None,
+    runtime: ModelRuntime | None,
+    settings: EpisodeSettings,
+    record: RecordFn,
+    rhash: str,
+    executor: Executor | None,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     store = RunStore(out_dir)
     store.check_recipe(rhash, force=force_new_recipe)
     store.set_meta("config", cfg.redacted_dump())
+    for key, value in (meta or {}).items():  # what the caller knows about the run (the evolved recipe applied, ...)
+        store.set_meta(key, value)
     store.begin_session()
     finished = store.finished_ids()
     progress = RunProgress()
@@ -365,6 +406,15 @@ async def run(
     changed = asyncio.Event()
     if hasattr(executor, "on_call"):
         executor.on_call = changed.set
+
+    async def flush_calls() -> None:
+        """The call log is written as calls come back, not only with their episode: what a session
+        killed mid-way paid for is still counted (``summarize`` reads usage from the log alone)."""
+        while True:
+            await asyncio.sleep(CALL_FLUSH_S)
+            store.record_calls(executor.leftover_calls())
+
+    flusher = asyncio.create_task(flush_calls())
 
     async def one(doc: Document, seq: int) -> None:
         try:
@@ -432,6 +482,7 @@ async def run(
         if tasks:
             await asyncio.gather(*tasks)
     finally:
+        flusher.cancel()
         for task in tasks:
             task.cancel()
         if tasks:
@@ -441,14 +492,24 @@ async def run(
         finally:  # the executor's clients, cache and workers are released whatever happened above
             usage = await executor.close()
         store.end_session(progress.documents_done, usage)
-    summary = write_outputs(
-        store,
-        out_dir,
-        progress=progress,
-        simulated=[n for n in settings_roles(cfg) if cfg.models[n].provider == "simulated"],
-    )
+    simulated = simulated_roles_endpoints(cfg, executor, store)
+    summary = write_outputs(store, out_dir, progress=progress, simulated=simulated)
     store.close()
     return summary
+
+
+def simulated_roles_endpoints(cfg: Config, executor: Any, store: RunStore) -> list[str]:
+    """The endpoints of this run whose answers are simulated: ``provider: simulated``, or a server that said so
+    in its replies (``serve-sim`` behind ``provider: openai``: ``system_fingerprint: autodata-simulated``). Kept
+    in the store (meta ``simulated_endpoints``, the union over sessions) for the card and the report."""
+    used = settings_roles(cfg)
+    names = {n for n in used if cfg.models[n].provider == "simulated"}
+    rt = getattr(executor, "rt", None)
+    if rt is not None:
+        names.update(n for n in rt.simulated_endpoints() if n in used)
+    names.update(store.get_meta("simulated_endpoints") or [])
+    store.set_meta("simulated_endpoints", sorted(names))
+    return sorted(names)
 
 
 MAX_AUTO_IN_FLIGHT = 4096
@@ -478,6 +539,8 @@ def settings_roles(cfg: Config) -> list[str]:
 def summarize(
     store: RunStore, *, progress: RunProgress | None = None, simulated: list[str] | None = None
 ) -> dict[str, Any]:
+    from autodata.store.costs import costs
+
     counts = store.status_counts()
     skipped = store.skipped()
     rejections: Counter[str] = Counter()
@@ -490,24 +553,22 @@ def summarize(
                 rejections.update(reason["code"] for reason in decision["reasons"])
             if r.get("error"):
                 rejections["error:" + r["error"].split(":", 1)[0]] += 1
-    by_role: dict[str, dict[str, float]] = {}
+    # usage from the call log, every session's calls including those of sessions killed mid-way: never
+    # from what a session reported about itself (a killed one reports nothing)
+    by_role = store.call_totals()
     total_wall = 0.0
     cache_write_errors = 0
-    for session in store.sessions():
+    sessions = store.sessions()
+    for session in sessions:
         usage = session.get("usage") or {}
         cache_write_errors += int(usage.get("cache_write_errors", 0))
-        for role, row in (usage.get("by_role") or {}).items():
-            acc = by_role.setdefault(
-                role, {"calls": 0, "cache_hits": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
-            )
-            for k in acc:
-                acc[k] += row.get(k, 0)
         if session.get("ended"):
             total_wall += session["ended"] - session["started"]
     accepted = counts.get("accepted", 0)
     calls = sum(int(v["calls"]) for v in by_role.values())
     cache_hits = sum(int(v["cache_hits"]) for v in by_role.values())
     cost = sum(v["cost_usd"] for v in by_role.values())
+    estimated = sum(int(v["estimated_usage_calls"]) for v in by_role.values())
     sandbox = sandbox_usage(store, accepted)
     return {
         "documents": {
@@ -523,20 +584,45 @@ def summarize(
         "rejections": dict(rejections.most_common()),
         "usage_by_role": by_role,
         "calls": calls,
+        "input_tokens": sum(int(v["input_tokens"]) for v in by_role.values()),
+        "output_tokens": sum(int(v["output_tokens"]) for v in by_role.values()),
+        "estimated_usage_calls": estimated,  # calls whose server sent no usage: their tokens are estimates
         "cache_hits": cache_hits,
         "cache_write_errors": cache_write_errors,  # answers the call cache could not save (asked again later)
         "cost_usd": round(cost, 6),
         "calls_per_accepted_example": round(calls / accepted, 2) if accepted else None,
         "cost_per_accepted_example": round(cost / accepted, 6) if accepted else None,
-        "wall_s": round(total_wall, 3),
-        "sessions": len(store.sessions()),
+        "wall_s": round(total_wall, 3),  # sessions that ended; a killed session's time is not known
+        "sessions": len(sessions),
+        "sessions_unfinished": sum(1 for x in sessions if not x.get("ended")),  # killed (or still running)
         "recipe_hash": store.get_meta("recipe_hash"),
         "simulated_models": simulated or [],
+        "servers": server_counts(store),
         "failures": progress.failures if progress else [],
         "stopped": progress.stopped if progress else None,
         "skipped": skipped,
+        **costs(store, accepted),  # what the examples cost to make, and what the latest session paid
+        "recipe": store.get_meta("recipe"),
         **({"sandbox": sandbox} if sandbox else {}),
     }
+
+
+SERVER_COUNTERS = ("estimated_calls", "estimated_tokens", "step_downs", "schema_fallbacks")
+
+
+def server_counts(store: RunStore) -> dict[str, Any]:
+    """What the servers did, summed over the sessions' usage: replies without an answer by problem code
+    (``Completion.problem``), calls whose tokens are our estimate (no ``usage`` from the server), endpoints
+    stepped down from json_schema to JSON mode, single requests sent in JSON mode after a refused schema."""
+    out: dict[str, Any] = {k: 0 for k in SERVER_COUNTERS}
+    problems: Counter[str] = Counter()
+    for session in store.sessions():
+        total = (session.get("usage") or {}).get("total") or {}
+        for k in SERVER_COUNTERS:
+            out[k] += int(total.get(k, 0))
+        problems.update(total.get("problems") or {})
+    out["replies_without_answer"] = dict(problems.most_common())
+    return out
 
 
 def sandbox_usage(store: RunStore, accepted: int) -> dict[str, Any] | None:
