@@ -666,6 +666,13 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
         out.print("rejections (a round can have several):", markup=False, highlight=False)
         for code, n in summary["rejections"].items():
             out.print(f"  {n:>5}  {code}: {rejection_words(code)}", markup=False, highlight=False)
+    if summary.get("flagged"):
+        out.print(
+            "flagged by data-set checks (left out of exports unless --include flagged): "
+            + ", ".join(f"{kind} {n}" for kind, n in summary["flagged"].items()),
+            markup=False,
+            highlight=False,
+        )
     if summary.get("recipe"):
         r = summary["recipe"]
         out.print(f"evolved recipe applied: {r.get('hash')} from {r.get('file')}", markup=False, highlight=False)

@@ -529,6 +529,7 @@ def summarize(
     store: RunStore, *, progress: RunProgress | None = None, simulated: list[str] | None = None
 ) -> dict[str, Any]:
     from autodata.store.costs import costs
+    from autodata.store.flags import flag_counts
 
     counts = store.status_counts()
     skipped = store.skipped()
@@ -591,6 +592,7 @@ def summarize(
         "skipped": skipped,
         **costs(store, accepted),  # what the examples cost to make, and what the latest session paid
         "recipe": store.get_meta("recipe"),
+        "flagged": flag_counts(store.flags()),  # examples flagged by contamination / dedup (left out of exports)
         **({"sandbox": sandbox} if sandbox else {}),
     }
 
