@@ -118,6 +118,10 @@ class Scorer:
         """What an exported RL row's reward checks an answer against (verl ``reward_model.ground_truth``)."""
         return str(record.get("reference_answer") or "")
 
+    def reference_as_answer(self, record: dict[str, Any]) -> str:
+        """The reference written as a solver's answer would be (an SFT target when no attempt qualifies)."""
+        return str(record.get("reference_answer") or "")
+
     async def check_example(self, example: Any) -> tuple[list[str], dict[str, Any] | None]:
         """Problems with an example found in code before any solver is asked, and what was measured.
         Default: none (the quality verifier's rubric rules and model check do the work)."""
@@ -191,6 +195,10 @@ class CodeTests(Scorer):
     def ground_truth(self, record: dict[str, Any]) -> str:
         """The hidden unit tests (an RL reward runs the answer's code against them in the sandbox)."""
         return str((record.get("code") or {}).get("tests") or "")
+
+    def reference_as_answer(self, record: dict[str, Any]) -> str:
+        """The reference solution in the fenced block the solver prompt asks for."""
+        return f"```python\n{str(record.get('reference_answer') or '').rstrip()}\n```"
 
     def __init__(self, sandbox: SandboxExecutor | None = None) -> None:
         self._sandbox = sandbox
