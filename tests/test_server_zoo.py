@@ -265,7 +265,13 @@ def test_validate_check_runs_preflight_and_warns_about_one_name_on_two_servers(t
                 "one": {"provider": "openai", "model": "sim-weak", "base_url": a.url},
                 "two": {"provider": "openai", "model": "sim-weak", "base_url": b.url},
             },
-            "roles": {"weak_solver": "one", "strong_solver": "two"},
+            "roles": {
+                "challenger": "one",
+                "quality_verifier": "one",
+                "judge": "one",
+                "weak_solver": "one",
+                "strong_solver": "two",
+            },
         }
         path = tmp_path / "c.yaml"
         path.write_text(yaml.safe_dump(cfg))
