@@ -181,8 +181,14 @@ def validate(
         ),
     ] = False,
 ) -> None:
-    """Load and check a config; report every problem with its dotted key. Exit 2 if invalid."""
+    """Load and check a config; report every problem with its dotted key. Exit 2 if invalid.
+
+    Beyond the schema: the roles `run` (and `optimize`) will need, and acceptance thresholds that no
+    scores can meet (checks that need no network); with --check, the endpoints too."""
+    from autodata.loop.run import check_config
+
     cfg = _load(config, set_)
+    check_config(cfg)
     for warning in _shared_model_names(cfg):
         err.print(f"[yellow]warning: {warning}[/]", highlight=False)
     if check:
@@ -785,6 +791,13 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
         out.print("rejections (a round can have several):", markup=False, highlight=False)
         for code, n in summary["rejections"].items():
             out.print(f"  {n:>5}  {code}: {rejection_words(code)}", markup=False, highlight=False)
+    if summary.get("flagged"):
+        out.print(
+            "flagged by data-set checks (left out of exports unless --include flagged): "
+            + ", ".join(f"{kind} {n}" for kind, n in summary["flagged"].items()),
+            markup=False,
+            highlight=False,
+        )
     if summary.get("recipe"):
         r = summary["recipe"]
         out.print(f"evolved recipe applied: {r.get('hash')} from {r.get('file')}", markup=False, highlight=False)
@@ -808,7 +821,8 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
             highlight=False,
         )
     if summary.get("simulated_models"):
-        out.print("[yellow]These examples come from SIMULATED models.[/]")
+        names = ", ".join(summary["simulated_models"])
+        out.print(f"[yellow]These examples come from SIMULATED models ({names}).[/]", highlight=False)
         out.print(
             "To run the same loop on real models: copy examples/openai-compatible.yaml, set the base_url "
             "and model of each endpoint, then `autodata validate` it and `autodata run` it.",
