@@ -579,8 +579,8 @@ def review(
     import ipaddress
     import secrets
 
-    from autodata.llm.sim.server import bind_socket, serve
     from autodata.review.app import LOOPBACK_HOSTS, ReviewSettings, create_app
+    from autodata.sim.server import bind_socket, serve
     from autodata.store.run_store import RunStore
 
     store = RunStore.open_existing(run_dir)
@@ -791,6 +791,13 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
         out.print("rejections (a round can have several):", markup=False, highlight=False)
         for code, n in summary["rejections"].items():
             out.print(f"  {n:>5}  {code}: {rejection_words(code)}", markup=False, highlight=False)
+    if summary.get("flagged"):
+        out.print(
+            "flagged by data-set checks (left out of exports unless --include flagged): "
+            + ", ".join(f"{kind} {n}" for kind, n in summary["flagged"].items()),
+            markup=False,
+            highlight=False,
+        )
     if summary.get("recipe"):
         r = summary["recipe"]
         out.print(f"evolved recipe applied: {r.get('hash')} from {r.get('file')}", markup=False, highlight=False)
@@ -851,9 +858,9 @@ def serve_sim(
     ] = 1.0,
 ) -> None:
     """Serve the simulated model ladder over an OpenAI-compatible HTTP API (/v1/chat/completions)."""
-    from autodata.llm.sim.gpu import GpuEngine, load_spec
-    from autodata.llm.sim.ladder import LADDER, SimulatedLadder
-    from autodata.llm.sim.server import bind_socket, create_app, serve
+    from autodata.sim.gpu import GpuEngine, load_spec
+    from autodata.sim.ladder import LADDER, SimulatedLadder
+    from autodata.sim.server import bind_socket, create_app, serve
 
     engine = None
     if gpu_model is not None or gpu_config is not None:

@@ -226,6 +226,7 @@ def settings_from(cfg: Config) -> EpisodeSettings:
         challenger_instructions=loop.challenger_instructions,
         verifier_instructions=loop.verifier_instructions,
         orchestrator_instructions=loop.orchestrator_instructions,
+        directives=tuple(loop.directives),
         profile=prof,
         orchestrator=loop.orchestrator,
         max_agent_steps=loop.max_agent_steps,
@@ -627,6 +628,7 @@ def summarize(
     store: RunStore, *, progress: RunProgress | None = None, simulated: list[str] | None = None
 ) -> dict[str, Any]:
     from autodata.store.costs import costs
+    from autodata.store.flags import flag_counts
 
     counts = store.status_counts()
     skipped = store.skipped()
@@ -691,6 +693,7 @@ def summarize(
         "skipped": skipped,
         **costs(store, accepted),  # what the examples cost to make, and what the latest session paid
         "recipe": store.get_meta("recipe"),
+        "flagged": flag_counts(store.flags()),  # examples flagged by contamination / dedup (left out of exports)
         **({"sandbox": sandbox} if sandbox else {}),
     }
 
