@@ -181,8 +181,14 @@ def validate(
         ),
     ] = False,
 ) -> None:
-    """Load and check a config; report every problem with its dotted key. Exit 2 if invalid."""
+    """Load and check a config; report every problem with its dotted key. Exit 2 if invalid.
+
+    Beyond the schema: the roles `run` (and `optimize`) will need, and acceptance thresholds that no
+    scores can meet (checks that need no network); with --check, the endpoints too."""
+    from autodata.loop.run import check_config
+
     cfg = _load(config, set_)
+    check_config(cfg)
     for warning in _shared_model_names(cfg):
         err.print(f"[yellow]warning: {warning}[/]", highlight=False)
     if check:
@@ -573,8 +579,8 @@ def review(
     import ipaddress
     import secrets
 
-    from autodata.llm.sim.server import bind_socket, serve
     from autodata.review.app import LOOPBACK_HOSTS, ReviewSettings, create_app
+    from autodata.sim.server import bind_socket, serve
     from autodata.store.run_store import RunStore
 
     store = RunStore.open_existing(run_dir)
@@ -785,6 +791,13 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
         out.print("rejections (a round can have several):", markup=False, highlight=False)
         for code, n in summary["rejections"].items():
             out.print(f"  {n:>5}  {code}: {rejection_words(code)}", markup=False, highlight=False)
+    if summary.get("flagged"):
+        out.print(
+            "flagged by data-set checks (left out of exports unless --include flagged): "
+            + ", ".join(f"{kind} {n}" for kind, n in summary["flagged"].items()),
+            markup=False,
+            highlight=False,
+        )
     if summary.get("recipe"):
         r = summary["recipe"]
         out.print(f"evolved recipe applied: {r.get('hash')} from {r.get('file')}", markup=False, highlight=False)
@@ -808,7 +821,8 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
             highlight=False,
         )
     if summary.get("simulated_models"):
-        out.print("[yellow]These examples come from SIMULATED models.[/]")
+        names = ", ".join(summary["simulated_models"])
+        out.print(f"[yellow]These examples come from SIMULATED models ({names}).[/]", highlight=False)
         out.print(
             "To run the same loop on real models: copy examples/openai-compatible.yaml, set the base_url "
             "and model of each endpoint, then `autodata validate` it and `autodata run` it.",
@@ -844,9 +858,9 @@ def serve_sim(
     ] = 1.0,
 ) -> None:
     """Serve the simulated model ladder over an OpenAI-compatible HTTP API (/v1/chat/completions)."""
-    from autodata.llm.sim.gpu import GpuEngine, load_spec
-    from autodata.llm.sim.ladder import LADDER, SimulatedLadder
-    from autodata.llm.sim.server import bind_socket, create_app, serve
+    from autodata.sim.gpu import GpuEngine, load_spec
+    from autodata.sim.ladder import LADDER, SimulatedLadder
+    from autodata.sim.server import bind_socket, create_app, serve
 
     engine = None
     if gpu_model is not None or gpu_config is not None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from autodata.config import ANSWER_FIELDS, Config
 from autodata.documents import Document, Skipped, check_inputs, config_documents, fit_to_budget
-from autodata.errors import UserError
+from autodata.errors import ConfigError, UserError
 from autodata.judging.acceptance import Preset, preset
 from autodata.judging.templates import template_source as judging_template_source
 from autodata.llm.runtime import ModelRuntime, check_api_keys
@@ -78,6 +78,93 @@ def run_roles(cfg: Config) -> dict[str, str]:
     if loop_judge:
         roles["loop_judge"] = cfg.roles.get("loop_judge") or roles["judge"]  # type: ignore[call-overload]
     return roles
+
+
+# Acceptance thresholds that are fractions (scores and their means lie in [0, 1]).
+FRACTION_THRESHOLDS = (
+    "weak_mean_max",
+    "weak_mean_below",
+    "weak_best_max",
+    "strong_mean_min",
+    "strong_mean_below",
+    "gap_min",
+    "correct_at",
+)
+META_ROLES = ("analyzer", "implementer")
+
+
+def config_problems(cfg: Config) -> list[str]:
+    """What ``autodata run`` would refuse, or would run for nothing, found without a network.
+
+    - the roles the profile, the acceptance preset and the orchestrator need (when the config is
+      meant for ``run``: it maps roles or names documents), and ``analyzer``/``implementer`` when
+      it has an ``optimize`` section;
+    - acceptance thresholds outside [0, 1] (``strong_mean_min: 2.0`` can never be met: every
+      example would be rejected, every call paid for);
+    - thresholds no scores can meet together: a strong mean at least ``strong_mean_min`` and below
+      ``strong_mean_below``; a gap larger than the highest strong mean allowed; more correct strong
+      attempts than ``k_strong``; ``min_valid_attempts`` above k.
+
+    Each problem is ``dotted.key: what is wrong``.
+    """
+    problems: list[str] = []
+    if cfg.roles or cfg.documents.paths:
+        try:
+            run_roles(cfg)
+        except ConfigError as exc:
+            problems += [f"{d} (needed by `autodata run` with this profile and orchestrator)" for d in exc.details]
+    if cfg.optimize != type(cfg.optimize)():  # an optimize section set to something (a dump repeats defaults)
+        problems += [
+            f"roles.{r}: required by `autodata optimize` (this config has an optimize section)"
+            for r in META_ROLES
+            if r not in cfg.roles
+        ]
+    loop = cfg.loop
+    try:
+        p = run_preset(cfg)
+    except ValueError as exc:
+        return [*problems, f"loop.acceptance: {exc}"]
+    given = loop.acceptance.overrides
+
+    def key(name: str) -> str:
+        return f"loop.acceptance.overrides.{name}" if name in given else f"loop.acceptance.preset ({p.name}) {name}"
+
+    for name in FRACTION_THRESHOLDS:
+        v = getattr(p, name)
+        if v is not None and not (isinstance(v, int | float) and 0 <= v <= 1):
+            problems.append(f"{key(name)}: {v!r} is outside [0, 1]; scores and their means are fractions")
+    if problems:
+        return problems
+    prof = profile(loop.profile)
+    k_weak, k_strong = loop.k_weak or prof.k_weak, loop.k_strong or prof.k_strong
+    if p.strong_mean_min is not None and p.strong_mean_below is not None and p.strong_mean_min >= p.strong_mean_below:
+        problems.append(
+            f"{key('strong_mean_min')}: {p.strong_mean_min} is not below strong_mean_below {p.strong_mean_below}; "
+            "no strong mean can be both"
+        )
+    top = p.strong_mean_below if p.strong_mean_below is not None else 1.0
+    if p.gap_min is not None and (p.gap_min > top or (p.strong_mean_below is not None and p.gap_min >= top)):
+        problems.append(f"{key('gap_min')}: {p.gap_min} is larger than any strong mean allowed (< {top}) minus 0")
+    if p.strong_correct_min is not None and not 0 <= p.strong_correct_min <= k_strong:
+        problems.append(
+            f"{key('strong_correct_min')}: {p.strong_correct_min} correct strong attempts cannot happen in "
+            f"k_strong = {k_strong} attempts (raise loop.k_strong or lower the threshold)"
+        )
+    if p.weak_correct_max is not None and p.weak_correct_max < 0:
+        problems.append(f"{key('weak_correct_max')}: {p.weak_correct_max} must be 0 or more")
+    if loop.min_valid_attempts is not None and loop.min_valid_attempts > min(k_weak, k_strong):
+        problems.append(
+            f"loop.min_valid_attempts: {loop.min_valid_attempts} is more than the attempts drawn "
+            f"(k_weak {k_weak}, k_strong {k_strong})"
+        )
+    return problems
+
+
+def check_config(cfg: Config) -> None:
+    """:func:`config_problems` as one :class:`ConfigError` (exit 2), before anything is written."""
+    problems = config_problems(cfg)
+    if problems:
+        raise ConfigError("the configuration cannot produce a run", details=problems)
 
 
 def recipe_hash(cfg: Config) -> str:
@@ -140,6 +227,7 @@ def settings_from(cfg: Config) -> EpisodeSettings:
         challenger_instructions=loop.challenger_instructions,
         verifier_instructions=loop.verifier_instructions,
         orchestrator_instructions=loop.orchestrator_instructions,
+        directives=tuple(loop.directives),
         profile=prof,
         orchestrator=loop.orchestrator,
         max_agent_steps=loop.max_agent_steps,
@@ -345,11 +433,11 @@ async def run(
     Episodes run on an executor (``executor.kind``: this process, or a pool of Ray workers); this
     coroutine stays the single writer of the run store either way."""
     if not cfg.documents.paths:
-        from autodata.errors import ConfigError
-
         raise ConfigError(
             "`autodata run` needs documents", details=["documents.paths: give folders, files, globs or hf:// datasets"]
         )
+    if settings is None:  # the baselines bring their own settings (and their own roles)
+        check_config(cfg)
     settings = settings or settings_from(cfg)
     check_api_keys(cfg, settings_roles(cfg))  # before anything starts: a missing key is a user error
     rhash = recipe or recipe_hash(cfg)
@@ -413,6 +501,7 @@ async def _run_locked(
         while True:
             await asyncio.sleep(CALL_FLUSH_S)
             store.record_calls(executor.leftover_calls())
+            simulated_roles_endpoints(cfg, executor, store)  # a killed session's run is labelled too
 
     flusher = asyncio.create_task(flush_calls())
 
@@ -540,6 +629,7 @@ def summarize(
     store: RunStore, *, progress: RunProgress | None = None, simulated: list[str] | None = None
 ) -> dict[str, Any]:
     from autodata.store.costs import costs
+    from autodata.store.flags import flag_counts
 
     counts = store.status_counts()
     skipped = store.skipped()
@@ -596,13 +686,15 @@ def summarize(
         "sessions": len(sessions),
         "sessions_unfinished": sum(1 for x in sessions if not x.get("ended")),  # killed (or still running)
         "recipe_hash": store.get_meta("recipe_hash"),
-        "simulated_models": simulated or [],
+        "simulated_models": sorted(set(simulated or []) | set(store.get_meta("simulated_endpoints") or [])),
+        "simulated": bool(simulated or store.get_meta("simulated_endpoints")),
         "servers": server_counts(store),
         "failures": progress.failures if progress else [],
         "stopped": progress.stopped if progress else None,
         "skipped": skipped,
         **costs(store, accepted),  # what the examples cost to make, and what the latest session paid
         "recipe": store.get_meta("recipe"),
+        "flagged": flag_counts(store.flags()),  # examples flagged by contamination / dedup (left out of exports)
         **({"sandbox": sandbox} if sandbox else {}),
     }
 
