@@ -91,3 +91,32 @@ def test_the_scorer_marks_constraints_in_code_and_asks_the_judge_only_for_the_re
     bad = task().model_copy(update={"reference_answer": "no bullets"}).to_example()
     problems, _ = asyncio.run(s.check_example(bad))
     assert len(problems) == 2 and "does not meet its own constraint" in problems[0]
+
+
+def test_examples_instruction_yaml_runs_offline_end_to_end(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from autodata.judging.constraints import Constraint as Con
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "AUTODATA_CACHE_DIR": str(tmp_path / "cache")}
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "autodata", "run", "examples/instruction.yaml", "--out", str(out), "--limit", "4"]
+    res = subprocess.run([*args, "-q"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["documents"]["accepted"] >= 1
+    episodes = [json.loads(x) for x in (out / "episodes.jsonl").read_text().splitlines()]
+    for ep in episodes:
+        for r in ep["rounds"]:
+            ex = r.get("example") or {}
+            for a in r["weak"] + (r["strong"] or []):
+                if a.get("marks") is None:
+                    continue
+                # every constraint's mark is what the code check says about the stored answer
+                cons = [Con.model_validate(c) for c in ex["constraints"]]
+                assert a["marks"][: len(cons)] == [int(check(c, a["answer"])) for c in cons]
