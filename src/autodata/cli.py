@@ -63,6 +63,10 @@ ForceOpt = Annotated[
     bool, typer.Option("--force-new-recipe", help="Continue a started run with a changed config/prompts.")
 ]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the call cache.")]
+NoPreflightOpt = Annotated[
+    bool,
+    typer.Option("--no-preflight", help="Skip the pre-flight check of each endpoint (model served, one call, schema)."),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
@@ -78,9 +82,10 @@ def _load(config: Path | None, overrides: list[str] | None) -> Config:
     return cfg
 
 
-def _simulated_banner(cfg: Config, names: Iterable[str | None]) -> None:
-    """Say which of the endpoints a command uses are simulated, so no one mistakes their output."""
-    simulated = sorted({n for n in names if n and cfg.models[n].provider == "simulated"})
+def _simulated_banner(cfg: Config, names: Iterable[str | None], also: Iterable[str] = ()) -> None:
+    """Say which of the endpoints a command uses are simulated, so no one mistakes their output.
+    ``also``: endpoints whose server said it is the simulator (``serve-sim`` behind ``provider: openai``)."""
+    simulated = sorted({n for n in names if n and cfg.models[n].provider == "simulated"} | set(also))
     if simulated:
         err.print(f"[yellow]SIMULATED models (offline stand-ins, not real LLMs): {', '.join(simulated)}[/]")
 
@@ -109,10 +114,87 @@ async def _with_progress(
         return result
 
 
+def _preflight(cfg: Config, roles: dict[str, str] | Iterable[str | None], *, quiet: bool = False) -> list[str]:
+    """Run the pre-flight checks (``autodata.llm.preflight``) on the endpoints a command uses.
+
+    Returns the endpoints whose server said it is the simulator. Problems raise a UserError naming the
+    config keys (exit 2); notes are printed. ``provider: simulated`` endpoints are not checked.
+    """
+    from autodata.llm.preflight import check
+    from autodata.llm.runtime import ModelRuntime
+
+    by_endpoint: dict[str, list[str]] = {}
+    if isinstance(roles, dict):
+        for role, name in roles.items():
+            by_endpoint.setdefault(name, []).append(role)
+    else:
+        by_endpoint = {n: [] for n in roles if n}
+    names = [n for n in by_endpoint if cfg.models[n].provider != "simulated"]
+    if not names:
+        return []
+
+    async def go() -> Any:
+        rt = ModelRuntime(cfg, cache=None)
+        try:
+            return await check(rt, names, document_tokens=cfg.documents.max_tokens, roles=by_endpoint)
+        finally:
+            await rt.aclose()
+
+    report = asyncio.run(go())
+    if not quiet:
+        for note in report.notes:
+            err.print(f"[yellow]pre-flight: {note}[/]", highlight=False)
+        windows = report.context_windows()
+        if windows:
+            err.print("pre-flight: context windows " + ", ".join(f"{n} {w:,}" for n, w in windows.items()))
+    if report.problems:
+        raise UserError(
+            f"pre-flight found problems ({report.calls} calls made; skip with --no-preflight)",
+            details=report.problems,
+        )
+    if not quiet:
+        err.print(f"[dim]pre-flight: {', '.join(names)} ok ({report.calls} calls, not counted in the run)[/]")
+    return report.simulated()
+
+
+def _show_waits(executor: Any) -> None:
+    """Print long waits (a server's Retry-After, backoff) above the progress bar, so a pause is not silent."""
+    rt = getattr(executor, "rt", None)
+    if rt is None:
+        return
+
+    def shown(endpoint: str, seconds: float, why: str) -> None:
+        if seconds >= 5:
+            err.print(f"[yellow]{endpoint}: waiting {seconds:.0f} s ({why})[/]", highlight=False)
+
+    rt.on_wait = shown
+
+
 @app.command()
-def validate(config: Annotated[Path, typer.Argument(help="YAML config to check.")], set_: SetOpt = None) -> None:
-    """Load and check a config; report every problem with its dotted key. Exit 2 if invalid."""
+def validate(
+    config: Annotated[Path, typer.Argument(help="YAML config to check.")],
+    set_: SetOpt = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Also contact each endpoint the roles use: model served, one call, schema, context."
+        ),
+    ] = False,
+) -> None:
+    """Load and check a config; report every problem with its dotted key. Exit 2 if invalid.
+
+    Beyond the schema: the roles `run` (and `optimize`) will need, and acceptance thresholds that no
+    scores can meet (checks that need no network); with --check, the endpoints too."""
+    from autodata.loop.run import check_config
+
     cfg = _load(config, set_)
+    check_config(cfg)
+    for warning in _shared_model_names(cfg):
+        err.print(f"[yellow]warning: {warning}[/]", highlight=False)
+    if check:
+        used = sorted(set(cfg.roles.values())) or sorted(cfg.models)
+        simulated = _preflight(cfg, {r: n for r, n in cfg.roles.items()} if cfg.roles else used)
+        _simulated_banner(cfg, used, simulated)
     table = Table(title=f"{config}: valid", show_lines=False)
     for col in ("model", "provider", "served as", "replicas", "concurrency", "rpm", "tpm", "key env"):
         table.add_column(col)
@@ -133,6 +215,24 @@ def validate(config: Annotated[Path, typer.Argument(help="YAML config to check."
     missing = [f"{n}: ${ep.api_key_env}" for n, ep in cfg.models.items() if ep.api_key_env and ep.api_key() is None]
     if missing:
         err.print("[yellow]note: these API key variables are not set in this shell: " + ", ".join(missing) + "[/]")
+
+
+def _shared_model_names(cfg: Config) -> list[str]:
+    """Two endpoints that declare the same ``model`` on different servers (llama-server and vLLM
+    ``--served-model-name`` both say ``local`` or ``default``): their answers are kept apart (the cache
+    key includes the server), but the names suggest a copy-paste slip."""
+    seen: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for name, ep in cfg.models.items():
+        if ep.provider == "openai":
+            seen.setdefault(ep.model, []).append((name, tuple(sorted(ep.base_url or ["(default)"]))))
+    out = []
+    for model, eps in seen.items():
+        if len({urls for _, urls in eps}) > 1:
+            out.append(
+                f"models {', '.join(n for n, _ in eps)} all declare model {model!r} on different servers; "
+                "check each models.NAME.model is the name its server serves"
+            )
+    return out
 
 
 def _count_lines(path: Path) -> int | None:
@@ -278,6 +378,7 @@ def run(
         str | None, typer.Option("--ray-address", help="Ray cluster to join (e.g. auto); implies --executor ray.")
     ] = None,
     set_: SetOpt = None,
+    no_preflight: NoPreflightOpt = False,
 ) -> None:
     """Turn documents into accepted, discriminative examples (the inner loop). Re-run to resume."""
     if ray_address:
@@ -299,7 +400,8 @@ def run(
         applied = {"hash": evolved.hash, "file": str(recipe.resolve())}
         err.print(f"applying evolved recipe {evolved.hash} from {recipe}", markup=False, highlight=False)
     roles = run_roles(cfg)
-    _simulated_banner(cfg, roles.values())
+    said_simulated = [] if no_preflight else _preflight(cfg, roles, quiet=quiet)
+    _simulated_banner(cfg, roles.values(), said_simulated)
 
     from autodata.documents.sources import count_inputs
     from autodata.executors import make_executor
@@ -309,6 +411,7 @@ def run(
 
     async def go() -> dict[str, Any]:
         ex = make_executor(cfg, use_cache=not no_cache)
+        _show_waits(ex)
         return await _with_progress(
             "run",
             total,
@@ -348,6 +451,7 @@ def optimize(
     no_cache: NoCacheOpt = False,
     quiet: QuietOpt = False,
     set_: SetOpt = None,
+    no_preflight: NoPreflightOpt = False,
 ) -> None:
     """Evolve the harness's editable instructions (the outer loop). Re-run to resume."""
     from autodata.loop.run import run_roles
@@ -355,7 +459,8 @@ def optimize(
 
     cfg = _load(config, [*(set_ or []), *([f"optimize.iterations={iterations}"] if iterations else [])])
     used = {*run_roles(cfg).values(), *(cfg.roles.get(r) for r in ("analyzer", "implementer") if cfg.roles.get(r))}
-    _simulated_banner(cfg, used)
+    said_simulated = [] if no_preflight else _preflight(cfg, used, quiet=quiet)
+    _simulated_banner(cfg, used, said_simulated)
 
     async def go() -> dict[str, Any]:
         return await _with_progress(
@@ -646,6 +751,26 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
     ]
     if summary.get("cache_write_errors"):
         rows.insert(-3, ("answers the call cache could not save", summary["cache_write_errors"]))
+    servers = summary.get("servers") or {}
+    if servers.get("replies_without_answer"):
+        text = ", ".join(f"{k} {v}" for k, v in servers["replies_without_answer"].items())
+        rows.insert(-3, ("replies without an answer (attempt errors)", text))
+    if servers.get("estimated_calls"):
+        rows.insert(
+            -3,
+            (
+                "calls without usage from the server (tokens estimated)",
+                f"{servers['estimated_calls']} ({servers['estimated_tokens']:,} tokens)",
+            ),
+        )
+    if servers.get("step_downs") or servers.get("schema_fallbacks"):
+        rows.insert(
+            -3,
+            (
+                "structured output: endpoints stepped down / requests sent in JSON mode",
+                f"{servers.get('step_downs', 0)} / {servers.get('schema_fallbacks', 0)}",
+            ),
+        )
     sandbox = summary.get("sandbox")
     if sandbox:
         rows.insert(-2, (f"sandbox runs ({sandbox['kind']})", sandbox["runs"]))
@@ -666,6 +791,13 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
         out.print("rejections (a round can have several):", markup=False, highlight=False)
         for code, n in summary["rejections"].items():
             out.print(f"  {n:>5}  {code}: {rejection_words(code)}", markup=False, highlight=False)
+    if summary.get("flagged"):
+        out.print(
+            "flagged by data-set checks (left out of exports unless --include flagged): "
+            + ", ".join(f"{kind} {n}" for kind, n in summary["flagged"].items()),
+            markup=False,
+            highlight=False,
+        )
     if summary.get("recipe"):
         r = summary["recipe"]
         out.print(f"evolved recipe applied: {r.get('hash')} from {r.get('file')}", markup=False, highlight=False)
@@ -689,7 +821,8 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
             highlight=False,
         )
     if summary.get("simulated_models"):
-        out.print("[yellow]These examples come from SIMULATED models.[/]")
+        names = ", ".join(summary["simulated_models"])
+        out.print(f"[yellow]These examples come from SIMULATED models ({names}).[/]", highlight=False)
         out.print(
             "To run the same loop on real models: copy examples/openai-compatible.yaml, set the base_url "
             "and model of each endpoint, then `autodata validate` it and `autodata run` it.",

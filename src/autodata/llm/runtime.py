@@ -24,6 +24,7 @@ from autodata.llm.sim.ladder import LADDER, SIM_VERSION, SimulatedLadder
 from autodata.llm.structured import (
     OutputError,
     Validator,
+    json_schema_validator,
     parse_json,
     pydantic_validator,
     repair_prompt,
@@ -48,9 +49,13 @@ REPAIR_ECHO_CHARS = 6000  # how much of a bad answer is shown back to the model 
 UNCACHED_PROBLEMS = frozenset({"provider_error", "no_message"})
 
 
-def _schema_ignored(last_two: list[StructuredFailure]) -> bool:
-    """Both failures are about the JSON itself (none a reply without an answer, none cut by the limit)."""
-    return all(not f.error.startswith("the reply held no answer") and f.finish_reason != "length" for f in last_two)
+def _violates(obj: Any, schema: ResponseSchema) -> bool:
+    """The value breaks the JSON Schema itself (not only a check our validator adds beyond it)."""
+    try:
+        json_schema_validator(schema.schema)(obj)
+    except OutputError:
+        return True
+    return False
 
 
 def endpoint_identity(ep: Endpoint) -> str:
@@ -452,17 +457,27 @@ class ModelRuntime:
         base = list(messages)
         convo = base
         failures: list[StructuredFailure] = []
+        misses = 0  # answers in a row without any JSON
         for attempt in range(client.cfg.max_repairs + 1):
             completion = await self.complete(
                 model, convo, role=role, sample=sample, params=params, schema=schema, json_mode=json_mode
             )
             code = problem_code(completion.problem)
+            not_json = False
             try:
                 if code is not None and code != "truncated":
                     # no answer at all (filtered, provider error, only reasoning...): asked again, never parsed
                     raise OutputError(f"the reply held no answer ({completion.problem})")
-                obj, repairs = parse_json(completion.text, completion.finish_reason)
-                value, notes = validator(obj)
+                try:
+                    obj, repairs = parse_json(completion.text, completion.finish_reason)
+                except OutputError:
+                    not_json = completion.finish_reason != "length"
+                    raise
+                try:
+                    value, notes = validator(obj)
+                except OutputError:
+                    not_json = schema is not None and _violates(obj, schema)
+                    raise
             except OutputError as err:
                 failures.append(
                     StructuredFailure(
@@ -473,13 +488,15 @@ class ModelRuntime:
                     )
                 )
                 self.meter.record_invalid(model, role)
-                if client.cfg.provider != "simulated" and _schema_ignored(failures[-1:]):
-                    # A server that enforces json_schema never sends invalid JSON. Invalid JSON again after a
-                    # re-ask, or a first answer invalid on a second call: this server accepts response_format
-                    # and ignores it (the model never saw the schema); from now on the schema goes in the prompt.
+                misses = misses + 1 if not_json else 0
+                if not_json and client.cfg.provider != "simulated":  # the simulator's defects are a model's slips
+                    # A server that enforces json_schema never answers outside the schema it was sent. Outside it
+                    # again after a re-ask, or a first answer outside it on a second call: this server accepts
+                    # response_format and ignores it (the model never saw the schema); from now on the schema
+                    # goes in the prompt.
                     client.schema_misses += attempt == 0
-                    if (attempt >= 1 and _schema_ignored(failures[-2:])) or client.schema_misses >= 2:
-                        client.step_down(f"no valid JSON with json_schema: {err}", role)
+                    if misses >= 2 or client.schema_misses >= 2:
+                        client.step_down(f"no JSON in the answer with json_schema: {err}", role)
                 convo = [*base]
                 if completion.text.strip():
                     convo.append({"role": "assistant", "content": completion.text[:REPAIR_ECHO_CHARS]})
