@@ -255,6 +255,39 @@ def test_sglang_context_length_wording_is_a_context_error(tmp_path):
     assert "context" in text, text[-2000:]
 
 
+def test_validate_check_runs_preflight_and_warns_about_one_name_on_two_servers(tmp_path):
+    """Issue 12: llama-server and vLLM --served-model-name both say ``local``; ``validate`` warns, and
+    ``validate --check`` contacts each server (model listed, one call, schema honoured, context window)."""
+    mode = zoo.MODES["vllm-reasoning"]
+    with ServerThread(mode) as a, ServerThread(zoo.MODES["serve-sim"]) as b:
+        cfg = {
+            "models": {
+                "one": {"provider": "openai", "model": "sim-weak", "base_url": a.url},
+                "two": {"provider": "openai", "model": "sim-weak", "base_url": b.url},
+            },
+            "roles": {
+                "challenger": "one",
+                "quality_verifier": "one",
+                "judge": "one",
+                "weak_solver": "one",
+                "strong_solver": "two",
+            },
+        }
+        path = tmp_path / "c.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        plain = CliRunner().invoke(app, ["validate", str(path)])
+        checked = CliRunner().invoke(app, ["validate", str(path), "--check"])
+        cfg["models"]["two"]["model"] = "no-such"
+        path.write_text(yaml.safe_dump(cfg))
+        bad = CliRunner().invoke(app, ["validate", str(path), "--check"])
+    assert plain.exit_code == 0 and "all declare model 'sim-weak' on different servers" in plain.output
+    assert checked.exit_code == 0, checked.output
+    assert "context windows one 32,768" in checked.output  # vLLM's max_model_len
+    assert "SIMULATED" in checked.output and "two" in checked.output.split("SIMULATED")[1]  # serve-sim said so
+    assert isinstance(bad.exception, UserError)
+    assert any("models.two.model: 'no-such' is not served" in d and "sim-weak" in d for d in bad.exception.details)
+
+
 if __name__ == "__main__":  # the table for the closing note
     import sys
     import tempfile

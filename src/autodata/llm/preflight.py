@@ -10,7 +10,7 @@ Per endpoint (``provider: simulated`` is skipped: it is in-process and always th
    ignores it (Anthropic's compatibility layer, older Ollama, llama-server without a grammar) is noted,
    and the run steps down to JSON mode by itself after two misses;
 4. where the server reports its context window (vLLM's ``max_model_len`` in ``/v1/models``,
-   ``context_length`` on OpenRouter and LM Studio), the document budget plus the prompt and the answer fit it.
+   OpenRouter's ``context_length``), the document budget plus the prompt and the answer fit it.
 
 The calls made here are not cached and are not part of a run's counts (they are reported apart).
 """

@@ -112,7 +112,7 @@ def config_problems(cfg: Config) -> list[str]:
             run_roles(cfg)
         except ConfigError as exc:
             problems += [f"{d} (needed by `autodata run` with this profile and orchestrator)" for d in exc.details]
-    if "optimize" in cfg.model_fields_set:
+    if cfg.optimize != type(cfg.optimize)():  # an optimize section set to something (a dump repeats defaults)
         problems += [
             f"roles.{r}: required by `autodata optimize` (this config has an optimize section)"
             for r in META_ROLES
@@ -226,6 +226,7 @@ def settings_from(cfg: Config) -> EpisodeSettings:
         challenger_instructions=loop.challenger_instructions,
         verifier_instructions=loop.verifier_instructions,
         orchestrator_instructions=loop.orchestrator_instructions,
+        directives=tuple(loop.directives),
         profile=prof,
         orchestrator=loop.orchestrator,
         max_agent_steps=loop.max_agent_steps,
