@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from autodata.config import load_config
-from autodata.errors import UserError
-from autodata.llm.sim import ladder
+from autodata.errors import ConfigError, UserError
 from autodata.meta import optimizer as opt_mod
 from autodata.meta.guards import check_edit, output_guard, scan_example, scan_outputs, scan_text
 from autodata.meta.optimizer import (
@@ -27,7 +26,8 @@ from autodata.meta.optimizer import (
     split_documents,
     strictly_better,
 )
-from autodata.meta.recipe import Recipe, apply_recipe, frozen_hash, load_recipe, root_recipe
+from autodata.meta.recipe import Recipe, apply_recipe, directive_names, frozen_hash, load_recipe, root_recipe
+from autodata.sim import ladder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -212,6 +212,24 @@ def test_edits_outside_the_editable_components_are_refused():
     assert check_edit("challenger_instructions", "x" * 5000, knobs)[0].reason.startswith("longer than")
 
 
+def test_directives_are_a_declared_vocabulary_in_config_recipe_and_guard():
+    knobs = {"max_rounds": (1, 3)}
+    assert check_edit("directives", "multi_step, counterfactual", knobs) == []
+    [refusal] = check_edit("directives", "multi_step, be_lenient", knobs)
+    assert "unknown directive(s) be_lenient" in refusal.reason and "multi_step" in refusal.reason
+    cfg = config()
+    assert "directives" not in root_recipe(cfg).components  # no directives: the recipe hash is as before
+    applied = apply_recipe(cfg, Recipe(components={"directives": "multi_step,  counterfactual multi_step"}))
+    assert applied.loop.directives == ["multi_step", "counterfactual"]
+    assert root_recipe(applied).components["directives"] == "multi_step, counterfactual"
+    assert frozen_hash(applied) == frozen_hash(cfg)
+    with pytest.raises(UserError, match="unknown directive"):
+        apply_recipe(cfg, Recipe(components={"directives": "nonsense"}))
+    with pytest.raises(ConfigError) as info:
+        config("loop.directives=[nonsense]")
+    assert "loop.directives" in info.value.render() and "strict_leakage_check" in info.value.render()
+
+
 def test_recipes_apply_only_editable_settings_and_keep_the_frozen_hash():
     cfg = config()
     recipe = Recipe(components={"challenger_instructions": "Ask multi-step questions."}, knobs={"max_rounds": 3})
@@ -255,7 +273,8 @@ def test_the_optimizer_finds_a_real_improvement_and_writes_its_outputs(honest):
             assert c["paired"]["wins"] + c["paired"]["losses"] <= 2 * 8 and c["test"] == "margin"
             assert c["diff"].startswith("---")
     best = load_recipe(out / "best_recipe.yaml")
-    assert best.hash == summary["best"]["hash"] and best.components["challenger_instructions"]
+    # the simulated implementer improves the recipe through declared directives (their effects are documented)
+    assert best.hash == summary["best"]["hash"] and best.components["directives"]
     assert (out / "pass_rate.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "history.md").read_text().count("**Iteration") == 6
 
@@ -410,6 +429,7 @@ def test_run_with_an_evolved_recipe(honest, tmp_path):
     store.close()
     best = load_recipe(out / "best_recipe.yaml")
     assert applied["challenger_instructions"] == best.components["challenger_instructions"]
+    assert applied["directives"] == directive_names(best.components["directives"])
     # which recipe was applied is printed and stored, and the status says it
     assert f"applying evolved recipe {best.hash} from {out / 'best_recipe.yaml'}" in res.stderr
     assert stored == {"hash": best.hash, "file": str((out / "best_recipe.yaml").resolve())}

@@ -586,8 +586,8 @@ def review(
     import ipaddress
     import secrets
 
-    from autodata.llm.sim.server import bind_socket, serve
     from autodata.review.app import LOOPBACK_HOSTS, ReviewSettings, create_app
+    from autodata.sim.server import bind_socket, serve
     from autodata.store.run_store import RunStore
 
     store = RunStore.open_existing(run_dir)
@@ -865,9 +865,9 @@ def serve_sim(
     ] = 1.0,
 ) -> None:
     """Serve the simulated model ladder over an OpenAI-compatible HTTP API (/v1/chat/completions)."""
-    from autodata.llm.sim.gpu import GpuEngine, load_spec
-    from autodata.llm.sim.ladder import LADDER, SimulatedLadder
-    from autodata.llm.sim.server import bind_socket, create_app, serve
+    from autodata.sim.gpu import GpuEngine, load_spec
+    from autodata.sim.ladder import LADDER, SimulatedLadder
+    from autodata.sim.server import bind_socket, create_app, serve
 
     engine = None
     if gpu_model is not None or gpu_config is not None:

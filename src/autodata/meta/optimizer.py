@@ -36,6 +36,7 @@ import math
 import random
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,7 +44,7 @@ from typing import Any
 
 from scipy import stats
 
-from autodata.config import Config
+from autodata.config import DIRECTIVES, Config
 from autodata.documents import Document, Skipped, config_documents, fit_to_budget
 from autodata.errors import ConfigError, UserError
 from autodata.llm.runtime import ModelRuntime, check_api_keys
@@ -178,6 +179,19 @@ def component_diff(old: Recipe, new: Recipe) -> str:
                 a.splitlines(), b.splitlines(), f"{name} (parent)", f"{name} (child)", lineterm=""
             )
     return "\n".join(lines)
+
+
+def rejection_counts(episodes: Sequence[Any]) -> dict[str, dict[str, int]]:
+    """How often each reason group (``acceptance.REASONS``) and quality issue occurs in the episodes' rounds."""
+    groups: Counter[str] = Counter()
+    issues: Counter[str] = Counter()
+    for e in episodes:
+        for r in e.rounds:
+            if r.decision is not None:
+                groups.update(x.group for x in r.decision.reasons)
+            if r.quality and not r.quality.get("passed"):
+                issues.update(r.quality.get("issues") or [])
+    return {"reason_groups": dict(sorted(groups.items())), "quality_issues": dict(sorted(issues.items()))}
 
 
 def produced(evals: Sequence[Evaluation]) -> list[tuple[str, dict[str, Any]]]:
@@ -409,6 +423,7 @@ class Optimizer:
             for e in run.episodes
         ]
         history = "\n".join(self.state["history"][-8:])
+        rejections = json.dumps(rejection_counts(run.episodes), sort_keys=True)
         record: dict[str, Any] = {"iteration": it, "parent": parent["hash"], "train_documents": batch}
         try:
             analysis: Analysis = await self._ask(
@@ -417,6 +432,7 @@ class Optimizer:
                 Analysis,
                 components=parent_recipe.components,
                 trajectories=trajectories,
+                rejections=rejections,
                 history=history,
             )
             edits: RecipeEdits = await self._ask(
@@ -427,7 +443,10 @@ class Optimizer:
                 knobs=self.opt.knob_ranges,
                 components=parent_recipe.components,
                 knob_values=parent_recipe.knobs,
-                analysis=analysis,
+                vocabulary=json.dumps(
+                    [{"name": n, "shown_to": list(r), "text": t} for n, (r, t) in DIRECTIVES.items()], indent=1
+                ),
+                analysis_json=json.dumps(analysis.model_dump(), ensure_ascii=False, indent=1),
             )
         except CallError as err:
             return {**record, "hash": None, "accepted": False, "reason": f"no usable analysis or edits: {err}"}
