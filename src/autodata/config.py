@@ -375,7 +375,7 @@ class AcceptanceConfig(_Strict):
 class LoopConfig(_Strict):
     """The inner loop's knobs (the orchestrator's workflow for one document)."""
 
-    profile: Literal["rubric-qa", "verifiable", "legal", "code"] = "rubric-qa"
+    profile: Literal["rubric-qa", "verifiable", "legal", "code", "instruction"] = "rubric-qa"
     orchestrator: Literal["scripted", "agent"] = "scripted"
     max_rounds: int = Field(5, ge=1, le=50)
     max_agent_steps: int = Field(

@@ -13,9 +13,12 @@ from autodata.judging.rubric import RubricRules
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import StructuredResult
 from autodata.prompts import render
-from autodata.roles.schemas import ChallengerOutput, CodeTaskOutput, ShortAnswerOutput
+from autodata.roles.schemas import ChallengerOutput, CodeTaskOutput, InstructionOutput, ShortAnswerOutput
 
-OUTPUTS: dict[str, type] = {"code-task": CodeTaskOutput}  # output models a profile can name (challenger_output)
+OUTPUTS: dict[str, type] = {
+    "code-task": CodeTaskOutput,
+    "instruction": InstructionOutput,
+}  # output models a profile can name (challenger_output)
 
 
 async def propose(
