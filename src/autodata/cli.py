@@ -133,10 +133,17 @@ def _preflight(cfg: Config, roles: dict[str, str] | Iterable[str | None], *, qui
     if not names:
         return []
 
+    # the solvers' temperatures go with the tiny call: a model that refuses them is caught before the run
+    params: dict[str, dict[str, Any]] = {}
+    for role, temp in (("weak_solver", cfg.loop.weak_temperature), ("strong_solver", cfg.loop.strong_temperature)):
+        for name, played in by_endpoint.items():
+            if role in played and temp is not None:
+                params.setdefault(name, {})["temperature"] = temp
+
     async def go() -> Any:
         rt = ModelRuntime(cfg, cache=None)
         try:
-            return await check(rt, names, document_tokens=cfg.documents.max_tokens, roles=by_endpoint)
+            return await check(rt, names, document_tokens=cfg.documents.max_tokens, roles=by_endpoint, params=params)
         finally:
             await rt.aclose()
 
