@@ -453,6 +453,11 @@ class OptimizeConfig(_Strict):
         ),
     )
     alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of optimize.test: paired.")
+    analyzer_budget_tokens: int = Field(
+        12000,
+        ge=0,
+        description="Estimated tokens of full round exchanges (example, answers, marks) the analyzer reads.",
+    )
     max_cost_usd: float | None = Field(None, gt=0)
     max_tokens: int | None = Field(None, gt=0)
     canary_size: int = Field(4, ge=0, le=100, description="Calibration examples re-checked; 0 switches it off.")
