@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from autodata.llm.sim.ladder import LADDER, SimulatedLadder
+from autodata.sim.ladder import LADDER, SimulatedLadder
 from faultserver import Arrival, reply
 
 Shape = Callable[[Arrival, int, Any], tuple[int, Any]]

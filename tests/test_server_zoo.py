@@ -195,6 +195,27 @@ def test_openai_reasoning_model_with_temperature_stops_with_the_key(tmp_path):
         del zoo.MODES["openai-reasoning-unfixed"]
     assert r["exit"] == 2
     assert "models.judge.sampling.temperature: null" in r["output"]
+    # the loop's solver temperatures (loop.weak_temperature 0.7) go with pre-flight's call and are caught too
+    assert "models.weak.sampling.temperature: null" in r["output"] and "loop.weak_temperature" in r["output"]
+
+
+def test_reasoning_model_refusal_mid_run_stops_before_the_next_document(tmp_path):
+    """Without pre-flight, the first refusal of the solver's temperature stops the run with the key."""
+    mode = zoo.MODES["openai-reasoning"]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for d in DOCS:
+        shutil.copy(d, docs / d.name)
+    with ServerThread(mode) as srv:
+        cfg = config_for(mode, srv.port, docs)
+        cfg["models"]["weak"]["sampling"] = {}  # the weak endpoint forgets temperature: null
+        cfg["loop"]["concurrency"] = 1
+        path = tmp_path / "c.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "o"), "--no-preflight", "-q"])
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert result.exit_code != 0 and "models.weak.sampling.temperature: null" in summary["stopped"]
+    assert summary["documents"]["accepted"] + summary["documents"]["exhausted"] == 0
 
 
 def test_openai_reasoning_model_with_null_temperature_runs(tmp_path):
@@ -253,6 +274,39 @@ def test_sglang_context_length_wording_is_a_context_error(tmp_path):
     r = run_mode("sglang", tmp_path, documents={"paths": [str(docs)], "max_tokens": 60000})
     text = json.dumps(r["summary"]) + r["output"]
     assert "context" in text, text[-2000:]
+
+
+def test_validate_check_runs_preflight_and_warns_about_one_name_on_two_servers(tmp_path):
+    """Issue 12: llama-server and vLLM --served-model-name both say ``local``; ``validate`` warns, and
+    ``validate --check`` contacts each server (model listed, one call, schema honoured, context window)."""
+    mode = zoo.MODES["vllm-reasoning"]
+    with ServerThread(mode) as a, ServerThread(zoo.MODES["serve-sim"]) as b:
+        cfg = {
+            "models": {
+                "one": {"provider": "openai", "model": "sim-weak", "base_url": a.url},
+                "two": {"provider": "openai", "model": "sim-weak", "base_url": b.url},
+            },
+            "roles": {
+                "challenger": "one",
+                "quality_verifier": "one",
+                "judge": "one",
+                "weak_solver": "one",
+                "strong_solver": "two",
+            },
+        }
+        path = tmp_path / "c.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        plain = CliRunner().invoke(app, ["validate", str(path)])
+        checked = CliRunner().invoke(app, ["validate", str(path), "--check"])
+        cfg["models"]["two"]["model"] = "no-such"
+        path.write_text(yaml.safe_dump(cfg))
+        bad = CliRunner().invoke(app, ["validate", str(path), "--check"])
+    assert plain.exit_code == 0 and "all declare model 'sim-weak' on different servers" in plain.output
+    assert checked.exit_code == 0, checked.output
+    assert "context windows one 32,768" in checked.output  # vLLM's max_model_len
+    assert "SIMULATED" in checked.output and "two" in checked.output.split("SIMULATED")[1]  # serve-sim said so
+    assert isinstance(bad.exception, UserError)
+    assert any("models.two.model: 'no-such' is not served" in d and "sim-weak" in d for d in bad.exception.details)
 
 
 if __name__ == "__main__":  # the table for the closing note

@@ -133,10 +133,17 @@ def _preflight(cfg: Config, roles: dict[str, str] | Iterable[str | None], *, qui
     if not names:
         return []
 
+    # the solvers' temperatures go with the tiny call: a model that refuses them is caught before the run
+    params: dict[str, dict[str, Any]] = {}
+    for role, temp in (("weak_solver", cfg.loop.weak_temperature), ("strong_solver", cfg.loop.strong_temperature)):
+        for name, played in by_endpoint.items():
+            if role in played and temp is not None:
+                params.setdefault(name, {})["temperature"] = temp
+
     async def go() -> Any:
         rt = ModelRuntime(cfg, cache=None)
         try:
-            return await check(rt, names, document_tokens=cfg.documents.max_tokens, roles=by_endpoint)
+            return await check(rt, names, document_tokens=cfg.documents.max_tokens, roles=by_endpoint, params=params)
         finally:
             await rt.aclose()
 
@@ -579,8 +586,8 @@ def review(
     import ipaddress
     import secrets
 
-    from autodata.llm.sim.server import bind_socket, serve
     from autodata.review.app import LOOPBACK_HOSTS, ReviewSettings, create_app
+    from autodata.sim.server import bind_socket, serve
     from autodata.store.run_store import RunStore
 
     store = RunStore.open_existing(run_dir)
@@ -858,9 +865,9 @@ def serve_sim(
     ] = 1.0,
 ) -> None:
     """Serve the simulated model ladder over an OpenAI-compatible HTTP API (/v1/chat/completions)."""
-    from autodata.llm.sim.gpu import GpuEngine, load_spec
-    from autodata.llm.sim.ladder import LADDER, SimulatedLadder
-    from autodata.llm.sim.server import bind_socket, create_app, serve
+    from autodata.sim.gpu import GpuEngine, load_spec
+    from autodata.sim.ladder import LADDER, SimulatedLadder
+    from autodata.sim.server import bind_socket, create_app, serve
 
     engine = None
     if gpu_model is not None or gpu_config is not None:

@@ -46,13 +46,9 @@ class RunInfo:
             role: str((endpoints.get(ep) or {}).get("model", ep))
             for role, ep in sorted((cfg.get("roles") or {}).items())
         }
-        simulated = (
-            bool(store.get_meta("simulated_endpoints"))
-            or any(  # serve-sim seen on the wire counts too
-                (endpoints.get(ep) or {}).get("provider") == "simulated" for ep in (cfg.get("roles") or {}).values()
-            )
-            or bool(store.get_meta("simulated_endpoints"))
-        )  # a server that said it is the simulator
+        simulated = any(
+            (endpoints.get(ep) or {}).get("provider") == "simulated" for ep in (cfg.get("roles") or {}).values()
+        ) or bool(store.get_meta("simulated_endpoints"))  # a server that said it is the simulator
         return cls(store.get_meta("recipe_hash"), profile_name, p, name, overrides, models, simulated, cfg)
 
     def thresholds(self) -> dict[str, Any]:

@@ -16,11 +16,11 @@ from pydantic import BaseModel
 
 from autodata.config import Config, Endpoint, redact_url, resolve_env_refs
 from autodata.errors import ConfigError
-from autodata.llm.backends import Backend, DirectBackend, OpenAIBackend, SimulatedBackend
+from autodata.llm.backends import Backend, DirectBackend, OpenAIBackend
 from autodata.llm.cache import CallCache
 from autodata.llm.endpoint import EndpointClient, WaitHook
+from autodata.llm.providers import get_provider
 from autodata.llm.replies import problem_code
-from autodata.llm.sim.ladder import LADDER, SIM_VERSION, SimulatedLadder
 from autodata.llm.structured import (
     OutputError,
     Validator,
@@ -72,10 +72,10 @@ def check_endpoints(config: Config) -> None:
     """Checks that need knowledge of the providers (not expressible in the config schema alone)."""
     problems = []
     for name, ep in config.models.items():
-        if ep.provider == "simulated" and ep.model not in LADDER:
-            problems.append(
-                f"models.{name}.model: {ep.model!r} is not a simulated model; expected one of: {', '.join(LADDER)}"
-            )
+        if ep.provider != "openai":
+            problem = get_provider(ep.provider).check(ep)
+            if problem:
+                problems.append(f"models.{name}.model: {problem}")
     if problems:
         raise ConfigError("the configuration names models that do not exist", details=problems)
 
@@ -115,11 +115,9 @@ def split_base_url(url: str) -> tuple[str, dict[str, str], dict[str, str]]:
 
 
 def make_backends(name: str, ep: Endpoint, global_seed: int) -> list[Backend]:
-    if ep.provider == "simulated":
-        sim = ep.simulation
-        assert sim is not None
-        ladder = SimulatedLadder(global_seed=global_seed, fault_rate=sim.fault_rate)
-        return [SimulatedBackend(ladder, sim.latency_ms, label=f"simulated:{ep.model}")]
+    """The transports of one endpoint: one per replica URL, or those its registered provider builds."""
+    if ep.provider != "openai":
+        return get_provider(ep.provider).backends(ep, global_seed)
     key = ep.api_key()
     headers = resolve_env_refs(ep.default_headers, f"models.{name}.default_headers")
     query = resolve_env_refs(ep.default_query, f"models.{name}.default_query")
@@ -231,10 +229,10 @@ class ModelRuntime:
             client = self.endpoints[name] = EndpointClient(name, ep, backends, self.meter)
             client.identity = endpoint_identity(ep)
             client.on_wait = self._on_wait
-            if ep.provider == "simulated":
-                # the simulator's answers also depend on its version, fault rate and global seed
-                sim = ep.simulation
-                client.namespace = f"{SIM_VERSION}|fault={sim.fault_rate if sim else 0}|seed={self.seed}"
+            if ep.provider != "openai":
+                # a provider's answers may depend on more than the request (a simulator's version,
+                # fault rate and seed): that goes into every cache key of this endpoint
+                client.namespace = get_provider(ep.provider).namespace(ep, self.seed)
         return client
 
     def _on_wait(self, endpoint: str, seconds: float, why: str) -> None:

@@ -45,6 +45,7 @@ RECIPE_TEMPLATES = (
     "challenger.j2",
     "challenger_short.j2",
     "challenger_code.j2",
+    "challenger_instruction.j2",
     "quality_verifier.j2",
     "orchestrator.j2",
     "structured_instructions.j2",
@@ -112,7 +113,7 @@ def config_problems(cfg: Config) -> list[str]:
             run_roles(cfg)
         except ConfigError as exc:
             problems += [f"{d} (needed by `autodata run` with this profile and orchestrator)" for d in exc.details]
-    if "optimize" in cfg.model_fields_set:
+    if cfg.optimize != type(cfg.optimize)():  # an optimize section set to something (a dump repeats defaults)
         problems += [
             f"roles.{r}: required by `autodata optimize` (this config has an optimize section)"
             for r in META_ROLES
@@ -226,6 +227,7 @@ def settings_from(cfg: Config) -> EpisodeSettings:
         challenger_instructions=loop.challenger_instructions,
         verifier_instructions=loop.verifier_instructions,
         orchestrator_instructions=loop.orchestrator_instructions,
+        directives=tuple(loop.directives),
         profile=prof,
         orchestrator=loop.orchestrator,
         max_agent_steps=loop.max_agent_steps,
