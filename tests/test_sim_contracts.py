@@ -210,6 +210,7 @@ _CHALLENGER_VALUES = {
     "min_negative": 1,
     "max_negative": 3,
     "max_weight": 7,
+    "rubric_rules": "{}",
 }
 
 
