@@ -179,11 +179,13 @@ def test_every_profile_names_a_known_scorer_and_the_reward_style_it_exports():
         "verifiable": ("exact-answer", "rule"),
         "legal": ("rubric-judge", "rubric"),
         "code": ("code-tests", "rule"),
+        "instruction": ("instruction-checks", "rubric"),
     }
     for p in PROFILES.values():
         assert p.scoring is scoring.SCORERS[p.scorer]
     with pytest.raises(
-        ValueError, match="unknown scorer 'nope'; expected one of: rubric-judge, exact-answer, code-tests"
+        ValueError,
+        match="unknown scorer 'nope'; expected one of: rubric-judge, exact-answer, code-tests, instruction-checks",
     ):
         scoring.scorer("nope")
 
