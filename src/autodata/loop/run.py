@@ -232,6 +232,7 @@ def settings_from(cfg: Config) -> EpisodeSettings:
         orchestrator=loop.orchestrator,
         max_agent_steps=loop.max_agent_steps,
         rubric_rules=loop.rubric.rules(),
+        judge_sees_context=loop.judge_sees_context,
     )
 
 
