@@ -4,6 +4,7 @@ the requests (scripts/render_prompts.py), and this test fails when the two disag
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _script():
     spec = importlib.util.spec_from_file_location("render_prompts", ROOT / "scripts" / "render_prompts.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up while the script is executed
     spec.loader.exec_module(mod)
     return mod
 

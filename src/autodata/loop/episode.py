@@ -112,6 +112,7 @@ class EpisodeSettings:
     orchestrator_instructions: str = ""
     directives: tuple[str, ...] = ()  # declared directive names (config.DIRECTIVES), shown to the roles they name
     rubric_rules: RubricRules = field(default_factory=RubricRules)
+    judge_sees_context: bool = False  # loop.judge_sees_context
     profile: Profile = PROFILES["rubric-qa"]
     orchestrator: Literal["scripted", "agent"] = "scripted"
     max_agent_steps: int = 40
@@ -221,7 +222,7 @@ class Steps:
 
     def __init__(self, runtime: ModelRuntime, doc: Document, s: EpisodeSettings) -> None:
         self.rt, self.doc, self.s = runtime, doc, s
-        self.scorer = s.profile.scoring.configured(s.sandbox)
+        self.scorer = s.profile.scoring.configured(s.sandbox).with_judge_context(s.judge_sees_context)
 
     # ------------------------------------------------------------------ challenger
 

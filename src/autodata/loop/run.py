@@ -231,6 +231,8 @@ def settings_from(cfg: Config) -> EpisodeSettings:
         profile=prof,
         orchestrator=loop.orchestrator,
         max_agent_steps=loop.max_agent_steps,
+        rubric_rules=loop.rubric.rules(),
+        judge_sees_context=loop.judge_sees_context,
     )
 
 
