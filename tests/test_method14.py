@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +167,61 @@ def test_judge_sees_context_is_off_by_default_reaches_the_episode_and_is_frozen(
     on = load_config(ROOT / "examples" / "optimize.yaml", overrides=["loop.judge_sees_context=true"])
     assert settings_from(cfg).judge_sees_context is False and settings_from(on).judge_sees_context is True
     assert frozen_hash(cfg) != frozen_hash(on)
+
+
+# ------------------------------------------------------------------------------------------ 3. earlier rounds
+
+
+async def test_round_two_prompt_shows_round_one_question_and_averages_grouped_by_reason():
+    import yaml
+
+    from autodata.cli import default_config_text
+    from autodata.documents import fit_to_budget, load_documents
+    from autodata.judging.acceptance import preset
+    from autodata.loop.episode import Endpoints, EpisodeSettings, run_episode
+    from autodata.sim import contracts
+
+    cfg = validate_config(yaml.safe_load(default_config_text()))
+    rt = ModelRuntime(cfg, cache=None)
+    seen: list[list[dict[str, Any]]] = []
+    original = rt.structured
+
+    async def spy(endpoint, messages, *args, **kwargs):
+        if kwargs.get("role") == "challenger":
+            seen.append(messages)
+        return await original(endpoint, messages, *args, **kwargs)
+
+    rt.structured = spy  # type: ignore[method-assign]
+    settings = EpisodeSettings(Endpoints("challenger", "judge", "weak", "strong", "judge"), preset("deployed"))
+    for doc in load_documents([ROOT / "examples" / "corpus" / "papers"]):
+        seen.clear()
+        ep = await run_episode(rt, fit_to_budget(doc, 6000), settings)
+        first = ep.rounds[0]
+        if len(ep.rounds) > 1 and first.decision is not None and first.example:
+            break
+    else:
+        pytest.fail("no document needed a second round")
+    assert contracts.block(seen[0], "earlier_rounds") is None
+    groups = json.loads(contracts.block(seen[1], "earlier_rounds"))
+    shown = [r for g in groups for r in g["rounds"] if r["round"] == 1]
+    assert shown, groups
+    assert {g["reason"] for g in groups} <= {"too_easy", "failed_on_strong", "quality", "broken", "judge", "format"}
+    one = shown[0]
+    assert one["question"] == first.example["question"]
+    assert one["question_type"] == first.example["question_type"]
+    d = first.decision
+    assert one["weak_mean"] == (None if d.weak_mean is None else round(d.weak_mean, 4))
+    assert one["strong_mean"] == (None if d.strong_mean is None else round(d.strong_mean, 4))
+    assert one["reasons"] == first.feedback
+
+
+def test_rounds_are_grouped_by_reason_and_a_round_can_sit_in_two_groups():
+    from autodata.roles.challenger import rounds_by_reason
+
+    items = [
+        {"round": 1, "codes": ["weak_mean_too_high"], "weak_mean": 0.8, "question": "q1", "messages": ["easy"]},
+        {"round": 2, "codes": ["output_unusable"], "messages": ["format"]},
+        {"round": 3, "codes": ["weak_best_too_high", "quality_failed"], "weak_mean": 0.7, "question": "q3"},
+    ]
+    groups = {g["reason"]: [r["round"] for r in g["rounds"]] for g in rounds_by_reason(items)}
+    assert groups == {"too_easy": [1, 3], "format": [2], "quality": [3]}

@@ -528,7 +528,9 @@ def _mean(x: float | None) -> float | None:
 def feedback_item(rnd: Round) -> dict[str, Any] | None:
     """A rejected round as the challenger's ``<feedback>`` block lists it; None when it gave no feedback.
 
-    ``{"round", "stage", "codes", "weak_mean", "strong_mean", "gap", "issues", "messages"}``: ``codes`` are
+    ``{"round", "stage", "codes", "weak_mean", "strong_mean", "gap", "issues", "question_type", "question",
+    "messages"}``: ``question_type`` and ``question`` are the round's own example (absent when the
+    challenger's output could not be used), so the challenger sees what it tried; ``codes`` are
     ``acceptance.REASONS`` keys (``output_unusable`` when the challenger's own answer could not be
     used), means are in [0, 1] or null when that solver did not run, ``issues`` are the
     quality verifier's. These entries are a stable contract: programs read them, not the messages.
@@ -549,6 +551,9 @@ def feedback_item(rnd: Round) -> dict[str, Any] | None:
         item.update(stage="challenger", codes=["output_unusable"])
     if rnd.quality and not rnd.quality.get("passed", True):
         item["issues"] = list(rnd.quality.get("issues") or [])
+    if rnd.example:
+        item["question_type"] = str(rnd.example.get("question_type") or "")
+        item["question"] = str(rnd.example.get("question") or "")
     item["messages"] = list(rnd.feedback)
     return item
 
