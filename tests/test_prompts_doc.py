@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import sys
 from pathlib import Path
 
 import pytest
