@@ -193,7 +193,7 @@ def frozen_files() -> dict[str, str]:
 def frozen_settings(cfg: Config) -> dict[str, Any]:
     """The settings that measure a recipe: preset and thresholds, profile and its scorer, sample
     counts and temperatures, orchestrator, final quality check, and every answering role's model."""
-    from autodata.loop.run import run_preset, run_roles  # the loop is below meta; imported late for clarity
+    from autodata.loop.episode import run_preset, run_roles  # the loop is below meta; imported late for clarity
 
     loop = cfg.loop
     prof = profile(loop.profile)
