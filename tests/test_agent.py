@@ -210,6 +210,11 @@ def test_the_document_reaches_the_orchestrator_only_as_fenced_data():
     block = task.split("<document", 1)[1].split("</document>", 1)[0]
     assert "Sum and Tensor of Quantitative Effects" in block
     assert task.index("</document>") > task.index("Tools:")  # the rules come before the data, outside it
+    # the orchestrator reads the same document as the challenger (cut to the budget), not a 3000-char excerpt
+    doc = fit_to_budget(next(iter(load_documents([PAPER]))), 6000)
+    assert len(doc.text) > 3000
+    last = doc.text.strip().splitlines()[-1].strip()
+    assert last and last in block
 
 
 def test_a_passing_round_the_agent_never_submitted_yields_no_example():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from autodata.documents import ReadOptions, Skipped, document_id, fit_text, fit_to_budget, load_documents
-from autodata.documents.budget import CHARS_PER_TOKEN, GAP, split_sections
+from autodata.documents.budget import CHARS_PER_TOKEN, GAP, ancestors, split_sections
 from autodata.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -271,3 +271,43 @@ def test_the_row_size_limit_is_the_same_for_every_row_source():
     assert isinstance(row_to_raw("hf://x#0", {"text": "a" * 100}, opts, "hf"), Skipped) is False
     big = row_to_raw("hf://x#1", {"text": "a" * 101}, opts, "hf")
     assert isinstance(big, Skipped) and big.reason == "oversized"
+
+
+def test_kept_subsections_bring_their_parents_headings_and_an_outline_of_what_was_left_out():
+    """Nine "Methodology" subsections kept without the tool headings above them said nothing of
+    which tool each described (arxiv-2212.11774, a survey of bug-localization tools)."""
+    doc = corpus_doc("arxiv-2212.11774.md")
+    cut = fit_to_budget(doc, 6000)
+    record = cut.meta["cut"]
+    assert len(cut.text) <= 6000 * CHARS_PER_TOKEN
+    sections = split_sections(cut.text.rsplit("\n\n[Left out:", 1)[0])
+    methodology = [s for s in sections if s.heading == "Methodology"]
+    assert len(methodology) >= 5
+    for m in methodology:  # each one sits under the heading of the tool it describes
+        parent = sections[ancestors(sections)[m.index][-1]]
+        assert parent.level == m.level - 1 and parent.heading not in ("Methodology", "")
+    assert record["headings_only"] and "BLUiR [10]" in record["headings_only"]
+    assert "### BLUiR [10]\n\n[…]\n\n#### Methodology" in cut.text
+    outline = record["outline"]
+    assert cut.text.endswith(outline) and outline.startswith("[Left out: ")
+    assert "References" in outline or "more]" in outline
+    assert not outline.startswith("[Left out: A literature review")  # the title is not repeated in every path
+
+
+def test_heading_levels_follow_each_style():
+    text = (
+        "Title\n=====\n\nintro\n\nPart\n----\n\nbody\n\nSub\n~~~\n\nbody\n\n"
+        "## Two\n\nx\n\n### Three\n\ny\n\n2.1 Numbered Sub\n\nz\n\nPROCEDURAL HISTORY\n\nw"
+    )
+    levels = [(s.heading, s.level) for s in split_sections(text)]
+    assert levels == [
+        ("Title", 1),
+        ("Part", 2),
+        ("Sub", 3),
+        ("Two", 2),
+        ("Three", 3),
+        ("2.1 Numbered Sub", 2),
+        ("PROCEDURAL HISTORY", 1),
+    ]
+    parents = ancestors(split_sections(text))
+    assert parents[2] == [0, 1] and parents[4] == [0, 3] and parents[6] == []

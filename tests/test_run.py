@@ -193,6 +193,10 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path, config
         "models.strong.simulation.latency_ms=40",
         "--set",
         "loop.concurrency=2",
+        "--set",  # prices do not change answers (not in the recipe): the reference run below has none
+        "models.weak.price.input_per_mtok=1.5",
+        "--set",
+        "models.strong.price.output_per_mtok=7",
     ]
     env = {**os.environ, "AUTODATA_CACHE_DIR": str(tmp_path / "cache-a")}
     out = tmp_path / "killed"
@@ -268,6 +272,21 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path, config
     assert lines(out / "episodes.jsonl") == lines(ref / "episodes.jsonl")
     killed = json.loads((out / "summary.json").read_text())
     assert killed["sessions"] == 2 and killed["documents"]["total"] == 8
+    assert killed["sessions_unfinished"] == 1  # the killed one
+    # true numbers: the summary's usage is the call log's, including what the killed session paid for
+    db = sqlite3.connect(str(out / "run.db"))
+    made = "CASE WHEN cache_hit THEN 0 ELSE {} END"
+    calls, hits, tin, tout, cost, first = db.execute(
+        f"SELECT SUM(1 - cache_hit), SUM(cache_hit), SUM({made.format('input_tokens')}), "
+        f"SUM({made.format('output_tokens')}), SUM(cost_usd), SUM(session = 1) FROM calls"
+    ).fetchone()
+    db.close()
+    assert first > 0  # the killed session's calls are in the log
+    assert (killed["calls"], killed["cache_hits"]) == (calls, hits)
+    assert (killed["input_tokens"], killed["output_tokens"]) == (tin, tout)
+    assert cost > 0 and killed["cost_usd"] == pytest.approx(cost, abs=1e-6)
+    by_role = killed["usage_by_role"]
+    assert sum(r["calls"] for r in by_role.values()) == calls
 
 
 def test_run_over_http_through_serve_sim_equals_in_process(tmp_path, serve_sim):

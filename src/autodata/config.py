@@ -589,9 +589,22 @@ def load_config(
         text, source = default_text, "<embedded default config>"
     else:
         p = Path(path)
-        if not p.is_file():
+        if p.is_dir():
+            raise ConfigError(f"{p} is a directory; give the path of a YAML config file")
+        if not p.exists():
             raise ConfigError(f"config file not found: {p}")
-        text, source = p.read_text(encoding="utf-8"), str(p)
+        if not p.is_file():
+            raise ConfigError(f"{p} is not a regular file (a pipe or device); give the path of a YAML config file")
+        source = str(p)
+        try:
+            text = p.read_bytes().decode("utf-8-sig")
+        except OSError as exc:
+            raise ConfigError(f"cannot read the config file {p}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{source}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                "save the config as UTF-8"
+            ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

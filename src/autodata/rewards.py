@@ -27,8 +27,16 @@ What is shipped:
   ``autodata/verifiable``, ``reward_model.style`` ``"rule"``) is scored by equivalence, as the filter
   scored it. A judge call that fails for good gives ``None``
   (TRL's "does not apply"), never a made-up 0.
-- :func:`compute_score` (verl) for both, chosen by ``data_source`` (``autodata/<profile>``), and
-  :func:`compute_verifiable_score` / :func:`compute_rubric_score` to pick one explicitly.
+- :func:`code_reward` (TRL) / :func:`compute_code_score` (verl): the ``code-tests`` scorer of the
+  ``code`` profile: the completion's code (its fenced block, or the whole text when it is Python) runs
+  against the row's hidden unit tests (``reward_model.ground_truth``) in the same sandbox the filter
+  used (the ``sandbox`` section of ``config``; default: bubblewrap with default limits); the reward is
+  the fraction of tests passed. A completion without code gets 0.0 (for training, writing no code is
+  a failure; the data filter instead records it as an attempt error); a sandbox that itself fails
+  gives ``None`` (TRL) or raises (verl), never a made-up 0.
+- :func:`compute_score` (verl) for all three, chosen by ``data_source`` (``autodata/<profile>``), and
+  :func:`compute_verifiable_score` / :func:`compute_rubric_score` / :func:`compute_code_score` to pick
+  one explicitly.
 
 The config of :func:`rubric_reward` and :func:`compute_score` is a YAML file or a run directory (its
 saved config), given as ``config=`` (verl: ``reward_kwargs``) or in ``$AUTODATA_REWARD_CONFIG``.
@@ -53,6 +61,7 @@ from autodata.llm.structured import split_think
 CONFIG_ENV = "AUTODATA_REWARD_CONFIG"
 DATA_SOURCE_PREFIX = "autodata/"
 EXACT_SCORER, JUDGE_SCORER = "exact-answer", "rubric-judge"  # names in autodata.judging.scoring.SCORERS
+CODE_SCORER = "code-tests"
 
 
 @dataclass(slots=True)
@@ -255,11 +264,20 @@ class RubricReward:
         styles = [(rm or {}).get("style") for rm in (_column(columns, "reward_model", n) or [None] * n)]
         sources = _column(columns, "data_source", n) or [None] * n
         kinds = [_kind(src, style) for src, style in zip(sources, styles, strict=True)]
-        refs = _references(columns, n) if EXACT_SCORER in kinds else [""] * n
+        refs = _references(columns, n) if EXACT_SCORER in kinds or CODE_SCORER in kinds else [""] * n
         texts = [completion_text(c) for c in items]
         out: list[float | None] = [None] * n
         judged: list[int] = []
+        coded = [i for i in range(n) if kinds[i] == CODE_SCORER]
+        if coded:  # the filter ran these rows' tests in the sandbox: so does the reward
+            sandbox = sandbox_of(self.config)
+            for i, r in zip(
+                coded, _run_code(sandbox, [texts[i] for i in coded], [refs[i] for i in coded]), strict=True
+            ):
+                out[i] = r
         for i in range(n):
+            if kinds[i] == CODE_SCORER:
+                continue
             if kinds[i] == EXACT_SCORER:
                 out[i] = float(equivalent(texts[i], refs[i]))  # the filter checked this row in code
             elif not rubrics[i] or not questions[i]:
@@ -353,7 +371,7 @@ def _kind(data_source: str | None, style: str | None = None) -> str:
             name = None
     if name is None:
         name = EXACT_SCORER if style == "rule" else JUDGE_SCORER
-    if name not in (EXACT_SCORER, JUDGE_SCORER):
+    if name not in (EXACT_SCORER, JUDGE_SCORER, CODE_SCORER):
         raise ValueError(f"rows of {data_source!r} are scored by {name!r}, which has no training reward here yet")
     return name
 
@@ -367,6 +385,89 @@ def compute_score(
 ) -> float:
     """verl entry point for autodata exports: the profile in ``data_source`` picks the filter's scorer
     (exact answers: equivalence; otherwise the judge's rubric score, with ``config=`` from reward_kwargs)."""
-    if _kind(data_source) == EXACT_SCORER:
+    kind = _kind(data_source)
+    if kind == EXACT_SCORER:
         return compute_verifiable_score(data_source, solution_str, ground_truth, extra_info)
+    if kind == CODE_SCORER:
+        return compute_code_score(data_source, solution_str, ground_truth, extra_info, **kwargs)
     return compute_rubric_score(data_source, solution_str, ground_truth, extra_info, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------- code
+
+_SANDBOXES: dict[str, Any] = {}
+
+
+def sandbox_of(config: str | Path | Config | None = None) -> Any:
+    """The sandbox executor of ``config``'s ``sandbox`` section (a YAML file, a run directory or a
+    Config; ``None``: ``$AUTODATA_REWARD_CONFIG`` when set, else the default bubblewrap sandbox).
+    Raises UserError naming the fix when it cannot run here (e.g. ``bwrap`` missing)."""
+    from autodata.sandbox import SandboxUnavailable, executor_from_config, make_executor
+
+    if config is None and not os.environ.get(CONFIG_ENV):
+        key = "default"
+        if key not in _SANDBOXES:
+            _SANDBOXES[key] = make_executor("bwrap")
+    else:
+        cfg = load_reward_config(config)
+        key = repr(cfg.sandbox.model_dump(mode="json"))
+        if key not in _SANDBOXES:
+            _SANDBOXES[key] = executor_from_config(cfg.sandbox)
+    executor = _SANDBOXES[key]
+    try:
+        executor.check()
+    except SandboxUnavailable as err:
+        raise UserError(str(err)) from None
+    return executor
+
+
+def _code_score(sandbox: Any, text: str, tests: str) -> float | None:
+    from autodata.sandbox.tasks import extract_code
+
+    code = extract_code(text)
+    if code is None:
+        return 0.0
+    result = sandbox.run(code, tests)
+    return None if result.infra_error else result.pass_rate
+
+
+def _run_code(sandbox: Any, texts: Sequence[str], tests: Sequence[str]) -> list[float | None]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, getattr(sandbox, "workers", 2))) as pool:
+        return list(pool.map(lambda pair: _code_score(sandbox, *pair), zip(texts, tests, strict=True)))
+
+
+def code_reward(
+    prompts: Sequence[Any] | None = None,
+    completions: Sequence[Any] | None = None,
+    *,
+    config: str | Path | Config | None = None,
+    **columns: Any,
+) -> list[float | None]:
+    """TRL reward: the fraction of the row's hidden unit tests (``reward_model.ground_truth`` of an
+    ``autodata export --format rl`` row of the code profile) each completion's code passes, in the
+    sandbox of ``config`` (see :func:`sandbox_of`). 0.0 for a completion without code; ``None`` where
+    the sandbox itself failed."""
+    items = list(completions or [])
+    tests = _references(columns, len(items))
+    return _run_code(sandbox_of(config), [completion_text(c) for c in items], tests)
+
+
+def compute_code_score(
+    data_source: str,
+    solution_str: str,
+    ground_truth: str,
+    extra_info: Mapping[str, Any] | None = None,
+    *,
+    config: str | Path | Config | None = None,
+    **kwargs: Any,
+) -> float:
+    """verl: the fraction of the hidden unit tests (``ground_truth``) the response's code passes.
+
+    Raises RuntimeError when the sandbox itself failed (verl needs a number; a made-up 0 would train on it).
+    """
+    value = _code_score(sandbox_of(config), completion_text(solution_str), str(ground_truth))
+    if value is None:
+        raise RuntimeError("the sandbox failed to run this response's code; see `autodata sandbox run`")
+    return value

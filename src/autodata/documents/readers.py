@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,15 @@ def read_file(path: Path, opts: ReadOptions) -> Iterator[Raw | Skipped]:
             "unsupported",
             f"unsupported file type {path.suffix or '(none)'}; supported: {', '.join(sorted(ALL_FORMATS))}",
         )
+        return
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        yield Skipped(source, "unreadable", f"cannot read the file: {exc.strerror or exc}")
+        return
+    if not stat.S_ISREG(mode):  # reading a named pipe would wait for a writer forever
+        kind = "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        yield Skipped(source, "not_a_regular_file", f"{kind}, not a regular file: not read")
         return
     if fmt in ("jsonl", "parquet"):  # containers stream row by row; the size limit applies to each row
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from autodata.config import DocumentsConfig
 
 HF_PREFIX = "hf://"
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def config_documents(docs: DocumentsConfig) -> Iterator[Document | Skipped]:
@@ -33,7 +35,13 @@ def check_inputs(inputs: Sequence[str | Path]) -> None:
     """Raise now the error ``expand`` would raise for a missing file or empty pattern, so a run with a
     typo in its paths fails before it writes anything (its run directory stays reusable)."""
     for item in inputs:
-        next(expand([item]), None)
+        if next(expand([item]), None) is None:  # only a folder can expand to nothing
+            folder = Path(os.path.expanduser(str(item)))
+            others = sum(len(files) for _, _, files in os.walk(folder))
+            what = f"{others} files, none of a supported type" if others else "no files"
+            raise UserError(
+                f"documents: the folder {str(item)!r} holds {what}; supported: {', '.join(sorted(ALL_FORMATS))}"
+            )
 
 
 def expand(inputs: Sequence[str | Path]) -> Iterator[str]:
@@ -84,6 +92,7 @@ def load_documents(
             if isinstance(raw, Skipped):
                 yield raw
                 continue
+            raw = _without_lone_surrogates(raw)
             text = raw.text.strip()
             if not text:
                 yield Skipped(raw.source, "empty", "no text")
@@ -97,6 +106,18 @@ def load_documents(
                 continue
             seen[doc_id] = raw.source
             yield Document(id=doc_id, source=raw.source, title=raw.title, text=text, format=raw.format, meta=raw.meta)
+
+
+def _without_lone_surrogates(raw: Raw) -> Raw:
+    """Lone UTF-16 surrogates (a JSON ``"\\ud83d"`` escape, half an emoji) cannot be encoded as UTF-8, so no
+    store, hash or server could take the text: each is replaced by U+FFFD and the repair is noted in
+    ``meta['cleaned']`` (shown in the document's episode)."""
+    if _SURROGATES.search(raw.text) is None and _SURROGATES.search(raw.title) is None:
+        return raw
+    bad = len(_SURROGATES.findall(raw.text))
+    fix = _SURROGATES.sub("\ufffd", raw.text), _SURROGATES.sub("\ufffd", raw.title)
+    note = f"{bad} lone UTF-16 surrogate(s) replaced by U+FFFD" if bad else "lone surrogates in the title replaced"
+    return Raw(raw.source, fix[1], fix[0], raw.format, {**raw.meta, "cleaned": note})
 
 
 def _hf(spec: str, opts: ReadOptions, split: str) -> Iterator[Raw | Skipped]:

@@ -248,6 +248,7 @@ def example_row(e: dict[str, Any]) -> dict[str, Any]:
         "question": e["question"],
         "reference_answer": e["reference_answer"],
         "rubric": _rubric(e["rubric"]),
+        "ground_truth": ground_truth(e),
         "weak_attempts": _attempts(e["weak"]),
         "strong_attempts": _attempts(e["strong"]),
         "weak_mean": e["weak"].get("mean"),
@@ -298,6 +299,7 @@ def examples_schema(rows: list[dict[str, Any]]) -> pa.Schema:
             ("question", pa.string()),
             ("reference_answer", pa.string()),
             ("rubric", RUBRIC),
+            ("ground_truth", pa.string()),
             ("weak_attempts", ATTEMPTS),
             ("strong_attempts", ATTEMPTS),
             ("weak_mean", pa.float64()),
@@ -341,6 +343,14 @@ def reward_style(e: dict[str, Any]) -> str:
     return profile(e.get("profile") or "rubric-qa").reward_style
 
 
+def ground_truth(e: dict[str, Any]) -> str:
+    """verl's ``reward_model.ground_truth``: what the example's scorer checks an answer against (the
+    reference answer; for the code profile, the hidden unit tests)."""
+    from autodata.loop.profile import profile
+
+    return profile(e.get("profile") or "rubric-qa").scoring.ground_truth(e)
+
+
 def rl_row(e: dict[str, Any], index: int, split: str = "train") -> dict[str, Any]:
     """``index``: the row's place in its split; ``split``: the split it is written to."""
     rubric = _rubric(e["rubric"])
@@ -348,7 +358,7 @@ def rl_row(e: dict[str, Any], index: int, split: str = "train") -> dict[str, Any
         "data_source": f"autodata/{e.get('profile') or 'rubric-qa'}",
         "prompt": prompt_messages(e),
         "ability": e.get("question_type") or e.get("profile") or "",
-        "reward_model": {"style": reward_style(e), "ground_truth": e["reference_answer"]},
+        "reward_model": {"style": reward_style(e), "ground_truth": ground_truth(e)},
         "extra_info": {"index": index, "split": split, "id": e["id"], "question": e["question"], "rubric": rubric},
         "id": e["id"],
         "profile": e.get("profile") or "rubric-qa",
@@ -394,8 +404,13 @@ def best_strong(e: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def sft_row(e: dict[str, Any]) -> dict[str, Any] | None:
+    from autodata.loop.profile import profile
+
     question_edited = "question" in (e.get("original") or {})
     best = None if question_edited else best_strong(e)
+    floor = profile(e.get("profile") or "rubric-qa").scoring.sft_min_score
+    if best is not None and floor is not None and best["score"] < floor:
+        best = None  # e.g. code: only a solution that passed every test is imitated, else the reference
     if best is None and not question_edited:
         return None  # no judged strong answer: nothing to imitate
     answer, source, score = (

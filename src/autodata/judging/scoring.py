@@ -108,9 +108,15 @@ class Scorer:
         """What the strong attempts' ``Scored.extracted`` answers agree on; None when not applicable."""
         return None
 
+    sft_min_score: ClassVar[float | None] = None  # SFT imitates a strong answer only at this score or above
+
     def configured(self, sandbox: Any = None) -> Scorer:
         """This scorer bound to the run's resources (a sandbox executor); most scorers need none."""
         return self
+
+    def ground_truth(self, record: dict[str, Any]) -> str:
+        """What an exported RL row's reward checks an answer against (verl ``reward_model.ground_truth``)."""
+        return str(record.get("reference_answer") or "")
 
     async def check_example(self, example: Any) -> tuple[list[str], dict[str, Any] | None]:
         """Problems with an example found in code before any solver is asked, and what was measured.
@@ -180,6 +186,11 @@ class CodeTests(Scorer):
     needs_judge = False
     needs_sandbox = True
     challenger_rubric = False
+    sft_min_score = 1.0  # SFT rows imitate a solution that passed every test (else the reference solution)
+
+    def ground_truth(self, record: dict[str, Any]) -> str:
+        """The hidden unit tests (an RL reward runs the answer's code against them in the sandbox)."""
+        return str((record.get("code") or {}).get("tests") or "")
 
     def __init__(self, sandbox: SandboxExecutor | None = None) -> None:
         self._sandbox = sandbox

@@ -33,7 +33,6 @@ from autodata.loop.episode import Episode, EpisodeSettings, Round, Steps, aborts
 from autodata.prompts import render
 from autodata.roles.schemas import ChallengerOutput, OrchestratorAction
 
-EXCERPT_CHARS = 3000
 MAX_BAD_REPLIES = 3
 
 
@@ -212,7 +211,7 @@ def _messages(doc: Document, s: EpisodeSettings) -> list[dict[str, str]]:
         instructions=s.orchestrator_instructions,
         document_id=doc.id,
         title=fence(doc.title).replace('"', "'"),
-        excerpt=fence(doc.text[:EXCERPT_CHARS]),
+        document=fence(doc.text),  # the same text the challenger sees, cut to the budget only
     )
     return [{"role": "user", "content": task}]
 

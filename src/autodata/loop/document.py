@@ -24,6 +24,8 @@ from autodata.llm.usage import current_document
 from autodata.loop.episode import Episode, EpisodeSettings, Round, scores_of
 from autodata.loop.orchestrate import run_episode
 
+CODE_FIELDS = ("tests", "signature", "entry_point", "language")  # a code task's fields kept in its example
+
 
 def _side(attempts: list[Any]) -> dict[str, Any]:
     scored = scores_of(attempts)
@@ -55,6 +57,7 @@ def example_record(doc: Document, episode: Episode, rnd: Round, job: DocumentJob
         "question": ex.get("question"),
         "reference_answer": ex.get("reference_answer"),
         "rubric": ex.get("rubric"),
+        **({"code": {k: ex[k] for k in CODE_FIELDS if k in ex}} if "tests" in ex else {}),
         "weak": _side(rnd.weak),
         "strong": _side(rnd.strong),
         "gap": rnd.decision.gap,
@@ -160,6 +163,8 @@ async def process_document(rt: ModelRuntime, doc: Document, job: DocumentJob) ->
         }
         if refits:
             trajectory["refits"] = refits
+        if doc.meta.get("cleaned"):
+            trajectory["cleaned"] = doc.meta["cleaned"]
         if episode.steps is not None:
             trajectory["steps"] = episode.steps
         if episode.note:

@@ -39,8 +39,10 @@ from autodata.loop.executor import Executor, LocalExecutor
 from autodata.loop.profile import profile
 from autodata.prompts import template_source
 from autodata.store.files import atomic_jsonl, atomic_text
+from autodata.store.lock import DirLock
 from autodata.store.run_store import RunStore
 
+CALL_FLUSH_S = 0.5  # how often the calls of documents still in flight are written to the call log
 # Errors that will fail every document the same way: stop scheduling new ones. ``quota``: the provider
 # refuses for billing reasons (429 insufficient_quota, 402); ``unsupported_param``: the model refuses a
 # request field (the message names the config key that omits it).
@@ -142,6 +144,36 @@ async def run(
     check_api_keys(cfg, used)  # before anything starts: a missing key is a user error
     rhash = recipe or recipe_hash(cfg, settings.endpoints.roles())
     check_inputs(cfg.documents.paths)  # a typo in a path fails before the run directory is touched
+    with DirLock(out_dir, "run"):  # one writer per run directory; a killed holder's lock is released by the OS
+        return await _run_locked(
+            cfg,
+            out_dir,
+            limit=limit,
+            force_new_recipe=force_new_recipe,
+            use_cache=use_cache,
+            on_progress=on_progress,
+            runtime=runtime,
+            settings=settings,
+            record=record,
+            rhash=rhash,
+            executor=executor,
+        )
+
+
+async def _run_locked(
+    cfg: Config,
+    out_dir: Path,
+    *,
+    limit: int | None,
+    force_new_recipe: bool,
+    use_cache: bool,
+    on_progress: ProgressFn | None,
+    runtime: ModelRuntime | None,
+    settings: EpisodeSettings,
+    record: RecordFn,
+    rhash: str,
+    executor: Executor | None,
+) -> dict[str, Any]:
     store = RunStore(out_dir)
     store.check_recipe(rhash, force=force_new_recipe)
     store.set_meta("config", cfg.redacted_dump())
@@ -160,6 +192,15 @@ async def run(
     changed = asyncio.Event()
     if hasattr(executor, "on_call"):
         executor.on_call = changed.set
+
+    async def flush_calls() -> None:
+        """The call log is written as calls come back, not only with their episode: what a session
+        killed mid-way paid for is still counted (``summarize`` reads usage from the log alone)."""
+        while True:
+            await asyncio.sleep(CALL_FLUSH_S)
+            store.record_calls(executor.leftover_calls())
+
+    flusher = asyncio.create_task(flush_calls())
 
     async def one(doc: Document, seq: int) -> None:
         try:
@@ -227,6 +268,7 @@ async def run(
         if tasks:
             await asyncio.gather(*tasks)
     finally:
+        flusher.cancel()
         for task in tasks:
             task.cancel()
         if tasks:
@@ -240,7 +282,7 @@ async def run(
         store,
         out_dir,
         progress=progress,
-        simulated=[n for n in used if cfg.models[n].provider == "simulated"],
+        simulated=sorted({n for n in settings.endpoints.roles().values() if cfg.models[n].provider == "simulated"}),
     )
     store.close()
     return summary
@@ -276,24 +318,22 @@ def summarize(
                 rejections.update(reason["code"] for reason in decision["reasons"])
             if r.get("error"):
                 rejections["error:" + r["error"].split(":", 1)[0]] += 1
-    by_role: dict[str, dict[str, float]] = {}
+    # usage from the call log, every session's calls including those of sessions killed mid-way: never
+    # from what a session reported about itself (a killed one reports nothing)
+    by_role = store.call_totals()
     total_wall = 0.0
     cache_write_errors = 0
-    for session in store.sessions():
+    sessions = store.sessions()
+    for session in sessions:
         usage = session.get("usage") or {}
         cache_write_errors += int(usage.get("cache_write_errors", 0))
-        for role, row in (usage.get("by_role") or {}).items():
-            acc = by_role.setdefault(
-                role, {"calls": 0, "cache_hits": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
-            )
-            for k in acc:
-                acc[k] += row.get(k, 0)
         if session.get("ended"):
             total_wall += session["ended"] - session["started"]
     accepted = counts.get("accepted", 0)
     calls = sum(int(v["calls"]) for v in by_role.values())
     cache_hits = sum(int(v["cache_hits"]) for v in by_role.values())
     cost = sum(v["cost_usd"] for v in by_role.values())
+    estimated = sum(int(v["estimated_usage_calls"]) for v in by_role.values())
     sandbox = sandbox_usage(store, accepted)
     return {
         "documents": {
@@ -309,13 +349,17 @@ def summarize(
         "rejections": dict(rejections.most_common()),
         "usage_by_role": by_role,
         "calls": calls,
+        "input_tokens": sum(int(v["input_tokens"]) for v in by_role.values()),
+        "output_tokens": sum(int(v["output_tokens"]) for v in by_role.values()),
+        "estimated_usage_calls": estimated,  # calls whose server sent no usage: their tokens are estimates
         "cache_hits": cache_hits,
         "cache_write_errors": cache_write_errors,  # answers the call cache could not save (asked again later)
         "cost_usd": round(cost, 6),
         "calls_per_accepted_example": round(calls / accepted, 2) if accepted else None,
         "cost_per_accepted_example": round(cost / accepted, 6) if accepted else None,
-        "wall_s": round(total_wall, 3),
-        "sessions": len(store.sessions()),
+        "wall_s": round(total_wall, 3),  # sessions that ended; a killed session's time is not known
+        "sessions": len(sessions),
+        "sessions_unfinished": sum(1 for x in sessions if not x.get("ended")),  # killed (or still running)
         "recipe_hash": store.get_meta("recipe_hash"),
         "simulated_models": simulated or [],
         "failures": progress.failures if progress else [],

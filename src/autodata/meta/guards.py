@@ -10,14 +10,22 @@ run before a child recipe is ever evaluated, and every refusal is logged as a ha
   test itself. The challenger and verifier never talk to the solvers or the judge, so such text has
   no honest purpose in a recipe.
 
-The content scan is a pattern list, not a proof: it is one of three layers (with the frozen hash
-and the canary set), each of which a test attacks with the simulated adversarial implementer.
+A third line runs after a child is evaluated: what the challenger *produced* under the child
+(contexts and questions of its validation rounds) is scanned for text addressed to whoever answers
+(``scan_example``: "reasoning is not needed", "answer in one word", "ignore the document"), and for
+demands of very short answers. The count is compared with the parent's on the same documents and
+seeds (``output_guard``), so text a document itself contains does not count against the child.
+
+The content scan is a pattern list, not a proof: it is one of four layers (with the output scan,
+the frozen hash and the canary set), each of which a test attacks.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from autodata.meta.recipe import EDITABLE, MAX_COMPONENT_CHARS
 
@@ -26,6 +34,25 @@ _JUDGE = r"(?:judge|grader|marker|evaluator)s?"
 _WEAKLY = (
     r"\b(?:fail|wrong|weak(?:ly)?|poor(?:ly)?|brief(?:ly)?|short|incorrect(?:ly)?|mistakes?|errors?|worse|bad(?:ly)?"
     r"|less|omit|skip|ignore|refuse|one word|vague(?:ly)?|careless(?:ly)?)"
+)
+_SMALL = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|a few|a single|[1-9]|1[0-9]|20)"
+# A cap of twenty words (or one or two sentences) on *answers*: it starves a rubric of the points a
+# good answer makes, so a weak solver "fails" for the cap, not the question. A reference-answer
+# length of a few sentences or hundreds of words is not caught.
+_SHORT_ANSWER = (
+    r"\b(?:answers?|responses?|replies|reply)\b[^.;\n]{0,40}?"
+    r"\b(?:under|below|fewer\s+than|less\s+than|at\s+most|no\s+more\s+than|not\s+exceed(?:ing)?|within|"
+    r"maximum\s+of|max(?:imum)?|limited\s+to|in)\s+" + _SMALL + r"\s+(?:words?|tokens?|characters?)\b"
+    r"|\b(?:one|single|two|three)[- ]word\s+(?:answers?|responses?|replies)\b"
+    r"|\b(?:answers?|responses?|replies|reply)\b[^.;\n]{0,30}?\b(?:in|with)\s+(?:one|a\s+single)\s+(?:word|sentence)\b"
+)
+# Telling the reader that reasoning is not wanted: no honest context or recipe needs it.
+_NO_REASONING = (
+    r"\b(?:reasoning|thinking|explanations?|working|justification)\s+(?:is\s+|are\s+)?"
+    r"(?:not\s+(?:needed|necessary|required|wanted|allowed)|unnecessary|forbidden|not\s+worth)\b"
+    r"|\bno\s+(?:need|reason)\s+to\s+(?:reason|think|explain|justify|show)\b"
+    r"|\bdo\s*n[o']t\s+(?:reason|think\s+(?:it\s+)?through|explain\s+your|show\s+your\s+(?:work|reasoning))\b"
+    r"|\bwithout\s+(?:any\s+)?(?:reasoning|explanation|thinking)\b"
 )
 # Directives to a solver about how to answer, or to the judge about how to mark. Honest recipe text
 # talks about questions ("questions a weak model fails"), not to the solvers, so these stay narrow.
@@ -61,7 +88,12 @@ SCOPE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "tells the quality verifier to let examples through",
         re.compile(
-            r"\b(?:pass|accept|approve)\s+(?:every|all|any|each)\b|\breport\s+no\s+issues\b"
+            # "accept every example" lets everything through; "accept any question that is grounded in the
+            # document" is an honest rule: a qualifier after the noun keeps it out
+            r"\b(?:pass|accept|approve)\s+(?:every|all|any|each)(?:\s+(?:of\s+the\s+)?\w+)?"
+            r"(?!\s+(?:that|which|whose|if|when|only|unless|where|grounded|supported|backed|with|whose))\b"
+            r"(?=\s*(?:[.;,!]|$|\band\b|\bregardless\b|\bno matter\b))"
+            r"|\breport\s+no\s+issues\b"
             r"|\bnever\s+(?:fail|reject)\b|\balways\s+(?:pass|accept|approve)\b",
             re.I,
         ),
@@ -76,10 +108,70 @@ SCOPE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     (
+        "demands very short answers",
+        re.compile(_SHORT_ANSWER, re.I | re.S),
+    ),
+    (
+        "tells whoever answers not to reason",
+        re.compile(_NO_REASONING, re.I),
+    ),
+    (
         "targets the acceptance test or its thresholds",
         re.compile(r"\b(?:acceptance (?:test|predicate|threshold)s?|weak_mean_max|strong_mean_min|gap_min)\b", re.I),
     ),
 )
+
+
+# Text in a context or question addressed to whoever answers it. Documents quote instructions to
+# people ("the applicant must answer within 30 days"); these name the model or its reasoning.
+_TO_READER = (
+    r"\b(?:note|message|instruction|hint)s?\s+(?:to|for)\s+(?:the\s+)?"
+    r"(?:solver|model|assistant|AI|answerer|reader|student|whoever)\b"
+    r"|\b(?:the\s+)?(?:solver|model|assistant|AI|answerer)\s+(?:should|must|shall|needs?\s+to|is\s+to)\b"
+    r"|\bignore\s+(?:the\s+|all\s+|any\s+)?(?:previous|above|prior|document|context|instructions?)\b"
+    r"|\bwhoever\s+answers\b"
+)
+OUTPUT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("addresses whoever answers", re.compile(_TO_READER, re.I)),
+    ("tells whoever answers not to reason", re.compile(_NO_REASONING, re.I)),
+    ("demands very short answers", re.compile(_SHORT_ANSWER, re.I | re.S)),
+)
+SCANNED_FIELDS = ("context", "question")
+
+
+def scan_example(example: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Findings in one challenger output's ``context`` and ``question``: ``{field, reason, excerpt}``."""
+    found = []
+    for field in SCANNED_FIELDS:
+        text = example.get(field)
+        if not isinstance(text, str):
+            continue
+        for why, pattern in OUTPUT_PATTERNS:
+            m = pattern.search(text)
+            if m:
+                found.append({"field": field, "reason": why, "excerpt": m.group(0)[:120]})
+    return found
+
+
+def scan_outputs(examples: Iterable[tuple[str, Mapping[str, Any]]]) -> list[dict[str, str]]:
+    """Findings over ``(document_id, example)`` pairs: each finding carries its ``document``."""
+    return [{"document": doc, **f} for doc, ex in examples for f in scan_example(ex)]
+
+
+def output_guard(child: list[dict[str, str]], parent: list[dict[str, str]]) -> str | None:
+    """Why a child's outputs show it gaming the solvers, or None.
+
+    A child is refused when its challenger produced more flagged contexts or questions than the
+    parent did on the same documents and seeds: text a document carries on its own shows up under
+    both, text the child's instructions planted only under the child.
+    """
+    if len(child) <= len(parent):
+        return None
+    first = next((f for f in child if f not in parent), child[0])
+    return (
+        f"output guard: the challenger's {first['field']} under this recipe {first['reason']} "
+        f"({first['excerpt']!r}; {len(child)} findings vs the parent's {len(parent)})"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,14 +51,17 @@ from autodata.llm.types import CallError
 from autodata.loop.episode import Episode, Round, Steps, scores_of
 from autodata.loop.orchestrate import run_episode
 from autodata.loop.run import documents_in_flight, run_roles, settings_from
-from autodata.meta.guards import Refusal, check_edit, knob_value
+from autodata.meta.guards import Refusal, check_edit, knob_value, output_guard, scan_outputs
 from autodata.meta.recipe import EDITABLE, Recipe, apply_recipe, frozen_hash, root_recipe
 from autodata.prompts import render
 from autodata.roles.schemas import Analysis, ChallengerOutput, RecipeEdits
+from autodata.store.call_log import CallLog
 from autodata.store.files import atomic_text
+from autodata.store.lock import DirLock
 
 META_ROLES = ("analyzer", "implementer")
 STATE = "state.json"
+CALLS = "calls.db"
 
 
 class FrozenChanged(Exception):
@@ -178,6 +181,11 @@ def component_diff(old: Recipe, new: Recipe) -> str:
     return "\n".join(lines)
 
 
+def produced(evals: Sequence[Evaluation]) -> list[tuple[str, dict[str, Any]]]:
+    """Every example the challenger wrote in these evaluations, as ``(document_id, example)``."""
+    return [(e.document_id, r.example) for ev in evals for e in ev.episodes for r in e.rounds if r.example]
+
+
 def round_summary(r: Round) -> str:
     ex = r.example or {}
     q = (ex.get("question") or "").replace("\n", " ")[:160]
@@ -225,6 +233,7 @@ class Optimizer:
         self.factory = runtime_factory or (lambda c: ModelRuntime.from_config(c, use_cache=use_cache))
         self.on_progress = on_progress
         self._runtimes: dict[int, ModelRuntime] = {}
+        self.calls: CallLog | None = None  # DIR/calls.db: every call of every session, the source of the spend
         self._retired: list[Any] = [0.0, 0]  # cost and tokens of runtimes already closed this session
         self.docs: dict[str, Document] = {}
         self.state: dict[str, Any] = {}
@@ -239,14 +248,31 @@ class Optimizer:
             rt = self._runtimes[seed_offset] = self.factory(
                 self.cfg.model_copy(update={"seed": self.cfg.seed + seed_offset})
             )
+            if self.calls is not None:
+                rt.meter.listener = self.calls.add
         return rt
 
     def spent(self) -> tuple[float, int]:
-        cost = self._retired[0] + sum(rt.meter.totals.cost_usd for rt in self._runtimes.values())
-        tokens = self._retired[1] + sum(
-            rt.meter.totals.input_tokens + rt.meter.totals.output_tokens for rt in self._runtimes.values()
-        )
-        return cost + self.state.get("spent_before_usd", 0.0), tokens + self.state.get("tokens_before", 0)
+        """Cost (USD) and tokens of every call of every session, from the call log: a session killed
+        mid-iteration never checkpointed its spend, but its calls are in the log."""
+        if self.calls is None:  # before the log is open (nothing spent yet this session)
+            cost = self._retired[0] + sum(rt.meter.totals.cost_usd for rt in self._runtimes.values())
+            tokens = self._retired[1] + sum(
+                rt.meter.totals.input_tokens + rt.meter.totals.output_tokens for rt in self._runtimes.values()
+            )
+        else:
+            t = self.calls.totals()
+            cost, tokens = t["cost_usd"], int(t["input_tokens"] + t["output_tokens"])
+            self.state["calls"], self.state["estimated_usage_calls"] = t["calls"], t["estimated_usage_calls"]
+        return cost + self.state.get("spent_before_log_usd", 0.0), tokens + self.state.get("tokens_before_log", 0)
+
+    def _open_call_log(self, *, resuming: bool) -> None:
+        """Open DIR/calls.db; a directory started before the log existed keeps its checkpointed spend."""
+        path = self.out / CALLS
+        if resuming and not path.exists() and "spent_before_log_usd" not in self.state:
+            self.state["spent_before_log_usd"] = self.state.get("spent_usd", 0.0)
+            self.state["tokens_before_log"] = self.state.get("tokens", 0)
+        self.calls = CallLog(path)
 
     async def _retire(self, offsets: Sequence[int]) -> None:
         """Close the runtimes of a finished iteration's paired validation, keeping what they spent."""
@@ -257,11 +283,6 @@ class Optimizer:
                 self._retired[0] += t.cost_usd
                 self._retired[1] += t.input_tokens + t.output_tokens
                 await rt.aclose()
-
-    def _carry_spend(self) -> None:
-        """On resume: what earlier sessions spent stays counted (this session's runtimes start at zero)."""
-        self.state["spent_before_usd"] = self.state.get("spent_usd", 0.0)
-        self.state["tokens_before"] = self.state.get("tokens", 0)
 
     def _save(self) -> None:
         """Checkpoint: state, population, history and the summary so far (``status`` reads it live)."""
@@ -455,6 +476,9 @@ class Optimizer:
             test=self.opt.test,
             alpha=self.opt.alpha,
         )
+        child_flags = scan_outputs(produced(child_evals))
+        parent_flags = scan_outputs(produced(parent_evals))
+        gaming = output_guard(child_flags, parent_flags)
         needs = f"needs > parent + margin {100 * self.opt.margin:.1f}"
         if self.opt.test == "paired":
             needs += f" and McNemar p < {self.opt.alpha}"
@@ -471,8 +495,13 @@ class Optimizer:
             "parent_stored_val_mean": parent["val_mean"],
             "test": self.opt.test,
             "paired": cmp.to_dict(),
-            "accepted": cmp.better,
-            "reason": (
+            "output_findings": child_flags,
+            "parent_output_findings": len(parent_flags),
+            **({"hacking": True} if gaming else {}),
+            "accepted": cmp.better and gaming is None,
+            "reason": (gaming or "")
+            + ("; " if gaming else "")
+            + (
                 f"validation {100 * mean:.1f}% vs parent {100 * cmp.parent_mean:.1f}% re-evaluated on the same "
                 f"documents and seeds ({cmp.wins} won, {cmp.losses} lost, McNemar p={cmp.p_value:.3g})"
                 + ("" if cmp.better else f" ({needs})")
@@ -546,13 +575,17 @@ class Optimizer:
         roles = run_roles(self.cfg)
         check_api_keys(self.cfg, sorted({*roles.values(), *(self.cfg.roles[r] for r in META_ROLES)}))  # type: ignore[index]
         self._load_documents()
+        with DirLock(self.out, "optimize"):  # one writer per directory; a killed holder's lock is released
+            return await self._run_locked()
+
+    async def _run_locked(self) -> dict[str, Any]:
         state_file = self.out / STATE
         pop = self.out / "population.jsonl"
         resuming = state_file.exists() and pop.exists() and pop.stat().st_size > 0  # else the root never finished
         try:
             if resuming:
                 self.state = json.loads(state_file.read_text())
-                self._carry_spend()
+                self._open_call_log(resuming=True)
                 self.population = [json.loads(x) for x in pop.read_text().splitlines()]
                 if self.state.get("final") is not None and self.opt.iterations > self.state["next_iteration"]:
                     raise UserError(
@@ -572,6 +605,7 @@ class Optimizer:
                     if reason:
                         self.state["stopped"] = reason
             else:
+                self._open_call_log(resuming=False)
                 await self.start()
             await self._iterate()
             if self.state.get("stopped") is None and self.state.get("final") is None:
@@ -585,7 +619,11 @@ class Optimizer:
                 if self.population:  # nothing is checkpointed before the starting recipe has its scores
                     self._save()
             finally:
-                await self._close_runtimes()
+                try:
+                    await self._close_runtimes()
+                finally:
+                    if self.calls is not None:
+                        self.calls.close()
         return self.write_outputs()
 
     async def _close_runtimes(self) -> None:
@@ -666,8 +704,10 @@ class Optimizer:
                 "baseline": (st.get("canary") or {}).get("baseline"),
                 "checks": (st.get("canary") or {}).get("checks", []),
             },
-            "cost_usd": round(st.get("spent_usd", 0.0), 6),
+            "cost_usd": round(st.get("spent_usd", 0.0), 6),  # every session's calls, from calls.db
             "tokens": st.get("tokens", 0),
+            "calls": st.get("calls"),
+            "estimated_usage_calls": st.get("estimated_usage_calls", 0),
             "cost_per_iteration_usd": round(st.get("spent_usd", 0.0) / max(1, len(children)), 6),
             "stopped": st.get("stopped"),
         }

@@ -56,6 +56,9 @@ class RunStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(calls)")}
+            if "estimated" not in columns:  # run directories written before the column existed
+                self._db.execute("ALTER TABLE calls ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0")
         except (OSError, sqlite3.DatabaseError) as exc:
             raise UserError(f"cannot open the run store in {self.dir}: {exc}") from None
         self._session: int | None = None
@@ -182,12 +185,14 @@ class RunStore:
 
     def _insert_calls(self, calls: list[dict[str, Any]]) -> None:
         self._db.executemany(
-            f"INSERT INTO calls (session, {', '.join(self._CALL_FIELDS)}) VALUES (?{', ?' * len(self._CALL_FIELDS)})",
-            [(self._session, *(c[f] for f in self._CALL_FIELDS)) for c in calls],
+            f"INSERT INTO calls (session, {', '.join(self._CALL_FIELDS)}, estimated) "
+            f"VALUES (?{', ?' * len(self._CALL_FIELDS)}, ?)",
+            [(self._session, *(c[f] for f in self._CALL_FIELDS), int(bool(c.get("estimated")))) for c in calls],
         )
 
     def record_calls(self, calls: list[dict[str, Any]]) -> None:
-        """Calls that belong to no finished episode (e.g. of documents that failed this session)."""
+        """Calls as they come back (the driver writes them every half second), and calls of documents
+        that failed this session: the log holds every call a killed session made, up to the last write."""
         if calls:
             with self._transaction():
                 self._insert_calls(calls)
@@ -272,6 +277,31 @@ class RunStore:
         from autodata.store.reviews import ReviewLog
 
         return ReviewLog(self._db)
+
+    def call_totals(self) -> dict[str, dict[str, float]]:
+        """Calls, cache hits, tokens and cost by role, over every session, from the call log.
+
+        The only source of a summary's usage: a session killed with ``kill -9`` never reports its
+        usage itself, but every call it made is in the log (written as the calls come back). Tokens
+        and cost count calls made (a cache hit row carries the usage it once cost, not counted);
+        ``estimated`` counts calls whose server sent no usage (tokens estimated, when the caller
+        says so)."""
+        out: dict[str, dict[str, float]] = {}
+        sql = (
+            "SELECT role, SUM(1 - cache_hit), SUM(cache_hit), SUM(CASE WHEN cache_hit THEN 0 ELSE input_tokens END), "
+            "SUM(CASE WHEN cache_hit THEN 0 ELSE output_tokens END), SUM(cost_usd), "
+            "SUM(CASE WHEN cache_hit THEN 0 ELSE estimated END) FROM calls GROUP BY role ORDER BY role"
+        )
+        for role, calls, hits, tin, tout, cost, est in self._db.execute(sql):
+            out[role] = {
+                "calls": int(calls or 0),
+                "cache_hits": int(hits or 0),
+                "input_tokens": int(tin or 0),
+                "output_tokens": int(tout or 0),
+                "cost_usd": float(cost or 0.0),
+                "estimated_usage_calls": int(est or 0),
+            }
+        return out
 
     def flags(self) -> FlagLog:
         """The data-set checks' flags on this run's examples (tables ``flag_checks``, ``flags``)."""

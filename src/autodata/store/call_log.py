@@ -1,0 +1,94 @@
+"""A directory's call log: every model call a command made, in SQLite, written as the calls come back.
+
+``autodata optimize`` keeps its spend here (``DIR/calls.db``) so its totals are counted from what is
+stored, not from a session's memory: a session killed with ``kill -9`` loses at most the calls of the
+last half second, and a resumed session adds to the same log. (``autodata run`` keeps the same rows
+in its run store, ``run.db``.) Rows have the shape :class:`autodata.llm.usage.UsageMeter` tells its
+listener: at, document_id, endpoint, role, cache_hit, input_tokens, output_tokens, cost_usd,
+latency_s, and optionally ``estimated`` (the server sent no usage; the tokens are estimates).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from autodata.errors import UserError
+
+FLUSH_S = 0.5
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    session REAL NOT NULL, at REAL NOT NULL, document_id TEXT, endpoint TEXT NOT NULL, role TEXT NOT NULL,
+    cache_hit INTEGER NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL, latency_s REAL NOT NULL, estimated INTEGER NOT NULL DEFAULT 0
+);
+"""
+_FIELDS = (
+    "at",
+    "document_id",
+    "endpoint",
+    "role",
+    "cache_hit",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "latency_s",
+)
+
+
+class CallLog:
+    """Append-only call rows in ``path``; :meth:`add` buffers, writing at most every ``FLUSH_S``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise UserError(f"cannot open the call log {self.path}: {exc}") from None
+        self.session = time.time()
+        self._buffer: list[dict[str, Any]] = []
+        self._last = time.monotonic()
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._buffer.append(row)
+        if time.monotonic() - self._last >= FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        rows, self._buffer = self._buffer, []
+        self._last = time.monotonic()
+        if rows:
+            self._db.executemany(
+                f"INSERT INTO calls (session, {', '.join(_FIELDS)}, estimated) VALUES (?{', ?' * len(_FIELDS)}, ?)",
+                [(self.session, *(r[f] for f in _FIELDS), int(bool(r.get("estimated")))) for r in rows],
+            )
+
+    def totals(self) -> dict[str, float]:
+        """Calls made, cache hits, tokens and cost of calls made, over every session of the directory."""
+        self.flush()
+        calls, hits, tin, tout, cost, est = self._db.execute(
+            "SELECT SUM(1 - cache_hit), SUM(cache_hit), SUM(CASE WHEN cache_hit THEN 0 ELSE input_tokens END), "
+            "SUM(CASE WHEN cache_hit THEN 0 ELSE output_tokens END), SUM(cost_usd), "
+            "SUM(CASE WHEN cache_hit THEN 0 ELSE estimated END) FROM calls"
+        ).fetchone()
+        return {
+            "calls": int(calls or 0),
+            "cache_hits": int(hits or 0),
+            "input_tokens": int(tin or 0),
+            "output_tokens": int(tout or 0),
+            "cost_usd": float(cost or 0.0),
+            "estimated_usage_calls": int(est or 0),
+        }
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._db.close()
