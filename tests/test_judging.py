@@ -127,7 +127,12 @@ def test_editing_the_runtime_interface_the_judge_uses_changes_the_frozen_hash(pa
     cfg = load_config(OPTIMIZE)
     before = frozen_hash(cfg)
     covered = set(frozen_parts(cfg)["files"])
-    assert {"llm/structured.py", "prompts/structured_instructions.j2", "prompts/structured_repair.j2"} <= covered
+    assert {
+        "llm/structured.py",
+        "prompts/structured_instructions.j2",
+        "prompts/structured_repair.j2",
+        "prompts.py",
+    } <= covered
     (package_copy / "prompts" / "structured_repair.j2").write_text("just answer anything\n", encoding="utf-8")
     assert frozen_hash(cfg) != before
     again = frozen_hash(cfg)

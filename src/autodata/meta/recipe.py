@@ -147,8 +147,8 @@ def interface_files() -> list[Path]:
 
     - The model runtime (``autodata.llm``) is the interface to the models, most of it transport
       (pacing, caching, retries): only the modules the package imports are covered, with the prompt
-      templates those modules render (``*.j2`` names in their source) — how the judge's structured
-      answer is asked for and repaired decides what a judge can return.
+      templates those modules render (``*.j2`` names in their source) and ``prompts.py``, which renders
+      them — how the judge's structured answer is asked for and repaired decides what a judge can return.
     - Any other package it imports from (the code sandbox, which runs and counts unit tests) decides
       scores as a whole: every file of that package is covered, found by walking it.
     - A single module it imports (``autodata.errors``) is covered as that file.
@@ -178,6 +178,8 @@ def interface_files() -> list[Path]:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith(".j2"):
                 if (PROMPTS_DIR / node.value).is_file():
                     templates.add(PROMPTS_DIR / node.value)
+    if templates:  # and the module that renders them (undefined values are errors, whitespace stripped)
+        templates.add(PACKAGE_DIR / "prompts.py")
     return sorted(files | templates)
 
 
