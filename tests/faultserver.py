@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from autodata.llm.sim.ladder import FINGERPRINT, LADDER, SimulatedLadder
 from autodata.llm.types import canonical_json
+from autodata.sim.ladder import FINGERPRINT, LADDER, SimulatedLadder
 
 MAX_HEADER_LINES = 100
 MAX_BODY_BYTES = 16 * 1024 * 1024

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from autodata.llm.sim.ladder import LADDER, SimulatedLadder
+from autodata.sim.ladder import LADDER, SimulatedLadder
 from faultserver import Arrival, reply
 
 Shape = Callable[[Arrival, int, Any], tuple[int, Any]]
@@ -81,7 +81,7 @@ def vllm_reasoning(a: Arrival, code: int, payload: Any) -> tuple[int, Any]:
 
 VLLM_MODELS = [
     {"id": n, "object": "model", "owned_by": "vllm", "root": n, "max_model_len": 32768}
-    for n in ("sim-weak", "sim-strong")
+    for n in ("sim-weak", "sim-strong", "sim-judge", "sim-challenger")
 ]
 
 
@@ -115,7 +115,10 @@ def ollama_ignores_format(a: Arrival, code: int, payload: Any) -> tuple[int, Any
     return code, _strip_fingerprint(payload)
 
 
-OLLAMA_MODELS = [{"id": n, "object": "model", "owned_by": "library"} for n in ("sim-weak", "sim-strong")]
+OLLAMA_MODELS = [
+    {"id": n, "object": "model", "owned_by": "library"}
+    for n in ("sim-weak", "sim-strong", "sim-judge", "sim-challenger")
+]
 
 
 # ---------------------------------------------------------------------------------------------- llama-server
@@ -131,7 +134,8 @@ def llama_server(a: Arrival, code: int, payload: Any) -> tuple[int, Any]:
     return code, _strip_fingerprint(payload)
 
 
-LLAMA_MODELS = [{"id": "sim-strong", "object": "model", "owned_by": "llamacpp", "meta": {"n_ctx_train": 32768}}]
+# llama-server lists the one model it loaded (its path or --alias) and answers whatever ``model`` a request names
+LLAMA_MODELS = [{"id": "qwen2.5-7b-instruct-q4_k_m.gguf", "object": "model", "owned_by": "llamacpp"}]
 
 
 # ---------------------------------------------------------------------------------------------- OpenAI reasoning

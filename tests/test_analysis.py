@@ -338,7 +338,7 @@ async def test_embedding_dedup_catches_a_reordered_paraphrase(tmp_path):
     from starlette.routing import Route
 
     from autodata.analysis.embeddings import embedding_pairs
-    from autodata.llm.sim.server import bind_socket
+    from autodata.sim.server import bind_socket
 
     seen: list[int] = []
 

@@ -323,6 +323,9 @@ def test_contamination_and_dedup_flags_reach_the_export(run_copy, tmp_path):
     assert res.selection.flagged == {"contamination": 1, "duplicate": len(dropped)}
     card = export(run_copy, "hf", tmp_path / "hf").card
     assert f"| flagged: duplicate | {len(dropped)} |" in card and "| flagged: contamination | 1 |" in card
+    status = cli("status", str(run_copy)).stdout
+    assert "flagged by data-set checks (left out of exports unless --include flagged): " in status
+    assert f"contamination 1, duplicate {len(dropped)}" in status
 
     # a new check of the same kind replaces the old verdict (the log keeps both)
     bench.write_text(json.dumps({"question": "nothing like any generated question at all"}) + "\n")

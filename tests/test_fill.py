@@ -17,9 +17,9 @@ from autodata.config import validate_config
 from autodata.llm.backends import Reply
 from autodata.llm.cache import CallCache
 from autodata.llm.runtime import ModelRuntime
-from autodata.llm.sim.ladder import SimulatedLadder
 from autodata.loop.executor import LocalExecutor
 from autodata.loop.run import documents_in_flight, run, settings_from
+from autodata.sim.ladder import SimulatedLadder
 
 ROOT = Path(__file__).resolve().parents[1]
 MSG = [{"role": "user", "content": "Explain why indentation consistency matters in Python codebases."}]

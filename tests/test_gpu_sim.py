@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from autodata.errors import ConfigError
-from autodata.llm.sim.gpu import PRESETS, GpuEngine, GpuSpec, PrefixCache, load_spec, metrics_text, prompt_text
+from autodata.sim.gpu import PRESETS, GpuEngine, GpuSpec, PrefixCache, load_spec, metrics_text, prompt_text
 
 # one step = 1 + 1 * running seconds; prefill 0.5 s a token; blocks of 1 token (4 characters)
 SPEC = GpuSpec("t", max_batch=2, prefill_s_per_token=0.5, step_base_s=1.0, step_per_seq_s=1.0, cache_blocks=8,
@@ -132,7 +132,7 @@ async def test_engine_on_the_event_loop_clock_and_its_metrics():
 
 
 def test_serve_sim_with_a_gpu_model_answers_as_without_and_serves_metrics():
-    from autodata.llm.sim.ladder import SimulatedLadder
+    from autodata.sim.ladder import SimulatedLadder
     from conftest import autodata_server, wait_until_answering
 
     body = {"model": "sim-weak", "messages": [{"role": "user", "content": "What is 2 + 2? Explain."}], "seed": 3}

@@ -19,8 +19,8 @@ from pydantic import BaseModel
 from autodata.config import validate_config
 from autodata.llm.cache import CallCache
 from autodata.llm.runtime import ModelRuntime
-from autodata.llm.sim.ladder import SimulatedLadder
 from autodata.llm.types import CallError, Completion
+from autodata.sim.ladder import SimulatedLadder
 from faultserver import (
     ABORT,
     MALFORMED,

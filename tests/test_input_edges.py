@@ -95,3 +95,49 @@ def test_a_document_with_a_lone_surrogate_is_cleaned_with_its_reason(tmp_path):
     first = next(ep for ep in episodes if ep["source"].endswith(":1"))
     assert first["cleaned"] == "1 lone UTF-16 surrogate(s) replaced by U+FFFD"
     assert first["title"] == "half an emoji \ufffd"
+
+
+# ------------------------------------------------------------------------------------------ plain validate
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ("loop.acceptance.overrides.strong_mean_min=2.0", "strong_mean_min: 2.0 is outside [0, 1]"),
+        ("loop.acceptance.overrides.gap_min=-0.1", "gap_min: -0.1 is outside [0, 1]"),
+        ("loop.acceptance.overrides.strong_mean_min=0.96", "is not below strong_mean_below 0.95"),
+        ("loop.acceptance.overrides.gap_min=0.98", "gap_min: 0.98 is larger than any strong mean allowed"),
+        ("loop.min_valid_attempts=4", "loop.min_valid_attempts: 4 is more than the attempts drawn"),
+        ("loop.orchestrator=agent", "roles.orchestrator: required"),
+    ],
+)
+def test_validate_finds_what_run_would_refuse_or_run_for_nothing(override, words):
+    from autodata.config import load_config
+    from autodata.loop.run import config_problems
+
+    problems = config_problems(load_config(ROOT / "examples" / "quickstart.yaml", [override]))
+    assert any(words in p for p in problems), problems
+
+
+def test_verifiable_thresholds_are_checked_against_k():
+    from autodata.config import load_config
+    from autodata.loop.run import config_problems
+
+    cfg = load_config(ROOT / "examples" / "verifiable.yaml", ["loop.acceptance.overrides.strong_correct_min=5"])
+    assert any("5 correct strong attempts cannot happen in k_strong = 4" in p for p in config_problems(cfg))
+
+
+def test_every_example_config_validates():
+    from autodata.config import load_config
+    from autodata.loop.run import config_problems
+
+    for path in sorted((ROOT / "examples").glob("*.yaml")):
+        assert config_problems(load_config(path)) == [], path
+
+
+def test_validate_and_run_refuse_an_impossible_threshold_before_any_call(tmp_path):
+    bad = "loop.acceptance.overrides.strong_mean_min=2.0"
+    refused(autodata("validate", "examples/quickstart.yaml", "--set", bad), "strong_mean_min: 2.0 is outside [0, 1]")
+    out = tmp_path / "out"
+    refused(autodata("run", "examples/quickstart.yaml", "--out", str(out), "--set", bad), "outside [0, 1]")
+    assert not out.exists()

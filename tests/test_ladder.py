@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from autodata.llm.sim.ladder import FINGERPRINT, LADDER, SimulatedLadder, fake_from_schema
+from autodata.sim.ladder import FINGERPRINT, LADDER, SimulatedLadder, fake_from_schema
 
 SCHEMA = {
     "type": "object",

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from autodata.config import load_config
-from autodata.errors import UserError
-from autodata.llm.sim import ladder
+from autodata.errors import ConfigError, UserError
 from autodata.meta import optimizer as opt_mod
 from autodata.meta.guards import check_edit, output_guard, scan_example, scan_outputs, scan_text
 from autodata.meta.optimizer import (
@@ -27,9 +26,13 @@ from autodata.meta.optimizer import (
     split_documents,
     strictly_better,
 )
-from autodata.meta.recipe import Recipe, apply_recipe, frozen_hash, load_recipe, root_recipe
+from autodata.meta.recipe import Recipe, apply_recipe, directive_names, frozen_hash, load_recipe, root_recipe
+from autodata.sim import ladder
 
 ROOT = Path(__file__).resolve().parents[1]
+# Each child is validated and its parent re-evaluated on the same seeds: whole runs take twice the
+# calls they once did, and a loaded 2-core machine needs more than the suite's 120 s for the longest.
+pytestmark = pytest.mark.timeout(400)
 
 
 def config(*overrides: str):
@@ -212,6 +215,24 @@ def test_edits_outside_the_editable_components_are_refused():
     assert check_edit("challenger_instructions", "x" * 5000, knobs)[0].reason.startswith("longer than")
 
 
+def test_directives_are_a_declared_vocabulary_in_config_recipe_and_guard():
+    knobs = {"max_rounds": (1, 3)}
+    assert check_edit("directives", "multi_step, counterfactual", knobs) == []
+    [refusal] = check_edit("directives", "multi_step, be_lenient", knobs)
+    assert "unknown directive(s) be_lenient" in refusal.reason and "multi_step" in refusal.reason
+    cfg = config()
+    assert "directives" not in root_recipe(cfg).components  # no directives: the recipe hash is as before
+    applied = apply_recipe(cfg, Recipe(components={"directives": "multi_step,  counterfactual multi_step"}))
+    assert applied.loop.directives == ["multi_step", "counterfactual"]
+    assert root_recipe(applied).components["directives"] == "multi_step, counterfactual"
+    assert frozen_hash(applied) == frozen_hash(cfg)
+    with pytest.raises(UserError, match="unknown directive"):
+        apply_recipe(cfg, Recipe(components={"directives": "nonsense"}))
+    with pytest.raises(ConfigError) as info:
+        config("loop.directives=[nonsense]")
+    assert "loop.directives" in info.value.render() and "strict_leakage_check" in info.value.render()
+
+
 def test_recipes_apply_only_editable_settings_and_keep_the_frozen_hash():
     cfg = config()
     recipe = Recipe(components={"challenger_instructions": "Ask multi-step questions."}, knobs={"max_rounds": 3})
@@ -255,7 +276,8 @@ def test_the_optimizer_finds_a_real_improvement_and_writes_its_outputs(honest):
             assert c["paired"]["wins"] + c["paired"]["losses"] <= 2 * 8 and c["test"] == "margin"
             assert c["diff"].startswith("---")
     best = load_recipe(out / "best_recipe.yaml")
-    assert best.hash == summary["best"]["hash"] and best.components["challenger_instructions"]
+    # the simulated implementer improves the recipe through declared directives (their effects are documented)
+    assert best.hash == summary["best"]["hash"] and best.components["directives"]
     assert (out / "pass_rate.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "history.md").read_text().count("**Iteration") == 6
 
@@ -406,9 +428,16 @@ def test_run_with_an_evolved_recipe(honest, tmp_path):
     assert res.returncode == 0, res.stderr
     store = RunStore(tmp_path / "r")
     applied = store.get_meta("config")["loop"]
+    stored = store.get_meta("recipe")
     store.close()
     best = load_recipe(out / "best_recipe.yaml")
     assert applied["challenger_instructions"] == best.components["challenger_instructions"]
+    assert applied["directives"] == directive_names(best.components["directives"])
+    # which recipe was applied is printed and stored, and the status says it
+    assert f"applying evolved recipe {best.hash} from {out / 'best_recipe.yaml'}" in res.stderr
+    assert stored == {"hash": best.hash, "file": str((out / "best_recipe.yaml").resolve())}
+    status = cli("status", str(tmp_path / "r"))
+    assert f"evolved recipe applied: {best.hash} from" in status.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("components: {solver_prompt: be brief}\n")
     res = cli("run", "examples/optimize.yaml", "--recipe", str(bad), "--out", str(tmp_path / "b"))
@@ -540,3 +569,50 @@ def test_spend_after_a_crash_without_a_checkpoint_counts_every_call(tmp_path, mo
     # every call the uninterrupted run made was made once here too (the resume adds its canary re-check)
     assert resumed["tokens"] >= ref["tokens"] and resumed["calls"] >= ref["calls"]
     assert resumed["cost_usd"] >= ref["cost_usd"] - 1e-6
+
+
+def test_the_analyzer_reads_full_exchanges_and_both_meta_roles_read_the_history(tmp_path, monkeypatch):
+    seen: dict[str, list[dict]] = {"analyzer": [], "implementer": []}
+    original = Optimizer._ask
+
+    async def spy(self, role, it, output, **values):
+        seen[role].append(values)
+        return await original(self, role, it, output, **values)
+
+    monkeypatch.setattr(Optimizer, "_ask", spy)
+    out = tmp_path / "ex"
+    run_opt(out, "optimize.iterations=2", "optimize.canary_size=0", use_cache=False)
+    first = json.loads(seen["analyzer"][0]["exchanges"])
+    assert first, "the analyzer was shown no exchange"
+    assert all(
+        {"context", "question", "reference_answer", "rubric", "weak", "strong", "decision"} <= set(e) for e in first
+    )
+    solved = [e for e in first if e["weak"]]  # rounds the quality check stopped have no attempts
+    assert solved and all({"answer", "score"} <= set(a) for e in solved for a in e["weak"])
+    assert any("marks" in a for e in first for a in e["weak"])  # the graders' marks per criterion
+    assert len(seen["analyzer"][0]["exchanges"]) <= 12000 * 4 + 2 * len(first) * 2  # within the token budget
+    # the second iteration's analyzer and implementer both read what the first one tried
+    assert "**Iteration 0**" in seen["analyzer"][1]["history"]
+    assert "**Iteration 0**" in seen["implementer"][1]["history"]
+    assert population(out)[1]["exchanges_shown"] == len(first)
+
+
+def test_the_exchange_sample_keeps_to_its_budget_and_mixes_accepted_and_rejected():
+    from autodata.judging.acceptance import Decision
+    from autodata.loop.episode import Attempt, Episode, Round
+    from autodata.meta.optimizer import sample_exchanges
+
+    def rnd(n, accepted):
+        r = Round(n, example={"context": "c" * 400, "question": f"q{n}", "answer": "a", "rubric": []})
+        r.weak = [Attempt("w" * 100, [0], 0.0)]
+        r.decision = Decision(accepted=accepted, stage="strong")
+        return r
+
+    eps = [Episode("d1", "accepted", [rnd(i, i % 3 == 0) for i in range(9)])]
+    every = sample_exchanges(eps, {"d1": "Doc"}, budget_tokens=100_000, seed="s")
+    assert len(every) == 9
+    assert [e["decision"] == "accepted" for e in every][:3].count(True) == 1  # two rejected for each accepted
+    small = sample_exchanges(eps, {"d1": "Doc"}, budget_tokens=400, seed="s")
+    assert 0 < len(small) < 9 and len(json.dumps(small)) <= 400 * 4 + 10
+    assert sample_exchanges(eps, {"d1": "Doc"}, budget_tokens=0, seed="s") == []
+    assert sample_exchanges(eps, {"d1": "Doc"}, budget_tokens=400, seed="s") == small  # seeded

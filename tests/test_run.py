@@ -337,6 +337,7 @@ def test_endpoint_errors_fail_documents_for_a_retry_instead_of_exhausting_them(t
         f"models.challenger.base_url={base}",
         "--set",
         "models.challenger.simulation=null",
+        "--no-preflight",  # with it, the run is refused before it starts (checked below)
         env=env,
     )
 
@@ -347,6 +348,12 @@ def test_endpoint_errors_fail_documents_for_a_retry_instead_of_exhausting_them(t
     assert summary["documents"]["failed_this_session"] >= 1
     db = sqlite3.connect(str(tmp_path / "o" / "run.db"))
     assert db.execute("SELECT COUNT(*) FROM documents").fetchone()[0] == 0  # nothing recorded as finished
+    # pre-flight (the default) refuses the run before the first document and says what the server serves
+    args = [a for a in res.args[3:] if a != "--no-preflight"]
+    args[args.index("--out") + 1] = str(tmp_path / "p")
+    res = run_cli(*args, env=env)
+    assert res.returncode == 2 and "models.challenger.model: 'no-such-model' is not served" in res.stderr
+    assert "it serves: sim-weak" in res.stderr and not (tmp_path / "p").exists()
 
 
 def test_missing_api_key_is_a_user_error_before_the_run_starts(tmp_path):

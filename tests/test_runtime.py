@@ -227,7 +227,7 @@ async def test_missing_api_key_env_is_reported(monkeypatch):
 
 
 async def test_simulator_version_is_part_of_simulated_keys_only(monkeypatch):
-    import autodata.llm.runtime as runtime_mod
+    import autodata.sim.provider as runtime_mod  # the provider puts the simulator's version in the namespace
 
     before = ModelRuntime(_cfg(), cache=None).request("weak", MSG).cache_key()
     monkeypatch.setattr(runtime_mod, "SIM_VERSION", "sim-next")

@@ -92,6 +92,17 @@ TABLE: list[tuple[str, str, bool]] = [
     ("[2,5)", "[2,5)", TRUE),
     ("[2,5]", "[2,5)", FALSE),
     ("\\boxed{m \\geq \\sqrt{2}}", "m \\geq \\sqrt{2}", TRUE),
+    ("\\frac{1}{2^{98}}", "\\frac{1}{2^{99}}", FALSE),  # huggingface/Math-Verify#14: tiny values
+    ("\\frac{1}{2006!}", "\\frac{1}{2004!}", FALSE),  # huggingface/Math-Verify#14
+    ("n=1, 2, 3", "n=2, 3, 4", FALSE),  # huggingface/Math-Verify#14: the equation's sides
+    ("D = (0, 1.5)", "D = (0, 1)", FALSE),  # huggingface/Math-Verify#14
+    ("2021", "\\pm 2021", FALSE),  # huggingface/Math-Verify#14
+    ("1 + \\frac{1}{e}", "1 - \\frac{1}{e}", FALSE),  # huggingface/Math-Verify#14
+    ("1728", "1331, 1728", FALSE),  # huggingface/Math-Verify#47: part of a multi-part answer
+    ("1331, 1728", "1728, 1331", TRUE),
+    ("-1 + exp(16)", "e^{16} - 1", TRUE),  # huggingface/Math-Verify#69
+    ("pi/2", "\\dfrac{\\pi}{2}", TRUE),  # huggingface/Math-Verify#69
+    ("-2*pi", "-2\\pi", TRUE),  # huggingface/Math-Verify#69
     # --- text answers ---
     ("Answer: Paris", "paris", TRUE),
     ("Answer: London", "Paris", FALSE),

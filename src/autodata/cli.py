@@ -20,13 +20,17 @@ from autodata.cli_common import (  # noqa: F401  (re-exported: the CLI's helpers
     ForceOpt,
     LimitOpt,
     NoCacheOpt,
+    NoPreflightOpt,
     QuietOpt,
     SetOpt,
     T,
+    _cost_rows,
     _exit_if_run_failed,
     _load,
+    _preflight,
     _print_run_summary,
     _progress,
+    _show_waits,
     _simulated_banner,
     _with_progress,
     app,
@@ -34,7 +38,7 @@ from autodata.cli_common import (  # noqa: F401  (re-exported: the CLI's helpers
     err,
     out,
 )
-from autodata.config import redact_url
+from autodata.config import Config, redact_url
 from autodata.errors import UserError
 
 cache_app = typer.Typer(no_args_is_help=True, help="Inspect or clear the call cache.")
@@ -44,9 +48,30 @@ app.add_typer(sandbox_app, name="sandbox")
 
 
 @app.command()
-def validate(config: Annotated[Path, typer.Argument(help="YAML config to check.")], set_: SetOpt = None) -> None:
-    """Load and check a config; report every problem with its dotted key. Exit 2 if invalid."""
+def validate(
+    config: Annotated[Path, typer.Argument(help="YAML config to check.")],
+    set_: SetOpt = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Also contact each endpoint the roles use: model served, one call, schema, context."
+        ),
+    ] = False,
+) -> None:
+    """Load and check a config; report every problem with its dotted key. Exit 2 if invalid.
+
+    Beyond the schema: the roles `run` (and `optimize`) will need, and acceptance thresholds that no
+    scores can meet (checks that need no network); with --check, the endpoints too."""
+    from autodata.loop.run import check_config
+
     cfg = _load(config, set_)
+    check_config(cfg)
+    for warning in _shared_model_names(cfg):
+        err.print(f"[yellow]warning: {warning}[/]", highlight=False)
+    if check:
+        used = sorted(set(cfg.roles.values())) or sorted(cfg.models)
+        simulated = _preflight(cfg, {r: n for r, n in cfg.roles.items()} if cfg.roles else used)
+        _simulated_banner(cfg, used, simulated)
     table = Table(title=f"{config}: valid", show_lines=False)
     for col in ("model", "provider", "served as", "replicas", "concurrency", "rpm", "tpm", "key env"):
         table.add_column(col)
@@ -67,6 +92,24 @@ def validate(config: Annotated[Path, typer.Argument(help="YAML config to check."
     missing = [f"{n}: ${ep.api_key_env}" for n, ep in cfg.models.items() if ep.api_key_env and ep.api_key() is None]
     if missing:
         err.print("[yellow]note: these API key variables are not set in this shell: " + ", ".join(missing) + "[/]")
+
+
+def _shared_model_names(cfg: Config) -> list[str]:
+    """Two endpoints that declare the same ``model`` on different servers (llama-server and vLLM
+    ``--served-model-name`` both say ``local`` or ``default``): their answers are kept apart (the cache
+    key includes the server), but the names suggest a copy-paste slip."""
+    seen: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for name, ep in cfg.models.items():
+        if ep.provider == "openai":
+            seen.setdefault(ep.model, []).append((name, tuple(sorted(ep.base_url or ["(default)"]))))
+    out = []
+    for model, eps in seen.items():
+        if len({urls for _, urls in eps}) > 1:
+            out.append(
+                f"models {', '.join(n for n, _ in eps)} all declare model {model!r} on different servers; "
+                "check each models.NAME.model is the name its server serves"
+            )
+    return out
 
 
 def _count_lines(path: Path) -> int | None:
@@ -197,6 +240,7 @@ def run(
         str | None, typer.Option("--ray-address", help="Ray cluster to join (e.g. auto); implies --executor ray.")
     ] = None,
     set_: SetOpt = None,
+    no_preflight: NoPreflightOpt = False,
 ) -> None:
     """Turn documents into accepted, discriminative examples (the inner loop). Re-run to resume."""
     if ray_address:
@@ -206,22 +250,33 @@ def run(
         set_ = [*(set_ or []), f"executor.kind={executor}"]
     from autodata.loop.run import run as run_loop
     from autodata.loop.run import run_roles
+    from autodata.meta.recipe import frozen_hash
 
     cfg = _load(config, set_)
+    applied = None
     if recipe is not None:
         from autodata.meta.recipe import apply_recipe, load_recipe
 
-        cfg = apply_recipe(cfg, load_recipe(recipe))
+        evolved = load_recipe(recipe)
+        cfg = apply_recipe(cfg, evolved)
+        applied = {"hash": evolved.hash, "file": str(recipe.resolve())}
+        err.print(f"applying evolved recipe {evolved.hash} from {recipe}", markup=False, highlight=False)
     roles = run_roles(cfg)
-    _simulated_banner(cfg, roles.values())
+    said_simulated = [] if no_preflight else _preflight(cfg, roles, quiet=quiet)
+    _simulated_banner(cfg, roles.values(), said_simulated)
 
+    from autodata.documents.sources import count_inputs
     from autodata.executors import make_executor
+
+    inputs = None if quiet else count_inputs(cfg.documents)
+    total = min(limit, inputs) if limit and inputs is not None else (limit or inputs)
 
     async def go() -> dict[str, Any]:
         ex = make_executor(cfg, use_cache=not no_cache)
+        _show_waits(ex)
         return await _with_progress(
             "run",
-            limit,
+            total,
             quiet,
             lambda tick: run_loop(
                 cfg,
@@ -231,9 +286,11 @@ def run(
                 use_cache=not no_cache,
                 on_progress=tick,
                 executor=ex,
+                meta={"recipe": applied, "frozen_hash": frozen_hash(cfg)},
             ),
             lambda p: (
-                p.documents_done + p.failed,
+                # inputs skipped or finished before count towards the total too (without --limit they are in it)
+                p.documents_done + p.failed + p.already_done + (0 if limit else p.skipped),
                 f"accepted {p.accepted} ({100 * p.acceptance_rate:.0f}%) exhausted {p.exhausted} "
                 f"failed {p.failed} | rounds {p.rounds} | calls {p.calls} tok {p.tokens:,} ${p.cost_usd:.4f}",
             ),
@@ -256,6 +313,7 @@ def optimize(
     no_cache: NoCacheOpt = False,
     quiet: QuietOpt = False,
     set_: SetOpt = None,
+    no_preflight: NoPreflightOpt = False,
 ) -> None:
     """Evolve the harness's editable instructions (the outer loop). Re-run to resume."""
     from autodata.loop.run import run_roles
@@ -263,7 +321,8 @@ def optimize(
 
     cfg = _load(config, [*(set_ or []), *([f"optimize.iterations={iterations}"] if iterations else [])])
     used = {*run_roles(cfg).values(), *(cfg.roles.get(r) for r in ("analyzer", "implementer") if cfg.roles.get(r))}
-    _simulated_banner(cfg, used)
+    said_simulated = [] if no_preflight else _preflight(cfg, used, quiet=quiet)
+    _simulated_banner(cfg, used, said_simulated)
 
     async def go() -> dict[str, Any]:
         return await _with_progress(
@@ -382,8 +441,8 @@ def review(
     import ipaddress
     import secrets
 
-    from autodata.llm.sim.server import bind_socket, serve
     from autodata.review.app import LOOPBACK_HOSTS, ReviewSettings, create_app
+    from autodata.sim.server import bind_socket, serve
     from autodata.store.run_store import RunStore
 
     store = RunStore.open_existing(run_dir)
@@ -525,9 +584,9 @@ def serve_sim(
     ] = 1.0,
 ) -> None:
     """Serve the simulated model ladder over an OpenAI-compatible HTTP API (/v1/chat/completions)."""
-    from autodata.llm.sim.gpu import GpuEngine, load_spec
-    from autodata.llm.sim.ladder import LADDER, SimulatedLadder
-    from autodata.llm.sim.server import bind_socket, create_app, serve
+    from autodata.sim.gpu import GpuEngine, load_spec
+    from autodata.sim.ladder import LADDER, SimulatedLadder
+    from autodata.sim.server import bind_socket, create_app, serve
 
     engine = None
     if gpu_model is not None or gpu_config is not None:
@@ -678,7 +737,7 @@ def _print_sandbox_result(r: Any) -> None:
     res = r.resources
     parts = [
         f"{k.replace('_', ' ')} {res[k]}"
-        for k in ("cpu_seconds", "wall_seconds", "max_rss_mb", "peak_processes", "output_bytes")
+        for k in ("cpu_seconds", "wall_seconds", "host_seconds", "max_rss_mb", "peak_processes", "output_bytes")
         if k in res
     ]
     say("resources: " + (", ".join(parts) or "not reported"))

@@ -17,10 +17,12 @@ from autodata.cli_common import (
     ForceOpt,
     LimitOpt,
     NoCacheOpt,
+    NoPreflightOpt,
     QuietOpt,
     SetOpt,
     _exit_if_run_failed,
     _load,
+    _preflight,
     _print_run_summary,
     _simulated_banner,
     _with_progress,
@@ -49,6 +51,7 @@ def baseline(
     no_cache: NoCacheOpt = False,
     quiet: QuietOpt = False,
     set_: SetOpt = None,
+    no_preflight: NoPreflightOpt = False,
 ) -> None:
     """One round of a baseline writer per document, judged by the loop's own verifier, solvers and judge."""
     from autodata.baselines.generators import method as check_method
@@ -58,7 +61,8 @@ def baseline(
     check_method(method)
     cfg = _load(config, set_)
     roles = run_roles(cfg)
-    _simulated_banner(cfg, roles.values())
+    said_simulated = [] if no_preflight else _preflight(cfg, roles, quiet=quiet)
+    _simulated_banner(cfg, roles.values(), said_simulated)
 
     async def go() -> dict[str, Any]:
         return await _with_progress(

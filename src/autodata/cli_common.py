@@ -1,5 +1,5 @@
 """What the command modules share: the Typer app, the consoles, common options, config loading,
-progress bars and the run summary.
+pre-flight, progress bars and the run summary.
 
 ``autodata.cli`` and ``autodata.cli_analysis`` both register their commands on :data:`app` and
 import from here; neither imports the other's helpers, so the two command modules form no circle
@@ -8,6 +8,7 @@ import from here; neither imports the other's helpers, so the two command module
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
 from pathlib import Path
@@ -16,10 +17,19 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from autodata.config import Config, load_config
+from autodata.errors import UserError
 
 T = TypeVar("T")
 
@@ -49,6 +59,10 @@ ForceOpt = Annotated[
     bool, typer.Option("--force-new-recipe", help="Continue a started run with a changed config/prompts.")
 ]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the call cache.")]
+NoPreflightOpt = Annotated[
+    bool,
+    typer.Option("--no-preflight", help="Skip the pre-flight check of each endpoint (model served, one call, schema)."),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
@@ -64,9 +78,10 @@ def _load(config: Path | None, overrides: list[str] | None) -> Config:
     return cfg
 
 
-def _simulated_banner(cfg: Config, names: Iterable[str | None]) -> None:
-    """Say which of the endpoints a command uses are simulated, so no one mistakes their output."""
-    simulated = sorted({n for n in names if n and cfg.models[n].provider == "simulated"})
+def _simulated_banner(cfg: Config, names: Iterable[str | None], also: Iterable[str] = ()) -> None:
+    """Say which of the endpoints a command uses are simulated, so no one mistakes their output.
+    ``also``: endpoints whose server said it is the simulator (``serve-sim`` behind ``provider: openai``)."""
+    simulated = sorted({n for n in names if n and cfg.models[n].provider == "simulated"} | set(also))
     if simulated:
         err.print(f"[yellow]SIMULATED models (offline stand-ins, not real LLMs): {', '.join(simulated)}[/]")
 
@@ -89,7 +104,73 @@ async def _with_progress(
             completed, info = status(state)
             progress.update(task, completed=completed, info=info)
 
-        return await call(tick)
+        result = await call(tick)
+        # the total was an estimate (inputs before skipping, or --limit): the bar ends full
+        progress.update(task, total=progress.tasks[0].completed)
+        return result
+
+
+def _preflight(cfg: Config, roles: dict[str, str] | Iterable[str | None], *, quiet: bool = False) -> list[str]:
+    """Run the pre-flight checks (``autodata.llm.preflight``) on the endpoints a command uses.
+
+    Returns the endpoints whose server said it is the simulator. Problems raise a UserError naming the
+    config keys (exit 2); notes are printed. ``provider: simulated`` endpoints are not checked.
+    """
+    from autodata.llm.preflight import check
+    from autodata.llm.runtime import ModelRuntime
+
+    by_endpoint: dict[str, list[str]] = {}
+    if isinstance(roles, dict):
+        for role, name in roles.items():
+            by_endpoint.setdefault(name, []).append(role)
+    else:
+        by_endpoint = {n: [] for n in roles if n}
+    names = [n for n in by_endpoint if cfg.models[n].provider != "simulated"]
+    if not names:
+        return []
+
+    # the solvers' temperatures go with the tiny call: a model that refuses them is caught before the run
+    params: dict[str, dict[str, Any]] = {}
+    for role, temp in (("weak_solver", cfg.loop.weak_temperature), ("strong_solver", cfg.loop.strong_temperature)):
+        for name, played in by_endpoint.items():
+            if role in played and temp is not None:
+                params.setdefault(name, {})["temperature"] = temp
+
+    async def go() -> Any:
+        rt = ModelRuntime(cfg, cache=None)
+        try:
+            return await check(rt, names, document_tokens=cfg.documents.max_tokens, roles=by_endpoint, params=params)
+        finally:
+            await rt.aclose()
+
+    report = asyncio.run(go())
+    if not quiet:
+        for note in report.notes:
+            err.print(f"[yellow]pre-flight: {note}[/]", highlight=False)
+        windows = report.context_windows()
+        if windows:
+            err.print("pre-flight: context windows " + ", ".join(f"{n} {w:,}" for n, w in windows.items()))
+    if report.problems:
+        raise UserError(
+            f"pre-flight found problems ({report.calls} calls made; skip with --no-preflight)",
+            details=report.problems,
+        )
+    if not quiet:
+        err.print(f"[dim]pre-flight: {', '.join(names)} ok ({report.calls} calls, not counted in the run)[/]")
+    return report.simulated()
+
+
+def _show_waits(executor: Any) -> None:
+    """Print long waits (a server's Retry-After, backoff) above the progress bar, so a pause is not silent."""
+    rt = getattr(executor, "rt", None)
+    if rt is None:
+        return
+
+    def shown(endpoint: str, seconds: float, why: str) -> None:
+        if seconds >= 5:
+            err.print(f"[yellow]{endpoint}: waiting {seconds:.0f} s ({why})[/]", highlight=False)
+
+    rt.on_wait = shown
 
 
 def _progress() -> Progress:
@@ -97,8 +178,11 @@ def _progress() -> Progress:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TaskProgressColumn(),
         TextColumn("{task.fields[info]}"),
         TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
         console=err,
         transient=False,
     )
@@ -110,6 +194,36 @@ def _exit_if_run_failed(summary: dict[str, Any]) -> None:
     docs = summary["documents"]
     if summary.get("stopped") or docs["failed_this_session"]:
         raise typer.Exit(1)
+
+
+def _cost_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
+    """What the examples cost to make (every call behind the finished documents, cached answers at
+    their price) and what was paid, this session and in all, as separate rows."""
+    made, session = summary.get("made"), summary.get("this_session")
+    rows: list[tuple[str, Any]] = []
+    if made is not None:
+        per = summary.get("made_per_accepted_example") or {}
+        rows += [
+            ("model calls behind these documents", f"{made['calls']} ({made['cache_hits']} answered from the cache)"),
+            ("tokens behind them (in / out)", f"{made['input_tokens']:,} / {made['output_tokens']:,}"),
+            ("cost to make them (USD)", f"{made['cost_usd']:.4f}"),
+            (
+                "per accepted example: calls/tokens/USD",
+                f"{per['calls']} / {per['tokens']:,} / {per['cost_usd']:.4f}" if per else "-",
+            ),
+        ]
+    if session is not None:
+        rows.append(
+            (
+                "paid this session: calls/cache hits/USD",
+                f"{session['calls']} / {session['cache_hits']} / {session['cost_usd']:.4f}",
+            )
+        )
+    rows += [
+        ("paid in all sessions: calls/cache hits", f"{summary['calls']} / {summary.get('cache_hits', 0)}"),
+        ("paid in all sessions (USD)", f"{summary['cost_usd']:.4f}"),
+    ]
+    return rows
 
 
 def _print_run_summary(summary: dict[str, Any]) -> None:
@@ -126,14 +240,31 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
         ("skipped", ", ".join(f"{k} {v}" for k, v in docs["skipped"].items()) or "0"),
         ("acceptance rate", f"{100 * summary['acceptance_rate']:.0f}%"),
         ("rounds", summary["rounds"]),
-        ("model calls", summary["calls"]),
-        ("answers from the call cache", summary.get("cache_hits", 0)),
-        ("calls per accepted example", summary["calls_per_accepted_example"]),
-        ("cost (USD)", f"{summary['cost_usd']:.4f}"),
+        *_cost_rows(summary),
         ("wall time (s)", summary["wall_s"]),
     ]
     if summary.get("cache_write_errors"):
         rows.insert(-3, ("answers the call cache could not save", summary["cache_write_errors"]))
+    servers = summary.get("servers") or {}
+    if servers.get("replies_without_answer"):
+        text = ", ".join(f"{k} {v}" for k, v in servers["replies_without_answer"].items())
+        rows.insert(-3, ("replies without an answer (attempt errors)", text))
+    if servers.get("estimated_calls"):
+        rows.insert(
+            -3,
+            (
+                "calls without usage from the server (tokens estimated)",
+                f"{servers['estimated_calls']} ({servers['estimated_tokens']:,} tokens)",
+            ),
+        )
+    if servers.get("step_downs") or servers.get("schema_fallbacks"):
+        rows.insert(
+            -3,
+            (
+                "structured output: endpoints stepped down / requests sent in JSON mode",
+                f"{servers.get('step_downs', 0)} / {servers.get('schema_fallbacks', 0)}",
+            ),
+        )
     sandbox = summary.get("sandbox")
     if sandbox:
         rows.insert(-2, (f"sandbox runs ({sandbox['kind']})", sandbox["runs"]))
@@ -149,7 +280,21 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
             "(see the warnings above); a resumed or repeated run asks for them again[/]"
         )
     if summary["rejections"]:
-        out.print("rejections: " + ", ".join(f"{k} {v}" for k, v in summary["rejections"].items()), markup=False)
+        from autodata.glossary import rejection_words
+
+        out.print("rejections (a round can have several):", markup=False, highlight=False)
+        for code, n in summary["rejections"].items():
+            out.print(f"  {n:>5}  {code}: {rejection_words(code)}", markup=False, highlight=False)
+    if summary.get("flagged"):
+        out.print(
+            "flagged by data-set checks (left out of exports unless --include flagged): "
+            + ", ".join(f"{kind} {n}" for kind, n in summary["flagged"].items()),
+            markup=False,
+            highlight=False,
+        )
+    if summary.get("recipe"):
+        r = summary["recipe"]
+        out.print(f"evolved recipe applied: {r.get('hash')} from {r.get('file')}", markup=False, highlight=False)
     if summary.get("stopped"):
         out.print(f"[red]{escape(summary['stopped'])}[/]", highlight=False)
     for failure in summary.get("failures", [])[:5]:
@@ -170,7 +315,8 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
             highlight=False,
         )
     if summary.get("simulated_models"):
-        out.print("[yellow]These examples come from SIMULATED models.[/]")
+        names = ", ".join(summary["simulated_models"])
+        out.print(f"[yellow]These examples come from SIMULATED models ({names}).[/]", highlight=False)
         out.print(
             "To run the same loop on real models: copy examples/openai-compatible.yaml, set the base_url "
             "and model of each endpoint, then `autodata validate` it and `autodata run` it.",

@@ -33,6 +33,35 @@ ROLE_NAMES = (
 )
 
 
+# Declared directives: a run's structured instructions to the challenger and the quality verifier
+# (``loop.directives``; the outer loop edits them as the recipe component ``directives``). Each has a
+# name, the roles it is shown to, and the text those roles read. The prompts render the chosen ones
+# as a fenced ``<directives>`` JSON block, so a model reads the text and a program (the offline
+# simulator) reads the names: their effect is declared, never inferred from how instructions are
+# worded. Name -> (roles, text).
+DIRECTIVES: dict[str, tuple[tuple[str, ...], str]] = {
+    "multi_step": (("challenger",), "Ask multi-step questions that need two or more findings of the document."),
+    "counterfactual": (("challenger",), "Prefer counterfactual questions: what changes if an assumption fails."),
+    "combine_method_result": (
+        ("challenger",),
+        "Combine a method detail with a result so that generic recall cannot suffice.",
+    ),
+    "expert_level": (("challenger",), "Make every question extremely hard, at the level of an expert exam."),
+    "no_answer_terms_in_context": (("challenger",), "Never restate the answer's key terms in the context."),
+    "strict_leakage_check": (("quality_verifier",), "Fail any context that names the key points of the answer."),
+}
+
+
+def directive_entries(names: list[str] | tuple[str, ...], role: str) -> list[dict[str, str]]:
+    """The directives among ``names`` shown to ``role``, as the ``<directives>`` block lists them."""
+    return [{"name": n, "text": DIRECTIVES[n][1]} for n in names if n in DIRECTIVES and role in DIRECTIVES[n][0]]
+
+
+def unknown_directives(names: list[str] | tuple[str, ...]) -> list[str]:
+    """The names that are not declared directives."""
+    return [n for n in names if n not in DIRECTIVES]
+
+
 # The parts of an endpoint that change its answers (the recipe hash includes them); a simulated
 # model's latency does not, its fault rate does.
 ANSWER_FIELDS: dict[str, Any] = {
@@ -346,7 +375,7 @@ class AcceptanceConfig(_Strict):
 class LoopConfig(_Strict):
     """The inner loop's knobs (the orchestrator's workflow for one document)."""
 
-    profile: Literal["rubric-qa", "verifiable", "legal", "code"] = "rubric-qa"
+    profile: Literal["rubric-qa", "verifiable", "legal", "code", "instruction"] = "rubric-qa"
     orchestrator: Literal["scripted", "agent"] = "scripted"
     max_rounds: int = Field(5, ge=1, le=50)
     max_agent_steps: int = Field(
@@ -389,6 +418,17 @@ class LoopConfig(_Strict):
     challenger_instructions: str = ""
     verifier_instructions: str = ""
     orchestrator_instructions: str = ""
+    directives: list[str] = Field(
+        default_factory=list, description="Declared directives for the challenger and verifier (config.DIRECTIVES)."
+    )
+
+    @field_validator("directives")
+    @classmethod
+    def _known_directives(cls, v: list[str]) -> list[str]:
+        unknown = unknown_directives(v)
+        if unknown:
+            raise ValueError(f"unknown directive(s) {', '.join(unknown)}; allowed: {', '.join(DIRECTIVES)}")
+        return list(dict.fromkeys(v))
 
 
 class OptimizeConfig(_Strict):
@@ -413,6 +453,11 @@ class OptimizeConfig(_Strict):
         ),
     )
     alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of optimize.test: paired.")
+    analyzer_budget_tokens: int = Field(
+        12000,
+        ge=0,
+        description="Estimated tokens of full round exchanges (example, answers, marks) the analyzer reads.",
+    )
     max_cost_usd: float | None = Field(None, gt=0)
     max_tokens: int | None = Field(None, gt=0)
     canary_size: int = Field(4, ge=0, le=100, description="Calibration examples re-checked; 0 switches it off.")

@@ -48,7 +48,7 @@ class RunInfo:
         }
         simulated = any(
             (endpoints.get(ep) or {}).get("provider") == "simulated" for ep in (cfg.get("roles") or {}).values()
-        )
+        ) or bool(store.get_meta("simulated_endpoints"))  # a server that said it is the simulator
         return cls(store.get_meta("recipe_hash"), profile_name, p, name, overrides, models, simulated, cfg)
 
     def thresholds(self) -> dict[str, Any]:

@@ -2,10 +2,11 @@
 
 Per run: examples; weak mean, strong mean and gap (means over examples of the per-example means, in
 percent and points); rounds per example; question length; rubric items; calls, tokens and cost per
-example; the share of examples that meet one acceptance preset (recomputed here from the stored
-scores, so runs made under different presets are judged by the same rule); then diversity
-(question types, skills, document coverage, pairwise similarity, near-duplicate pairs) and the
-contamination flags a ``contamination`` check left in the summary.
+example (what the examples cost to make: cached answers at their price, so a run replayed from the
+call cache compares like the run that paid); the share of examples that meet one acceptance preset
+(recomputed here from the stored scores, so runs made under different presets are judged by the
+same rule); then diversity (question types, skills, document coverage, pairwise similarity,
+near-duplicate pairs) and the contamination flags a ``contamination`` check left in the summary.
 """
 
 from __future__ import annotations
@@ -42,8 +43,18 @@ def run_preset(run: RunData) -> Preset:
     return preset(name, **(acc.get("overrides") or {}))
 
 
-def _tokens_of(summary: dict[str, Any]) -> int:
-    return int(sum(r.get("input_tokens", 0) + r.get("output_tokens", 0) for r in summary["usage_by_role"].values()))
+def made_cost(summary: dict[str, Any]) -> dict[str, Any]:
+    """Calls, tokens and cost behind a run's documents (``summary["made"]``, ``store/costs.py``); for a
+    summary written before it existed, what its sessions paid (all a cached run of then could show)."""
+    if summary.get("made"):
+        return summary["made"]
+    roles = (summary.get("usage_by_role") or {}).values()
+    return {
+        "calls": summary.get("calls", 0),
+        "input_tokens": sum(r.get("input_tokens", 0) for r in roles),
+        "output_tokens": sum(r.get("output_tokens", 0) for r in roles),
+        "cost_usd": summary.get("cost_usd", 0.0),
+    }
 
 
 def table_row(run: RunData, p: Preset, *, resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
@@ -57,6 +68,7 @@ def table_row(run: RunData, p: Preset, *, resamples: int = 2000, seed: int = 0) 
     weak = [e["weak"]["mean"] for e in exs if e["weak"]["mean"] is not None and e["strong"]["mean"] is not None]
     strong = [e["strong"]["mean"] for e in exs if e["weak"]["mean"] is not None and e["strong"]["mean"] is not None]
     summary = run.summary
+    made = made_cost(summary)
     per = (lambda x: x / n) if n else (lambda x: None)
     return {
         "run": str(run.path),
@@ -70,9 +82,12 @@ def table_row(run: RunData, p: Preset, *, resamples: int = 2000, seed: int = 0) 
         "rounds_total": summary.get("rounds"),
         "question_words": est([len(tokens(e.get("question") or "")) for e in exs]),
         "rubric_items": est([len(e.get("rubric") or []) for e in exs]),
-        "calls_per_example": per(summary.get("calls", 0)),
-        "tokens_per_example": per(_tokens_of(summary)),
-        "cost_per_example_usd": per(summary.get("cost_usd", 0.0)),
+        # what the examples cost to make (cached answers valued at their price), not what the last
+        # session paid: a run answered from the call cache costs the same per example as its first run
+        "calls_per_example": per(made["calls"]),
+        "tokens_per_example": per(made["input_tokens"] + made["output_tokens"]),
+        "cost_per_example_usd": per(made["cost_usd"]),
+        "paid_usd": summary.get("cost_usd", 0.0),
         "meets_preset_pct": est([100.0 * meets(e, p) for e in exs]),
         "diversity": diversity(exs, documents=len(run.episodes) or None),
         "contamination": summary.get("contamination"),

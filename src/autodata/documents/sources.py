@@ -31,6 +31,41 @@ def config_documents(docs: DocumentsConfig) -> Iterator[Document | Skipped]:
     return load_documents(docs.paths, options=ReadOptions.of(docs), min_chars=docs.min_chars, hf_split=docs.hf_split)
 
 
+def count_inputs(docs: DocumentsConfig) -> int | None:
+    """How many input items the corpus holds, counted cheaply (no file is parsed): one per file, one
+    per non-blank JSONL line, Parquet rows from the file's footer, rows of a saved ``datasets``
+    directory. An upper bound on the documents (short, duplicate and bad inputs are skipped later);
+    None when it cannot be known without reading everything (a streamed Hub dataset)."""
+    total = 0
+    for spec in expand(docs.paths):
+        if spec.startswith(HF_PREFIX + "disk:"):
+            try:
+                import datasets
+
+                ds: Any = datasets.load_from_disk(spec[len(HF_PREFIX + "disk:") :])
+                ds = ds[docs.hf_split] if isinstance(ds, datasets.DatasetDict) else ds
+                total += len(ds)
+            except Exception:  # the run itself reports what is wrong with it
+                return None
+            continue
+        if spec.startswith(HF_PREFIX):
+            return None
+        suffix = Path(spec).suffix.lower()
+        try:
+            if ALL_FORMATS.get(suffix) == "jsonl":
+                with open(spec, "rb") as fh:
+                    total += sum(1 for line in fh if line.strip())
+            elif ALL_FORMATS.get(suffix) == "parquet":
+                import pyarrow.parquet as pq
+
+                total += pq.ParquetFile(spec).metadata.num_rows
+            else:
+                total += 1
+        except Exception:  # unreadable or corrupt: skipped by the run as one input
+            total += 1
+    return total
+
+
 def check_inputs(inputs: Sequence[str | Path]) -> None:
     """Raise now the error ``expand`` would raise for a missing file or empty pattern, so a run with a
     typo in its paths fails before it writes anything (its run directory stays reusable)."""

@@ -406,15 +406,18 @@ def best_strong(e: dict[str, Any]) -> dict[str, Any] | None:
 def sft_row(e: dict[str, Any]) -> dict[str, Any] | None:
     from autodata.loop.profile import profile
 
+    scoring = profile(e.get("profile") or "rubric-qa").scoring
     question_edited = "question" in (e.get("original") or {})
     best = None if question_edited else best_strong(e)
-    floor = profile(e.get("profile") or "rubric-qa").scoring.sft_min_score
-    if best is not None and floor is not None and best["score"] < floor:
-        best = None  # e.g. code: only a solution that passed every test is imitated, else the reference
+    below_floor = best is not None and scoring.sft_min_score is not None and best["score"] < scoring.sft_min_score
     if best is None and not question_edited:
         return None  # no judged strong answer: nothing to imitate
+    if below_floor:  # e.g. code: only a solution that passed every test is imitated, else the reference
+        best = None
     answer, source, score = (
-        (best["answer"], "strong_solver", best["score"]) if best else (e["reference_answer"], "reference_answer", None)
+        (best["answer"], "strong_solver", best["score"])
+        if best
+        else (scoring.reference_as_answer(e), "reference_answer", None)
     )
     return {
         "messages": [*prompt_messages(e), {"role": "assistant", "content": answer}],

@@ -33,7 +33,7 @@ def run_details(r: SandboxResult) -> dict[str, Any]:
         "failures": [f.to_dict() for f in r.failures[:20]],
         "stop_reason": r.stop_reason,
         "stop_detail": r.stop_detail,
-        "seconds": float(r.resources.get("wall_seconds", 0.0)),
+        "seconds": float(r.resources.get("host_seconds", r.resources.get("wall_seconds", 0.0))),
         "cpu_seconds": float(r.resources.get("cpu_seconds", 0.0)),
         "isolation": r.isolation,
     }

@@ -4,7 +4,23 @@ from __future__ import annotations
 
 import re
 
-_CLOSERS = re.compile(r"</\s*(document|answer|context)\s*>", re.IGNORECASE)
+# every label the prompts fence data with: untrusted text may close none of them early
+LABELS = (
+    "document",
+    "context",
+    "question",
+    "answer",
+    "reference_answer",
+    "rubric",
+    "feedback",
+    "directives",
+    "scores",
+    "example",
+    "component",
+    "analysis",
+    "rejections",
+)
+_CLOSERS = re.compile(rf"</\s*({'|'.join(LABELS)})\s*>", re.IGNORECASE)
 
 
 def fence(text: str) -> str:

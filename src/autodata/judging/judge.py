@@ -53,7 +53,8 @@ async def mark(
     *,
     sample: int = 0,
 ) -> Marking:
-    prompt = render("judge.j2", question=question, answer=fence(answer), rubric=list(rubric))
+    shown = [{"criterion": fence(item.criterion)} for item in rubric]
+    prompt = render("judge.j2", question=fence(question), answer=fence(answer), rubric=shown)
     res = await runtime.structured(
         endpoint,
         [{"role": "user", "content": prompt}],

@@ -8,6 +8,7 @@ other way round.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from statistics import fmean
 from typing import Protocol
@@ -31,8 +32,8 @@ def _hit_rate(marks: Sequence[Sequence[int]], i: int) -> str:
     return f"{sum(m[i] for m in marks)}/{len(marks)}" if marks else "n/a"
 
 
-def _pct(scores: Sequence[float]) -> str:
-    return f"{100 * fmean(scores):.0f}%" if scores else "n/a"
+def _mean(scores: Sequence[float]) -> float | None:
+    return round(fmean(scores), 4) if scores else None
 
 
 async def review(
@@ -56,24 +57,24 @@ async def review(
     rows = [
         {
             "weight": item.weight,
-            "criterion": item.criterion,
+            "criterion": fence(item.criterion),
             "weak": _hit_rate(weak_marks, i),
             "strong": _hit_rate(strong_marks, i),
         }
         for i, item in enumerate(example.rubric)
     ]
-    gap = f"{100 * (fmean(strong_scores) - fmean(weak_scores)):.0f}" if weak_scores and strong_scores else "n/a"
+    weak, strong = _mean(weak_scores), _mean(strong_scores)
+    gap = round(strong - weak, 4) if weak is not None and strong is not None else None
+    scores = {"weak_mean": weak, "strong_mean": strong, "gap": gap}  # the <scores> block: null when not run
     prompt = render(
         "loop_judge.j2",
         document_id=document_id,
         document=fence(document),
         context=fence(example.context),
-        question=example.question,
-        reference_answer=example.reference_answer,
+        question=fence(example.question),
+        reference_answer=fence(example.reference_answer),
         rubric_rows=rows,
-        weak_mean=_pct(weak_scores),
-        strong_mean=_pct(strong_scores),
-        gap=gap,
+        scores_json=json.dumps(scores),
     )
     res = await runtime.structured(
         endpoint, [{"role": "user", "content": prompt}], LoopVerdict, role="loop_judge", sample=sample

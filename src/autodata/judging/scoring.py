@@ -48,6 +48,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 from autodata.judging import judge, rubric
 from autodata.judging.code import CODE_MIN_TESTS, run_details, summary_line
+from autodata.judging.constraints import check, describe
 from autodata.judging.schemas import RubricItem
 from autodata.judging.verifiable import equivalent, final_answer
 from autodata.llm.runtime import ModelRuntime
@@ -116,6 +117,10 @@ class Scorer:
 
     def ground_truth(self, record: dict[str, Any]) -> str:
         """What an exported RL row's reward checks an answer against (verl ``reward_model.ground_truth``)."""
+        return str(record.get("reference_answer") or "")
+
+    def reference_as_answer(self, record: dict[str, Any]) -> str:
+        """The reference written as a solver's answer would be (an SFT target when no attempt qualifies)."""
         return str(record.get("reference_answer") or "")
 
     async def check_example(self, example: Any) -> tuple[list[str], dict[str, Any] | None]:
@@ -192,6 +197,10 @@ class CodeTests(Scorer):
         """The hidden unit tests (an RL reward runs the answer's code against them in the sandbox)."""
         return str((record.get("code") or {}).get("tests") or "")
 
+    def reference_as_answer(self, record: dict[str, Any]) -> str:
+        """The reference solution in the fenced block the solver prompt asks for."""
+        return f"```python\n{str(record.get('reference_answer') or '').rstrip()}\n```"
+
     def __init__(self, sandbox: SandboxExecutor | None = None) -> None:
         self._sandbox = sandbox
 
@@ -232,7 +241,47 @@ class CodeTests(Scorer):
         return problems, {"runs": {k: run_details(v) for k, v in runs.items()}}
 
 
-SCORERS: dict[str, Scorer] = {s.name: s for s in (RubricJudge(), ExactAnswer(), CodeTests())}
+class InstructionChecks(Scorer):
+    """The ``instruction`` profile: the example's checkable constraints are marked in code
+    (:func:`autodata.judging.constraints.check`), the rest of its rubric by the judge; the rubric formula
+    turns all marks into the score. The first ``len(example.constraints)`` criteria are the constraints."""
+
+    name = "instruction-checks"
+    reward_style = "rubric"
+    needs_judge = True
+    challenger_rubric = False  # the constraint criteria are the harness's; check_example checks the rest
+
+    async def score(
+        self, runtime: ModelRuntime, judge_endpoint: str | None, example: Any, answer: str, *, sample: int
+    ) -> Scored:
+        constraints = list(example.constraints)
+        met = [int(check(c, answer)) for c in constraints]
+        rest = example.rubric[len(constraints) :]
+        judged: list[int] = []
+        evidence = ["met (checked in code)" if m else "not met (checked in code)" for m in met]
+        if rest:
+            if judge_endpoint is None:
+                raise ValueError("the instruction-checks scorer needs a judge endpoint for its rubric")
+            marking = await judge.mark(runtime, judge_endpoint, example.question, rest, answer, sample=sample)
+            judged, evidence = marking.marks, evidence + marking.evidence
+        marks = met + judged
+        weights = [r.weight for r in example.rubric]
+        details = {"constraints": [{"kind": c.kind, "met": bool(m)} for c, m in zip(constraints, met, strict=True)]}
+        return Scored(marks, rubric.score(weights, marks), evidence=evidence, details=details)
+
+    async def check_example(self, example: Any) -> tuple[list[str], dict[str, Any] | None]:
+        problems = [
+            f"the reference answer does not meet its own constraint: {describe(c)}"
+            for c in example.constraints
+            if not check(c, example.reference_answer)
+        ]
+        rest = example.rubric[len(example.constraints) :]
+        if not any(r.weight > 0 for r in rest):
+            problems.append("the rubric needs at least one positive criterion beyond the checked constraints")
+        return problems, None
+
+
+SCORERS: dict[str, Scorer] = {s.name: s for s in (RubricJudge(), ExactAnswer(), CodeTests(), InstructionChecks())}
 
 
 def scorer(name: str) -> Scorer:

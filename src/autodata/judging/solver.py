@@ -11,7 +11,7 @@ from autodata.llm.types import CallError, Completion
 
 
 def solver_messages(context: str, question: str, template: str = "solver.j2") -> list[dict[str, str]]:
-    return [{"role": "user", "content": render(template, context=fence(context), question=question)}]
+    return [{"role": "user", "content": render(template, context=fence(context), question=fence(question))}]
 
 
 async def solve(

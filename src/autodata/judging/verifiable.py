@@ -207,6 +207,7 @@ def _to_latex(s: str) -> str:
     """Plain-text spellings Math-Verify's LaTeX reader does not take (``**``, ``pi``, ``×``)."""
     s = s.replace("**", "^").replace("×", "\\times ").replace("·", "\\cdot ").replace("−", "-")
     s = s.replace("∞", "\\infty ").replace("√", "\\sqrt")
+    s = re.sub(r"(?<![\\A-Za-z])(exp|log|ln|sin|cos|tan)\s*\(", r"\\\1(", s)  # exp(16) is e^16, not e·x·p·16
     return re.sub(r"(?<![\\A-Za-z])pi\b", r"\\pi ", s)
 
 

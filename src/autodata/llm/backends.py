@@ -7,7 +7,6 @@ and caching live above, so both transports get exactly the same treatment.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -451,24 +450,3 @@ class DirectBackend:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
-
-
-class SimulatedBackend:
-    """The simulated ladder called in-process: same answers as ``serve-sim``, no HTTP."""
-
-    def __init__(self, ladder: Any, latency_ms: float, label: str = "simulated") -> None:
-        self.label = label
-        self.ladder = ladder
-        self.latency_s = latency_ms / 1000.0
-
-    async def send(self, body: dict[str, Any]) -> Reply:
-        if self.latency_s:
-            await asyncio.sleep(self.latency_s)
-        status, payload = self.ladder.respond(body)
-        if status != 200:
-            code, param = _error_fields(payload)
-            raise classify_status(status, _server_message(payload, f"HTTP {status}"), None, code=code, param=param)
-        return Reply(data=payload, headers={"x-autodata-simulated": "true"})
-
-    async def aclose(self) -> None:
-        return None

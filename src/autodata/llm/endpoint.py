@@ -144,7 +144,8 @@ class EndpointClient:
         self.on_wait: WaitHook | None = None  # told about waits of a second or more (progress line)
         self.identity = ""  # cache-key material telling this endpoint's servers apart (runtime sets it)
         self.simulated_seen = cfg.provider == "simulated"
-        self.schema_misses = 0  # structured calls whose first answer was invalid JSON (json_schema ignored?)
+        self.schema_misses = 0  # structured calls whose first answer held no JSON (json_schema ignored?)
+        self.refused_schemas: set[str] = set()  # schemas this server refused (those requests go in JSON mode)
 
     def note_fingerprint(self, fingerprint: str | None) -> None:
         """A reply's ``system_fingerprint``: ``autodata-simulated`` marks the endpoint as simulated."""
@@ -208,7 +209,10 @@ class EndpointClient:
         retries = 0
         last: Replica | None = None
         started = time.monotonic()
-        own_mode: str | None = None  # this request's structured mode, after its own schema was refused
+        # this request's structured mode, after its own schema was refused (now or by an earlier request)
+        own_mode: str | None = None
+        if req.schema is not None and self.refused_schemas and _schema_id(req) in self.refused_schemas:
+            own_mode = "json_object" if self.structured_mode in ("json_schema", "json_object") else "text"
         while True:
             body = self.build_body(req, own_mode)
             spelling = (own_mode or self.structured_mode, self.max_tokens_field)  # what this body was built with
@@ -253,7 +257,9 @@ class EndpointClient:
                     self.window.on_overload(epoch)
                 if err.kind == "invalid_schema" and req.schema is not None and own_mode is None:
                     # this request's own schema was refused: it alone falls back, the endpoint keeps json_schema
+                    # (and requests with the same schema go in JSON mode at once from now on)
                     own_mode = "json_object" if self.structured_mode in ("json_schema", "json_object") else "text"
+                    self.refused_schemas.add(_schema_id(req))
                     self.meter.record_schema_fallback(self.name, role)
                     continue
                 if own_mode == "json_object" and err.kind == "unsupported_response_format":
@@ -408,6 +414,11 @@ class EndpointClient:
     async def aclose(self) -> None:
         for r in self.pool.replicas:
             await r.backend.aclose()
+
+
+def _schema_id(req: LogicalRequest) -> str:
+    assert req.schema is not None
+    return canonical_json(req.schema.as_key())
 
 
 def _with_instructions(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:

@@ -126,21 +126,20 @@ def read_reply(data: dict[str, Any]) -> ReadReply:
         split = split_reasoning(text)
         text, reasoning, unclosed = split.answer, split.reasoning, split.unclosed
     problem = None
+    cut = " -- cut off by the token limit; raise max_tokens for this model" if finish == "length" else ""
     if finish == "content_filter":
         problem = f"content_filter: finish_reason content_filter with {len(text)} characters of content"
     elif msg.get("refusal") and not text.strip():
         problem = f"content_filter: refusal: {str(msg['refusal'])[:200]}"
     elif unclosed:
-        problem = f"unclosed_think: <think> never closed (finish_reason {finish}); no answer after the reasoning"
+        problem = f"unclosed_think: <think> never closed, no answer after the reasoning (finish_reason {finish}){cut}"
     elif not text.strip():
         if reasoning:
-            problem = (
-                f"reasoning_only: no answer after {len(reasoning)} characters of reasoning (finish_reason {finish})"
-            )
+            problem = f"reasoning_only: no answer after {len(reasoning)} characters of reasoning{cut}"
         else:
-            problem = f"empty: the reply has no text (finish_reason {finish})"
+            problem = f"empty: the reply has no text (finish_reason {finish}){cut}"
     elif finish == "length":
-        problem = "truncated: the answer was cut by the token limit (finish_reason length)"
+        problem = f"truncated: the answer{cut}"
     return ReadReply(text, reasoning or None, finish, problem)
 
 

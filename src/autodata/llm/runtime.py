@@ -16,14 +16,15 @@ from pydantic import BaseModel
 
 from autodata.config import Config, Endpoint, redact_url, resolve_env_refs
 from autodata.errors import ConfigError
-from autodata.llm.backends import Backend, DirectBackend, OpenAIBackend, SimulatedBackend
+from autodata.llm.backends import Backend, DirectBackend, OpenAIBackend
 from autodata.llm.cache import CallCache
 from autodata.llm.endpoint import EndpointClient, WaitHook
+from autodata.llm.providers import get_provider
 from autodata.llm.replies import problem_code
-from autodata.llm.sim.ladder import LADDER, SIM_VERSION, SimulatedLadder
 from autodata.llm.structured import (
     OutputError,
     Validator,
+    json_schema_validator,
     parse_json,
     pydantic_validator,
     repair_prompt,
@@ -48,9 +49,13 @@ REPAIR_ECHO_CHARS = 6000  # how much of a bad answer is shown back to the model 
 UNCACHED_PROBLEMS = frozenset({"provider_error", "no_message"})
 
 
-def _schema_ignored(last_two: list[StructuredFailure]) -> bool:
-    """Both failures are about the JSON itself (none a reply without an answer, none cut by the limit)."""
-    return all(not f.error.startswith("the reply held no answer") and f.finish_reason != "length" for f in last_two)
+def _violates(obj: Any, schema: ResponseSchema) -> bool:
+    """The value breaks the JSON Schema itself (not only a check our validator adds beyond it)."""
+    try:
+        json_schema_validator(schema.schema)(obj)
+    except OutputError:
+        return True
+    return False
 
 
 def endpoint_identity(ep: Endpoint) -> str:
@@ -67,10 +72,10 @@ def check_endpoints(config: Config) -> None:
     """Checks that need knowledge of the providers (not expressible in the config schema alone)."""
     problems = []
     for name, ep in config.models.items():
-        if ep.provider == "simulated" and ep.model not in LADDER:
-            problems.append(
-                f"models.{name}.model: {ep.model!r} is not a simulated model; expected one of: {', '.join(LADDER)}"
-            )
+        if ep.provider != "openai":
+            problem = get_provider(ep.provider).check(ep)
+            if problem:
+                problems.append(f"models.{name}.model: {problem}")
     if problems:
         raise ConfigError("the configuration names models that do not exist", details=problems)
 
@@ -110,11 +115,9 @@ def split_base_url(url: str) -> tuple[str, dict[str, str], dict[str, str]]:
 
 
 def make_backends(name: str, ep: Endpoint, global_seed: int) -> list[Backend]:
-    if ep.provider == "simulated":
-        sim = ep.simulation
-        assert sim is not None
-        ladder = SimulatedLadder(global_seed=global_seed, fault_rate=sim.fault_rate)
-        return [SimulatedBackend(ladder, sim.latency_ms, label=f"simulated:{ep.model}")]
+    """The transports of one endpoint: one per replica URL, or those its registered provider builds."""
+    if ep.provider != "openai":
+        return get_provider(ep.provider).backends(ep, global_seed)
     key = ep.api_key()
     headers = resolve_env_refs(ep.default_headers, f"models.{name}.default_headers")
     query = resolve_env_refs(ep.default_query, f"models.{name}.default_query")
@@ -226,10 +229,10 @@ class ModelRuntime:
             client = self.endpoints[name] = EndpointClient(name, ep, backends, self.meter)
             client.identity = endpoint_identity(ep)
             client.on_wait = self._on_wait
-            if ep.provider == "simulated":
-                # the simulator's answers also depend on its version, fault rate and global seed
-                sim = ep.simulation
-                client.namespace = f"{SIM_VERSION}|fault={sim.fault_rate if sim else 0}|seed={self.seed}"
+            if ep.provider != "openai":
+                # a provider's answers may depend on more than the request (a simulator's version,
+                # fault rate and seed): that goes into every cache key of this endpoint
+                client.namespace = get_provider(ep.provider).namespace(ep, self.seed)
         return client
 
     def _on_wait(self, endpoint: str, seconds: float, why: str) -> None:
@@ -452,17 +455,27 @@ class ModelRuntime:
         base = list(messages)
         convo = base
         failures: list[StructuredFailure] = []
+        misses = 0  # answers in a row without any JSON
         for attempt in range(client.cfg.max_repairs + 1):
             completion = await self.complete(
                 model, convo, role=role, sample=sample, params=params, schema=schema, json_mode=json_mode
             )
             code = problem_code(completion.problem)
+            not_json = False
             try:
                 if code is not None and code != "truncated":
                     # no answer at all (filtered, provider error, only reasoning...): asked again, never parsed
                     raise OutputError(f"the reply held no answer ({completion.problem})")
-                obj, repairs = parse_json(completion.text, completion.finish_reason)
-                value, notes = validator(obj)
+                try:
+                    obj, repairs = parse_json(completion.text, completion.finish_reason)
+                except OutputError:
+                    not_json = completion.finish_reason != "length"
+                    raise
+                try:
+                    value, notes = validator(obj)
+                except OutputError:
+                    not_json = schema is not None and _violates(obj, schema)
+                    raise
             except OutputError as err:
                 failures.append(
                     StructuredFailure(
@@ -473,13 +486,15 @@ class ModelRuntime:
                     )
                 )
                 self.meter.record_invalid(model, role)
-                if client.cfg.provider != "simulated" and _schema_ignored(failures[-1:]):
-                    # A server that enforces json_schema never sends invalid JSON. Invalid JSON again after a
-                    # re-ask, or a first answer invalid on a second call: this server accepts response_format
-                    # and ignores it (the model never saw the schema); from now on the schema goes in the prompt.
+                misses = misses + 1 if not_json else 0
+                if not_json and client.cfg.provider != "simulated":  # the simulator's defects are a model's slips
+                    # A server that enforces json_schema never answers outside the schema it was sent. Outside it
+                    # again after a re-ask, or a first answer outside it on a second call: this server accepts
+                    # response_format and ignores it (the model never saw the schema); from now on the schema
+                    # goes in the prompt.
                     client.schema_misses += attempt == 0
-                    if (attempt >= 1 and _schema_ignored(failures[-2:])) or client.schema_misses >= 2:
-                        client.step_down(f"no valid JSON with json_schema: {err}", role)
+                    if misses >= 2 or client.schema_misses >= 2:
+                        client.step_down(f"no JSON in the answer with json_schema: {err}", role)
                 convo = [*base]
                 if completion.text.strip():
                     convo.append({"role": "assistant", "content": completion.text[:REPAIR_ECHO_CHARS]})

@@ -29,7 +29,16 @@ from autodata.judging.acceptance import Preset, check_weak
 from autodata.judging.framing import fence
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError
-from autodata.loop.episode import Episode, EpisodeSettings, Round, Steps, aborts_episode, reason_messages, scores_of
+from autodata.loop.episode import (
+    Episode,
+    EpisodeSettings,
+    Round,
+    Steps,
+    aborts_episode,
+    feedback_items,
+    reason_messages,
+    scores_of,
+)
 from autodata.prompts import render
 from autodata.roles.schemas import ChallengerOutput, OrchestratorAction
 
@@ -115,7 +124,7 @@ class _Tools:
         st.rounds.append(rnd)
         if instructions:
             st.asked.append(instructions)
-        st.current, st.example = rnd, await self.steps.propose(rnd, list(st.asked))
+        st.current, st.example = rnd, await self.steps.propose(rnd, list(st.asked), feedback_items(st.rounds[:-1]))
         left = self.s.max_rounds - len(st.rounds)
         if st.example is None:
             return {"round": rnd.number + 1, "rounds_left": left, "error": rnd.error}
@@ -153,6 +162,7 @@ class _Tools:
             "weak_best": _pct(early.weak_best),
             "weak_checks_pass": early.accepted,
             "reasons": reason_messages(early),
+            "reason_codes": early.codes,
             "unscored_attempts": [a.error for a in rnd.weak if a.score is None],
         }
 
@@ -172,6 +182,7 @@ class _Tools:
             "gap_points": _pct(sm - wm) if wm is not None and sm is not None else None,
             "acceptance_test_holds": d.accepted,
             "reasons": reason_messages(d),
+            "reason_codes": d.codes,
         }
         if rnd.quality is None:
             out["note"] = "the quality verifier has not checked this example; finish will need its pass"
@@ -180,19 +191,27 @@ class _Tools:
         return out
 
     async def finish(self, rnd: Round, example: ChallengerOutput) -> dict[str, Any]:
-        missing = []
+        missing = {}  # step -> why: the steps are the result's machine-readable part, the words for the reader
         if rnd.quality is None:
-            missing.append("the quality verifier has not checked this example")
+            missing["quality"] = "the quality verifier has not checked this example"
         if not rnd.weak:
-            missing.append("the weak solver has not been evaluated")
+            missing["weak"] = "the weak solver has not been evaluated"
         if rnd.strong is None:
-            missing.append("the strong solver has not been evaluated")
+            missing["strong"] = "the strong solver has not been evaluated"
         if missing:
-            return {"refused": "the acceptance test cannot be applied yet", "reasons": missing}
+            return {
+                "refused": "the acceptance test cannot be applied yet",
+                "reasons": list(missing.values()),
+                "missing": list(missing),
+            }
         d = self.steps.decision(rnd, quality_passed=self._quality_passed(rnd))  # recomputed, never trusted
         rnd.decision, rnd.feedback = d, reason_messages(d)
         if not d.accepted:
-            return {"refused": "the example does not pass the acceptance test", "reasons": reason_messages(d)}
+            return {
+                "refused": "the example does not pass the acceptance test",
+                "reasons": reason_messages(d),
+                "reason_codes": d.codes,
+            }
         if self.s.final_quality_check and "final" not in (rnd.quality or {}):
             if not await self.steps.final_quality(rnd, example):
                 return {"refused": "the final quality check failed", "reasons": rnd.feedback or [rnd.error or ""]}

@@ -157,6 +157,7 @@ class EpisodeSettings:
     challenger_instructions: str = ""
     verifier_instructions: str = ""
     orchestrator_instructions: str = ""
+    directives: tuple[str, ...] = ()  # declared directive names (config.DIRECTIVES), shown to the roles they name
     rubric_rules: RubricRules = field(default_factory=RubricRules)
     profile: Profile = PROFILES["rubric-qa"]
     orchestrator: Literal["scripted", "agent"] = "scripted"
@@ -197,6 +198,7 @@ class EpisodeSettings:
             challenger_instructions=loop.challenger_instructions,
             verifier_instructions=loop.verifier_instructions,
             orchestrator_instructions=loop.orchestrator_instructions,
+            directives=tuple(loop.directives),
             profile=prof,
             orchestrator=loop.orchestrator,
             max_agent_steps=loop.max_agent_steps,
@@ -304,8 +306,14 @@ class Steps:
 
     # ------------------------------------------------------------------ challenger
 
-    async def propose(self, rnd: Round, feedback: list[str]) -> ChallengerOutput | None:
-        """The round's example, or None with the error and feedback recorded in the round."""
+    async def propose(
+        self, rnd: Round, feedback: list[str], items: Sequence[dict[str, Any]] = ()
+    ) -> ChallengerOutput | None:
+        """The round's example, or None with the error and feedback recorded in the round.
+
+        ``feedback`` is the earlier rounds' feedback in words; ``items`` the same rounds as structured
+        entries (:func:`feedback_item`), which the challenger's prompt shows as its ``<feedback>`` block.
+        """
         s = self.s
         try:
             if s.propose is not None:
@@ -317,6 +325,8 @@ class Steps:
                     self.doc,
                     instructions=s.challenger_instructions,
                     feedback=feedback,
+                    feedback_items=items,
+                    directives=s.directives,
                     round_no=rnd.number,
                     rules=s.rubric_rules,
                     template=s.profile.challenger_template,
@@ -366,6 +376,7 @@ class Steps:
             self.s.grounding(self.doc, example) if self.s.grounding else self.doc,
             example,
             instructions=self.s.verifier_instructions,
+            directives=self.s.directives,
             rules=self.s.rubric_rules,
             sample=sample,
             max_answer_chars=self.scorer.max_reference_chars,
@@ -590,6 +601,43 @@ def reason_messages(decision: Decision) -> list[str]:
     return [r.message for r in decision.reasons]
 
 
+def _mean(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+def feedback_item(rnd: Round) -> dict[str, Any] | None:
+    """A rejected round as the challenger's ``<feedback>`` block lists it; None when it gave no feedback.
+
+    ``{"round", "stage", "codes", "weak_mean", "strong_mean", "gap", "issues", "messages"}``: ``codes`` are
+    ``acceptance.REASONS`` keys (``output_unusable`` when the challenger's own answer could not be
+    used), means are in [0, 1] or null when that solver did not run, ``issues`` are the
+    quality verifier's. These entries are a stable contract: programs read them, not the messages.
+    """
+    if not rnd.feedback:
+        return None
+    d = rnd.decision
+    item: dict[str, Any] = {"round": rnd.number + 1}
+    if d is not None:
+        item.update(
+            stage=d.stage,
+            codes=d.codes,
+            weak_mean=_mean(d.weak_mean),
+            strong_mean=_mean(d.strong_mean),
+            gap=_mean(d.gap),
+        )
+    else:  # the challenger's own answer could not be used
+        item.update(stage="challenger", codes=["output_unusable"])
+    if rnd.quality and not rnd.quality.get("passed", True):
+        item["issues"] = list(rnd.quality.get("issues") or [])
+    item["messages"] = list(rnd.feedback)
+    return item
+
+
+def feedback_items(rounds: Sequence[Round]) -> list[dict[str, Any]]:
+    """The structured feedback of these rounds, in order (rounds without feedback left out)."""
+    return [item for item in map(feedback_item, rounds) if item is not None]
+
+
 async def run_scripted_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSettings) -> Episode:
     """The paper's fixed workflow, as a state machine."""
     steps = Steps(runtime, doc, s)
@@ -598,7 +646,7 @@ async def run_scripted_episode(runtime: ModelRuntime, doc: Document, s: EpisodeS
     for n in range(s.max_rounds):
         rnd = Round(number=n)
         rounds.append(rnd)
-        accepted = await _scripted_round(steps, rnd, history)
+        accepted = await _scripted_round(steps, rnd, history, feedback_items(rounds[:-1]))
         history += [f"round {n + 1}: {line}" for line in rnd.feedback]
         if accepted:
             return Episode(doc.id, "accepted", rounds)
@@ -607,8 +655,8 @@ async def run_scripted_episode(runtime: ModelRuntime, doc: Document, s: EpisodeS
     return Episode(doc.id, "exhausted", rounds)
 
 
-async def _scripted_round(steps: Steps, rnd: Round, history: list[str]) -> bool:
-    example = await steps.propose(rnd, history)
+async def _scripted_round(steps: Steps, rnd: Round, history: list[str], items: list[dict[str, Any]]) -> bool:
+    example = await steps.propose(rnd, history, items)
     if example is None or not await steps.quality(rnd, example):
         return False
     early = await steps.weak(rnd, example)

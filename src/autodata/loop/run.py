@@ -19,6 +19,7 @@ from typing import Any
 
 from autodata.config import ANSWER_FIELDS, Config
 from autodata.documents import Document, Skipped, check_inputs, config_documents
+from autodata.errors import ConfigError
 from autodata.judging.templates import template_source as judging_template_source
 from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.loop.document import (  # noqa: F401  (re-exported: the driver's public names)
@@ -51,6 +52,7 @@ RECIPE_TEMPLATES = (
     "challenger.j2",
     "challenger_short.j2",
     "challenger_code.j2",
+    "challenger_instruction.j2",
     "quality_verifier.j2",
     "orchestrator.j2",
     "structured_instructions.j2",
@@ -61,6 +63,93 @@ JUDGING_TEMPLATES = ("solver.j2", "solver_short.j2", "solver_code.j2", "judge.j2
 WEAKER_SANDBOX_WARNING = (
     "generated code ran WITHOUT filesystem or network isolation (sandbox.kind: subprocess, rlimits only)"
 )
+
+
+# Acceptance thresholds that are fractions (scores and their means lie in [0, 1]).
+FRACTION_THRESHOLDS = (
+    "weak_mean_max",
+    "weak_mean_below",
+    "weak_best_max",
+    "strong_mean_min",
+    "strong_mean_below",
+    "gap_min",
+    "correct_at",
+)
+META_ROLES = ("analyzer", "implementer")
+
+
+def config_problems(cfg: Config) -> list[str]:
+    """What ``autodata run`` would refuse, or would run for nothing, found without a network.
+
+    - the roles the profile, the acceptance preset and the orchestrator need (when the config is
+      meant for ``run``: it maps roles or names documents), and ``analyzer``/``implementer`` when
+      it has an ``optimize`` section;
+    - acceptance thresholds outside [0, 1] (``strong_mean_min: 2.0`` can never be met: every
+      example would be rejected, every call paid for);
+    - thresholds no scores can meet together: a strong mean at least ``strong_mean_min`` and below
+      ``strong_mean_below``; a gap larger than the highest strong mean allowed; more correct strong
+      attempts than ``k_strong``; ``min_valid_attempts`` above k.
+
+    Each problem is ``dotted.key: what is wrong``.
+    """
+    problems: list[str] = []
+    if cfg.roles or cfg.documents.paths:
+        try:
+            run_roles(cfg)
+        except ConfigError as exc:
+            problems += [f"{d} (needed by `autodata run` with this profile and orchestrator)" for d in exc.details]
+    if cfg.optimize != type(cfg.optimize)():  # an optimize section set to something (a dump repeats defaults)
+        problems += [
+            f"roles.{r}: required by `autodata optimize` (this config has an optimize section)"
+            for r in META_ROLES
+            if r not in cfg.roles
+        ]
+    loop = cfg.loop
+    try:
+        p = run_preset(cfg)
+    except ValueError as exc:
+        return [*problems, f"loop.acceptance: {exc}"]
+    given = loop.acceptance.overrides
+
+    def key(name: str) -> str:
+        return f"loop.acceptance.overrides.{name}" if name in given else f"loop.acceptance.preset ({p.name}) {name}"
+
+    for name in FRACTION_THRESHOLDS:
+        v = getattr(p, name)
+        if v is not None and not (isinstance(v, int | float) and 0 <= v <= 1):
+            problems.append(f"{key(name)}: {v!r} is outside [0, 1]; scores and their means are fractions")
+    if problems:
+        return problems
+    prof = profile(loop.profile)
+    k_weak, k_strong = loop.k_weak or prof.k_weak, loop.k_strong or prof.k_strong
+    if p.strong_mean_min is not None and p.strong_mean_below is not None and p.strong_mean_min >= p.strong_mean_below:
+        problems.append(
+            f"{key('strong_mean_min')}: {p.strong_mean_min} is not below strong_mean_below {p.strong_mean_below}; "
+            "no strong mean can be both"
+        )
+    top = p.strong_mean_below if p.strong_mean_below is not None else 1.0
+    if p.gap_min is not None and (p.gap_min > top or (p.strong_mean_below is not None and p.gap_min >= top)):
+        problems.append(f"{key('gap_min')}: {p.gap_min} is larger than any strong mean allowed (< {top}) minus 0")
+    if p.strong_correct_min is not None and not 0 <= p.strong_correct_min <= k_strong:
+        problems.append(
+            f"{key('strong_correct_min')}: {p.strong_correct_min} correct strong attempts cannot happen in "
+            f"k_strong = {k_strong} attempts (raise loop.k_strong or lower the threshold)"
+        )
+    if p.weak_correct_max is not None and p.weak_correct_max < 0:
+        problems.append(f"{key('weak_correct_max')}: {p.weak_correct_max} must be 0 or more")
+    if loop.min_valid_attempts is not None and loop.min_valid_attempts > min(k_weak, k_strong):
+        problems.append(
+            f"loop.min_valid_attempts: {loop.min_valid_attempts} is more than the attempts drawn "
+            f"(k_weak {k_weak}, k_strong {k_strong})"
+        )
+    return problems
+
+
+def check_config(cfg: Config) -> None:
+    """:func:`config_problems` as one :class:`ConfigError` (exit 2), before anything is written."""
+    problems = config_problems(cfg)
+    if problems:
+        raise ConfigError("the configuration cannot produce a run", details=problems)
 
 
 settings_from = EpisodeSettings.from_config  # the name callers know
@@ -127,21 +216,23 @@ async def run(
     record: RecordFn = accepted_example,
     recipe: str | None = None,
     executor: Executor | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``settings``, ``record`` and ``recipe`` let the baselines reuse this driver with their own proposer,
     their own choice of examples to keep and their own recipe hash; the defaults are the inner loop.
+    ``meta``: more facts stored in the run's metadata (``autodata run`` stores the evolved recipe it
+    applied, ``{"hash", "file"}`` or None, and the frozen hash).
 
     Episodes run on an executor (``executor.kind``: this process, or a pool of Ray workers); this
     coroutine stays the single writer of the run store either way."""
     if not cfg.documents.paths:
-        from autodata.errors import ConfigError
-
         raise ConfigError(
             "`autodata run` needs documents", details=["documents.paths: give folders, files, globs or hf:// datasets"]
         )
+    if settings is None:  # the baselines bring their own settings (and their own roles)
+        check_config(cfg)
     settings = settings or settings_from(cfg)  # the run's roles, computed once
-    used = sorted(set(settings.endpoints.roles().values()))
-    check_api_keys(cfg, used)  # before anything starts: a missing key is a user error
+    check_api_keys(cfg, sorted(set(settings.endpoints.roles().values())))  # a missing key is a user error, now
     rhash = recipe or recipe_hash(cfg, settings.endpoints.roles())
     check_inputs(cfg.documents.paths)  # a typo in a path fails before the run directory is touched
     with DirLock(out_dir, "run"):  # one writer per run directory; a killed holder's lock is released by the OS
@@ -157,6 +248,7 @@ async def run(
             record=record,
             rhash=rhash,
             executor=executor,
+            meta=meta,
         )
 
 
@@ -173,10 +265,13 @@ async def _run_locked(
     record: RecordFn,
     rhash: str,
     executor: Executor | None,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     store = RunStore(out_dir)
     store.check_recipe(rhash, force=force_new_recipe)
     store.set_meta("config", cfg.redacted_dump())
+    for key, value in (meta or {}).items():  # what the caller knows about the run (the evolved recipe applied, ...)
+        store.set_meta(key, value)
     store.begin_session()
     finished = store.finished_ids()
     progress = RunProgress()
@@ -199,6 +294,7 @@ async def _run_locked(
         while True:
             await asyncio.sleep(CALL_FLUSH_S)
             store.record_calls(executor.leftover_calls())
+            simulated_roles_endpoints(cfg, executor, store)  # a killed session's run is labelled too
 
     flusher = asyncio.create_task(flush_calls())
 
@@ -278,14 +374,24 @@ async def _run_locked(
         finally:  # the executor's clients, cache and workers are released whatever happened above
             usage = await executor.close()
         store.end_session(progress.documents_done, usage)
-    summary = write_outputs(
-        store,
-        out_dir,
-        progress=progress,
-        simulated=sorted({n for n in settings.endpoints.roles().values() if cfg.models[n].provider == "simulated"}),
-    )
+    simulated = simulated_roles_endpoints(cfg, executor, store)
+    summary = write_outputs(store, out_dir, progress=progress, simulated=simulated)
     store.close()
     return summary
+
+
+def simulated_roles_endpoints(cfg: Config, executor: Any, store: RunStore) -> list[str]:
+    """The endpoints of this run whose answers are simulated: ``provider: simulated``, or a server that said so
+    in its replies (``serve-sim`` behind ``provider: openai``: ``system_fingerprint: autodata-simulated``). Kept
+    in the store (meta ``simulated_endpoints``, the union over sessions) for the card and the report."""
+    used = settings_roles(cfg)
+    names = {n for n in used if cfg.models[n].provider == "simulated"}
+    rt = getattr(executor, "rt", None)
+    if rt is not None:
+        names.update(n for n in rt.simulated_endpoints() if n in used)
+    names.update(store.get_meta("simulated_endpoints") or [])
+    store.set_meta("simulated_endpoints", sorted(names))
+    return sorted(names)
 
 
 MAX_AUTO_IN_FLIGHT = 4096
@@ -298,14 +404,26 @@ def documents_in_flight(cfg: Config, settings: EpisodeSettings | None = None) ->
     stops well below it)."""
     if cfg.loop.concurrency != "auto":
         return int(cfg.loop.concurrency)
-    names = set((settings.endpoints.roles() if settings is not None else run_roles(cfg)).values())
+    if settings is not None:
+        eps = settings.endpoints
+        names = {n for n in (getattr(eps, f) for f in ("challenger", "quality_verifier", "weak_solver",
+                 "strong_solver", "judge", "loop_judge", "orchestrator")) if n}  # fmt: skip
+    else:
+        names = set(run_roles(cfg).values())
     total = sum(cfg.models[n].max_concurrency for n in names if n in cfg.models)
     return max(8, min(MAX_AUTO_IN_FLIGHT, 2 * total))
+
+
+def settings_roles(cfg: Config) -> list[str]:
+    return sorted(set(run_roles(cfg).values()))
 
 
 def summarize(
     store: RunStore, *, progress: RunProgress | None = None, simulated: list[str] | None = None
 ) -> dict[str, Any]:
+    from autodata.store.costs import costs
+    from autodata.store.flags import flag_counts
+
     counts = store.status_counts()
     skipped = store.skipped()
     rejections: Counter[str] = Counter()
@@ -361,12 +479,35 @@ def summarize(
         "sessions": len(sessions),
         "sessions_unfinished": sum(1 for x in sessions if not x.get("ended")),  # killed (or still running)
         "recipe_hash": store.get_meta("recipe_hash"),
-        "simulated_models": simulated or [],
+        "simulated_models": sorted(set(simulated or []) | set(store.get_meta("simulated_endpoints") or [])),
+        "simulated": bool(simulated or store.get_meta("simulated_endpoints")),
+        "servers": server_counts(store),
         "failures": progress.failures if progress else [],
         "stopped": progress.stopped if progress else None,
         "skipped": skipped,
+        **costs(store, accepted),  # what the examples cost to make, and what the latest session paid
+        "recipe": store.get_meta("recipe"),
+        "flagged": flag_counts(store.flags()),  # examples flagged by contamination / dedup (left out of exports)
         **({"sandbox": sandbox} if sandbox else {}),
     }
+
+
+SERVER_COUNTERS = ("estimated_calls", "estimated_tokens", "step_downs", "schema_fallbacks")
+
+
+def server_counts(store: RunStore) -> dict[str, Any]:
+    """What the servers did, summed over the sessions' usage: replies without an answer by problem code
+    (``Completion.problem``), calls whose tokens are our estimate (no ``usage`` from the server), endpoints
+    stepped down from json_schema to JSON mode, single requests sent in JSON mode after a refused schema."""
+    out: dict[str, Any] = {k: 0 for k in SERVER_COUNTERS}
+    problems: Counter[str] = Counter()
+    for session in store.sessions():
+        total = (session.get("usage") or {}).get("total") or {}
+        for k in SERVER_COUNTERS:
+            out[k] += int(total.get(k, 0))
+        problems.update(total.get("problems") or {})
+    out["replies_without_answer"] = dict(problems.most_common())
+    return out
 
 
 def sandbox_usage(store: RunStore, accepted: int) -> dict[str, Any] | None:

@@ -27,7 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from autodata.meta.recipe import EDITABLE, MAX_COMPONENT_CHARS
+from autodata.config import DIRECTIVES, unknown_directives
+from autodata.meta.recipe import EDITABLE, LIST_COMPONENTS, MAX_COMPONENT_CHARS, directive_names
 
 _SOLVER = r"(?:weak|strong|weaker|stronger)?\s*(?:solver|model|student|answerer)s?"
 _JUDGE = r"(?:judge|grader|marker|evaluator)s?"
@@ -212,6 +213,12 @@ def check_edit(component: str, value: object, knob_ranges: dict[str, tuple[int, 
             return [Refusal(component, "a text component takes text")]
         if len(value) > MAX_COMPONENT_CHARS:
             return [Refusal(component, f"longer than {MAX_COMPONENT_CHARS} characters")]
+        if component in LIST_COMPONENTS:
+            unknown = unknown_directives(directive_names(value))
+            if unknown:
+                declared = ", ".join(DIRECTIVES)
+                return [Refusal(component, f"unknown directive(s) {', '.join(unknown)}; declared: {declared}")]
+            return []
         return [Refusal(component, f"scope guard: {why}") for why in scan_text(value)]
     if component in knob_ranges:
         lo, hi = knob_ranges[component]

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import autodata
 import autodata.judging
-from autodata.config import FROZEN_ANSWER_FIELDS, Config
+from autodata.config import DIRECTIVES, FROZEN_ANSWER_FIELDS, Config, unknown_directives
 from autodata.errors import UserError
 from autodata.loop.profile import profile
 
@@ -38,7 +38,10 @@ EDITABLE: dict[str, str] = {
     "orchestrator_instructions": "orchestrator_instructions",
     "challenger_instructions": "challenger_instructions",
     "verifier_instructions": "verifier_instructions",
+    "directives": "directives",  # comma-separated names of declared directives (config.DIRECTIVES)
 }
+# components whose text is a list of declared names, not free instructions
+LIST_COMPONENTS = frozenset({"directives"})
 MAX_COMPONENT_CHARS = 4000
 PACKAGE_DIR = Path(autodata.__file__).resolve().parent
 JUDGING_DIR = Path(autodata.judging.__file__).resolve().parent
@@ -62,13 +65,22 @@ class Recipe(BaseModel):
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
+def directive_names(text: str) -> list[str]:
+    """The names in a ``directives`` component ("multi_step, counterfactual"), in order, once each."""
+    return list(dict.fromkeys(n for n in text.replace(",", " ").split() if n))
+
+
 def root_recipe(cfg: Config) -> Recipe:
-    """The recipe a config already carries: where evolution starts."""
+    """The recipe a config already carries: where evolution starts.
+
+    The ``directives`` component is present only when the config names some, so a recipe without
+    directives keeps the hash it had before directives existed.
+    """
     loop = cfg.loop
-    return Recipe(
-        components={name: getattr(loop, field) for name, field in EDITABLE.items()},
-        knobs={name: getattr(loop, name) for name in cfg.optimize.knob_ranges},
-    )
+    components = {name: getattr(loop, field) for name, field in EDITABLE.items() if name not in LIST_COMPONENTS}
+    if loop.directives:
+        components["directives"] = ", ".join(loop.directives)
+    return Recipe(components=components, knobs={name: getattr(loop, name) for name in cfg.optimize.knob_ranges})
 
 
 def apply_recipe(cfg: Config, recipe: Recipe) -> Config:
@@ -79,7 +91,15 @@ def apply_recipe(cfg: Config, recipe: Recipe) -> Config:
             f"the recipe sets {', '.join(unknown)}, which are not editable; "
             f"editable: {', '.join([*EDITABLE, *cfg.optimize.knob_ranges])}"
         )
-    update: dict[str, Any] = {EDITABLE[k]: v for k, v in recipe.components.items()}
+    update: dict[str, Any] = {EDITABLE[k]: v for k, v in recipe.components.items() if k not in LIST_COMPONENTS}
+    if "directives" in recipe.components:
+        names = directive_names(recipe.components["directives"])
+        unknown = unknown_directives(names)
+        if unknown:
+            raise UserError(
+                f"the recipe names unknown directive(s) {', '.join(unknown)}; declared: {', '.join(DIRECTIVES)}"
+            )
+        update["directives"] = names
     for name, value in recipe.knobs.items():
         lo, hi = cfg.optimize.knob_ranges[name]  # type: ignore[index]
         if not lo <= value <= hi:

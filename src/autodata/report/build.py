@@ -16,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from autodata.errors import UserError
+from autodata.glossary import rejection_words
 from autodata.report.data import RunData, load_run
 from autodata.report.figures import MEAN_CHECKS, RUN_FIGURES, Figure_, lineage_figure, pass_rate_figure, render
 from autodata.store.files import atomic_text
@@ -40,7 +41,11 @@ def run_report(run_dir: Path) -> Report:
     s = d.summary
     docs = s["documents"]
     accepted = d.accepted
+    # what the examples cost to make (store/costs.py): the same for a run replayed from the call cache
     tokens = sum(int(u["input_tokens"]) + int(u["output_tokens"]) for u in d.usage_by_role.values())
+    calls = sum(int(u["calls"]) for u in d.usage_by_role.values())
+    hits = sum(int(u["cache_hits"]) for u in d.usage_by_role.values())
+    cost = sum(float(u["cost_usd"]) for u in d.usage_by_role.values())
     headline = [
         ("documents", str(docs["total"])),
         ("accepted examples", str(accepted)),
@@ -48,12 +53,15 @@ def run_report(run_dir: Path) -> Report:
         ("skipped inputs", str(sum(docs["skipped"].values()))),
         ("acceptance rate", f"{100 * s['acceptance_rate']:.0f}%"),
         ("rounds", str(s["rounds"])),
-        ("model calls", str(s["calls"])),
-        ("calls per accepted example", str(s["calls_per_accepted_example"] or "—")),
+        ("model calls behind the documents", str(calls)),
+        ("of them answered from the call cache", str(hits)),
+        ("calls per accepted example", f"{calls / accepted:.2f}" if accepted else "—"),
         ("tokens", f"{tokens:,}"),
         ("tokens per accepted example", f"{tokens / accepted:,.0f}" if accepted else "—"),
-        ("cost", _money(s["cost_usd"])),
-        ("cost per accepted example", _money(s["cost_per_accepted_example"])),
+        ("cost to make (cached answers at their price)", _money(cost)),
+        ("cost per accepted example", _money(cost / accepted if accepted else None)),
+        ("paid this session", _money((s.get("this_session") or {}).get("cost_usd"))),
+        ("paid in all sessions", f"{_money(s['cost_usd'])} ({s['calls']} calls sent)"),
         ("reviewed", ", ".join(f"{k} {v}" for k, v in d.reviewed.items())),
         ("acceptance preset", d.info.preset_name),
         ("recipe", str(d.info.recipe_hash)),
@@ -85,7 +93,13 @@ def run_report(run_dir: Path) -> Report:
         title=f"autodata run report: {run_dir.resolve().name}",
         headline=headline,
         figures=render(d, RUN_FIGURES),
-        tables={"roles": roles, "funnel": [{"step": k, "count": v} for k, v in d.funnel]},
+        tables={
+            "roles": roles,
+            "funnel": [{"step": k, "count": v} for k, v in d.funnel],
+            "rejections": [
+                {"code": code, "rounds": n, "meaning": rejection_words(code)} for code, n in d.rejections.most_common()
+            ],
+        },
         notes=notes,
     )
 

@@ -42,13 +42,34 @@ class RunData:
     gaps_rejected: list[float]
     question_words: list[int]
     rubric_sizes: list[int]
-    usage_by_role: dict[str, dict[str, float]]
+    usage_by_role: dict[str, dict[str, float]]  # made: calls behind the documents, cached answers at their price
     tokens_per_document: dict[str, list[int]] = field(default_factory=dict)  # status -> tokens of each episode
     reviewed: dict[str, int] = field(default_factory=dict)
 
     @property
     def accepted(self) -> int:
         return int(self.summary["documents"]["accepted"])
+
+
+def _quality_passed(r: dict[str, Any]) -> bool:
+    return bool((r.get("quality") or {}).get("passed"))
+
+
+def _weak_passed(r: dict[str, Any]) -> bool:
+    codes = {x["code"] for x in (r.get("decision") or {}).get("reasons", [])}
+    return _quality_passed(r) and r.get("strong") is not None and not WEAK_CODES & codes
+
+
+def document_funnel(episodes: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """A true funnel, in documents: each step counts the documents with at least one round that got
+    that far, so every bar is a subset of the one before (rounds are counted in the rejection chart)."""
+    steps = [
+        ("with a question that passed the quality check", _quality_passed),
+        ("with a question that passed the weak solver", _weak_passed),
+        ("accepted (an example)", lambda r: bool((r.get("decision") or {}).get("accepted"))),
+    ]
+    counts = [(label, sum(1 for ep in episodes if any(ok(r) for r in ep.get("rounds", [])))) for label, ok in steps]
+    return [("documents tried", len(episodes)), *counts]
 
 
 def load_run(run_dir: Path) -> RunData:
@@ -66,23 +87,9 @@ def load_run(run_dir: Path) -> RunData:
         store.close()
 
     rounds = [r for ep in episodes for r in ep.get("rounds", [])]
-    quality_passed = [r for r in rounds if (r.get("quality") or {}).get("passed")]
-    strong_ran = [
-        r
-        for r in quality_passed
-        if r.get("strong") is not None
-        and not WEAK_CODES & {x["code"] for x in (r.get("decision") or {}).get("reasons", [])}
-    ]
-    accepted_rounds = [r for r in rounds if (r.get("decision") or {}).get("accepted")]
     ids = {e["id"] for e in examples}
     status = Counter(s.status for k, s in states.items() if k in ids)
-    funnel = [
-        ("documents", len(episodes)),
-        ("rounds tried", len(rounds)),
-        ("passed the quality check", len(quality_passed)),
-        ("passed the weak solver", len(strong_ran)),
-        ("accepted", len(accepted_rounds)),
-    ]
+    funnel = document_funnel(episodes)
     if status["approved"] or status["rejected"]:
         funnel.append(("approved by a reviewer", status["approved"]))
 
@@ -117,7 +124,8 @@ def load_run(run_dir: Path) -> RunData:
         gaps_rejected=gaps_rejected,
         question_words=[len(str(e["question"]).split()) for e in examples],
         rubric_sizes=[len(e["rubric"]) for e in examples],
-        usage_by_role=summary["usage_by_role"],
+        # what the documents cost to make, cached answers included (a run replayed from the cache shows them)
+        usage_by_role=(summary.get("made") or {}).get("by_role") or summary["usage_by_role"],
         tokens_per_document=tokens,
         reviewed={
             "approved": status["approved"],

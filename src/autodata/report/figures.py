@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from autodata.judging.acceptance import Preset
 from autodata.report.data import RunData
@@ -51,15 +52,22 @@ def _empty(ax: plt.Axes, text: str) -> None:
     ax.set_yticks([])
 
 
+def _integer_counts(axis: Any) -> None:
+    """Counts are whole numbers: no 2.5 documents on an axis."""
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def funnel(d: RunData) -> Figure:
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(d.funnel) + 0.8))
     labels = [k for k, _ in d.funnel][::-1]
     values = [v for _, v in d.funnel][::-1]
     colors = [ACCEPTED if "accepted" in k or "approved" in k else NEUTRAL for k in labels]
     bars = ax.barh(labels, values, color=colors)
-    ax.bar_label(bars, padding=3)
-    ax.set_xlabel("count (documents for the first bar, rounds for the rest)")
-    ax.set_xlim(0, max(values + [1]) * 1.15)
+    first = values[-1] if values else 0
+    ax.bar_label(bars, labels=[f"{v} ({100 * v / first:.0f}%)" if first else str(v) for v in values], padding=3)
+    ax.set_xlabel("documents (each step: those with a round that got this far)")
+    ax.set_xlim(0, max(values + [1]) * 1.25)
+    _integer_counts(ax.xaxis)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 
@@ -73,6 +81,7 @@ def rejection_reasons(d: RunData) -> Figure:
     bars = ax.barh([k for k, _ in items], [v for _, v in items], color=REJECTED)
     ax.bar_label(bars, padding=3)
     ax.set_xlabel("rounds rejected for this reason (a round can have several)")
+    _integer_counts(ax.xaxis)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 
@@ -90,6 +99,7 @@ def rounds_per_accepted(d: RunData) -> Figure:
     ax.set_xticks(xs)
     ax.set_xlabel("rounds the document needed")
     ax.set_ylabel("accepted examples")
+    _integer_counts(ax.yaxis)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 
@@ -144,9 +154,11 @@ def gap_histogram(d: RunData) -> Figure:
     if not d.gaps_accepted and not d.gaps_rejected:
         _empty(ax, "no round reached the strong solver")
         return fig
-    bins = np.linspace(-1, 1, 41)
+    bins = gap_bins([*d.gaps_accepted, *d.gaps_rejected], d.info.preset.gap_min if d.info.preset else None)
     ax.hist(d.gaps_rejected, bins=bins, color=REJECTED, alpha=0.55, label="rejected rounds")
     ax.hist(d.gaps_accepted, bins=bins, color=ACCEPTED, alpha=0.8, label="accepted")
+    ax.set_xlim(bins[0], bins[-1])
+    _integer_counts(ax.yaxis)
     p = d.info.preset
     if p is not None and p.gap_min:
         ax.axvline(p.gap_min, color="#333", linestyle="--", linewidth=1, label=f"gap_min {p.gap_min:g}")
@@ -155,6 +167,17 @@ def gap_histogram(d: RunData) -> Figure:
     ax.legend(fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
+
+
+def gap_bins(gaps: list[float], gap_min: float | None = None, width: float = 0.05) -> np.ndarray:
+    """Bin edges on a ``width`` grid spanning the data (and the preset's ``gap_min`` line), one
+    empty bin of margin each side, within [-1, 1]: the axis fits the data."""
+    values = [*gaps, *([gap_min] if gap_min is not None else [])]
+    lo = max(-1.0, np.floor(min(values) / width) * width - width)
+    hi = min(1.0, np.ceil(max(values) / width) * width + width)
+    if hi - lo < 4 * width:  # a single value: a little room either side
+        lo, hi = max(-1.0, lo - width), min(1.0, hi + width)
+    return np.round(np.arange(lo, hi + width / 2, width), 10)
 
 
 def question_and_rubric(d: RunData) -> Figure:
@@ -166,10 +189,13 @@ def question_and_rubric(d: RunData) -> Figure:
     left.hist(d.question_words, bins=min(20, max(5, len(set(d.question_words)))), color=NEUTRAL)
     left.set_xlabel("question length (words)")
     left.set_ylabel("accepted examples")
+    _integer_counts(left.yaxis)
+    _integer_counts(right.yaxis)
     sizes = sorted(set(d.rubric_sizes))
     bars = right.bar(sizes, [d.rubric_sizes.count(s) for s in sizes], color=NEUTRAL)
     right.bar_label(bars, padding=2)
     right.set_xticks(sizes)
+    right.set_xlim(min(sizes) - 1.5, max(sizes) + 1.5)  # one size alone is a bar, not a wall
     right.set_xlabel("rubric criteria")
     for ax in (left, right):
         ax.spines[["top", "right"]].set_visible(False)
@@ -186,18 +212,21 @@ def cost_and_tokens(d: RunData) -> Figure:
         tout = [d.usage_by_role[r]["output_tokens"] / 1000 for r in roles]
         left.barh(roles, tin, color=NEUTRAL, label="input")
         left.barh(roles, tout, left=tin, color="#e0a030", label="output")
-        left.set_xlabel("thousand tokens, whole run")
+        left.set_xlabel("thousand tokens (cached answers included)")
         left.legend(fontsize=8)
         left.spines[["top", "right"]].set_visible(False)
     if not d.tokens_per_document:
         _empty(right, "tokens per document not recorded for this run")
     else:
+        every = [v / 1000 for vs in d.tokens_per_document.values() for v in vs]
+        bins = np.histogram_bin_edges(every, bins=min(15, max(3, len(every))))  # shared: bars comparable
         for status, color in (("exhausted", REJECTED), ("accepted", ACCEPTED)):
             values = [v / 1000 for v in d.tokens_per_document.get(status, [])]
             if values:
-                right.hist(values, bins=15, color=color, alpha=0.6, label=status)
+                right.hist(values, bins=bins, color=color, alpha=0.6, label=status)
         right.set_xlabel("thousand tokens per document (all its rounds)")
         right.set_ylabel("documents")
+        _integer_counts(right.yaxis)
         right.legend(fontsize=8)
         right.spines[["top", "right"]].set_visible(False)
     return fig
@@ -207,7 +236,12 @@ FigureFn = Callable[[RunData], Figure]
 
 # (id, title, caption, function): the run report, in reading order.
 RUN_FIGURES: list[tuple[str, str, str, FigureFn]] = [
-    ("funnel", "Acceptance funnel", "From documents to rounds, through each check, to accepted and approved.", funnel),
+    (
+        "funnel",
+        "Acceptance funnel",
+        "Documents, step by step: how many had a round that passed each check, then accepted and approved.",
+        funnel,
+    ),
     ("rejections", "Rejection reasons", "Why rounds were rejected, by the harness's reason codes.", rejection_reasons),
     ("rounds", "Rounds per accepted example", "How many challenger rounds a document needed.", rounds_per_accepted),
     (
@@ -219,7 +253,12 @@ RUN_FIGURES: list[tuple[str, str, str, FigureFn]] = [
     ),
     ("gaps", "Gap histogram", "Strong mean minus weak mean, accepted and rejected rounds.", gap_histogram),
     ("shape", "Question length and rubric size", "Of the accepted examples.", question_and_rubric),
-    ("cost", "Tokens per role and per document", "Where the tokens went.", cost_and_tokens),
+    (
+        "cost",
+        "Tokens per role and per document",
+        "Where the tokens behind the examples went, answers from the call cache included.",
+        cost_and_tokens,
+    ),
 ]
 
 

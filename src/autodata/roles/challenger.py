@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
+from autodata.config import directive_entries
 from autodata.documents import Document
 from autodata.judging.framing import fence
 from autodata.judging.rubric import RubricRules
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import StructuredResult
 from autodata.prompts import render
-from autodata.roles.schemas import ChallengerOutput, CodeTaskOutput, ShortAnswerOutput
+from autodata.roles.schemas import ChallengerOutput, CodeTaskOutput, InstructionOutput, ShortAnswerOutput
 
-OUTPUTS: dict[str, type] = {"code-task": CodeTaskOutput}  # output models a profile can name (challenger_output)
+OUTPUTS: dict[str, type] = {
+    "code-task": CodeTaskOutput,
+    "instruction": InstructionOutput,
+}  # output models a profile can name (challenger_output)
 
 
 async def propose(
@@ -22,6 +28,8 @@ async def propose(
     *,
     instructions: str,
     feedback: Sequence[str] = (),
+    feedback_items: Sequence[dict[str, Any]] = (),
+    directives: Sequence[str] = (),
     round_no: int = 0,
     rules: RubricRules = RubricRules(),
     template: str = "challenger.j2",
@@ -33,12 +41,17 @@ async def propose(
 
     ``short_answer`` (the verifiable profile) asks for one exact answer instead of a rubric;
     ``output`` names another output model of :data:`OUTPUTS` (the code profile: ``code-task``).
+    ``feedback_items`` (earlier rounds' reason codes and scores) and ``directives`` (declared names,
+    ``config.DIRECTIVES``) are shown as fenced JSON blocks, ``<feedback>`` and ``<directives>``.
     """
+    shown = directive_entries(list(directives), "challenger")
     prompt = render(
         template,
         instructions=instructions,
         guidance=guidance,
         feedback=list(feedback),
+        feedback_items=fence(json.dumps(list(feedback_items), ensure_ascii=False)) if feedback_items else "",
+        directives=json.dumps(shown, ensure_ascii=False, indent=1) if shown else "",
         document_id=doc.id,
         title=fence(doc.title).replace('"', "'"),
         document=fence(doc.text),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from autodata.config import directive_entries
 from autodata.documents import Document
 from autodata.judging.framing import fence
 from autodata.judging.rubric import Criterion, RubricRules, check_rubric
@@ -43,6 +46,7 @@ async def verify(
     example: ChallengerOutput,
     *,
     instructions: str = "",
+    directives: Sequence[str] = (),
     rules: RubricRules = RubricRules(),
     sample: int = 0,
     max_answer_chars: int | None = None,
@@ -71,15 +75,17 @@ async def verify(
         )
     if structural:
         return QualityReport(False, ["rubric_unsound"], "; ".join(structural), structural)
+    shown = directive_entries(list(directives), "quality_verifier")
     prompt = render(
         "quality_verifier.j2",
         instructions=instructions,
+        directives=json.dumps(shown, ensure_ascii=False, indent=1) if shown else "",
         document_id=doc.id,
         document=fence(doc.text),
         context=fence(example.context),
-        question=example.question,
-        reference_answer=example.reference_answer,
-        rubric=example.rubric,
+        question=fence(example.question),
+        reference_answer=fence(example.reference_answer),
+        rubric=[{"weight": r.weight, "criterion": fence(r.criterion)} for r in example.rubric],
     )
     res = await runtime.structured(
         endpoint, [{"role": "user", "content": prompt}], QualityVerdict, role="quality_verifier", sample=sample

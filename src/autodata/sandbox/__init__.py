@@ -36,18 +36,19 @@ def make_executor(
     *,
     url: str | None = None,
     api_key_env: str | None = None,
+    workers: int = 2,
 ) -> SandboxExecutor:
     """The executor a config's ``sandbox`` section names (``kind``: bwrap, subprocess or http)."""
     if kind == "bwrap":
-        return BubblewrapExecutor(limits)
+        return BubblewrapExecutor(limits, workers=workers)
     if kind == "subprocess":
-        return SubprocessExecutor(limits)
+        return SubprocessExecutor(limits, workers=workers)
     if kind == "http":
         from autodata.sandbox.http import HttpSandboxExecutor
 
         if not url:
             raise ValueError("sandbox.kind: http needs sandbox.url")
-        return HttpSandboxExecutor(url, limits, api_key_env=api_key_env)
+        return HttpSandboxExecutor(url, limits, api_key_env=api_key_env, workers=workers)
     raise ValueError(f"unknown sandbox kind {kind!r}; expected one of: bwrap, subprocess, http")
 
 
@@ -60,4 +61,5 @@ def executor_from_config(section: object) -> SandboxExecutor:
         limits,
         url=section.url,  # type: ignore[attr-defined]
         api_key_env=section.api_key_env,  # type: ignore[attr-defined]
+        workers=section.workers,  # type: ignore[attr-defined]
     )

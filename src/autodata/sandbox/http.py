@@ -34,9 +34,15 @@ class HttpSandboxExecutor(SandboxExecutor):
     name = "http"
 
     def __init__(
-        self, url: str, limits: Limits | None = None, *, api_key_env: str | None = None, timeout_s: float = 120.0
+        self,
+        url: str,
+        limits: Limits | None = None,
+        *,
+        api_key_env: str | None = None,
+        timeout_s: float = 120.0,
+        workers: int = 2,
     ) -> None:
-        super().__init__(limits)
+        super().__init__(limits, workers=workers)
         self.url = url.rstrip("/")
         if self.url.endswith("/run_code"):
             self.url = self.url[: -len("/run_code")]
@@ -87,17 +93,18 @@ class HttpSandboxExecutor(SandboxExecutor):
         run = data.get("run_result") or {}
         result = _parse(("\n" + str(run.get("stdout") or "")).encode(), self.isolation)
         if result is not None:
+            result.resources["host_seconds"] = wall  # the request as the host saw it
             return result
         if run.get("status") == "TimeLimitExceeded":
             return SandboxResult(0, 0, stop_reason="time", stop_detail="the service's run_timeout passed",
-                                 resources={"wall_seconds": wall}, isolation=self.isolation)  # fmt: skip
+                                 resources={"host_seconds": wall}, isolation=self.isolation)  # fmt: skip
         return SandboxResult(
             0,
             0,
             stop_reason="killed",
             stop_detail=f"the runner ended without a report (service status {run.get('status')!r}, "
             f"return code {run.get('return_code')!r})",
-            resources={"wall_seconds": wall},
+            resources={"host_seconds": wall},
             isolation=self.isolation,
             stderr_tail=str(run.get("stderr") or "")[-2000:],
         )

@@ -164,6 +164,7 @@ class _LocalExecutor(SandboxExecutor):
         wall = round(time.monotonic() - start, 3)
         result = _parse(out, self.isolation)
         if result is not None:
+            result.resources["host_seconds"] = wall  # the whole run as the host saw it (sandbox start-up included)
             return result
         errtext = err.decode("utf-8", "replace").strip()
         if timed_out:
@@ -172,18 +173,18 @@ class _LocalExecutor(SandboxExecutor):
                 0,
                 stop_reason="time",
                 stop_detail=f"the sandbox did not report within {lim.wall_seconds + GRACE_SECONDS:g} s",
-                resources={"wall_seconds": wall},
+                resources={"host_seconds": wall},
                 isolation=self.isolation,
             )
         if errtext.startswith("bwrap:"):
-            return SandboxResult.infra(f"bwrap failed: {errtext[:500]}", self.isolation, {"wall_seconds": wall})
+            return SandboxResult.infra(f"bwrap failed: {errtext[:500]}", self.isolation, {"host_seconds": wall})
         # the runner died without a report: the solution killed its supervisor (or the whole sandbox)
         return SandboxResult(
             0,
             0,
             stop_reason="killed",
             stop_detail=f"the sandbox's runner ended without a report (exit code {proc.returncode})",
-            resources={"wall_seconds": wall},
+            resources={"host_seconds": wall},
             isolation=self.isolation,
             stderr_tail=errtext[-2000:],
         )
@@ -237,8 +238,10 @@ class BubblewrapExecutor(_LocalExecutor):
     name = "bwrap"
     isolation = "bubblewrap (no network, read-only system, private /tmp, rlimits)"
 
-    def __init__(self, limits: Limits | None = None, *, bwrap: str | None = None, python: str | None = None) -> None:
-        super().__init__(limits)
+    def __init__(
+        self, limits: Limits | None = None, *, bwrap: str | None = None, python: str | None = None, workers: int = 2
+    ) -> None:
+        super().__init__(limits, workers=workers)
         self.bwrap = bwrap or shutil.which("bwrap")
         self.as_nobody = os.geteuid() == 0
         if python is not None:
@@ -326,8 +329,8 @@ class SubprocessExecutor(_LocalExecutor):
     isolation = "subprocess (WEAKER: rlimits only, no filesystem or network isolation)"
     weaker = True
 
-    def __init__(self, limits: Limits | None = None, *, python: str | None = None) -> None:
-        super().__init__(limits)
+    def __init__(self, limits: Limits | None = None, *, python: str | None = None, workers: int = 2) -> None:
+        super().__init__(limits, workers=workers)
         self.python = python or interpreter()[0]
 
     def _spawn(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -62,7 +63,8 @@ class SandboxResult:
     :data:`STOP_REASONS`); ``infra_error`` is set when the sandbox itself could not run (bwrap
     refused, the remote service failed): such a result says nothing about the solution and must
     not be scored. ``resources``: ``cpu_seconds``, ``wall_seconds``, ``max_rss_mb``,
-    ``peak_processes``, ``output_bytes``. ``isolation`` says which sandbox ran it.
+    ``peak_processes``, ``output_bytes`` (inside the sandbox) and ``host_seconds`` (the whole run as
+    the host saw it, sandbox start-up included). ``isolation`` says which sandbox ran it.
     """
 
     passed: int
@@ -139,16 +141,33 @@ class SandboxExecutor(ABC):
     isolation: str = ""
     weaker: bool = False  # True: summaries must say the code ran without filesystem/network isolation
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, *, workers: int = 2) -> None:
         self.limits = limits or Limits()
+        self.workers = workers
+        self._slots = threading.BoundedSemaphore(workers)
+
+    def __getstate__(self) -> dict[str, Any]:  # picklable (Ray workers get the run's settings)
+        state = dict(self.__dict__)
+        state.pop("_slots", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._slots = threading.BoundedSemaphore(self.workers)
 
     @abstractmethod
     def run(self, solution_code: str, tests_code: str, limits: Limits | None = None) -> SandboxResult:
         """Run ``tests_code`` against ``solution_code`` (importable as module ``solution``); blocking."""
 
     async def arun(self, solution_code: str, tests_code: str, limits: Limits | None = None) -> SandboxResult:
-        """:meth:`run` off the event loop (a thread; the work happens in another process)."""
-        return await asyncio.to_thread(self.run, solution_code, tests_code, limits)
+        """:meth:`run` off the event loop (a thread; the work happens in another process); at most
+        ``workers`` runs at once per executor."""
+
+        def bounded() -> SandboxResult:
+            with self._slots:
+                return self.run(solution_code, tests_code, limits)
+
+        return await asyncio.to_thread(bounded)
 
     def check(self) -> None:
         """Raise :class:`SandboxUnavailable` with the fix when this sandbox cannot run here."""

@@ -118,3 +118,12 @@ class FlagLog:
                 Flag(example_id, c["kind"], c["scope"], reason, json.loads(detail) if detail else {}, check_id)
             )
         return out
+
+
+def flag_counts(log: FlagLog) -> dict[str, int]:
+    """Flag kind -> examples carrying it under the checks in force."""
+    counts: dict[str, int] = {}
+    for flags in log.current().values():
+        for kind in {f.kind for f in flags}:
+            counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items()))

@@ -272,6 +272,10 @@ class RunStore:
             }
         return out
 
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query (for readers that sum over the tables, e.g. ``store/costs.py``)."""
+        return self._db.execute(sql, args).fetchall()
+
     def reviews(self) -> ReviewLog:
         """The reviewers' decisions on this run's examples (table ``reviews`` in the same file)."""
         from autodata.store.reviews import ReviewLog

@@ -1,41 +1,31 @@
 """Simulated agent orchestrator and loop judge.
 
-The orchestrator reads its own transcript (every tool result is a JSON user message) and mostly
-follows the paper's workflow, with the lapses a real agent has, each of which the harness must
-handle: now and then it skips the quality check before evaluating (and must go back to it), or
-submits with ``finish`` an example whose acceptance test did not hold (and is refused). Its feedback
-to the challenger is built from the reasons the tools returned, so "too easy" and "failed on
-strong" steer the simulated challenger exactly as the scripted orchestrator's feedback does.
+The orchestrator's contract is its transcript: every tool result comes back as a user message that
+is one JSON object ``{"tool": …, "result": {…}}``, and it reads the results' fields (``passed``,
+``weak_checks_pass``, ``acceptance_test_holds``, ``reason_codes``, ``missing``, ``rounds_left``), never
+their wording. It mostly follows the paper's workflow, with the lapses a real agent has, each of
+which the harness must handle: now and then it skips the quality check before evaluating (and must
+go back to it), or submits with ``finish`` an example whose acceptance test did not hold (and is
+refused). Its instructions to the challenger quote the reasons it was given, as a real agent's do;
+the simulated challenger itself moves only with the harness's structured ``<feedback>`` block.
 
-The loop judge (legal profile) reads the harness's scores from its prompt and accepts an example
-whose weak mean is low and strong mean high, with an occasional objection of its own.
+The loop judge (legal profile) reads the harness's means from the ``<scores>`` block and accepts an
+example whose weak mean is low and strong mean high, with an occasional objection of its own.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
-from autodata.llm.sim.ladder import SimOutput, SimRequest, register_handler
-from autodata.llm.sim.roles import _prompt, _structured
+from autodata.judging.acceptance import REASONS
+from autodata.sim.base import SimOutput, SimRequest, structured
 
 SKIP_QUALITY = 0.10  # how often the agent evaluates before checking quality
 PREMATURE_FINISH = 0.15  # how often it submits an example whose test failed
 
 
-def _results(req: SimRequest) -> list[dict[str, Any]]:
-    out = []
-    for m in req.messages:
-        if m.get("role") != "user":
-            continue
-        try:
-            obj = json.loads(m.get("content") or "")
-        except (TypeError, ValueError):
-            continue
-        if isinstance(obj, dict):
-            out.append(obj)
-    return out
+def _groups(res: dict[str, Any]) -> set[str]:
+    return {REASONS.get(code, "") for code in res.get("reason_codes") or []}
 
 
 def _act(tool: str, thought: str, instructions: str = "") -> dict[str, str]:
@@ -48,7 +38,7 @@ def _new_angle(reasons: list[str]) -> str:
 
 
 def _decide(req: SimRequest) -> dict[str, str]:
-    results = _results(req)
+    results = list(req.inputs["results"])
     rng = req.rng
     if not results:
         return _act("call_challenger", "Start with a first example.")
@@ -88,14 +78,14 @@ def _decide(req: SimRequest) -> dict[str, str]:
     if tool == "evaluate_strong":
         if res.get("acceptance_test_holds"):
             return _act("finish", "The acceptance test holds.")
-        if res.get("note") and not any("failed on strong" in r or "too easy" in r for r in res.get("reasons", [])):
+        if res.get("note") and not _groups(res) & {"failed_on_strong", "too_easy"}:
             return _act("call_quality_verifier", "The scores look right; the quality check is still missing.")
         if rng.random() < PREMATURE_FINISH:
             return _act("finish", "Close enough; submit it.")
         return _next_example(rounds_left, res.get("reasons") or [])
     if tool == "finish":
         reasons = res.get("reasons") or []
-        if any("quality verifier has not checked" in r for r in reasons):
+        if "quality" in (res.get("missing") or []):
             return _act("call_quality_verifier", "The submission needs the quality check.")
         return _next_example(rounds_left, [r for r in reasons if r])
     return _act("give_up", "Unexpected state.")
@@ -107,20 +97,17 @@ def _next_example(rounds_left: int, reasons: list[str]) -> dict[str, str]:
     return _act("call_challenger", "The example was rejected; ask for another angle.", _new_angle(reasons))
 
 
-def orchestrator(req: SimRequest) -> SimOutput | None:
-    if req.schema_name != "OrchestratorAction":
-        return None
-    return _structured(req, _decide(req))
+def orchestrator(req: SimRequest) -> SimOutput:
+    return structured(req, _decide(req))
 
 
-_SCORE = re.compile(r"^(Weak|Strong) mean score: (\d+)%", re.MULTILINE)
+def _mean(value: Any, default: float) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
 
 
-def loop_judge(req: SimRequest) -> SimOutput | None:
-    if req.schema_name != "LoopVerdict":
-        return None
-    scores = {k.lower(): int(v) / 100 for k, v in _SCORE.findall(_prompt(req))}
-    weak, strong = scores.get("weak", 1.0), scores.get("strong", 0.0)
+def loop_judge(req: SimRequest) -> SimOutput:
+    scores = req.inputs["scores"] if isinstance(req.inputs["scores"], dict) else {}
+    weak, strong = _mean(scores.get("weak_mean"), 1.0), _mean(scores.get("strong_mean"), 0.0)
     reasons = []
     if weak > 0.6:
         reasons.append(f"too easy: the weaker model already reaches {weak:.0%}; make it need the holding's limits")
@@ -131,8 +118,4 @@ def loop_judge(req: SimRequest) -> SimOutput | None:
     if not reasons and req.rng.random() < 0.08:
         reasons.append("the reference answer states the rule more broadly than the opinion does")
     value = {"verdict": "improve" if reasons else "accept", "reasons": reasons}
-    return _structured(req, value)
-
-
-for _handler in (orchestrator, loop_judge):
-    register_handler(_handler)
+    return structured(req, value)

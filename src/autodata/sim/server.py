@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from autodata.llm.sim.gpu import GpuEngine, metrics_text, prompt_text
-from autodata.llm.sim.ladder import FINGERPRINT, LADDER, SimulatedLadder
 from autodata.llm.tokens import estimate_tokens
+from autodata.sim.gpu import GpuEngine, metrics_text, prompt_text
+from autodata.sim.ladder import FINGERPRINT, LADDER, SimulatedLadder
 
 SIM_HEADERS = {"x-autodata-simulated": "true"}
 

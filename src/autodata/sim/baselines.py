@@ -19,21 +19,22 @@ What the paper reports about them, and what this module makes the ladder do:
   own problem: the reference answer is the typical slip, which the strong solver's majority exposes
   (CoT Self-Instruct's Answer-Consistency filter drops exactly those).
 
-Requests are recognised by schema name (``SelfInstructOutput``, ``GroundedOutput``,
-``CotSelfInstructOutput`` and their ``…ShortOutput`` forms); look-up questions by their phrasing.
-The agentic challenger never writes those phrasings, so no earlier answer of the ladder changes.
+Requests are recognised by the titles of their schema classes (``SelfInstructOutput``,
+``GroundedOutput``, ``CotSelfInstructOutput`` and their ``…ShortOutput`` forms); the writers read the
+``<document>`` block, or for Self-Instruct the ``<example>`` blocks of seed tasks. Look-up questions
+are recognised by the simulator's own phrasing of them (the simulated writers' data, not a prompt),
+which the agentic challenger never writes.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from autodata.llm.sim.exact import RELATIONS, _fmt
-from autodata.llm.sim.ladder import SimOutput, SimRequest, register_handler
-from autodata.llm.sim.roles import LEAK_PHRASE, _block, _key_terms, _prompt, _structured, difficulty
+from autodata.sim.base import SimOutput, SimRequest, structured
+from autodata.sim.exact import RELATIONS, fmt
+from autodata.sim.roles import LEAK_PHRASE, difficulty, key_terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,23 +89,17 @@ OPEN_TEMPLATES = (
 SUFFIXES = ("", " Be specific.", " Explain briefly.", " Refer to the setting given.")
 
 
-def _examples(prompt: str) -> str:
-    return " ".join(re.findall(r"<example[^>]*>\n?(.*?)\n?</example>", prompt, re.DOTALL))
-
-
 # share of its own problems a one-shot writer gets wrong (CoT Self-Instruct reasons first: fewer)
 MISSOLVED = {"SelfInstructShortOutput": 0.2, "GroundedShortOutput": 0.2, "CotSelfInstructShortOutput": 0.12}
 
 
 def _source_terms(req: SimRequest, n: int) -> list[str]:
-    prompt = _prompt(req)
-    return _key_terms(_block(prompt, "document") or _examples(prompt), req.rng, n)  # Self-Instruct: its seeds
+    source = req.inputs.get("document") or " ".join(req.inputs.get("examples") or [])  # Self-Instruct: its seeds
+    return key_terms(source, req.rng, n)
 
 
-def short_generator(req: SimRequest) -> SimOutput | None:
-    name = req.schema_name or ""
-    if name not in MISSOLVED:
-        return None
+def short_generator(req: SimRequest, name: str) -> SimOutput:
+    """A one-shot writer of the verifiable profile (``name``: its schema class, a key of :data:`MISSOLVED`)."""
     rng = req.rng
     style = STYLES[name.replace("ShortOutput", "Output")]
     a, b, c = _source_terms(req, 3)
@@ -119,7 +114,7 @@ def short_generator(req: SimRequest) -> SimOutput | None:
     _, question, rel, x, y = min(candidates)
     right, slip = RELATIONS[rel]
     value = slip(Fraction(x), Fraction(y)) if rng.random() < MISSOLVED[name] else right(Fraction(x), Fraction(y))
-    answer = _fmt(value)
+    answer = fmt(value)
     context = f"The setting relates {a}, {b} and {c} exactly; give {c} as a fraction in lowest terms."
     if rng.random() < style.leak:
         context += f" {LEAK_PHRASE} {c} = {answer}."
@@ -133,13 +128,12 @@ def short_generator(req: SimRequest) -> SimOutput | None:
     }
     if name.startswith("Cot"):
         out = {"reasoning": f"The document links {a} and {b} to {c}; a calculation tests that link.", **out}
-    return _structured(req, out)
+    return structured(req, out)
 
 
-def generator(req: SimRequest) -> SimOutput | None:
-    style = STYLES.get(req.schema_name or "")
-    if style is None:
-        return None
+def generator(req: SimRequest, name: str) -> SimOutput:
+    """A one-shot rubric writer (``name``: its schema class, a key of :data:`STYLES`)."""
+    style = STYLES[name]
     rng = req.rng
     terms = _source_terms(req, 9)
     a, b, c = terms[:3]
@@ -172,32 +166,24 @@ def generator(req: SimRequest) -> SimOutput | None:
         "reference_answer": " ".join(f"The answer involves {k}." for k in keys),
         "rubric": rubric,
     }
-    if req.schema_name == "CotSelfInstructOutput":
+    if name == "CotSelfInstructOutput":
         value = {
             "reasoning": f"The document is about {a} and {b}; a good task connects them to {c}. "
             f"The answer should cover {', '.join(keys)}.",
             **value,
         }
-    return _structured(req, value)
+    return structured(req, value)
 
 
-_SOLVER_SHAPE = re.compile(r"<context>\n(.*?)\n</context>\s*\n+Question: (.+)\Z", re.DOTALL)
+def is_lookup(question: str) -> bool:
+    """True when the question is one of the simulated writers' look-up questions."""
+    return question.strip().startswith(LOOKUP_OPENINGS)
 
 
-def lookup_solver(req: SimRequest) -> SimOutput | None:
+def lookup_solver(req: SimRequest) -> SimOutput:
     """Answers to look-up questions: the context states the points, so any model finds nearly all of them."""
-    if req.schema is not None:
-        return None
-    m = _SOLVER_SHAPE.search(_prompt(req).strip())
-    if not m or not m.group(2).strip().startswith(LOOKUP_OPENINGS):
-        return None
-    context = m.group(1)
+    context = req.inputs["context"]
     p = 0.93 + 0.05 * req.model.skill
-    said = [t for t in _key_terms(context, random.Random(0), 40) if req.rng.random() < p]
+    said = [t for t in key_terms(context, random.Random(0), 40) if req.rng.random() < p]
     body = " ".join(f"The context says {t} matters." for t in said) or "The context does not say."
     return SimOutput(text=f"[simulated {req.model.name}] {body}")
-
-
-register_handler(generator)
-register_handler(short_generator)
-register_handler(lookup_solver, first=True)  # before the general solver, which would claim these too

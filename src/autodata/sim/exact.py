@@ -2,11 +2,14 @@
 
 The challenger turns a document's key terms into a small quantitative problem whose exact answer is
 a fraction, picking among candidate problems the one whose latent difficulty lands nearest its
-target (the same feedback dynamics as the rubric challenger). The problem states its relation in a
-fixed machine-readable form, so a solver can recompute the true answer from the question alone (no
-state): a solver of skill ``s`` gets it right with probability ``0.05 + 0.9 sigmoid(8 (s - d))``
-and writes it in one of several equivalent forms (``84/19``, ``\\frac{84}{19}``, a decimal), which
-is what the code-level equivalence check must see through; otherwise it makes a typical slip.
+target (the same target as the rubric challenger: structured feedback and declared directives). The
+problem states its relation in the simulator's own machine-readable form (``x = 3 and y = 5 … the
+relation x/(x+y) gives …``), so a solver can recompute the true answer from the ``<question>`` block
+alone (no state): a solver of skill ``s`` gets it right with probability
+``0.05 + 0.9 sigmoid(8 (s - d))`` and writes it in one of several equivalent forms (``84/19``,
+``\\frac{84}{19}``, a decimal), which is what the code-level equivalence check must see through;
+otherwise it makes a typical slip. Its last line follows the answer-extraction contract of the
+verifiable profile (``Final answer: v`` or ``\\boxed{v}``), not the solver prompt's wording.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import re
 from collections.abc import Callable
 from fractions import Fraction
 
-from autodata.llm.sim.ladder import SimOutput, SimRequest, register_handler
-from autodata.llm.sim.roles import LEAK_PHRASE, _block, _key_terms, _prompt, _structured, _target, difficulty, sigmoid
+from autodata.sim.base import SimOutput, SimRequest, structured
+from autodata.sim.roles import LEAK_PHRASE, difficulty, key_terms, sigmoid, target
 
 # relation -> (exact value, a typical wrong value)
 Relation = Callable[[Fraction, Fraction], Fraction]
@@ -32,17 +35,20 @@ RELATIONS: dict[str, tuple[Relation, Relation]] = {
 _PROBLEM = re.compile(r"x = (\d+) and y = (\d+)\b.*?relation (\S+) gives", re.DOTALL)
 
 
-def _fmt(v: Fraction) -> str:
+def states_problem(question: str) -> bool:
+    """True when the question states a problem in the simulator's machine-readable form."""
+    m = _PROBLEM.search(question)
+    return m is not None and m.group(3) in RELATIONS
+
+
+def fmt(v: Fraction) -> str:
     return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
 
 
-def challenger(req: SimRequest) -> SimOutput | None:
-    if req.schema_name != "ShortAnswerOutput":
-        return None
+def challenger(req: SimRequest) -> SimOutput:
     rng = req.rng
-    prompt = _prompt(req)
-    a, b, c = _key_terms(_block(prompt, "document"), rng, 3)
-    target = _target(prompt, rng)
+    a, b, c = key_terms(req.inputs["document"], rng, 3)
+    aim = target(req.inputs, rng)
     candidates = []
     for rel in RELATIONS:
         for _ in range(4):
@@ -53,9 +59,9 @@ def challenger(req: SimRequest) -> SimOutput | None:
                 f"In the study's model, {a} sets x = {x} and y = {y} measures {b}; the relation {rel} gives {c}. "
                 f"What is the exact value of {c}?"
             )
-            candidates.append((abs(difficulty(q) - target), q, rel, x, y))
+            candidates.append((abs(difficulty(q) - aim), q, rel, x, y))
     _, question, rel, x, y = min(candidates)
-    answer = _fmt(RELATIONS[rel][0](Fraction(x), Fraction(y)))
+    answer = fmt(RELATIONS[rel][0](Fraction(x), Fraction(y)))
     context = f"The study relates {a}, {b} and {c}. Quantities are exact; report {c} as a fraction in lowest terms."
     if rng.random() < 0.15:
         context += f" {LEAK_PHRASE} {c} = {answer}."
@@ -67,23 +73,15 @@ def challenger(req: SimRequest) -> SimOutput | None:
         "reference_answer": answer,
         "solution": f"Substitute x = {x}, y = {y} into {rel}: {answer}.",
     }
-    return _structured(req, value)
+    return structured(req, value)
 
 
-_SHORT_SOLVER = re.compile(r'"Final answer: <value>".*?<context>\n(.*?)\n</context>\s*\n+Question: (.+)\Z', re.DOTALL)
-
-
-def solver(req: SimRequest) -> SimOutput | None:
-    if req.schema is not None:
-        return None
-    m = _SHORT_SOLVER.search(_prompt(req).strip())
-    if not m:
-        return None
-    context, question = m.group(1), m.group(2).strip()
+def solver(req: SimRequest) -> SimOutput:
+    """A solver on a problem the question states (:func:`states_problem`)."""
+    context, question = req.inputs["context"], req.inputs["question"].strip()
     problem = _PROBLEM.search(question)
+    assert problem is not None
     rng = req.rng
-    if problem is None or problem.group(3) not in RELATIONS:
-        return SimOutput(text=f"[simulated {req.model.name}] The problem does not fix a value.\nFinal answer: 0")
     x, y = Fraction(int(problem.group(1))), Fraction(int(problem.group(2)))
     right, slip = RELATIONS[problem.group(3)]
     p = 0.05 + 0.9 * sigmoid(8.0 * (req.model.skill - difficulty(question)))
@@ -100,13 +98,9 @@ def _form(v: Fraction, rng: random.Random) -> str:
     """One of the equivalent ways models write an exact value."""
     kind = rng.randrange(4)
     if kind == 0 or v.denominator == 1:
-        return f"Final answer: {_fmt(v)}"
+        return f"Final answer: {fmt(v)}"
     if kind == 1:
         return f"So the value is \\boxed{{\\frac{{{v.numerator}}}{{{v.denominator}}}}}."
     if kind == 2:
         return f"Final answer: {float(v):.12g}"
     return f"Final answer: ({v.numerator})/({v.denominator})"
-
-
-register_handler(challenger)
-register_handler(solver, first=True)  # before the general solver, which would claim short-answer prompts too
