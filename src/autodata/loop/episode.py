@@ -202,6 +202,7 @@ class EpisodeSettings:
             profile=prof,
             orchestrator=loop.orchestrator,
             max_agent_steps=loop.max_agent_steps,
+            rubric_rules=loop.rubric.rules(),
         )
 
 

@@ -214,7 +214,8 @@ def frozen_files() -> dict[str, str]:
 
 def frozen_settings(cfg: Config) -> dict[str, Any]:
     """The settings that measure a recipe: preset and thresholds, profile and its scorer, sample
-    counts and temperatures, orchestrator, final quality check, and every answering role's model."""
+    counts and temperatures, orchestrator, final quality check, rubric rules (``loop.rubric``), and
+    every answering role's model."""
     from autodata.loop.episode import run_preset, run_roles  # the loop is below meta; imported late for clarity
 
     loop = cfg.loop
@@ -235,6 +236,7 @@ def frozen_settings(cfg: Config) -> dict[str, Any]:
             "max_resamples": loop.max_resamples,
         },
         "final_quality_check": loop.final_quality_check,
+        "rubric": loop.rubric.model_dump(mode="json"),
         "models": {
             role: cfg.models[name].model_dump(mode="json", include=FROZEN_ANSWER_FIELDS)
             for role, name in sorted(run_roles(cfg).items())

@@ -42,7 +42,8 @@ async def propose(
     ``short_answer`` (the verifiable profile) asks for one exact answer instead of a rubric;
     ``output`` names another output model of :data:`OUTPUTS` (the code profile: ``code-task``).
     ``feedback_items`` (earlier rounds' reason codes and scores) and ``directives`` (declared names,
-    ``config.DIRECTIVES``) are shown as fenced JSON blocks, ``<feedback>`` and ``<directives>``.
+    ``config.DIRECTIVES``) are shown as fenced JSON blocks, ``<feedback>`` and ``<directives>``;
+    ``rules`` (``loop.rubric``) both in prose and as the ``<rubric_rules>`` JSON block.
     """
     shown = directive_entries(list(directives), "challenger")
     prompt = render(
@@ -60,6 +61,7 @@ async def propose(
         min_negative=rules.min_negative,
         max_negative=rules.max_negative,
         max_weight=rules.max_abs_weight,
+        rubric_rules=json.dumps(rules.as_block()),
     )
     model = OUTPUTS[output] if output else ShortAnswerOutput if short_answer else ChallengerOutput
     return await runtime.structured(

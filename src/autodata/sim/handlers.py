@@ -97,7 +97,19 @@ def _challenger(m: Messages) -> dict[str, Any]:
         # the entries' machine-readable fields only: their ``messages`` are words for a model to read
         "feedback": [{k: e[k] for k in FEEDBACK_FIELDS if k in e} for e in entries if isinstance(e, dict)],
         "directives": json_block(m, "directives", "challenger", default=[]),
+        "rubric_rules": _rubric_rules(m),
     }
+
+
+RUBRIC_RULE_FIELDS = ("min_positive", "max_positive", "min_negative", "max_negative", "max_weight")
+
+
+def _rubric_rules(m: Messages) -> dict[str, int]:
+    """The optional ``<rubric_rules>`` JSON object (counts and weight cap); absent: no rules given."""
+    rules = json_block(m, "rubric_rules", "challenger", default={})
+    if not isinstance(rules, dict):
+        raise ContractError("simulated challenger: the <rubric_rules> block is not a JSON object")
+    return {k: int(rules[k]) for k in RUBRIC_RULE_FIELDS if isinstance(rules.get(k), int)}
 
 
 def _verifier(m: Messages) -> dict[str, Any]:
