@@ -159,6 +159,7 @@ class EpisodeSettings:
     orchestrator_instructions: str = ""
     directives: tuple[str, ...] = ()  # declared directive names (config.DIRECTIVES), shown to the roles they name
     rubric_rules: RubricRules = field(default_factory=RubricRules)
+    judge_sees_context: bool = False  # loop.judge_sees_context
     profile: Profile = PROFILES["rubric-qa"]
     orchestrator: Literal["scripted", "agent"] = "scripted"
     max_agent_steps: int = 40
@@ -203,6 +204,7 @@ class EpisodeSettings:
             orchestrator=loop.orchestrator,
             max_agent_steps=loop.max_agent_steps,
             rubric_rules=loop.rubric.rules(),
+            judge_sees_context=loop.judge_sees_context,
         )
 
 
@@ -303,7 +305,7 @@ class Steps:
 
     def __init__(self, runtime: ModelRuntime, doc: Document, s: EpisodeSettings) -> None:
         self.rt, self.doc, self.s = runtime, doc, s
-        self.scorer = s.profile.scoring.configured(s.sandbox)
+        self.scorer = s.profile.scoring.configured(s.sandbox).with_judge_context(s.judge_sees_context)
 
     # ------------------------------------------------------------------ challenger
 
@@ -609,7 +611,9 @@ def _mean(x: float | None) -> float | None:
 def feedback_item(rnd: Round) -> dict[str, Any] | None:
     """A rejected round as the challenger's ``<feedback>`` block lists it; None when it gave no feedback.
 
-    ``{"round", "stage", "codes", "weak_mean", "strong_mean", "gap", "issues", "messages"}``: ``codes`` are
+    ``{"round", "stage", "codes", "weak_mean", "strong_mean", "gap", "issues", "question_type", "question",
+    "messages"}``: ``question_type`` and ``question`` are the round's own example (absent when the
+    challenger's output could not be used), so the challenger sees what it tried; ``codes`` are
     ``acceptance.REASONS`` keys (``output_unusable`` when the challenger's own answer could not be
     used), means are in [0, 1] or null when that solver did not run, ``issues`` are the
     quality verifier's. These entries are a stable contract: programs read them, not the messages.
@@ -630,6 +634,9 @@ def feedback_item(rnd: Round) -> dict[str, Any] | None:
         item.update(stage="challenger", codes=["output_unusable"])
     if rnd.quality and not rnd.quality.get("passed", True):
         item["issues"] = list(rnd.quality.get("issues") or [])
+    if rnd.example:
+        item["question_type"] = str(rnd.example.get("question_type") or "")
+        item["question"] = str(rnd.example.get("question") or "")
     item["messages"] = list(rnd.feedback)
     return item
 

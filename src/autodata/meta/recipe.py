@@ -237,6 +237,7 @@ def frozen_settings(cfg: Config) -> dict[str, Any]:
         },
         "final_quality_check": loop.final_quality_check,
         "rubric": loop.rubric.model_dump(mode="json"),
+        "judge_sees_context": loop.judge_sees_context,
         "models": {
             role: cfg.models[name].model_dump(mode="json", include=FROZEN_ANSWER_FIELDS)
             for role, name in sorted(run_roles(cfg).items())
