@@ -178,7 +178,8 @@ async def test_round_two_prompt_shows_round_one_question_and_averages_grouped_by
     from autodata.cli import default_config_text
     from autodata.documents import fit_to_budget, load_documents
     from autodata.judging.acceptance import preset
-    from autodata.loop.episode import Endpoints, EpisodeSettings, run_episode
+    from autodata.loop.episode import Endpoints, EpisodeSettings
+    from autodata.loop.orchestrate import run_episode
     from autodata.sim import contracts
 
     cfg = validate_config(yaml.safe_load(default_config_text()))
