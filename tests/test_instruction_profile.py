@@ -72,7 +72,7 @@ def test_the_scorer_marks_constraints_in_code_and_asks_the_judge_only_for_the_re
 
     asked: list[list[str]] = []
 
-    async def mark(runtime, endpoint, question, rubric, answer, *, sample=0):
+    async def mark(runtime, endpoint, question, rubric, answer, *, sample=0, context=None):
         asked.append([r.criterion for r in rubric])
         return judge.Marking(marks=[1] * len(rubric), evidence=["q"] * len(rubric), repairs=[])
 

@@ -212,6 +212,7 @@ _CHALLENGER_VALUES = {
     "max_negative": 3,
     "max_weight": 7,
     "rubric_rules": "{}",
+    "earlier_rounds": "",
 }
 
 

@@ -449,6 +449,11 @@ class LoopConfig(_Strict):
 
     acceptance: AcceptanceConfig = Field(default_factory=AcceptanceConfig)
     rubric: RubricConfig = Field(default_factory=RubricConfig)
+    judge_sees_context: bool = Field(
+        False,
+        description="Show the judge the example's context (fenced as data) so claims are checked against it; "
+        "off by default, as in the paper (the judge sees question, rubric and answer).",
+    )
     challenger_instructions: str = ""
     verifier_instructions: str = ""
     orchestrator_instructions: str = ""

@@ -42,6 +42,7 @@ The loop judge's verdict is mapped onto the acceptance predicate's input here to
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
@@ -100,6 +101,19 @@ class Scorer:
     needs_sandbox: ClassVar[bool] = False  # answers run as code: the run needs ``sandbox`` (autodata.sandbox)
     challenger_rubric: ClassVar[bool] = True  # False: the rubric is the scorer's own; rubric rules do not apply
     max_reference_chars: ClassVar[int | None] = None
+    judge_sees_context: bool = False  # loop.judge_sees_context: the judge gets the example's context, fenced
+
+    def with_judge_context(self, on: bool) -> Scorer:
+        """This scorer with ``judge_sees_context`` set (a copy when it changes; scorers are shared)."""
+        if on == self.judge_sees_context:
+            return self
+        other = copy.copy(self)
+        other.judge_sees_context = on
+        return other
+
+    def judge_context(self, example: Any) -> str | None:
+        """The context the judge is shown: the example's, when ``judge_sees_context``; else none."""
+        return (getattr(example, "context", None) or None) if self.judge_sees_context else None
 
     def harness_rubric(self) -> list[RubricItem] | None:
         """The rubric every short-answer example gets from the harness, or None when the challenger writes it."""
@@ -148,7 +162,15 @@ class RubricJudge(Scorer):
     ) -> Scored:
         if judge_endpoint is None:
             raise ValueError("the rubric-judge scorer needs a judge endpoint")
-        marking = await judge.mark(runtime, judge_endpoint, example.question, example.rubric, answer, sample=sample)
+        marking = await judge.mark(
+            runtime,
+            judge_endpoint,
+            example.question,
+            example.rubric,
+            answer,
+            sample=sample,
+            context=self.judge_context(example),
+        )
         weights = [r.weight for r in example.rubric]
         return Scored(marking.marks, rubric.score(weights, marking.marks), evidence=marking.evidence)
 
@@ -262,7 +284,15 @@ class InstructionChecks(Scorer):
         if rest:
             if judge_endpoint is None:
                 raise ValueError("the instruction-checks scorer needs a judge endpoint for its rubric")
-            marking = await judge.mark(runtime, judge_endpoint, example.question, rest, answer, sample=sample)
+            marking = await judge.mark(
+                runtime,
+                judge_endpoint,
+                example.question,
+                rest,
+                answer,
+                sample=sample,
+                context=self.judge_context(example),
+            )
             judged, evidence = marking.marks, evidence + marking.evidence
         marks = met + judged
         weights = [r.weight for r in example.rubric]

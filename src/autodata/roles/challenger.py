@@ -8,6 +8,7 @@ from typing import Any
 
 from autodata.config import directive_entries
 from autodata.documents import Document
+from autodata.judging.acceptance import REASONS
 from autodata.judging.framing import fence
 from autodata.judging.rubric import RubricRules
 from autodata.llm.runtime import ModelRuntime
@@ -19,6 +20,33 @@ OUTPUTS: dict[str, type] = {
     "code-task": CodeTaskOutput,
     "instruction": InstructionOutput,
 }  # output models a profile can name (challenger_output)
+
+
+def rounds_by_reason(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Earlier rounds grouped by rejection reason, as the paper's orchestrator reports them.
+
+    ``items`` are ``loop.episode.feedback_item`` entries. One group per reason group of
+    ``acceptance.REASONS`` (``too_easy``, ``failed_on_strong``, ``quality``, ``broken``, ``judge``;
+    ``format`` for output that could not be used), in order of first appearance; each group lists
+    its rounds with question type, question, weak and strong averages (0 to 1, null when that
+    solver did not run) and the reasons in words. A round with reasons in two groups is in both.
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        names = dict.fromkeys(
+            "format" if code == "output_unusable" else REASONS.get(code, "other") for code in item.get("codes") or []
+        )
+        entry = {
+            "round": item.get("round"),
+            "question_type": item.get("question_type"),
+            "question": item.get("question"),
+            "weak_mean": item.get("weak_mean"),
+            "strong_mean": item.get("strong_mean"),
+            "reasons": list(item.get("messages") or []),
+        }
+        for name in names or ("other",):
+            groups.setdefault(name, []).append(entry)
+    return [{"reason": name, "rounds": rounds} for name, rounds in groups.items()]
 
 
 async def propose(
@@ -52,6 +80,9 @@ async def propose(
         guidance=guidance,
         feedback=list(feedback),
         feedback_items=fence(json.dumps(list(feedback_items), ensure_ascii=False)) if feedback_items else "",
+        earlier_rounds=fence(json.dumps(rounds_by_reason(feedback_items), ensure_ascii=False, indent=1))
+        if feedback_items
+        else "",
         directives=json.dumps(shown, ensure_ascii=False, indent=1) if shown else "",
         document_id=doc.id,
         title=fence(doc.title).replace('"', "'"),
