@@ -24,7 +24,7 @@ from typing import Any
 from autodata.config import Config, load_config
 from autodata.documents import Skipped, config_documents, fit_to_budget
 from autodata.llm.runtime import ModelRuntime, make_backends
-from autodata.loop.episode import run_episode
+from autodata.loop.orchestrate import run_episode
 from autodata.loop.run import settings_from
 
 ROOT = Path(__file__).resolve().parents[1]

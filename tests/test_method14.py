@@ -178,7 +178,8 @@ async def test_round_two_prompt_shows_round_one_question_and_averages_grouped_by
     from autodata.cli import default_config_text
     from autodata.documents import fit_to_budget, load_documents
     from autodata.judging.acceptance import preset
-    from autodata.loop.episode import Endpoints, EpisodeSettings, run_episode
+    from autodata.loop.episode import Endpoints, EpisodeSettings
+    from autodata.loop.orchestrate import run_episode
     from autodata.sim import contracts
 
     cfg = validate_config(yaml.safe_load(default_config_text()))
@@ -260,7 +261,10 @@ async def test_trajectory_keeps_every_round_and_reasoning_never_reaches_the_judg
             break
     else:
         pytest.fail("no accepted episode with a rejected round")
-    record = json.loads(json.dumps(example_record(doc, ep, ep.accepted_round, cfg, "h")))
+    from autodata.loop.document import DocumentJob, accepted_example
+
+    job = DocumentJob(cfg, settings, accepted_example, "h")
+    record = json.loads(json.dumps(example_record(doc, ep, ep.accepted_round, job)))
     traj = record["trajectory"]
     assert len(traj) == len(ep.rounds) and traj[0]["feedback"]  # the rejected round, with its feedback
     attempts = [a for r in traj for side in ("weak", "strong") for a in (r[side] or [])]

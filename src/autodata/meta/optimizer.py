@@ -49,7 +49,8 @@ from autodata.documents import Document, Skipped, config_documents, fit_to_budge
 from autodata.errors import ConfigError, UserError
 from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.llm.types import CallError
-from autodata.loop.episode import Episode, Round, Steps, run_episode, scores_of
+from autodata.loop.episode import Episode, Round, Steps, scores_of
+from autodata.loop.orchestrate import run_episode
 from autodata.loop.run import documents_in_flight, run_roles, settings_from
 from autodata.meta.guards import Refusal, check_edit, knob_value, output_guard, scan_outputs
 from autodata.meta.recipe import EDITABLE, Recipe, apply_recipe, frozen_hash, root_recipe
