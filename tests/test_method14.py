@@ -253,7 +253,7 @@ async def test_trajectory_keeps_every_round_and_reasoning_never_reaches_the_judg
     backends = {"challenger": [Capture("sim-challenger")], "judge": [judge], "weak": [weak], "strong": [strong]}
     rt = ModelRuntime(cfg, backends=backends, cache=None)
     settings = settings_from(cfg)
-    from autodata.loop.episode import run_episode
+    from autodata.loop.orchestrate import run_episode
 
     for doc in load_documents([ROOT / "examples" / "corpus" / "papers"]):
         ep = await run_episode(rt, fit_to_budget(doc, 6000), settings)
