@@ -294,3 +294,25 @@ def test_exports_offer_the_trajectory_and_the_reasoning_on_request(sim_run, tmp_
         assert all("reasoning" in a for a in row["weak_attempts"])
     only = pq.read_table(export(sim_run, "parquet", tmp_path / "c.parquet", include="trajectory").path)
     assert "reasoning" not in only.schema.field("weak_attempts").type.value_type.names
+
+
+# ------------------------------------------------------------------------------------------ 5. challenger prompt
+
+
+async def test_challenger_prompt_names_every_output_field_and_carries_the_self_tests():
+    from autodata.roles.challenger import CONTEXT_WORDS
+    from autodata.roles.schemas import RubricItem
+
+    b = Capture()
+    await challenger.propose(runtime(b), "m", DOC, instructions="")
+    prompt = b.prompt()
+    before_document = prompt.split("<document ")[0]
+    for name in [*ChallengerOutput.model_fields, *RubricItem.model_fields]:
+        assert name in before_document, name
+    assert f"{CONTEXT_WORDS[0]} to {CONTEXT_WORDS[1]} words" in before_document
+    # one checkable and one uncheckable criterion, each a complete rubric item of the schema
+    items = [json.loads(m) for m in __import__("re").findall(r"\{\"criterion\": [^{}]*\}", before_document)]
+    assert len(items) == 2 and all(RubricItem.model_validate(i) for i in items)
+    low = before_document.lower()
+    assert "rephrasing the context" in low and "recalling a number" in low
+    assert "generalizable reasoning" in low and "experimental numbers" in low
