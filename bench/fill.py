@@ -1,7 +1,8 @@
 """Keeping GPU servers busy: time to all accepted examples against what the servers could do.
 
     python bench/fill.py [--quick] [--docs 1000] [--time-scale S] [--variants auto,fixed8,sequential]
-                         [--adaptive] [--max-batch B] [--headroom H] [--seq-docs 10] [--json PATH]
+                         [--adaptive] [--n] [--max-batch B] [--headroom H] [--seq-docs 10]
+                         [--fixed-docs N] [--executor local|ray] [--json PATH]
 
 Three ``autodata serve-sim`` processes with the GPU capacity model (``--gpu-model``), one per
 simulated server, of different sizes: the weak solver on ``llama-8b-1xh100`` (one GPU), the judge
@@ -27,7 +28,9 @@ Variants: ``auto`` (``loop.concurrency: auto``), ``fixed8`` (``loop.concurrency:
 default), ``sequential`` (one document at a time and one request at a time per endpoint: the
 paper's agent workflow run naively; run on ``--seq-docs`` documents and its time extrapolated
 linearly to ``--docs``, which is exact for a sequential loop up to the documents' variance).
-``--adaptive`` adds ``auto`` with ``loop.adaptive_stopping: true``.
+``--adaptive`` adds ``auto`` with ``loop.adaptive_stopping: true``; ``--n`` adds ``auto`` with
+``supports_n: true`` on the solver endpoints. ``--executor ray`` runs every variant on 2 Ray workers
+(budgets split between them), in a loopback-only network namespace as ``bench/e2e.py`` does.
 
 The client and the three servers share this machine's cores, so the time scale must leave the
 client enough wall time per call (on a loaded machine a scale of 0.1 starved the client: the servers
@@ -105,7 +108,9 @@ def metrics(server: SimServer) -> dict[str, float]:
         return {k: float(v) for k, v in METRIC.findall(r.read().decode())}
 
 
-def config(urls: dict[str, str], docs: Path, batch: dict[str, int], variant: str, headroom: float) -> dict:
+def config(
+    urls: dict[str, str], docs: Path, batch: dict[str, int], variant: str, headroom: float, executor: str = "local"
+) -> dict:
     data = yaml.safe_load((ROOT / "examples" / "quickstart.yaml").read_text())
     data["documents"] = {"paths": [str(docs)], "min_chars": 50}
     data["cache"] = {"enabled": True, "path": str(docs.parent / f"cache-{variant}.db")}
@@ -123,6 +128,7 @@ def config(urls: dict[str, str], docs: Path, batch: dict[str, int], variant: str
                         "supports_n": variant == "n" and name in ("weak", "strong"),
                         "sampling": {"temperature": 0} if name == "judge" else {}}  # fmt: skip
     data["models"] = models
+    data["executor"] = {"kind": executor, "workers": 2}  # Ray: every budget is split between the 2 workers
     return data
 
 
@@ -134,7 +140,7 @@ def one(args: argparse.Namespace, variant: str, docs_n: int, tmp: Path) -> dict:
         urls = {name: s.url for name, s in servers.items()}
         batch = {name: int(metrics(s)["serve_sim:max_batch"]) for name, s in servers.items()}
         cfg = tmp / f"cfg-{variant}.yaml"
-        cfg.write_text(yaml.safe_dump(config(urls, docs, batch, variant, args.headroom)))
+        cfg.write_text(yaml.safe_dump(config(urls, docs, batch, variant, args.headroom, args.executor)))
         out = tmp / f"run-{variant}"
         samples: dict[str, list[tuple[float, float]]] = {name: [] for name in servers}
         stop = threading.Event()
@@ -245,8 +251,13 @@ def main() -> None:
     )
     ap.add_argument("--seq-docs", type=int, default=10, help="documents the sequential variant runs")
     ap.add_argument("--fixed-docs", type=int, default=None, help="documents fixed8 runs (default: --docs)")
+    ap.add_argument("--executor", default="local", choices=["local", "ray"], help="ray: 2 workers")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    if args.executor == "ray" and os.environ.get("AUTODATA_BENCH_NETNS") != "1":
+        from e2e import in_namespaces
+
+        in_namespaces()  # Ray's servers bind every interface: run in a loopback-only namespace
     if args.quick:
         args.docs, args.max_batch, args.time_scale = 80, args.max_batch or 16, 0.5
         args.seq_docs, args.fixed_docs = 1, args.fixed_docs or 12
@@ -257,7 +268,7 @@ def main() -> None:
         variants.append("n")
     print(f"{args.docs} documents; servers: " + ", ".join(f"{k} {v}" for k, v in SERVERS.items())
           + f"; max batch {args.max_batch or 'preset'}; max_concurrency = batch x {args.headroom:g}; "
-          f"time scale {args.time_scale:g}")  # fmt: skip
+          f"time scale {args.time_scale:g}; executor {args.executor}")  # fmt: skip
     results = []
     with tempfile.TemporaryDirectory() as t:
         for v in variants:

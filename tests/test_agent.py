@@ -23,7 +23,7 @@ from autodata.judging.rubric import score
 from autodata.llm.backends import Reply
 from autodata.llm.runtime import ModelRuntime, make_backends
 from autodata.loop.agent import describe
-from autodata.loop.episode import run_episode
+from autodata.loop.orchestrate import run_episode
 from autodata.loop.run import run, settings_from
 
 ROOT = Path(__file__).resolve().parents[1]

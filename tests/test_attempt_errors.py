@@ -31,7 +31,8 @@ from autodata.judging.acceptance import check_weak, preset
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError, Completion
 from autodata.llm.usage import current_document
-from autodata.loop.episode import Endpoints, EpisodeSettings, NoEvidence, Round, Steps, run_episode, scores_of
+from autodata.loop.episode import Endpoints, EpisodeSettings, NoEvidence, Round, Steps, scores_of
+from autodata.loop.orchestrate import run_episode
 from autodata.loop.run import run as run_loop
 from autodata.roles.schemas import ChallengerOutput
 

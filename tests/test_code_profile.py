@@ -19,8 +19,8 @@ from autodata.sandbox import Limits, SubprocessExecutor
 from autodata.sim.code_bank import BY_NAME
 
 TASK = BY_NAME["window_sums"]
-FAST = Limits(cpu_seconds=3, wall_seconds=6)
-WEAK_SANDBOX = {"kind": "subprocess", "limits": {"cpu_seconds": 3, "wall_seconds": 6}}
+FAST = Limits(cpu_seconds=3, wall_seconds=20)  # generous wall time: CI machines are shared
+WEAK_SANDBOX = {"kind": "subprocess", "limits": {"cpu_seconds": 3, "wall_seconds": 20}}
 
 
 def example():
@@ -119,7 +119,7 @@ def test_the_code_reward_runs_the_same_sandbox(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(
         "models: {m: {provider: simulated, model: sim-strong}}\n"
-        "sandbox: {kind: subprocess, limits: {cpu_seconds: 3, wall_seconds: 6}}\n"
+        "sandbox: {kind: subprocess, limits: {cpu_seconds: 3, wall_seconds: 20}}\n"
     )
     completions = [fenced(TASK.reference), fenced(TASK.bugs["wrong type"]), "no code here"]
     rm = [{"style": "rule", "ground_truth": TASK.tests}] * 3

@@ -14,7 +14,8 @@ from autodata.documents import fit_to_budget, load_documents
 from autodata.judging.acceptance import decide, preset
 from autodata.judging.rubric import score
 from autodata.llm.runtime import ModelRuntime
-from autodata.loop.episode import Endpoints, EpisodeSettings, run_episode
+from autodata.loop.episode import Endpoints, EpisodeSettings
+from autodata.loop.orchestrate import run_episode
 
 PAPERS = Path(__file__).resolve().parents[1] / "examples" / "corpus" / "papers"
 SETTINGS = EpisodeSettings(

@@ -208,7 +208,7 @@ def test_export_command(sim_run, tmp_path):
     res = cli("export", str(sim_run), "--format", "sft", "--out", str(tmp_path / "s.jsonl"))
     assert res.returncode == 0, res.stderr
     n = len(lines(sim_run / "examples.jsonl"))
-    assert f"{n} rows (sft; every example the harness accepted; {n} examples in the run)" in res.stdout
+    assert f"{n} rows (sft; every example the run kept, reviews aside; {n} examples in the run)" in res.stdout
     assert len(lines(tmp_path / "s.jsonl")) == n
     res = cli("export", str(sim_run), "--format", "csv")
     assert res.returncode == 2 and "--format must be one of" in res.stderr and "Traceback" not in res.stderr

@@ -30,6 +30,9 @@ from autodata.meta.recipe import Recipe, apply_recipe, directive_names, frozen_h
 from autodata.sim import ladder
 
 ROOT = Path(__file__).resolve().parents[1]
+# Each child is validated and its parent re-evaluated on the same seeds: whole runs take twice the
+# calls they once did, and a loaded 2-core machine needs more than the suite's 120 s for the longest.
+pytestmark = pytest.mark.timeout(400)
 
 
 def config(*overrides: str):
@@ -573,3 +576,50 @@ def test_spend_after_a_crash_without_a_checkpoint_counts_every_call(tmp_path, mo
     # every call the uninterrupted run made was made once here too, then replayed from the cache
     assert (resumed["tokens"], resumed["calls"]) == (ref["tokens"], ref["calls"])
     assert resumed["cost_usd"] == pytest.approx(ref["cost_usd"], abs=1e-6)
+
+
+def test_the_analyzer_reads_full_exchanges_and_both_meta_roles_read_the_history(tmp_path, monkeypatch):
+    seen: dict[str, list[dict]] = {"analyzer": [], "implementer": []}
+    original = Optimizer._ask
+
+    async def spy(self, role, it, output, **values):
+        seen[role].append(values)
+        return await original(self, role, it, output, **values)
+
+    monkeypatch.setattr(Optimizer, "_ask", spy)
+    out = tmp_path / "ex"
+    run_opt(out, "optimize.iterations=2", "optimize.canary_size=0", use_cache=False)
+    first = json.loads(seen["analyzer"][0]["exchanges"])
+    assert first, "the analyzer was shown no exchange"
+    assert all(
+        {"context", "question", "reference_answer", "rubric", "weak", "strong", "decision"} <= set(e) for e in first
+    )
+    solved = [e for e in first if e["weak"]]  # rounds the quality check stopped have no attempts
+    assert solved and all({"answer", "score"} <= set(a) for e in solved for a in e["weak"])
+    assert any("marks" in a for e in first for a in e["weak"])  # the graders' marks per criterion
+    assert len(seen["analyzer"][0]["exchanges"]) <= 12000 * 4 + 2 * len(first) * 2  # within the token budget
+    # the second iteration's analyzer and implementer both read what the first one tried
+    assert "**Iteration 0**" in seen["analyzer"][1]["history"]
+    assert "**Iteration 0**" in seen["implementer"][1]["history"]
+    assert population(out)[1]["exchanges_shown"] == len(first)
+
+
+def test_the_exchange_sample_keeps_to_its_budget_and_mixes_accepted_and_rejected():
+    from autodata.judging.acceptance import Decision
+    from autodata.loop.episode import Attempt, Episode, Round
+    from autodata.meta.optimizer import sample_exchanges
+
+    def rnd(n, accepted):
+        r = Round(n, example={"context": "c" * 400, "question": f"q{n}", "answer": "a", "rubric": []})
+        r.weak = [Attempt("w" * 100, [0], 0.0)]
+        r.decision = Decision(accepted=accepted, stage="strong")
+        return r
+
+    eps = [Episode("d1", "accepted", [rnd(i, i % 3 == 0) for i in range(9)])]
+    every = sample_exchanges(eps, {"d1": "Doc"}, budget_tokens=100_000, seed="s")
+    assert len(every) == 9
+    assert [e["decision"] == "accepted" for e in every][:3].count(True) == 1  # two rejected for each accepted
+    small = sample_exchanges(eps, {"d1": "Doc"}, budget_tokens=400, seed="s")
+    assert 0 < len(small) < 9 and len(json.dumps(small)) <= 400 * 4 + 10
+    assert sample_exchanges(eps, {"d1": "Doc"}, budget_tokens=0, seed="s") == []
+    assert sample_exchanges(eps, {"d1": "Doc"}, budget_tokens=400, seed="s") == small  # seeded

@@ -71,13 +71,35 @@ def test_rubric_structure_problems():
     bad = [Criterion("a", 5), Criterion("A ", 0), Criterion("  ", 20), Criterion("b", 3)]
     problems = check_rubric(bad)
     assert "criteria [1] have weight 0; every criterion needs a non-zero integer weight" in problems
-    assert "0 negative criteria; between 1 and 5 are required" in problems
-    assert "criterion 2 has weight 20; absolute weights must be 1 to 10" in problems
+    assert not any("negative criteria" in p for p in problems)  # negatives are optional by default
+    assert "criterion 2 has weight 20; absolute weights must be 1 to 7" in problems
     assert "criterion 2 has no text" in problems
     assert "criterion 1 repeats criterion 0" in problems
     few = check_rubric([Criterion("a", 1), Criterion("x", -1)])
     assert "1 positive criteria; between 3 and 12 are required" in few
     many = check_rubric([Criterion(f"c{i}", 1) for i in range(3)] + [Criterion(f"n{i}", -1) for i in range(6)])
-    assert "6 negative criteria; between 1 and 5 are required" in many
+    assert "6 negative criteria; between 0 and 5 are required" in many
     loose = RubricRules(min_positive=1, min_negative=0)
     assert check_rubric([Criterion("a", 1)], loose) == []
+
+
+def test_default_rules_follow_the_paper_positive_weights_capped_at_7():
+    positive_only = [Criterion("names the mechanism", 7), Criterion("gives the bound", 3), Criterion("why", 1)]
+    assert check_rubric(positive_only) == []
+    assert check_rubric([*positive_only[:2], Criterion("why", 8)]) != []
+    assert check_rubric([*positive_only, Criterion("claims it always works", -7)]) == []  # negatives available
+
+
+def test_rules_are_configurable_and_shown_as_a_block():
+    strict = RubricRules(min_positive=2, max_positive=2, min_negative=1, max_negative=1, max_abs_weight=4)
+    assert check_rubric([Criterion("a", 4), Criterion("b", 1), Criterion("c", -4)], strict) == []
+    assert len(check_rubric([Criterion("a", 4), Criterion("b", 1)], strict)) == 1
+    assert len(check_rubric([Criterion("a", 5), Criterion("b", 1), Criterion("c", -1)], strict)) == 1
+    assert strict.as_block() == {
+        "min_positive": 2,
+        "max_positive": 2,
+        "min_negative": 1,
+        "max_negative": 1,
+        "min_weight": 1,
+        "max_weight": 4,
+    }

@@ -195,6 +195,27 @@ def test_openai_reasoning_model_with_temperature_stops_with_the_key(tmp_path):
         del zoo.MODES["openai-reasoning-unfixed"]
     assert r["exit"] == 2
     assert "models.judge.sampling.temperature: null" in r["output"]
+    # the loop's solver temperatures (loop.weak_temperature 0.7) go with pre-flight's call and are caught too
+    assert "models.weak.sampling.temperature: null" in r["output"] and "loop.weak_temperature" in r["output"]
+
+
+def test_reasoning_model_refusal_mid_run_stops_before_the_next_document(tmp_path):
+    """Without pre-flight, the first refusal of the solver's temperature stops the run with the key."""
+    mode = zoo.MODES["openai-reasoning"]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for d in DOCS:
+        shutil.copy(d, docs / d.name)
+    with ServerThread(mode) as srv:
+        cfg = config_for(mode, srv.port, docs)
+        cfg["models"]["weak"]["sampling"] = {}  # the weak endpoint forgets temperature: null
+        cfg["loop"]["concurrency"] = 1
+        path = tmp_path / "c.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "o"), "--no-preflight", "-q"])
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert result.exit_code != 0 and "models.weak.sampling.temperature: null" in summary["stopped"]
+    assert summary["documents"]["accepted"] + summary["documents"]["exhausted"] == 0
 
 
 def test_openai_reasoning_model_with_null_temperature_runs(tmp_path):

@@ -1,5 +1,6 @@
 """Commands for baselines and data-set analysis: ``baseline``, ``compare``, ``dedup``, ``judge-reliability``,
-``contamination``. Registered on the main Typer app by ``autodata.cli``; thin like the rest of the CLI.
+``contamination``. Registered on the main Typer app (``autodata.cli_common.app``) when ``autodata.cli``
+imports this module; thin like the rest of the CLI.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from autodata.cli import (
+from autodata.cli_common import (
     ConfigArg,
     ForceOpt,
     LimitOpt,

@@ -372,10 +372,43 @@ class AcceptanceConfig(_Strict):
         return self
 
 
+class RubricConfig(_Strict):
+    """The structural rules a challenger's rubric must meet (``judging.rubric.RubricRules``).
+
+    Defaults follow the paper's finding: positive integer weights capped at 7; negative criteria
+    optional but available. A frozen setting: the outer loop never edits it.
+    """
+
+    min_positive: int = Field(3, ge=1, le=50, description="Fewest positive criteria.")
+    max_positive: int = Field(12, ge=1, le=50, description="Most positive criteria.")
+    min_negative: int = Field(0, ge=0, le=50, description="Fewest negative criteria (0: optional).")
+    max_negative: int = Field(5, ge=0, le=50, description="Most negative criteria (0: none allowed).")
+    max_weight: int = Field(7, ge=1, le=100, description="Cap on a criterion's absolute integer weight.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RubricConfig:
+        for low, high in (("min_positive", "max_positive"), ("min_negative", "max_negative")):
+            if getattr(self, low) > getattr(self, high):
+                raise _LocatedError((low,), f"must be at most {high} ({getattr(self, high)})")
+        return self
+
+    def rules(self) -> Any:
+        """The ``RubricRules`` these settings describe."""
+        from autodata.judging.rubric import RubricRules  # a leaf module
+
+        return RubricRules(
+            min_positive=self.min_positive,
+            max_positive=self.max_positive,
+            min_negative=self.min_negative,
+            max_negative=self.max_negative,
+            max_abs_weight=self.max_weight,
+        )
+
+
 class LoopConfig(_Strict):
     """The inner loop's knobs (the orchestrator's workflow for one document)."""
 
-    profile: Literal["rubric-qa", "verifiable", "legal", "code"] = "rubric-qa"
+    profile: Literal["rubric-qa", "verifiable", "legal", "code", "instruction"] = "rubric-qa"
     orchestrator: Literal["scripted", "agent"] = "scripted"
     max_rounds: int = Field(5, ge=1, le=50)
     max_agent_steps: int = Field(
@@ -415,6 +448,12 @@ class LoopConfig(_Strict):
         return v
 
     acceptance: AcceptanceConfig = Field(default_factory=AcceptanceConfig)
+    rubric: RubricConfig = Field(default_factory=RubricConfig)
+    judge_sees_context: bool = Field(
+        False,
+        description="Show the judge the example's context (fenced as data) so claims are checked against it; "
+        "off by default, as in the paper (the judge sees question, rubric and answer).",
+    )
     challenger_instructions: str = ""
     verifier_instructions: str = ""
     orchestrator_instructions: str = ""
@@ -453,6 +492,11 @@ class OptimizeConfig(_Strict):
         ),
     )
     alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of optimize.test: paired.")
+    analyzer_budget_tokens: int = Field(
+        12000,
+        ge=0,
+        description="Estimated tokens of full round exchanges (example, answers, marks) the analyzer reads.",
+    )
     max_cost_usd: float | None = Field(None, gt=0)
     max_tokens: int | None = Field(None, gt=0)
     canary_size: int = Field(4, ge=0, le=100, description="Calibration examples re-checked; 0 switches it off.")

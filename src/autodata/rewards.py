@@ -39,7 +39,13 @@ What is shipped:
   one explicitly.
 
 The config of :func:`rubric_reward` and :func:`compute_score` is a YAML file or a run directory (its
-saved config), given as ``config=`` (verl: ``reward_kwargs``) or in ``$AUTODATA_REWARD_CONFIG``.
+saved config), given as ``config=`` (verl: ``reward_kwargs``) or in ``$AUTODATA_REWARD_CONFIG``. Each
+process that computes rewards keeps one runtime per config (verl's process-pool reward managers: one
+per worker process, each with the endpoint's full limits).
+
+Not covered yet: rows of profiles whose scorer reads fields the RL export does not carry (``code``:
+hidden tests; ``instruction``: checkable constraints); :func:`compute_score` and the rubric reward
+raise ValueError naming the scorer for them rather than score them another way.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from autodata.config import Config
 from autodata.documents import Document
 from autodata.llm.runtime import ModelRuntime
 from autodata.loop.episode import Episode
-from autodata.loop.run import ProgressFn, RecordFn, example_record, recipe_hash, run, settings_from
+from autodata.loop.run import DocumentJob, ProgressFn, RecordFn, example_record, recipe_hash, run, settings_from
 from autodata.prompts import template_source
 
 
@@ -49,7 +49,7 @@ def baseline_recipe(cfg: Config, m: Method, seeds: list[dict[str, Any]], answer_
 def baseline_record(m: Method, *, answer_check: bool = False) -> RecordFn:
     """Keep the round's example when it was solved; mark whether it meets the acceptance predicate."""
 
-    def record(doc: Document, episode: Episode, cfg: Config, rhash: str) -> dict[str, Any] | None:
+    def record(doc: Document, episode: Episode, job: DocumentJob) -> dict[str, Any] | None:
         rnd = episode.rounds[0]
         if rnd.strong is None or rnd.decision is None or rnd.example is None:
             return None  # no usable example, or it failed the quality check: nothing was solved
@@ -58,7 +58,7 @@ def baseline_record(m: Method, *, answer_check: bool = False) -> RecordFn:
             rnd.quality = {**(rnd.quality or {}), "answer_consistency": verdict.to_dict()}
             if not verdict.passed:
                 return None
-        ex = example_record(doc, episode, rnd, cfg, rhash)
+        ex = example_record(doc, episode, rnd, job)
         weak, strong = ex["weak"]["mean"], ex["strong"]["mean"]
         if ex["gap"] is None and weak is not None and strong is not None:
             ex["gap"] = strong - weak  # the final quality pass failed: the decision carries no gap, the scores do

@@ -26,7 +26,7 @@ from autodata.config import Config
 from autodata.documents import Document
 from autodata.errors import ConfigError, UserError
 from autodata.llm.usage import Counters, UsageMeter
-from autodata.loop.run import DocumentJob, DocumentResult
+from autodata.loop.document import DocumentJob, DocumentResult
 
 WORKER_LOST = (RayActorError, ActorDiedError, ActorUnavailableError)
 
@@ -38,7 +38,7 @@ def _share(total: int, workers: int, index: int) -> int:
 
 def check_shares(cfg: Config, workers: int) -> None:
     """Every endpoint the run uses must give each worker a share of at least 1 of each budget."""
-    from autodata.loop.run import run_roles
+    from autodata.loop.episode import run_roles
 
     small = [
         (value, f"models.{name}.{key} is {value}")

@@ -53,7 +53,7 @@ DEFAULT_NAMES = {
 }
 INCLUDE_TEXT = {
     "approved": "only examples a reviewer approved",
-    "accepted": "every example the harness accepted",
+    "accepted": "every example the run kept, reviews aside",
     "unrejected": "accepted examples no reviewer rejected",
 }
 EXCLUDED_TEXT = {

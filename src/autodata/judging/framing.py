@@ -19,6 +19,8 @@ LABELS = (
     "component",
     "analysis",
     "rejections",
+    "rubric_rules",
+    "earlier_rounds",
 )
 _CLOSERS = re.compile(rf"</\s*({'|'.join(LABELS)})\s*>", re.IGNORECASE)
 
@@ -26,3 +28,9 @@ _CLOSERS = re.compile(rf"</\s*({'|'.join(LABELS)})\s*>", re.IGNORECASE)
 def fence(text: str) -> str:
     """Neutralise closing tags inside untrusted text so it cannot end its own block early."""
     return _CLOSERS.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
+
+
+def one_line(text: str) -> str:
+    """Text as one line (runs of whitespace, newlines included, become one space): a rubric criterion
+    shown as an ``[index] criterion`` line cannot start a line of its own that looks like another."""
+    return " ".join(text.split())

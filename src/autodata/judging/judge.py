@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from autodata.judging.framing import fence
+from autodata.judging.framing import fence, one_line
 from autodata.judging.schemas import JudgeMarks, RubricItem
 from autodata.judging.templates import render
 from autodata.llm.runtime import ModelRuntime
@@ -52,9 +52,24 @@ async def mark(
     answer: str,
     *,
     sample: int = 0,
+    context: str | None = None,
 ) -> Marking:
-    shown = [{"criterion": fence(item.criterion)} for item in rubric]
-    prompt = render("judge.j2", question=fence(question), answer=fence(answer), rubric=shown)
+    """Mark one answer against the rubric (one call; invalid marks are re-asked, never defaulted).
+
+    Every text the challenger wrote is data: the question, each criterion and the answer sit in
+    labelled blocks with closing tags neutralised (:func:`fence`), and each criterion is flattened
+    to one line so it cannot forge another ``[index]`` line. ``context`` (``loop.judge_sees_context``;
+    off by default, as in the paper) is shown fenced in a ``<context>`` block. A solver's reasoning
+    is never an argument here: only its final answer is judged.
+    """
+    shown = [{"criterion": fence(one_line(item.criterion))} for item in rubric]
+    prompt = render(
+        "judge.j2",
+        question=fence(question),
+        answer=fence(answer),
+        rubric=shown,
+        context=fence(context) if context else "",
+    )
     res = await runtime.structured(
         endpoint,
         [{"role": "user", "content": prompt}],

@@ -38,14 +38,32 @@ class Criterion:
 
 @dataclass(frozen=True, slots=True)
 class RubricRules:
-    """Structural checks on a challenger's rubric (the code half of the quality verifier)."""
+    """Structural checks on a challenger's rubric (the code half of the quality verifier).
+
+    Counts of positive and negative criteria (inclusive bounds) and the range of absolute integer
+    weights. The defaults follow the paper's meta-optimizer finding (facebookresearch/RAM,
+    ``projects/autodata``): negative weights depressed strong-solver scores, so rubrics use
+    positive integer weights capped at 7; negative criteria stay optional (``min_negative`` 0) but
+    allowed. Set from ``loop.rubric``; a frozen setting the outer loop never edits.
+    """
 
     min_positive: int = 3
     max_positive: int = 12
-    min_negative: int = 1
+    min_negative: int = 0
     max_negative: int = 5
     min_abs_weight: int = 1
-    max_abs_weight: int = 10
+    max_abs_weight: int = 7
+
+    def as_block(self) -> dict[str, int]:
+        """The rules as shown to a challenger in its ``<rubric_rules>`` data block."""
+        return {
+            "min_positive": self.min_positive,
+            "max_positive": self.max_positive,
+            "min_negative": self.min_negative,
+            "max_negative": self.max_negative,
+            "min_weight": self.min_abs_weight,
+            "max_weight": self.max_abs_weight,
+        }
 
 
 def positive_total(weights: Sequence[float]) -> float:

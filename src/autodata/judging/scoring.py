@@ -42,12 +42,14 @@ The loop judge's verdict is mapped onto the acceptance predicate's input here to
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
 
 from autodata.judging import judge, rubric
 from autodata.judging.code import CODE_MIN_TESTS, run_details, summary_line
+from autodata.judging.constraints import check, describe
 from autodata.judging.schemas import RubricItem
 from autodata.judging.verifiable import equivalent, final_answer
 from autodata.llm.runtime import ModelRuntime
@@ -99,6 +101,19 @@ class Scorer:
     needs_sandbox: ClassVar[bool] = False  # answers run as code: the run needs ``sandbox`` (autodata.sandbox)
     challenger_rubric: ClassVar[bool] = True  # False: the rubric is the scorer's own; rubric rules do not apply
     max_reference_chars: ClassVar[int | None] = None
+    judge_sees_context: bool = False  # loop.judge_sees_context: the judge gets the example's context, fenced
+
+    def with_judge_context(self, on: bool) -> Scorer:
+        """This scorer with ``judge_sees_context`` set (a copy when it changes; scorers are shared)."""
+        if on == self.judge_sees_context:
+            return self
+        other = copy.copy(self)
+        other.judge_sees_context = on
+        return other
+
+    def judge_context(self, example: Any) -> str | None:
+        """The context the judge is shown: the example's, when ``judge_sees_context``; else none."""
+        return (getattr(example, "context", None) or None) if self.judge_sees_context else None
 
     def harness_rubric(self) -> list[RubricItem] | None:
         """The rubric every short-answer example gets from the harness, or None when the challenger writes it."""
@@ -147,7 +162,15 @@ class RubricJudge(Scorer):
     ) -> Scored:
         if judge_endpoint is None:
             raise ValueError("the rubric-judge scorer needs a judge endpoint")
-        marking = await judge.mark(runtime, judge_endpoint, example.question, example.rubric, answer, sample=sample)
+        marking = await judge.mark(
+            runtime,
+            judge_endpoint,
+            example.question,
+            example.rubric,
+            answer,
+            sample=sample,
+            context=self.judge_context(example),
+        )
         weights = [r.weight for r in example.rubric]
         return Scored(marking.marks, rubric.score(weights, marking.marks), evidence=marking.evidence)
 
@@ -240,7 +263,55 @@ class CodeTests(Scorer):
         return problems, {"runs": {k: run_details(v) for k, v in runs.items()}}
 
 
-SCORERS: dict[str, Scorer] = {s.name: s for s in (RubricJudge(), ExactAnswer(), CodeTests())}
+class InstructionChecks(Scorer):
+    """The ``instruction`` profile: the example's checkable constraints are marked in code
+    (:func:`autodata.judging.constraints.check`), the rest of its rubric by the judge; the rubric formula
+    turns all marks into the score. The first ``len(example.constraints)`` criteria are the constraints."""
+
+    name = "instruction-checks"
+    reward_style = "rubric"
+    needs_judge = True
+    challenger_rubric = False  # the constraint criteria are the harness's; check_example checks the rest
+
+    async def score(
+        self, runtime: ModelRuntime, judge_endpoint: str | None, example: Any, answer: str, *, sample: int
+    ) -> Scored:
+        constraints = list(example.constraints)
+        met = [int(check(c, answer)) for c in constraints]
+        rest = example.rubric[len(constraints) :]
+        judged: list[int] = []
+        evidence = ["met (checked in code)" if m else "not met (checked in code)" for m in met]
+        if rest:
+            if judge_endpoint is None:
+                raise ValueError("the instruction-checks scorer needs a judge endpoint for its rubric")
+            marking = await judge.mark(
+                runtime,
+                judge_endpoint,
+                example.question,
+                rest,
+                answer,
+                sample=sample,
+                context=self.judge_context(example),
+            )
+            judged, evidence = marking.marks, evidence + marking.evidence
+        marks = met + judged
+        weights = [r.weight for r in example.rubric]
+        details = {"constraints": [{"kind": c.kind, "met": bool(m)} for c, m in zip(constraints, met, strict=True)]}
+        return Scored(marks, rubric.score(weights, marks), evidence=evidence, details=details)
+
+    async def check_example(self, example: Any) -> tuple[list[str], dict[str, Any] | None]:
+        problems = [
+            f"the reference answer does not meet its own constraint: {describe(c)}"
+            for c in example.constraints
+            if not check(c, example.reference_answer)
+        ]
+        rest = example.rubric[len(example.constraints) :]
+        if not any(r.weight > 0 for r in rest):
+            problems.append("the rubric needs at least one positive criterion beyond the checked constraints")
+        return problems, None
+
+
+SCORERS: dict[str, Scorer] = {s.name: s for s in (RubricJudge(), ExactAnswer(), CodeTests(), InstructionChecks())}
 
 
 def scorer(name: str) -> Scorer:

@@ -106,21 +106,27 @@ async def check(
     *,
     document_tokens: int | None = None,
     roles: dict[str, list[str]] | None = None,
+    params: dict[str, dict[str, Any]] | None = None,
 ) -> PreflightReport:
     """Check ``endpoints`` (names in ``runtime.config.models``) concurrently.
 
     ``document_tokens``: the document budget (``documents.max_tokens``) to check against a reported
-    context window. ``roles``: endpoint -> the roles it plays, for messages. Never raises for a server's
-    answer: every finding is in the report.
+    context window. ``roles``: endpoint -> the roles it plays, for messages. ``params``: endpoint -> the
+    sampling parameters the run's calls add (the solvers' temperatures), sent with the tiny call so a
+    model that refuses one is caught here. Never raises for a server's answer: every finding is in the report.
     """
     names = sorted(set(endpoints))
-    checks = await asyncio.gather(*(_check_one(runtime, n, document_tokens, (roles or {}).get(n, [])) for n in names))
+    checks = await asyncio.gather(
+        *(_check_one(runtime, n, document_tokens, (roles or {}).get(n, []), (params or {}).get(n, {})) for n in names)
+    )
     t = runtime.meter.totals
     calls = t.calls + t.failures + t.retries  # requests sent, answered or not
     return PreflightReport({c.name: c for c in checks}, calls=calls)
 
 
-async def _check_one(runtime: ModelRuntime, name: str, document_tokens: int | None, roles: list[str]) -> EndpointCheck:
+async def _check_one(
+    runtime: ModelRuntime, name: str, document_tokens: int | None, roles: list[str], params: dict[str, Any]
+) -> EndpointCheck:
     ep = runtime.config.models[name]
     found = EndpointCheck(name=name, model=ep.model)
     if ep.provider == "simulated":
@@ -137,7 +143,7 @@ async def _check_one(runtime: ModelRuntime, name: str, document_tokens: int | No
         return found
     # 2. one tiny call
     try:
-        req = runtime.request(name, PING, params={"max_tokens": 64})
+        req = runtime.request(name, PING, params={**params, "max_tokens": 64})
         done = await client.call(req, "preflight")
     except CallError as err:
         found.problems.append(_fix(name, err))

@@ -8,7 +8,7 @@ evaluation; the harness applies the acceptance predicate. A rejection becomes fe
 way the paper groups it ("too easy: …", "failed on strong: …", "failed quality check: …"), and the
 challenger tries a new angle, up to the round budget. An accepted example gets a final quality pass.
 
-:class:`Steps` holds those operations. The scripted orchestrator (:func:`run_episode`) calls them in
+:class:`Steps` holds those operations. The scripted orchestrator (:func:`run_scripted_episode`) calls them in
 the paper's fixed order; the agent orchestrator (``loop.agent``) lets a model choose the order and
 write the feedback, but calls the very same steps, so every score and every decision is computed in
 code (``rubric.score``, ``acceptance.decide``) whichever orchestrator runs.
@@ -35,17 +35,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from autodata.config import Config
 from autodata.documents import Document
+from autodata.errors import UserError
 from autodata.judging import loop_judge, solver
-from autodata.judging.acceptance import Decision, Preset, check_weak, decide, strong_settled, weak_settled
+from autodata.judging.acceptance import Decision, Preset, check_weak, decide, preset, strong_settled, weak_settled
 from autodata.judging.rubric import RubricRules
 from autodata.judging.scoring import Unscorable, loop_judge_verdict
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError, Completion, StructuredResult
-from autodata.loop.profile import PROFILES, Profile
+from autodata.loop.profile import PROFILES, Profile, profile
 from autodata.roles import challenger, verifier
 from autodata.roles.schemas import ChallengerOutput, ExampleSource, ShortAnswerOutput
 
@@ -88,12 +90,57 @@ class Endpoints:
     loop_judge: str | None = None  # the judge preset's accept/improve reviewer
     orchestrator: str | None = None  # the agent orchestrator's model
 
+    def roles(self) -> dict[str, str]:
+        """Role -> endpoint name for every role this run uses (the ones set)."""
+        return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
+
 
 # Hooks for callers that put another writer in the challenger's seat (the baselines) and reuse the rest of
 # the workflow unchanged. A proposer gets (runtime, document, round number, feedback so far); a grounding
 # function names the document the quality verifier checks an example against.
 Proposer = Callable[[ModelRuntime, Document, int, Sequence[str]], Awaitable[StructuredResult]]
 Grounding = Callable[[Document, ChallengerOutput], Document]
+
+
+BASE_ROLES = ("challenger", "quality_verifier", "weak_solver", "strong_solver")
+
+
+def run_preset(cfg: Config) -> Preset:
+    loop = cfg.loop
+    return preset(loop.acceptance.preset or profile(loop.profile).preset, **loop.acceptance.overrides)
+
+
+def run_roles(cfg: Config) -> dict[str, str]:
+    """Role -> endpoint for what this config runs: the judge only when a judge marks answers, the
+    loop judge (falling back to the judge's model) for the judge preset, the orchestrator in agent mode."""
+    needed = list(BASE_ROLES)
+    prof = profile(cfg.loop.profile)
+    loop_judge = run_preset(cfg).judge_loop
+    if prof.scoring.needs_judge or (loop_judge and "loop_judge" not in cfg.roles):
+        needed.append("judge")
+    if cfg.loop.orchestrator == "agent":
+        needed.append("orchestrator")
+    roles = cfg.require_roles(tuple(needed), "autodata run")
+    if loop_judge:
+        roles["loop_judge"] = cfg.roles.get("loop_judge") or roles["judge"]  # type: ignore[call-overload]
+    return roles
+
+
+def sandbox_for(cfg: Config) -> Any:
+    """The sandbox executor of a profile whose scorer runs code, checked usable here; None otherwise.
+
+    Raises :class:`~autodata.errors.UserError` naming the fix when it cannot run (``bwrap`` missing:
+    the install command, or the explicit opt-in ``sandbox.kind: subprocess``)."""
+    if not profile(cfg.loop.profile).scoring.needs_sandbox:
+        return None
+    from autodata.sandbox import SandboxUnavailable, executor_from_config
+
+    executor = executor_from_config(cfg.sandbox)
+    try:
+        executor.check()
+    except SandboxUnavailable as err:
+        raise UserError(f"profile {cfg.loop.profile!r} runs generated code: {err}") from None
+    return executor
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +159,7 @@ class EpisodeSettings:
     orchestrator_instructions: str = ""
     directives: tuple[str, ...] = ()  # declared directive names (config.DIRECTIVES), shown to the roles they name
     rubric_rules: RubricRules = field(default_factory=RubricRules)
+    judge_sees_context: bool = False  # loop.judge_sees_context
     profile: Profile = PROFILES["rubric-qa"]
     orchestrator: Literal["scripted", "agent"] = "scripted"
     max_agent_steps: int = 40
@@ -122,6 +170,42 @@ class EpisodeSettings:
     propose: Proposer | None = None  # None: the challenger
     grounding: Grounding | None = None  # None: the source document
     sandbox: Any = None  # an ``autodata.sandbox.SandboxExecutor`` for scorers that run code (the code profile)
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> EpisodeSettings:
+        """The run's settings from a config, its roles computed once (:func:`run_roles`): every reader
+        of a run (driver, recipe hash, store records, executors) takes them from here.
+
+        Raises ``ConfigError`` naming the missing role, ``UserError`` when the profile's sandbox cannot run.
+        """
+        roles = run_roles(cfg)
+        loop = cfg.loop
+        prof = profile(loop.profile)
+        return cls(
+            sandbox=sandbox_for(cfg),
+            endpoints=Endpoints(**roles),
+            preset=run_preset(cfg),
+            max_rounds=loop.max_rounds,
+            k_weak=loop.k_weak or prof.k_weak,
+            k_strong=loop.k_strong or prof.k_strong,
+            weak_first=loop.weak_first,
+            adaptive_stopping=loop.adaptive_stopping,
+            min_valid_weak=loop.min_valid_attempts,
+            min_valid_strong=loop.min_valid_attempts,
+            max_resamples=loop.max_resamples,
+            final_quality_check=loop.final_quality_check,
+            weak_temperature=loop.weak_temperature,
+            strong_temperature=loop.strong_temperature,
+            challenger_instructions=loop.challenger_instructions,
+            verifier_instructions=loop.verifier_instructions,
+            orchestrator_instructions=loop.orchestrator_instructions,
+            directives=tuple(loop.directives),
+            profile=prof,
+            orchestrator=loop.orchestrator,
+            max_agent_steps=loop.max_agent_steps,
+            rubric_rules=loop.rubric.rules(),
+            judge_sees_context=loop.judge_sees_context,
+        )
 
 
 @dataclass(slots=True)
@@ -221,7 +305,7 @@ class Steps:
 
     def __init__(self, runtime: ModelRuntime, doc: Document, s: EpisodeSettings) -> None:
         self.rt, self.doc, self.s = runtime, doc, s
-        self.scorer = s.profile.scoring.configured(s.sandbox)
+        self.scorer = s.profile.scoring.configured(s.sandbox).with_judge_context(s.judge_sees_context)
 
     # ------------------------------------------------------------------ challenger
 
@@ -527,7 +611,9 @@ def _mean(x: float | None) -> float | None:
 def feedback_item(rnd: Round) -> dict[str, Any] | None:
     """A rejected round as the challenger's ``<feedback>`` block lists it; None when it gave no feedback.
 
-    ``{"round", "stage", "codes", "weak_mean", "strong_mean", "gap", "issues", "messages"}``: ``codes`` are
+    ``{"round", "stage", "codes", "weak_mean", "strong_mean", "gap", "issues", "question_type", "question",
+    "messages"}``: ``question_type`` and ``question`` are the round's own example (absent when the
+    challenger's output could not be used), so the challenger sees what it tried; ``codes`` are
     ``acceptance.REASONS`` keys (``output_unusable`` when the challenger's own answer could not be
     used), means are in [0, 1] or null when that solver did not run, ``issues`` are the
     quality verifier's. These entries are a stable contract: programs read them, not the messages.
@@ -548,6 +634,9 @@ def feedback_item(rnd: Round) -> dict[str, Any] | None:
         item.update(stage="challenger", codes=["output_unusable"])
     if rnd.quality and not rnd.quality.get("passed", True):
         item["issues"] = list(rnd.quality.get("issues") or [])
+    if rnd.example:
+        item["question_type"] = str(rnd.example.get("question_type") or "")
+        item["question"] = str(rnd.example.get("question") or "")
     item["messages"] = list(rnd.feedback)
     return item
 
@@ -555,15 +644,6 @@ def feedback_item(rnd: Round) -> dict[str, Any] | None:
 def feedback_items(rounds: Sequence[Round]) -> list[dict[str, Any]]:
     """The structured feedback of these rounds, in order (rounds without feedback left out)."""
     return [item for item in map(feedback_item, rounds) if item is not None]
-
-
-async def run_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSettings) -> Episode:
-    """The episode under the orchestrator the settings name."""
-    if s.orchestrator == "agent":
-        from autodata.loop.agent import run_agent_episode  # the agent builds on these steps
-
-        return await run_agent_episode(runtime, doc, s)
-    return await run_scripted_episode(runtime, doc, s)
 
 
 async def run_scripted_episode(runtime: ModelRuntime, doc: Document, s: EpisodeSettings) -> Episode:

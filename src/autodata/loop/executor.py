@@ -1,7 +1,8 @@
 """Where episodes run: the executor interface, and the default one (this process, one event loop).
 
 The run driver (``loop.run.run``) streams documents, bounds how many are in flight and is the only
-writer of the run store; an executor turns one document into a :class:`DocumentResult`. The local
+writer of the run store; an executor turns one document into a :class:`DocumentResult` with
+``loop.document.process_document``. The local
 executor runs episodes on this process's event loop with one :class:`ModelRuntime`; the Ray executor
 (``autodata.executors.ray``) runs them on a pool of worker actors and has the same interface, so
 the outputs of both are the same.
@@ -10,15 +11,13 @@ the outputs of both are the same.
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from autodata.config import Config
 from autodata.documents import Document
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.usage import Counters
-
-if TYPE_CHECKING:  # run.py imports this module; the names are only needed for typing
-    from autodata.loop.run import DocumentJob, DocumentResult
+from autodata.loop.document import DocumentJob, DocumentResult, process_document
 
 
 class Executor(Protocol):
@@ -71,8 +70,6 @@ class LocalExecutor:
         return free
 
     async def process(self, doc: Document) -> DocumentResult:
-        from autodata.loop.run import process_document
-
         assert self.job is not None, "start() first"
         res = await process_document(self.rt, doc, self.job)
         res.calls = self.pending.pop(doc.id, [])

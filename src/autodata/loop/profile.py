@@ -14,6 +14,10 @@ preset applies when the config names none.
   ``code-tests`` scorer runs each attempt's code against the tests in the sandbox (no judge); the
   score is the fraction of tests passed and the ``code`` preset applies. Before any solver, the
   reference must pass every test and trivial stubs must fail (``CodeTests.check_example``).
+- ``instruction``: general instruction following: an instruction with checkable constraints (word
+  counts, JSON, keywords, bullets, language; IFEval-style) checked in code, and a rubric for the rest
+  marked by the judge (the ``instruction-checks`` scorer); the ``prose`` preset. Before any solver,
+  the reference answer must meet its own constraints.
 - ``legal``: rubric questions that apply a document's holding or test to new facts; after the
   solvers a loop judge reads the whole evaluation and says accept or improve (the ``judge`` preset,
   whose code-level checks can only veto an accept).
@@ -57,6 +61,17 @@ PROFILES: dict[ProfileName, Profile] = {
         "verifiable", "verifiable", 4, 4, "exact-answer", "challenger_short.j2", "solver_short.j2", "verifiable"
     ),
     "legal": Profile("legal", "judge", 3, 3, "rubric-judge", "challenger.j2", "solver.j2", "legal"),
+    "instruction": Profile(
+        "instruction",
+        "prose",
+        3,
+        3,
+        "instruction-checks",
+        "challenger_instruction.j2",
+        "solver.j2",
+        "instruction",
+        "instruction",
+    ),
     "code": Profile("code", "code", 4, 4, "code-tests", "challenger_code.j2", "solver_code.j2", "code", "code-task"),
 }
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import time
-import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,14 +18,24 @@ from pathlib import Path
 from typing import Any
 
 from autodata.config import ANSWER_FIELDS, Config
-from autodata.documents import Document, Skipped, check_inputs, config_documents, fit_to_budget
-from autodata.errors import ConfigError, UserError
-from autodata.judging.acceptance import Preset, preset
+from autodata.documents import Document, Skipped, check_inputs, config_documents
+from autodata.errors import ConfigError
 from autodata.judging.templates import template_source as judging_template_source
 from autodata.llm.runtime import ModelRuntime, check_api_keys
-from autodata.llm.types import CallError
-from autodata.llm.usage import current_document
-from autodata.loop.episode import Endpoints, Episode, EpisodeSettings, Round, run_episode, scores_of
+from autodata.loop.document import (  # noqa: F401  (re-exported: the driver's public names)
+    DocumentJob,
+    DocumentResult,
+    RecordFn,
+    accepted_example,
+    example_record,
+    process_document,
+)
+from autodata.loop.episode import (  # noqa: F401  (re-exported for callers that read a config's run)
+    EpisodeSettings,
+    run_preset,
+    run_roles,
+    sandbox_for,
+)
 from autodata.loop.executor import Executor, LocalExecutor
 from autodata.loop.profile import profile
 from autodata.prompts import template_source
@@ -40,11 +48,11 @@ CALL_FLUSH_S = 0.5  # how often the calls of documents still in flight are writt
 # refuses for billing reasons (429 insufficient_quota, 402); ``unsupported_param``: the model refuses a
 # request field (the message names the config key that omits it).
 STOP_KINDS = frozenset({"auth", "not_found", "quota", "unsupported_param"})
-BASE_ROLES = ("challenger", "quality_verifier", "weak_solver", "strong_solver")
 RECIPE_TEMPLATES = (
     "challenger.j2",
     "challenger_short.j2",
     "challenger_code.j2",
+    "challenger_instruction.j2",
     "quality_verifier.j2",
     "orchestrator.j2",
     "structured_instructions.j2",
@@ -52,31 +60,9 @@ RECIPE_TEMPLATES = (
 )
 # in autodata/judging/templates
 JUDGING_TEMPLATES = ("solver.j2", "solver_short.j2", "solver_code.j2", "judge.j2", "loop_judge.j2")
-CODE_FIELDS = ("tests", "signature", "entry_point", "language")  # a code task's fields kept in its example
 WEAKER_SANDBOX_WARNING = (
     "generated code ran WITHOUT filesystem or network isolation (sandbox.kind: subprocess, rlimits only)"
 )
-
-
-def run_preset(cfg: Config) -> Preset:
-    loop = cfg.loop
-    return preset(loop.acceptance.preset or profile(loop.profile).preset, **loop.acceptance.overrides)
-
-
-def run_roles(cfg: Config) -> dict[str, str]:
-    """Role -> endpoint for what this config runs: the judge only when a judge marks answers, the
-    loop judge (falling back to the judge's model) for the judge preset, the orchestrator in agent mode."""
-    needed = list(BASE_ROLES)
-    prof = profile(cfg.loop.profile)
-    loop_judge = run_preset(cfg).judge_loop
-    if prof.scoring.needs_judge or (loop_judge and "loop_judge" not in cfg.roles):
-        needed.append("judge")
-    if cfg.loop.orchestrator == "agent":
-        needed.append("orchestrator")
-    roles = cfg.require_roles(tuple(needed), "autodata run")
-    if loop_judge:
-        roles["loop_judge"] = cfg.roles.get("loop_judge") or roles["judge"]  # type: ignore[call-overload]
-    return roles
 
 
 # Acceptance thresholds that are fractions (scores and their means lie in [0, 1]).
@@ -166,9 +152,13 @@ def check_config(cfg: Config) -> None:
         raise ConfigError("the configuration cannot produce a run", details=problems)
 
 
-def recipe_hash(cfg: Config) -> str:
-    """What decides the run's results: prompts, loop settings, models per role, seed, budget."""
-    roles = run_roles(cfg)
+settings_from = EpisodeSettings.from_config  # the name callers know
+
+
+def recipe_hash(cfg: Config, roles: dict[str, str] | None = None) -> str:
+    """What decides the run's results: prompts, loop settings, models per role, seed, budget.
+    ``roles``: the run's roles when already computed (``EpisodeSettings.endpoints.roles()``)."""
+    roles = roles if roles is not None else run_roles(cfg)
     payload = {
         "templates": {
             **{name: template_source(name) for name in RECIPE_TEMPLATES},
@@ -185,202 +175,6 @@ def recipe_hash(cfg: Config) -> str:
         payload["sandbox"] = cfg.sandbox.model_dump(mode="json", include={"kind", "limits"})
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def sandbox_for(cfg: Config) -> Any:
-    """The sandbox executor of a profile whose scorer runs code, checked usable here; None otherwise.
-
-    Raises :class:`~autodata.errors.UserError` naming the fix when it cannot run (``bwrap`` missing:
-    the install command, or the explicit opt-in ``sandbox.kind: subprocess``)."""
-    if not profile(cfg.loop.profile).scoring.needs_sandbox:
-        return None
-    from autodata.sandbox import SandboxUnavailable, executor_from_config
-
-    executor = executor_from_config(cfg.sandbox)
-    try:
-        executor.check()
-    except SandboxUnavailable as err:
-        raise UserError(f"profile {cfg.loop.profile!r} runs generated code: {err}") from None
-    return executor
-
-
-def settings_from(cfg: Config) -> EpisodeSettings:
-    roles = run_roles(cfg)
-    loop = cfg.loop
-    prof = profile(loop.profile)
-    return EpisodeSettings(
-        sandbox=sandbox_for(cfg),
-        endpoints=Endpoints(**roles),
-        preset=run_preset(cfg),
-        max_rounds=loop.max_rounds,
-        k_weak=loop.k_weak or prof.k_weak,
-        k_strong=loop.k_strong or prof.k_strong,
-        weak_first=loop.weak_first,
-        adaptive_stopping=loop.adaptive_stopping,
-        min_valid_weak=loop.min_valid_attempts,
-        min_valid_strong=loop.min_valid_attempts,
-        max_resamples=loop.max_resamples,
-        final_quality_check=loop.final_quality_check,
-        weak_temperature=loop.weak_temperature,
-        strong_temperature=loop.strong_temperature,
-        challenger_instructions=loop.challenger_instructions,
-        verifier_instructions=loop.verifier_instructions,
-        orchestrator_instructions=loop.orchestrator_instructions,
-        directives=tuple(loop.directives),
-        profile=prof,
-        orchestrator=loop.orchestrator,
-        max_agent_steps=loop.max_agent_steps,
-    )
-
-
-def _side(attempts: list[Any]) -> dict[str, Any]:
-    scored = scores_of(attempts)
-    return {
-        "attempts": [
-            {"answer": a.answer, "marks": a.marks, "score": a.score, "evidence": a.evidence}
-            for a in attempts
-            if a.marks is not None
-        ],
-        "mean": sum(scored) / len(scored) if scored else None,
-        "max": max(scored) if scored else None,
-    }
-
-
-def example_record(doc: Document, episode: Episode, rnd: Round, cfg: Config, rhash: str) -> dict[str, Any]:
-    ex = rnd.example or {}
-    assert rnd.decision is not None and rnd.strong is not None
-    quality = rnd.quality or {}
-    return {
-        "id": "ex-" + hashlib.sha256(f"{doc.id}|{ex.get('question', '')}".encode()).hexdigest()[:16],
-        "document_id": doc.id,
-        "document_title": doc.title,
-        "profile": cfg.loop.profile,
-        "question_type": ex.get("question_type"),
-        "reasoning_skills": ex.get("reasoning_skills"),
-        "context": ex.get("context"),
-        "question": ex.get("question"),
-        "reference_answer": ex.get("reference_answer"),
-        "rubric": ex.get("rubric"),
-        **({"code": {k: ex[k] for k in CODE_FIELDS if k in ex}} if "tests" in ex else {}),
-        "weak": _side(rnd.weak),
-        "strong": _side(rnd.strong),
-        "gap": rnd.decision.gap,
-        "rounds": len(episode.rounds),
-        "quality": {"passed": bool(quality.get("passed")), "feedback": quality.get("feedback", "")},
-        "recipe_hash": rhash,
-        "models": {role: cfg.models[name].model for role, name in run_roles(cfg).items()},
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-
-
-def accepted_example(doc: Document, episode: Episode, cfg: Config, rhash: str) -> dict[str, Any] | None:
-    """The inner loop keeps the accepted round's example, if any."""
-    rnd = episode.accepted_round
-    return example_record(doc, episode, rnd, cfg, rhash) if rnd else None
-
-
-# What a finished episode contributes to examples.jsonl (the baselines keep every evaluated example).
-RecordFn = Callable[[Document, Episode, Config, str], "dict[str, Any] | None"]
-
-
-@dataclass(slots=True)
-class DocumentJob:
-    """Everything a worker needs to turn one document into a result (picklable, for Ray)."""
-
-    cfg: Config
-    settings: EpisodeSettings
-    record: RecordFn
-    recipe_hash: str
-
-
-@dataclass(slots=True)
-class DocumentResult:
-    """One document's outcome, as the store writer needs it; ``failure`` set when it did not finish."""
-
-    doc_id: str
-    status: str | None = None
-    trajectory: dict[str, Any] | None = None
-    example: dict[str, Any] | None = None
-    rounds: int = 0
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    failure: dict[str, str] | None = None
-
-    @classmethod
-    def failed(cls, doc: Document, error: str, **extra: str) -> DocumentResult:
-        """A document that did not finish (``kind``, ``traceback`` in ``extra``): retried by a later run."""
-        return cls(doc.id, failure={"document_id": doc.id, "source": doc.source, "error": error, **extra})
-
-    text: str | None = None  # the document as the challenger saw it (kept for reviewers)
-
-
-# A context-length error re-fits the document to this share of its budget, at most this many times.
-REFIT_FACTOR = 0.7
-MAX_REFITS = 3
-MIN_REFIT_TOKENS = 200  # documents.max_tokens's own floor
-
-
-async def fitted_episode(
-    rt: ModelRuntime, doc: Document, job: DocumentJob
-) -> tuple[Document, Episode, list[dict[str, Any]]]:
-    """The episode on the document cut to ``documents.max_tokens``; on a context-length error (a server
-    refusing a prompt longer than its window: vLLM's "This model's maximum context length is ...",
-    SGLang's "... is longer than the model's context length ...") the document is cut to
-    ``REFIT_FACTOR`` of that budget and the episode run again, at most ``MAX_REFITS`` times; the
-    re-fits are returned for the trajectory. The last error propagates (the document fails for this
-    session). The challenger is never told: a server's limit is not a fault of its example."""
-    budget = job.cfg.documents.max_tokens
-    refits: list[dict[str, Any]] = []
-    while True:
-        fitted = fit_to_budget(doc, budget)
-        try:
-            return fitted, await run_episode(rt, fitted, job.settings), refits
-        except CallError as err:
-            smaller = int(budget * REFIT_FACTOR)
-            if err.kind != "context_too_long" or len(refits) >= MAX_REFITS or smaller < MIN_REFIT_TOKENS:
-                if refits:
-                    err.message = f"{err.message} (after re-fitting the document to {budget} tokens)"
-                raise
-            refits.append({"max_tokens": budget, "error": str(err)[:500], "next_max_tokens": smaller})
-            budget = smaller
-
-
-async def process_document(rt: ModelRuntime, doc: Document, job: DocumentJob) -> DocumentResult:
-    """Cut the document to budget, run its episode, build its trajectory and example.
-
-    A model-side failure (endpoint down, bad key, a context too long even after re-fitting, no valid
-    evidence for a round) comes back as ``failure`` so the document is not stored as finished and a
-    later run retries it; a bug of ours is recorded the same way instead of sinking the run. Only
-    user errors propagate.
-    """
-    current_document.set(doc.id)  # this task's context: every call below is logged under it
-    try:
-        fitted, episode, refits = await fitted_episode(rt, doc, job)
-        example = job.record(doc, episode, job.cfg, job.recipe_hash)  # first: it may annotate the rounds
-        trajectory: dict[str, Any] = {
-            "document_id": doc.id,
-            "source": doc.source,
-            "title": doc.title,
-            "status": episode.status,
-            "orchestrator": episode.orchestrator,
-            "cut": fitted.meta.get("cut"),
-            "rounds": [r.to_dict() for r in episode.rounds],
-        }
-        if refits:
-            trajectory["refits"] = refits
-        if doc.meta.get("cleaned"):
-            trajectory["cleaned"] = doc.meta["cleaned"]
-        if episode.steps is not None:
-            trajectory["steps"] = episode.steps
-        if episode.note:
-            trajectory["note"] = episode.note
-        return DocumentResult(doc.id, episode.status, trajectory, example, len(episode.rounds), text=fitted.text)
-    except CallError as err:
-        return DocumentResult.failed(doc, str(err), kind=err.kind)
-    except UserError:
-        raise
-    except Exception as exc:  # a bug of ours must not sink the run: record it, go on
-        trace = "".join(traceback.format_exception(exc))[-3000:]
-        return DocumentResult.failed(doc, f"internal error: {type(exc).__name__}: {exc}", traceback=trace)
 
 
 @dataclass(slots=True)
@@ -437,9 +231,9 @@ async def run(
         )
     if settings is None:  # the baselines bring their own settings (and their own roles)
         check_config(cfg)
-    settings = settings or settings_from(cfg)
-    check_api_keys(cfg, settings_roles(cfg))  # before anything starts: a missing key is a user error
-    rhash = recipe or recipe_hash(cfg)
+    settings = settings or settings_from(cfg)  # the run's roles, computed once
+    check_api_keys(cfg, sorted(set(settings.endpoints.roles().values())))  # a missing key is a user error, now
+    rhash = recipe or recipe_hash(cfg, settings.endpoints.roles())
     check_inputs(cfg.documents.paths)  # a typo in a path fails before the run directory is touched
     with DirLock(out_dir, "run"):  # one writer per run directory; a killed holder's lock is released by the OS
         return await _run_locked(

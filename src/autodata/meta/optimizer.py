@@ -49,7 +49,8 @@ from autodata.documents import Document, Skipped, config_documents, fit_to_budge
 from autodata.errors import ConfigError, UserError
 from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.llm.types import CallError
-from autodata.loop.episode import Episode, Round, Steps, run_episode, scores_of
+from autodata.loop.episode import Episode, Round, Steps, scores_of
+from autodata.loop.orchestrate import run_episode
 from autodata.loop.run import documents_in_flight, run_roles, settings_from
 from autodata.meta.guards import Refusal, check_edit, knob_value, output_guard, scan_outputs
 from autodata.meta.recipe import EDITABLE, Recipe, apply_recipe, frozen_hash, root_recipe
@@ -197,6 +198,74 @@ def rejection_counts(episodes: Sequence[Any]) -> dict[str, dict[str, int]]:
 def produced(evals: Sequence[Evaluation]) -> list[tuple[str, dict[str, Any]]]:
     """Every example the challenger wrote in these evaluations, as ``(document_id, example)``."""
     return [(e.document_id, r.example) for ev in evals for e in ev.episodes for r in e.rounds if r.example]
+
+
+def _attempt_view(a: Any) -> dict[str, Any]:
+    view: dict[str, Any] = {"answer": a.answer, "score": a.score}
+    if a.marks is not None:
+        view["marks"] = a.marks
+    if a.extracted is not None:
+        view["extracted"] = a.extracted
+    if a.error:
+        view["error"] = a.error
+    return view
+
+
+def round_exchange(title: str, r: Round) -> dict[str, Any]:
+    """One round as the analyzer reads it: the example (context, question, reference answer,
+    rubric), the quality verdict, each weak and strong attempt's answer, marks and score, and the
+    decision. The paper's analyzer reads the full solver exchanges, not a summary."""
+    ex = r.example or {}
+    rubric = ex.get("rubric") or []
+    return {
+        "document": title,
+        "round": r.number + 1,
+        "decision": (
+            None
+            if r.decision is None
+            else ("accepted" if r.decision.accepted else [x.message for x in r.decision.reasons])
+        ),
+        "quality": r.quality,
+        "context": ex.get("context"),
+        "question": ex.get("question"),
+        "reference_answer": ex.get("answer"),
+        "rubric": rubric,
+        "weak": [_attempt_view(a) for a in r.weak],
+        "strong": [_attempt_view(a) for a in (r.strong or [])],
+        **({"error": r.error} if r.error else {}),
+    }
+
+
+def sample_exchanges(
+    episodes: Sequence[Episode], titles: dict[str, str], *, budget_tokens: int, seed: str
+) -> list[dict[str, Any]]:
+    """Full exchanges of a seeded sample of rounds, accepted and rejected alternating, within
+    ``budget_tokens`` (estimated at four characters a token over the JSON the analyzer reads).
+
+    Rounds without an example (the challenger's output was unusable) carry no exchange. A round
+    that does not fit whole is left out; a smaller one later in the sample may still fit.
+    """
+    rounds = [(e.document_id, r) for e in episodes for r in e.rounds if r.example]
+    rng = random.Random(seed)
+    accepted = [x for x in rounds if x[1].decision is not None and x[1].decision.accepted]
+    rejected = [x for x in rounds if x not in accepted]
+    rng.shuffle(accepted)
+    rng.shuffle(rejected)
+    order: list[tuple[str, Round]] = []
+    while accepted or rejected:  # two rejected for each accepted: rejections are what to fix
+        for pool, n in ((rejected, 2), (accepted, 1)):
+            for _ in range(n):
+                if pool:
+                    order.append(pool.pop())
+    out: list[dict[str, Any]] = []
+    left = budget_tokens * 4
+    for doc_id, r in order:
+        ex = round_exchange(titles.get(doc_id, doc_id), r)
+        size = len(json.dumps(ex, ensure_ascii=False))
+        if size <= left:
+            out.append(ex)
+            left -= size
+    return out
 
 
 def round_summary(r: Round) -> str:
@@ -424,7 +493,18 @@ class Optimizer:
         ]
         history = "\n".join(self.state["history"][-8:])
         rejections = json.dumps(rejection_counts(run.episodes), sort_keys=True)
-        record: dict[str, Any] = {"iteration": it, "parent": parent["hash"], "train_documents": batch}
+        exchanges = sample_exchanges(
+            run.episodes,
+            {d: self.docs[d].title[:100] for d in batch},
+            budget_tokens=self.opt.analyzer_budget_tokens,
+            seed=f"{self.cfg.seed}:exchanges:{it}",
+        )
+        record: dict[str, Any] = {
+            "iteration": it,
+            "parent": parent["hash"],
+            "train_documents": batch,
+            "exchanges_shown": len(exchanges),
+        }
         try:
             analysis: Analysis = await self._ask(
                 "analyzer",
@@ -433,6 +513,7 @@ class Optimizer:
                 components=parent_recipe.components,
                 trajectories=trajectories,
                 rejections=rejections,
+                exchanges=json.dumps(exchanges, ensure_ascii=False, indent=1),
                 history=history,
             )
             edits: RecipeEdits = await self._ask(
@@ -447,6 +528,7 @@ class Optimizer:
                     [{"name": n, "shown_to": list(r), "text": t} for n, (r, t) in DIRECTIVES.items()], indent=1
                 ),
                 analysis_json=json.dumps(analysis.model_dump(), ensure_ascii=False, indent=1),
+                history=history,
             )
         except CallError as err:
             return {**record, "hash": None, "accepted": False, "reason": f"no usable analysis or edits: {err}"}

@@ -167,8 +167,8 @@ def interface_files() -> list[Path]:
 
     - The model runtime (``autodata.llm``) is the interface to the models, most of it transport
       (pacing, caching, retries): only the modules the package imports are covered, with the prompt
-      templates those modules render (``*.j2`` names in their source) — how the judge's structured
-      answer is asked for and repaired decides what a judge can return.
+      templates those modules render (``*.j2`` names in their source) and ``prompts.py``, which renders
+      them — how the judge's structured answer is asked for and repaired decides what a judge can return.
     - Any other package it imports from (the code sandbox, which runs and counts unit tests) decides
       scores as a whole: every file of that package is covered, found by walking it.
     - A single module it imports (``autodata.errors``) is covered as that file.
@@ -198,6 +198,8 @@ def interface_files() -> list[Path]:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith(".j2"):
                 if (PROMPTS_DIR / node.value).is_file():
                     templates.add(PROMPTS_DIR / node.value)
+    if templates:  # and the module that renders them (undefined values are errors, whitespace stripped)
+        templates.add(PACKAGE_DIR / "prompts.py")
     return sorted(files | templates)
 
 
@@ -212,8 +214,9 @@ def frozen_files() -> dict[str, str]:
 
 def frozen_settings(cfg: Config) -> dict[str, Any]:
     """The settings that measure a recipe: preset and thresholds, profile and its scorer, sample
-    counts and temperatures, orchestrator, final quality check, and every answering role's model."""
-    from autodata.loop.run import run_preset, run_roles  # the loop is below meta; imported late for clarity
+    counts and temperatures, orchestrator, final quality check, rubric rules (``loop.rubric``), and
+    every answering role's model."""
+    from autodata.loop.episode import run_preset, run_roles  # the loop is below meta; imported late for clarity
 
     loop = cfg.loop
     prof = profile(loop.profile)
@@ -233,6 +236,8 @@ def frozen_settings(cfg: Config) -> dict[str, Any]:
             "max_resamples": loop.max_resamples,
         },
         "final_quality_check": loop.final_quality_check,
+        "rubric": loop.rubric.model_dump(mode="json"),
+        "judge_sees_context": loop.judge_sees_context,
         "models": {
             role: cfg.models[name].model_dump(mode="json", include=FROZEN_ANSWER_FIELDS)
             for role, name in sorted(run_roles(cfg).items())

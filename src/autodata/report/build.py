@@ -83,6 +83,13 @@ def run_report(run_dir: Path) -> Report:
     notes = []
     if d.info.simulated:
         notes.append("This run used SIMULATED models: the numbers show the pipeline, not a real model's quality.")
+    sandbox = s.get("sandbox")
+    if sandbox:
+        headline.append((f"sandbox runs ({sandbox['kind']})", str(sandbox["runs"])))
+        per = sandbox["seconds_per_accepted_example"]
+        headline.append(("sandbox seconds per accepted example", "—" if per is None else f"{per:.2f}"))
+        if sandbox.get("warning"):
+            notes.append(f"WARNING: {sandbox['warning']}.")
     p = d.info.preset
     if p is None or not any(getattr(p, name) for name in MEAN_CHECKS):
         notes.append(

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from autodata.judging.code import CODE_CRITERION
+from autodata.judging.constraints import CHECKED_PREFIX, Constraint, describe
 from autodata.judging.schemas import RubricItem
 from autodata.sandbox.tasks import entry_point
 
@@ -88,6 +89,43 @@ class CodeExample(ChallengerOutput):
     signature: str = ""
     entry_point: str = ""
     language: str = "python"
+
+
+class InstructionOutput(_Out, ExampleSource):
+    """The ``instruction`` profile's challenger output: an instruction with checkable constraints (checked
+    in code) and a rubric for the rest (marked by the judge)."""
+
+    question_type: str = Field(min_length=1)
+    reasoning_skills: list[str]
+    context: str = Field(min_length=1, description="The material the instruction is about (shown to solvers).")
+    instruction: str = Field(min_length=1, description="What to write; the constraints are added to it.")
+    constraints: list[Constraint] = Field(min_length=1, description="Requirements a program can check.")
+    reference_answer: str = Field(min_length=1, description="An answer that meets every constraint.")
+    rubric: list[RubricItem] = Field(min_length=1, description="Criteria for what code cannot check.")
+
+    def to_example(self) -> InstructionExample:
+        """The solver sees the instruction followed by its requirements; the rubric is one criterion per
+        constraint (marked in code) followed by the challenger's criteria (marked by the judge)."""
+        lines = "\n".join(f"- {describe(c)}" for c in self.constraints)
+        checked = [
+            RubricItem(criterion=CHECKED_PREFIX + describe(c), weight=1, category="checked in code")
+            for c in self.constraints
+        ]
+        return InstructionExample(
+            question_type=self.question_type,
+            reasoning_skills=self.reasoning_skills,
+            context=self.context,
+            question=f"{self.instruction.strip()}\n\nRequirements:\n{lines}",
+            reference_answer=self.reference_answer,
+            rubric=checked + list(self.rubric),
+            constraints=list(self.constraints),
+        )
+
+
+class InstructionExample(ChallengerOutput):
+    """An instruction task as the loop carries it: ``rubric[:len(constraints)]`` are checked in code."""
+
+    constraints: list[Constraint] = Field(min_length=1)
 
 
 AgentTool = Literal["call_challenger", "call_quality_verifier", "evaluate_weak", "evaluate_strong", "finish", "give_up"]

@@ -36,9 +36,9 @@ MAX_TAIL_CHARS = 2000
 POLL_SECONDS = 0.005
 
 
-def _limit(kind, value):
+def _limit(kind, value, hard=None):
     try:
-        resource.setrlimit(kind, (value, value))
+        resource.setrlimit(kind, (value, value if hard is None else hard))
     except (ValueError, OSError):  # a hard limit lower than asked stays in force
         _soft, hard = resource.getrlimit(kind)
         if hard != resource.RLIM_INFINITY and value > hard:
@@ -144,7 +144,8 @@ def child(spec, record_fd):
     lim = spec["limits"]
     work = spec["work"]
     _limit(resource.RLIMIT_CORE, 0)
-    _limit(resource.RLIMIT_CPU, int(lim["cpu_seconds"]))
+    # SIGXCPU at the limit (it ends the process), SIGKILL a second later for a process that ignores it
+    _limit(resource.RLIMIT_CPU, int(lim["cpu_seconds"]), int(lim["cpu_seconds"]) + 1)
     _limit(resource.RLIMIT_AS, int(lim["memory_mb"]) * 1024 * 1024)
     _limit(resource.RLIMIT_FSIZE, int(lim["file_size_bytes"]))
     _limit(resource.RLIMIT_NPROC, int(lim["processes"]))
@@ -313,7 +314,7 @@ def supervise(spec):
             stop, detail = "file_size", f"a file grew over {lim['file_size_bytes']} bytes"
         elif sig == signal.SIGKILL:
             usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-            if usage.ru_utime + usage.ru_stime >= float(lim["cpu_seconds"]) - 0.05:
+            if usage.ru_utime + usage.ru_stime >= float(lim["cpu_seconds"]) - 0.5:
                 stop, detail = "cpu_time", f"CPU time over {lim['cpu_seconds']} s"
             else:
                 stop, detail = "killed", "the test process was killed (SIGKILL)"

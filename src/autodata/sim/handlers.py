@@ -4,8 +4,10 @@ A structured request is routed by the ``title`` of the JSON schema it asks for, 
 titles of the schema *classes* imported below (a renamed class breaks this import or changes both
 sides at once: never a silent fallback to filler). A request without a schema whose user message
 holds both a ``<context>`` and a ``<question>`` block is a solver's; which solver behaviour answers
-depends on the question itself (a problem stated in the simulator's machine-readable form, a look-up
-question of the simulated one-shot writers, or any other question). Anything else gets the generic
+depends on the question itself (a problem stated in the simulator's machine-readable form, a
+programming task naming a function of the code bank in backticks, requirement lines in the form the
+instruction profile writes them, a look-up question of the simulated one-shot writers, or any other
+question). Anything else gets the generic
 behaviour of :mod:`autodata.sim.ladder`.
 
 Each :class:`Role` names the contract inputs it reads (:mod:`autodata.sim.contracts`); a request
@@ -38,12 +40,14 @@ from autodata.judging.schemas import JudgeMarks, LoopVerdict
 from autodata.roles.schemas import (
     Analysis,
     ChallengerOutput,
+    CodeTaskOutput,
+    InstructionOutput,
     OrchestratorAction,
     QualityVerdict,
     RecipeEdits,
     ShortAnswerOutput,
 )
-from autodata.sim import agent, baselines, exact, meta, roles
+from autodata.sim import agent, baselines, code, exact, instruction, meta, roles
 from autodata.sim.base import SimOutput, SimRequest
 from autodata.sim.contracts import (
     ContractError,
@@ -93,7 +97,19 @@ def _challenger(m: Messages) -> dict[str, Any]:
         # the entries' machine-readable fields only: their ``messages`` are words for a model to read
         "feedback": [{k: e[k] for k in FEEDBACK_FIELDS if k in e} for e in entries if isinstance(e, dict)],
         "directives": json_block(m, "directives", "challenger", default=[]),
+        "rubric_rules": _rubric_rules(m),
     }
+
+
+RUBRIC_RULE_FIELDS = ("min_positive", "max_positive", "min_negative", "max_negative", "max_weight")
+
+
+def _rubric_rules(m: Messages) -> dict[str, int]:
+    """The optional ``<rubric_rules>`` JSON object (counts and weight cap); absent: no rules given."""
+    rules = json_block(m, "rubric_rules", "challenger", default={})
+    if not isinstance(rules, dict):
+        raise ContractError("simulated challenger: the <rubric_rules> block is not a JSON object")
+    return {k: int(rules[k]) for k in RUBRIC_RULE_FIELDS if isinstance(rules.get(k), int)}
 
 
 def _verifier(m: Messages) -> dict[str, Any]:
@@ -144,6 +160,10 @@ def solve(req: SimRequest) -> SimOutput:
     question = req.inputs["question"]
     if exact.states_problem(question):
         return exact.solver(req)
+    if code.task_of(question) is not None:
+        return code.solver(req)
+    if instruction.requirements(question) is not None:
+        return instruction.solver(req)
     if baselines.is_lookup(question):
         return baselines.lookup_solver(req)
     return roles.solver(req)
@@ -154,6 +174,8 @@ def solve(req: SimRequest) -> SimOutput:
 ROLES: tuple[Role, ...] = (
     Role("challenger", ChallengerOutput, _challenger, roles.challenger),
     Role("short-answer challenger", ShortAnswerOutput, _challenger, exact.challenger),
+    Role("code challenger", CodeTaskOutput, _challenger, code.challenger),
+    Role("instruction challenger", InstructionOutput, _challenger, instruction.challenger),
     Role("quality verifier", QualityVerdict, _verifier, roles.verifier),
     Role("judge", JudgeMarks, _judge, roles.judge),
     Role("loop judge", LoopVerdict, _loop_judge, agent.loop_judge),

@@ -210,6 +210,35 @@ def target(inputs: dict[str, Any], rng: random.Random) -> float:
 # --------------------------------------------------------------------------------------- challenger
 
 
+def rubric_under(rules: dict[str, int], keys: list[str], x: str, y: str) -> list[dict[str, Any]]:
+    """Key-point criteria weighted 5, 4, 3, 3, 2, 2 and one typical-mistake criterion weighted -3,
+    fitted to the ``<rubric_rules>`` data block: the count of positives clamped to its bounds (extra
+    key points repeat with a case number), weights capped at ``max_weight``, the negative kept only
+    while ``max_negative`` allows one and as many added as ``min_negative`` asks."""
+    cap = max(1, rules.get("max_weight", 10))
+    n_pos = min(max(len(keys), rules.get("min_positive", 0)), rules.get("max_positive", len(keys)))
+    weights = [5, 4, 3, 3, 2, 2]
+    pos = [
+        {
+            "criterion": f"mentions '{keys[i % len(keys)]}' and explains its role"
+            + (f" (case {i // len(keys)})" if i >= len(keys) else ""),
+            "weight": min(cap, weights[i % len(weights)]),
+            "category": "key point",
+        }
+        for i in range(max(1, n_pos))
+    ]
+    n_neg = min(max(1, rules.get("min_negative", 0)), rules.get("max_negative", 1))
+    neg = [
+        {
+            "criterion": f"claims that '{x}' is the same as '{y}'" + (f" (case {j})" if j else ""),
+            "weight": -min(cap, 3),
+            "category": "typical mistake",
+        }
+        for j in range(n_neg)
+    ]
+    return pos + neg
+
+
 def challenger(req: SimRequest) -> SimOutput:
     rng = req.rng
     terms = key_terms(req.inputs["document"], rng, 9)
@@ -225,17 +254,7 @@ def challenger(req: SimRequest) -> SimOutput:
     )
     if leaky:
         context += f" {LEAK_PHRASE} {', '.join(keys)}."
-    rubric = [
-        {"criterion": f"mentions '{k}' and explains its role", "weight": w, "category": "key point"}
-        for k, w in zip(keys, (5, 4, 3, 3, 2, 2), strict=True)
-    ]
-    rubric.append(
-        {
-            "criterion": f"claims that '{terms[6]}' is the same as '{terms[7]}'",
-            "weight": -3,
-            "category": "typical mistake",
-        }
-    )
+    rubric = rubric_under(req.inputs.get("rubric_rules") or {}, keys, terms[6], terms[7])
     value = {
         "question_type": rng.choice(["mechanism explanation", "counterfactual", "derivation", "comparison"]),
         "reasoning_skills": rng.sample(

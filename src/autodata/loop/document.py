@@ -1,0 +1,179 @@
+"""One document's work, as any executor runs it: budget cut, episode, trajectory and example.
+
+:func:`process_document` is what the local executor (``loop.executor``) and the Ray workers
+(``executors.ray_pool``) call; the run driver (``loop.run``) only schedules documents and writes
+results. Kept apart from the driver so the executors import this module, not the driver that
+imports them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from autodata.config import Config
+from autodata.documents import Document, fit_to_budget
+from autodata.errors import UserError
+from autodata.llm.runtime import ModelRuntime
+from autodata.llm.types import CallError
+from autodata.llm.usage import current_document
+from autodata.loop.episode import Episode, EpisodeSettings, Round, scores_of
+from autodata.loop.orchestrate import run_episode
+
+CODE_FIELDS = ("tests", "signature", "entry_point", "language")  # a code task's fields kept in its example
+
+
+def _side(attempts: list[Any]) -> dict[str, Any]:
+    scored = scores_of(attempts)
+    return {
+        "attempts": [
+            {"answer": a.answer, "marks": a.marks, "score": a.score, "evidence": a.evidence}
+            for a in attempts
+            if a.marks is not None
+        ],
+        "mean": sum(scored) / len(scored) if scored else None,
+        "max": max(scored) if scored else None,
+    }
+
+
+def example_record(doc: Document, episode: Episode, rnd: Round, job: DocumentJob) -> dict[str, Any]:
+    """The example record of one evaluated round (models per role from the run's settings)."""
+    cfg = job.cfg
+    ex = rnd.example or {}
+    assert rnd.decision is not None and rnd.strong is not None
+    quality = rnd.quality or {}
+    return {
+        "id": "ex-" + hashlib.sha256(f"{doc.id}|{ex.get('question', '')}".encode()).hexdigest()[:16],
+        "document_id": doc.id,
+        "document_title": doc.title,
+        "profile": cfg.loop.profile,
+        "question_type": ex.get("question_type"),
+        "reasoning_skills": ex.get("reasoning_skills"),
+        "context": ex.get("context"),
+        "question": ex.get("question"),
+        "reference_answer": ex.get("reference_answer"),
+        "rubric": ex.get("rubric"),
+        **({"code": {k: ex[k] for k in CODE_FIELDS if k in ex}} if "tests" in ex else {}),
+        "weak": _side(rnd.weak),
+        "strong": _side(rnd.strong),
+        "gap": rnd.decision.gap,
+        "rounds": len(episode.rounds),
+        "quality": {"passed": bool(quality.get("passed")), "feedback": quality.get("feedback", "")},
+        "recipe_hash": job.recipe_hash,
+        "models": {role: cfg.models[name].model for role, name in job.settings.endpoints.roles().items()},
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def accepted_example(doc: Document, episode: Episode, job: DocumentJob) -> dict[str, Any] | None:
+    """The inner loop keeps the accepted round's example, if any."""
+    rnd = episode.accepted_round
+    return example_record(doc, episode, rnd, job) if rnd else None
+
+
+# What a finished episode contributes to examples.jsonl (the baselines keep every evaluated example).
+RecordFn = Callable[[Document, Episode, "DocumentJob"], "dict[str, Any] | None"]
+
+
+@dataclass(slots=True)
+class DocumentJob:
+    """Everything a worker needs to turn one document into a result (picklable, for Ray)."""
+
+    cfg: Config
+    settings: EpisodeSettings
+    record: RecordFn
+    recipe_hash: str
+
+
+@dataclass(slots=True)
+class DocumentResult:
+    """One document's outcome, as the store writer needs it; ``failure`` set when it did not finish."""
+
+    doc_id: str
+    status: str | None = None
+    trajectory: dict[str, Any] | None = None
+    example: dict[str, Any] | None = None
+    rounds: int = 0
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    failure: dict[str, str] | None = None
+
+    @classmethod
+    def failed(cls, doc: Document, error: str, **extra: str) -> DocumentResult:
+        """A document that did not finish (``kind``, ``traceback`` in ``extra``): retried by a later run."""
+        return cls(doc.id, failure={"document_id": doc.id, "source": doc.source, "error": error, **extra})
+
+    text: str | None = None  # the document as the challenger saw it (kept for reviewers)
+
+
+# A context-length error re-fits the document to this share of its budget, at most this many times.
+REFIT_FACTOR = 0.7
+MAX_REFITS = 3
+MIN_REFIT_TOKENS = 200  # documents.max_tokens's own floor
+
+
+async def fitted_episode(
+    rt: ModelRuntime, doc: Document, job: DocumentJob
+) -> tuple[Document, Episode, list[dict[str, Any]]]:
+    """The episode on the document cut to ``documents.max_tokens``; on a context-length error (a server
+    refusing a prompt longer than its window: vLLM's "This model's maximum context length is ...",
+    SGLang's "... is longer than the model's context length ...") the document is cut to
+    ``REFIT_FACTOR`` of that budget and the episode run again, at most ``MAX_REFITS`` times; the
+    re-fits are returned for the trajectory. The last error propagates (the document fails for this
+    session). The challenger is never told: a server's limit is not a fault of its example."""
+    budget = job.cfg.documents.max_tokens
+    refits: list[dict[str, Any]] = []
+    while True:
+        fitted = fit_to_budget(doc, budget)
+        try:
+            return fitted, await run_episode(rt, fitted, job.settings), refits
+        except CallError as err:
+            smaller = int(budget * REFIT_FACTOR)
+            if err.kind != "context_too_long" or len(refits) >= MAX_REFITS or smaller < MIN_REFIT_TOKENS:
+                if refits:
+                    err.message = f"{err.message} (after re-fitting the document to {budget} tokens)"
+                raise
+            refits.append({"max_tokens": budget, "error": str(err)[:500], "next_max_tokens": smaller})
+            budget = smaller
+
+
+async def process_document(rt: ModelRuntime, doc: Document, job: DocumentJob) -> DocumentResult:
+    """Cut the document to budget, run its episode, build its trajectory and example.
+
+    A model-side failure (endpoint down, bad key, a context too long even after re-fitting, no valid
+    evidence for a round) comes back as ``failure`` so the document is not stored as finished and a
+    later run retries it; a bug of ours is recorded the same way instead of sinking the run. Only
+    user errors propagate.
+    """
+    current_document.set(doc.id)  # this task's context: every call below is logged under it
+    try:
+        fitted, episode, refits = await fitted_episode(rt, doc, job)
+        example = job.record(doc, episode, job)  # first: it may annotate the rounds
+        trajectory: dict[str, Any] = {
+            "document_id": doc.id,
+            "source": doc.source,
+            "title": doc.title,
+            "status": episode.status,
+            "orchestrator": episode.orchestrator,
+            "cut": fitted.meta.get("cut"),
+            "rounds": [r.to_dict() for r in episode.rounds],
+        }
+        if refits:
+            trajectory["refits"] = refits
+        if doc.meta.get("cleaned"):
+            trajectory["cleaned"] = doc.meta["cleaned"]
+        if episode.steps is not None:
+            trajectory["steps"] = episode.steps
+        if episode.note:
+            trajectory["note"] = episode.note
+        return DocumentResult(doc.id, episode.status, trajectory, example, len(episode.rounds), text=fitted.text)
+    except CallError as err:
+        return DocumentResult.failed(doc, str(err), kind=err.kind)
+    except UserError:
+        raise
+    except Exception as exc:  # a bug of ours must not sink the run: record it, go on
+        trace = "".join(traceback.format_exception(exc))[-3000:]
+        return DocumentResult.failed(doc, f"internal error: {type(exc).__name__}: {exc}", traceback=trace)
