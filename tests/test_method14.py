@@ -226,3 +226,93 @@ def test_rounds_are_grouped_by_reason_and_a_round_can_sit_in_two_groups():
     ]
     groups = {g["reason"]: [r["round"] for r in g["rounds"]] for g in rounds_by_reason(items)}
     assert groups == {"too_easy": [1, 3], "format": [2], "quality": [3]}
+
+
+# ------------------------------------------------------------------------------------------ 4. trajectory
+
+
+class Thinking(Capture):
+    """A solver whose replies carry ``reasoning_content`` (vLLM's reasoning parser field)."""
+
+    async def send(self, body: dict[str, Any]) -> Reply:
+        reply = await super().send(body)
+        message = reply.data["choices"][0]["message"]
+        message["reasoning_content"] = f"HIDDEN-THOUGHT-{len(self.bodies)} weighing the options"
+        return reply
+
+
+async def test_trajectory_keeps_every_round_and_reasoning_never_reaches_the_judge():
+    import yaml
+
+    from autodata.cli import default_config_text
+    from autodata.documents import fit_to_budget, load_documents
+    from autodata.loop.run import example_record
+
+    cfg = validate_config(yaml.safe_load(default_config_text()))
+    judge, weak, strong = Capture("sim-judge"), Thinking("sim-weak"), Thinking("sim-strong")
+    backends = {"challenger": [Capture("sim-challenger")], "judge": [judge], "weak": [weak], "strong": [strong]}
+    rt = ModelRuntime(cfg, backends=backends, cache=None)
+    settings = settings_from(cfg)
+    from autodata.loop.orchestrate import run_episode
+
+    for doc in load_documents([ROOT / "examples" / "corpus" / "papers"]):
+        ep = await run_episode(rt, fit_to_budget(doc, 6000), settings)
+        if ep.accepted_round is not None and len(ep.rounds) > 1:
+            break
+    else:
+        pytest.fail("no accepted episode with a rejected round")
+    from autodata.loop.document import DocumentJob, accepted_example
+
+    job = DocumentJob(cfg, settings, accepted_example, "h")
+    record = json.loads(json.dumps(example_record(doc, ep, ep.accepted_round, job)))
+    traj = record["trajectory"]
+    assert len(traj) == len(ep.rounds) and traj[0]["feedback"]  # the rejected round, with its feedback
+    attempts = [a for r in traj for side in ("weak", "strong") for a in (r[side] or [])]
+    assert attempts and all(a["reasoning"].startswith("HIDDEN-THOUGHT-") for a in attempts if a.get("answer"))
+    assert all(a["reasoning"].startswith("HIDDEN-THOUGHT-") for a in record["weak"]["attempts"])
+    judged = " ".join(m["content"] for b in judge.bodies for m in b["messages"])
+    assert judge.bodies and "HIDDEN-THOUGHT" not in judged
+
+
+def test_exports_offer_the_trajectory_and_the_reasoning_on_request(sim_run, tmp_path):
+    import pyarrow.parquet as pq
+
+    from autodata.export.write import export
+
+    stored = [json.loads(line) for line in (sim_run / "examples.jsonl").read_text().splitlines()]
+    assert stored and all(len(e["trajectory"]) == e["rounds"] for e in stored)
+    plain = pq.read_table(export(sim_run, "parquet", tmp_path / "a.parquet").path)
+    assert "trajectory" not in plain.column_names
+    assert "reasoning" not in plain.schema.field("weak_attempts").type.value_type.names
+    full = pq.read_table(
+        export(sim_run, "parquet", tmp_path / "b.parquet", include=["trajectory", "reasoning"]).path
+    ).to_pylist()
+    by_id = {e["id"]: e for e in stored}
+    for row in full:
+        rounds = json.loads(row["trajectory"])
+        assert rounds == by_id[row["id"]]["trajectory"]
+        assert all("reasoning" in a for a in row["weak_attempts"])
+    only = pq.read_table(export(sim_run, "parquet", tmp_path / "c.parquet", include="trajectory").path)
+    assert "reasoning" not in only.schema.field("weak_attempts").type.value_type.names
+
+
+# ------------------------------------------------------------------------------------------ 5. challenger prompt
+
+
+async def test_challenger_prompt_names_every_output_field_and_carries_the_self_tests():
+    from autodata.roles.challenger import CONTEXT_WORDS
+    from autodata.roles.schemas import RubricItem
+
+    b = Capture()
+    await challenger.propose(runtime(b), "m", DOC, instructions="")
+    prompt = b.prompt()
+    before_document = prompt.split("<document ")[0]
+    for name in [*ChallengerOutput.model_fields, *RubricItem.model_fields]:
+        assert name in before_document, name
+    assert f"{CONTEXT_WORDS[0]} to {CONTEXT_WORDS[1]} words" in before_document
+    # one checkable and one uncheckable criterion, each a complete rubric item of the schema
+    items = [json.loads(m) for m in __import__("re").findall(r"\{\"criterion\": [^{}]*\}", before_document)]
+    assert len(items) == 2 and all(RubricItem.model_validate(i) for i in items)
+    low = before_document.lower()
+    assert "rephrasing the context" in low and "recalling a number" in low
+    assert "generalizable reasoning" in low and "experimental numbers" in low

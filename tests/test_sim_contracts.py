@@ -213,6 +213,7 @@ _CHALLENGER_VALUES = {
     "max_weight": 7,
     "rubric_rules": "{}",
     "earlier_rounds": "",
+    "context_words": (80, 300),
 }
 
 

@@ -518,7 +518,8 @@ def export(
         typer.Option(
             help="Review rule: auto (approved if anyone reviewed, else accepted), approved, accepted or "
             "unrejected; add flagged (contamination/dedup flags) and/or failed (not meeting acceptance), "
-            "or all. Repeatable or comma-separated."
+            "or all; add trajectory (every round as JSON) and/or reasoning (the solvers' reasoning) as columns. "
+            "Repeatable or comma-separated."
         ),
     ] = None,
     split: Annotated[

@@ -21,6 +21,7 @@ Layouts:
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -35,7 +36,10 @@ from autodata.store.run_store import RunStore
 
 REVIEW_RULES = ("auto", "approved", "accepted", "unrejected")
 EXTRAS = ("flagged", "failed")
-INCLUDE_CHOICES = (*REVIEW_RULES, *EXTRAS, "all")
+# columns of the examples layout added on request: the whole trajectory (every round, rejected ones
+# with their feedback, as a JSON string) and the solvers' reasoning (in the attempts and trajectory)
+COLUMNS = ("trajectory", "reasoning")
+INCLUDE_CHOICES = (*REVIEW_RULES, *EXTRAS, *COLUMNS, "all")
 
 RUBRIC = pa.list_(pa.struct([("criterion", pa.string()), ("weight", pa.int64()), ("category", pa.string())]))
 ATTEMPTS = pa.list_(
@@ -79,7 +83,8 @@ class Selection:
 def parse_include(include: str | Sequence[str]) -> tuple[str, tuple[str, ...]]:
     """``--include`` values (repeatable, or comma-separated) -> (review rule, extras). One review rule
     at most (default ``auto``); ``flagged`` and ``failed`` add what is left out by default; ``all``
-    is ``accepted`` + ``flagged`` + ``failed``. Raises UserError naming the allowed values."""
+    is ``accepted`` + ``flagged`` + ``failed``; ``trajectory`` and ``reasoning`` add columns (never
+    implied by ``all``). Raises UserError naming the allowed values."""
     values = [include] if isinstance(include, str) else list(include)
     parts = [p.strip() for v in values for p in v.split(",") if p.strip()] or ["auto"]
     bad = [p for p in parts if p not in INCLUDE_CHOICES]
@@ -90,7 +95,7 @@ def parse_include(include: str | Sequence[str]) -> tuple[str, tuple[str, ...]]:
     rules = sorted({p for p in parts if p in REVIEW_RULES})
     if len(rules) > 1:
         raise UserError(f"--include takes one review rule ({', '.join(REVIEW_RULES)}), not {' and '.join(rules)}")
-    return (rules[0] if rules else "auto"), tuple(x for x in EXTRAS if x in parts)
+    return (rules[0] if rules else "auto"), tuple(x for x in (*EXTRAS, *COLUMNS) if x in parts)
 
 
 def select(store: RunStore, include: str | Sequence[str] = "auto") -> Selection:
@@ -222,19 +227,50 @@ def _rubric(items: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
     ]
 
 
-def _attempts(side: dict[str, Any]) -> list[dict[str, Any]]:
+ATTEMPTS_WITH_REASONING = pa.list_(pa.struct([*ATTEMPTS.value_type, ("reasoning", pa.string())]))
+
+
+def _attempts(side: dict[str, Any], reasoning: bool = False) -> list[dict[str, Any]]:
     return [
         {
             "answer": a.get("answer"),
             "score": a.get("score"),
             "marks": a.get("marks"),
             "evidence": a.get("evidence"),
+            **({"reasoning": a.get("reasoning")} if reasoning else {}),
         }
         for a in side.get("attempts", [])
     ]
 
 
-def example_row(e: dict[str, Any]) -> dict[str, Any]:
+def _without_reasoning(trajectory: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for rnd in trajectory:
+        rnd = dict(rnd)
+        for side in ("weak", "strong"):
+            if rnd.get(side):
+                rnd[side] = [{k: v for k, v in a.items() if k != "reasoning"} for a in rnd[side]]
+        out.append(rnd)
+    return out
+
+
+def example_row(e: dict[str, Any], columns: Sequence[str] = ()) -> dict[str, Any]:
+    """One row of the examples layout; ``columns`` (``COLUMNS``): ``reasoning`` adds each attempt's
+    reasoning, ``trajectory`` the episode's rounds as a JSON string (reasoning in it only with
+    ``reasoning``)."""
+    row = _example_row(e)
+    if "reasoning" in columns:
+        row["weak_attempts"] = _attempts(e["weak"], reasoning=True)
+        row["strong_attempts"] = _attempts(e["strong"], reasoning=True)
+    if "trajectory" in columns:
+        rounds = list(e.get("trajectory") or [])
+        row["trajectory"] = json.dumps(
+            rounds if "reasoning" in columns else _without_reasoning(rounds), ensure_ascii=False
+        )
+    return row
+
+
+def _example_row(e: dict[str, Any]) -> dict[str, Any]:
     original = e.get("original") or {}
     review = e["review"]
     return {
@@ -285,7 +321,18 @@ def created_at(value: Any) -> str | None:
     return text[:-1] + ".000Z" if len(text) == 20 and text.endswith("Z") else text
 
 
-def examples_schema(rows: list[dict[str, Any]]) -> pa.Schema:
+def examples_schema(rows: list[dict[str, Any]], columns: Sequence[str] = ()) -> pa.Schema:
+    """The examples layout's Arrow schema; ``columns`` as for :func:`example_row`."""
+    schema = _examples_schema(rows)
+    if "reasoning" in columns:
+        for name in ("weak_attempts", "strong_attempts"):
+            schema = schema.set(schema.get_field_index(name), pa.field(name, ATTEMPTS_WITH_REASONING))
+    if "trajectory" in columns:
+        schema = schema.append(pa.field("trajectory", pa.string()))
+    return schema
+
+
+def _examples_schema(rows: list[dict[str, Any]]) -> pa.Schema:
     roles = sorted({role for r in rows for role in r["models"]})
     return pa.schema(
         [

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,14 +105,14 @@ def features(fmt: str, models: list[str] | None = None) -> Any:
     return datasets.Features.from_arrow_schema(examples_schema([{"models": dict.fromkeys(models or [])}]))
 
 
-def _table(fmt: str, examples: list[dict[str, Any]], split: str) -> pa.Table:
+def _table(fmt: str, examples: list[dict[str, Any]], split: str, columns: Sequence[str] = ()) -> pa.Table:
     if fmt == "rl":
         return pa.Table.from_pylist([rl_row(e, i, split) for i, e in enumerate(examples)], schema=RL_SCHEMA)
     if fmt == "sft":
         rows = [r for r in (sft_row(e) for e in examples) if r is not None]
         return pa.Table.from_pylist(rows, schema=SFT_SCHEMA)
-    rows = [example_row(e) for e in examples]
-    return pa.Table.from_pylist(rows, schema=examples_schema(rows))
+    rows = [example_row(e, columns) for e in examples]
+    return pa.Table.from_pylist(rows, schema=examples_schema(rows, columns))
 
 
 def _atomic_file(path: Path, write: Any) -> None:
@@ -344,7 +345,7 @@ def export(
             if spec is not None
             else {"train": sel.examples}
         )
-        tables = {s: _table(fmt, exs, s) for s, exs in parts.items()}
+        tables = {s: _table(fmt, exs, s, sel.extras) for s, exs in parts.items()}
         total = sum(t.num_rows for t in tables.values())
         columns = next(iter(tables.values())).column_names
         card = None

@@ -32,6 +32,7 @@ def _side(attempts: list[Any]) -> dict[str, Any]:
     return {
         "attempts": [
             {"answer": a.answer, "marks": a.marks, "score": a.score, "evidence": a.evidence}
+            | ({"reasoning": a.reasoning} if a.reasoning else {})
             for a in attempts
             if a.marks is not None
         ],
@@ -62,6 +63,9 @@ def example_record(doc: Document, episode: Episode, rnd: Round, job: DocumentJob
         "strong": _side(rnd.strong),
         "gap": rnd.decision.gap,
         "rounds": len(episode.rounds),
+        # the whole trajectory: every round (rejected ones with their feedback), every attempt's answer,
+        # reasoning, marks and evidence, as in episodes.jsonl
+        "trajectory": [r.to_dict() for r in episode.rounds],
         "quality": {"passed": bool(quality.get("passed")), "feedback": quality.get("feedback", "")},
         "recipe_hash": job.recipe_hash,
         "models": {role: cfg.models[name].model for role, name in job.settings.endpoints.roles().items()},

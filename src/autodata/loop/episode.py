@@ -217,9 +217,14 @@ class Attempt:
     extracted: str | None = None  # exact-answer profiles: the final answer compared with the reference
     evidence: list[str] | None = None  # the judge's quote per criterion, for reviewers
     details: dict[str, Any] | None = None  # what a rule-based scorer measured (the code profile: the sandbox run)
+    # the solver's reasoning as the server returned it (``Completion.reasoning``: reasoning_content /
+    # reasoning / split-off think text): stored for audit and training, never shown to the judge
+    reasoning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"answer": self.answer, "marks": self.marks, "score": self.score}
+        if self.reasoning:
+            d["reasoning"] = self.reasoning
         if self.extracted is not None:
             d["extracted"] = self.extracted
         if self.evidence is not None:
@@ -502,18 +507,24 @@ class Steps:
             if problem is not None:
                 # nothing to score: a 0 would make a reply without an answer (a content filter, a reasoning
                 # model that spent its budget thinking) look like a model that failed the question
-                return Attempt(None, None, None, error=f"solver: {problem}")
+                return Attempt(None, None, None, error=f"solver: {problem}", reasoning=answer.reasoning)
             try:
                 got = await self.scorer.score(self.rt, s.endpoints.judge, example, answer.text, sample=i)
             except Unscorable as err:  # e.g. no code in a code answer: an attempt error, never a 0
-                return Attempt(answer.text, None, None, error=f"scorer: {err}")
+                return Attempt(answer.text, None, None, error=f"scorer: {err}", reasoning=answer.reasoning)
             except CallError as err:
                 if aborts_episode(err):
                     raise
                 # a judge that gives no valid marks is not a 0 mark: the attempt is unscored and re-sampled
-                return Attempt(answer.text, None, None, error=f"judge: {err}")
+                return Attempt(answer.text, None, None, error=f"judge: {err}", reasoning=answer.reasoning)
             return Attempt(
-                answer.text, got.marks, got.score, extracted=got.extracted, evidence=got.evidence, details=got.details
+                answer.text,
+                got.marks,
+                got.score,
+                extracted=got.extracted,
+                evidence=got.evidence,
+                details=got.details,
+                reasoning=answer.reasoning,
             )
 
         results = await asyncio.gather(*(scored(first + i, a) for i, a in enumerate(answers)), return_exceptions=True)

@@ -16,6 +16,8 @@ from autodata.llm.types import StructuredResult
 from autodata.prompts import render
 from autodata.roles.schemas import ChallengerOutput, CodeTaskOutput, InstructionOutput, ShortAnswerOutput
 
+CONTEXT_WORDS = (80, 300)  # the length target for a challenger's context, in words (shown in its prompt)
+
 OUTPUTS: dict[str, type] = {
     "code-task": CodeTaskOutput,
     "instruction": InstructionOutput,
@@ -93,6 +95,7 @@ async def propose(
         max_negative=rules.max_negative,
         max_weight=rules.max_abs_weight,
         rubric_rules=json.dumps(rules.as_block()),
+        context_words=CONTEXT_WORDS,
     )
     model = OUTPUTS[output] if output else ShortAnswerOutput if short_answer else ChallengerOutput
     return await runtime.structured(
