@@ -54,6 +54,9 @@ def test_tests_that_do_not_parse_or_collect_nothing() -> None:
     assert r.total == 0 and "do not parse" in (r.collect_error or "")
     r = ex.run(SOLUTION, "x = 1\n")
     assert r.total == 0 and r.pass_rate == 0.0
+    assert "no tests found" in (r.collect_error or "")  # said, not a bare 0/0
+    r = ex.run(SOLUTION, "")
+    assert r.total == 0 and "no tests found" in (r.collect_error or "") and not r.all_passed
 
 
 def test_fixtures_and_setup_errors_fail_their_tests() -> None:
