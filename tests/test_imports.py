@@ -132,3 +132,14 @@ def test_the_public_surface_resolves_and_no_submodule_shadows_it():
         assert not (PACKAGE / f"{name}.py").exists() and not (PACKAGE / name).is_dir(), name
     importlib.import_module("autodata.cli")  # loads the command modules
     assert callable(autodata.generate) and callable(autodata.load_config)
+
+
+def test_every_training_reward_is_on_the_public_surface():
+    """A reward a profile exports (``*_reward`` in ``autodata.rewards``: verifiable, rubric, code) is
+    reachable as ``autodata.<name>``, as the README's rewards section shows them."""
+    from autodata import rewards
+
+    names = {n for n in vars(rewards) if n.endswith("_reward") and not n.startswith("_")}
+    assert {"verifiable_reward", "rubric_reward", "code_reward"} <= names
+    assert names <= set(autodata.__all__), names - set(autodata.__all__)
+    assert autodata.code_reward is rewards.code_reward

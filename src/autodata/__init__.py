@@ -6,8 +6,9 @@ The public Python surface, curated (everything else is internal and may move):
 - ``generate``: run the inner loop on documents (texts, dicts or a ``datasets.Dataset``) and get
   the accepted examples as a ``datasets.Dataset`` in the export's layout; ``preview``: a few
   documents round by round, without a run directory; ``load_examples``: a run's examples;
-- ``verifiable_reward``, ``rubric_reward``, ``RubricReward``, ``compute_score``: training rewards
-  equal to the filter's scores (TRL's reward-function signature, verl's ``compute_score``);
+- ``verifiable_reward``, ``rubric_reward``, ``RubricReward``, ``code_reward``, ``compute_score``: training
+  rewards equal to the filter's scores (TRL's reward-function signature, verl's ``compute_score``;
+  ``code_reward`` runs a completion's code against the row's hidden tests in the profile's sandbox);
 - ``frozen_hash``: the fingerprint of what the outer loop can never touch (``autodata frozen``).
 
 Names are imported on first use, so ``import autodata`` and the CLI stay light.
@@ -23,6 +24,7 @@ _LAZY = {
     "verifiable_reward": "autodata.rewards",
     "rubric_reward": "autodata.rewards",
     "RubricReward": "autodata.rewards",
+    "code_reward": "autodata.rewards",
     "compute_score": "autodata.rewards",
     "frozen_hash": "autodata.meta.recipe",
 }
