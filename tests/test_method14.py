@@ -316,3 +316,21 @@ async def test_challenger_prompt_names_every_output_field_and_carries_the_self_t
     low = before_document.lower()
     assert "rephrasing the context" in low and "recalling a number" in low
     assert "generalizable reasoning" in low and "experimental numbers" in low
+
+
+# ------------------------------------------------------------------------------------------ 6. document budget
+
+
+def test_document_budget_defaults_from_the_challenger_window_else_16k_and_explicit_wins():
+    from autodata.cli_common import resolve_document_budget
+
+    cfg = validate_config({"models": {"m": {"provider": "openai", "model": "x", "base_url": "http://127.0.0.1:9/v1"}}})
+    assert cfg.documents.max_tokens is None and cfg.documents.budget() == 16_000
+    resolve_document_budget(cfg, {"m": 32_768}, {"m": ["weak_solver"]})  # not the challenger's window
+    assert cfg.documents.max_tokens is None
+    resolve_document_budget(cfg, {"m": 32_768}, {"m": ["challenger", "judge"]})
+    assert cfg.documents.budget() == 32_768 - 1500 - 2048
+    explicit = load_config(ROOT / "examples" / "quickstart.yaml")
+    assert explicit.documents.max_tokens == 6000
+    resolve_document_budget(explicit, {"challenger": 131_072}, {"challenger": ["challenger"]})
+    assert explicit.documents.budget() == 6000

@@ -144,6 +144,7 @@ def _preflight(cfg: Config, roles: dict[str, str] | Iterable[str | None], *, qui
             await rt.aclose()
 
     report = asyncio.run(go())
+    resolve_document_budget(cfg, report.context_windows(), by_endpoint)
     if not quiet:
         for note in report.notes:
             err.print(f"[yellow]pre-flight: {note}[/]", highlight=False)
@@ -158,6 +159,20 @@ def _preflight(cfg: Config, roles: dict[str, str] | Iterable[str | None], *, qui
     if not quiet:
         err.print(f"[dim]pre-flight: {', '.join(names)} ok ({report.calls} calls, not counted in the run)[/]")
     return report.simulated()
+
+
+def resolve_document_budget(cfg: Any, windows: dict[str, int], by_endpoint: dict[str, list[str]]) -> None:
+    """Set an unset ``documents.max_tokens`` from the challenger's context window reported by the
+    pre-flight (minus the prompt and its answer budget); an explicit value always wins."""
+    if cfg.documents.max_tokens is not None:
+        return
+    from autodata.llm.preflight import DEFAULT_ANSWER_TOKENS, PROMPT_OVERHEAD_TOKENS
+
+    for name, played in by_endpoint.items():
+        if "challenger" in played and windows.get(name):
+            answer = int(cfg.models[name].sampling.max_tokens or DEFAULT_ANSWER_TOKENS)
+            cfg.documents.max_tokens = cfg.documents.budget(windows[name], answer, PROMPT_OVERHEAD_TOKENS)
+            return
 
 
 def _show_waits(executor: Any) -> None:

@@ -338,6 +338,9 @@ class GenerateConfig(_Strict):
     n: int = Field(1, ge=1, le=1000)
 
 
+DEFAULT_DOCUMENT_TOKENS = 16_000  # documents.max_tokens when unset and no context window is known
+
+
 class DocumentsConfig(_Strict):
     """Where the documents come from and how much of each the challenger sees."""
 
@@ -348,7 +351,22 @@ class DocumentsConfig(_Strict):
     hf_split: str = "train"
     min_chars: int = Field(200, ge=1)
     max_bytes: int = Field(20_000_000, ge=1)
-    max_tokens: int = Field(6000, ge=200, description="The challenger's budget for one document.")
+    max_tokens: int | None = Field(
+        None,
+        ge=200,
+        description="The challenger's budget for one document, in estimated tokens. Unset: from the "
+        "challenger's context window when the pre-flight learns it, else 16000.",
+    )
+
+    def budget(self, context_window: int | None = None, answer_tokens: int = 2048, overhead_tokens: int = 1500) -> int:
+        """The document budget in tokens: ``max_tokens`` when set; else what fits a known context window
+        beside the prompt (``overhead_tokens``) and the answer (``answer_tokens``), at least 200; else
+        :data:`DEFAULT_DOCUMENT_TOKENS`."""
+        if self.max_tokens is not None:
+            return self.max_tokens
+        if context_window:
+            return max(200, context_window - overhead_tokens - answer_tokens)
+        return DEFAULT_DOCUMENT_TOKENS
 
     @field_validator("paths", mode="before")
     @classmethod

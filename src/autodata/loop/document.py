@@ -128,7 +128,7 @@ async def fitted_episode(
     ``REFIT_FACTOR`` of that budget and the episode run again, at most ``MAX_REFITS`` times; the
     re-fits are returned for the trajectory. The last error propagates (the document fails for this
     session). The challenger is never told: a server's limit is not a fault of its example."""
-    budget = job.cfg.documents.max_tokens
+    budget = job.cfg.documents.budget()
     refits: list[dict[str, Any]] = []
     while True:
         fitted = fit_to_budget(doc, budget)

@@ -632,7 +632,7 @@ class Optimizer:
         cfg = self.cfg
         for item in config_documents(cfg.documents):
             if not isinstance(item, Skipped):
-                self.docs[item.id] = fit_to_budget(item, cfg.documents.max_tokens)
+                self.docs[item.id] = fit_to_budget(item, cfg.documents.budget())
 
     async def start(self) -> None:
         root = root_recipe(self.cfg)
