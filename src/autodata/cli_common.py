@@ -26,7 +26,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 
 from autodata.config import Config, load_config
 from autodata.errors import UserError
@@ -188,18 +188,22 @@ def _show_waits(executor: Any) -> None:
     rt.on_wait = shown
 
 
-def _progress() -> Progress:
+def _progress(console: Any = None) -> Progress:
+    """The run's progress line: done/total, percentage, elapsed and ETA first, at fixed widths, then the
+    running counts, which alone are cut (with an ellipsis) on a narrow terminal, so an 80-column one
+    still shows the total, the percentage and the ETA."""
     return Progress(
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=20),
         MofNCompleteColumn(),
         TaskProgressColumn(),
-        TextColumn("{task.fields[info]}"),
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
-        console=err,
+        TextColumn("{task.fields[info]}", table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis")),
+        console=console or err,
         transient=False,
+        expand=True,
     )
 
 

@@ -286,10 +286,18 @@ class Endpoint(_Strict):
 
     @model_validator(mode="after")
     def _url_credentials(self) -> Endpoint:
-        from urllib.parse import urlsplit
+        from urllib.parse import parse_qsl, urlsplit
 
         for i, url in enumerate(self.base_url or []):
             parts = urlsplit(url)
+            for name, value in parse_qsl(parts.query):  # ?api-key=... (Azure), ?key=... (Gemini native)
+                why = secret_problem(name, value)
+                if why:
+                    raise _LocatedError(
+                        ("base_url", str(i)),
+                        f"query parameter {why}; never write a key in the config (it is stored with every run): "
+                        "put it in default_query as ${ENV_VAR} (or default_headers), or use api_key_env",
+                    )
             if (parts.username or parts.password) and self.api_key_env:
                 raise _LocatedError(
                     ("base_url", str(i)),
