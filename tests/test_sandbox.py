@@ -54,6 +54,9 @@ def test_tests_that_do_not_parse_or_collect_nothing() -> None:
     assert r.total == 0 and "do not parse" in (r.collect_error or "")
     r = ex.run(SOLUTION, "x = 1\n")
     assert r.total == 0 and r.pass_rate == 0.0
+    assert "no tests found" in (r.collect_error or "")  # said, not a bare 0/0
+    r = ex.run(SOLUTION, "")
+    assert r.total == 0 and "no tests found" in (r.collect_error or "") and not r.all_passed
 
 
 def test_fixtures_and_setup_errors_fail_their_tests() -> None:
@@ -243,3 +246,22 @@ def test_cli_refuses_when_bwrap_is_missing(tmp_path: Path, monkeypatch: pytest.M
     res = CliRunner().invoke(app, ["sandbox", "run", str(s), "--tests", str(t)])
     assert isinstance(res.exception, UserError) and "apt-get install -y bubblewrap" in res.exception.message
     assert os.environ.get("PATH")  # untouched
+
+
+def test_a_run_that_ends_without_a_report_still_counts_the_files_tests() -> None:
+    """The solution kills its runner: the run is 0 of the file's tests, each named, not a bare 0/0."""
+    from autodata.sandbox.local import planned_tests
+
+    assert planned_tests("def test_a():\n    pass\n\ndef helper():\n    pass\n\ndef test_b():\n    pass\n") == [
+        "test_a",
+        "test_b",
+    ]
+    assert planned_tests("from solution import f\nassert f(1) == 2\nassert f(2) == 3\n") == [
+        "line 2: assert f(1) == 2",
+        "line 3: assert f(2) == 3",
+    ]
+    assert planned_tests("def test_x(:\n") == []
+    killer = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n\ndef add(a, b):\n    return a + b\n"
+    r = SubprocessExecutor(FAST).run(killer, TESTS)
+    assert r.stop_reason == "killed" and r.infra_error is None
+    assert (r.passed, r.total) == (0, 2) and all(f.error.startswith("not run:") for f in r.failures)

@@ -33,6 +33,7 @@ result and summary says so.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import selectors
@@ -44,7 +45,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from autodata.sandbox.types import Limits, SandboxExecutor, SandboxResult, SandboxUnavailable
+from autodata.sandbox.types import Limits, SandboxExecutor, SandboxResult, SandboxUnavailable, TestFailure
 
 RUNNER = Path(__file__).with_name("runner.py")
 MARKER = "AUTODATA_SANDBOX_REPORT "
@@ -125,6 +126,30 @@ def _parse(stdout: bytes, isolation: str) -> SandboxResult | None:
     return SandboxResult.from_report(report, isolation) if isinstance(report, dict) else None
 
 
+def planned_tests(tests_code: str) -> list[str]:
+    """The tests a file holds, by the runner's rule (top-level ``test*`` functions, else each top-level
+    ``assert``), for a run that ended without a report: its total stays the file's, not 0."""
+    try:
+        tree = ast.parse(tests_code)
+    except SyntaxError:
+        return []
+    funcs = [
+        n.name
+        for n in tree.body
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name.startswith("test")
+    ]
+    if funcs:
+        return list(dict.fromkeys(funcs))
+    asserts = [n for n in tree.body if isinstance(n, ast.Assert)]
+    segments = [" ".join((ast.get_source_segment(tests_code, n) or "assert").split()) for n in asserts]
+    return [f"line {n.lineno}: {seg[:100]}" for n, seg in zip(asserts, segments, strict=True)]
+
+
+def _unreported(tests_code: str, detail: str) -> tuple[int, tuple[TestFailure, ...]]:
+    names = planned_tests(tests_code)
+    return len(names), tuple(TestFailure(n, f"not run: {detail}") for n in names)
+
+
 class _LocalExecutor(SandboxExecutor):
     def _spawn(
         self, solution_code: str, tests_code: str, limits: Limits
@@ -168,22 +193,28 @@ class _LocalExecutor(SandboxExecutor):
             return result
         errtext = err.decode("utf-8", "replace").strip()
         if timed_out:
+            detail = f"the sandbox did not report within {lim.wall_seconds + GRACE_SECONDS:g} s"
+            total, failures = _unreported(tests_code, detail)
             return SandboxResult(
                 0,
-                0,
+                total,
+                failures,
                 stop_reason="time",
-                stop_detail=f"the sandbox did not report within {lim.wall_seconds + GRACE_SECONDS:g} s",
+                stop_detail=detail,
                 resources={"host_seconds": wall},
                 isolation=self.isolation,
             )
         if errtext.startswith("bwrap:"):
             return SandboxResult.infra(f"bwrap failed: {errtext[:500]}", self.isolation, {"host_seconds": wall})
         # the runner died without a report: the solution killed its supervisor (or the whole sandbox)
+        detail = f"the sandbox's runner ended without a report (exit code {proc.returncode})"
+        total, failures = _unreported(tests_code, detail)
         return SandboxResult(
             0,
-            0,
+            total,
+            failures,
             stop_reason="killed",
-            stop_detail=f"the sandbox's runner ended without a report (exit code {proc.returncode})",
+            stop_detail=detail,
             resources={"host_seconds": wall},
             isolation=self.isolation,
             stderr_tail=errtext[-2000:],

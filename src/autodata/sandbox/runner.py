@@ -68,6 +68,15 @@ def _assert_name(node, source):
     return f"line {node.lineno}: {seg[:100]}"
 
 
+def _no_tests(collected):
+    """Why a run counted no tests (None when it counted some): a file without any is said so, not shown as 0/0."""
+    if collected is None:
+        return "no tests collected"
+    if not collected:
+        return "no tests found: define top-level test_* functions or top-level assert statements"
+    return None
+
+
 def run_tests(code_dir, tests_path, record_fd):
     sys.path.insert(0, code_dir)
     sys.dont_write_bytecode = True
@@ -364,7 +373,7 @@ def supervise(spec):
         "failures": failures,
         "stop_reason": stop,
         "stop_detail": detail,
-        "collect_error": collect_error if collect_error else (None if collected is not None else "no tests collected"),
+        "collect_error": collect_error or _no_tests(collected),
         "resources": {
             "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
             "wall_seconds": round(wall_used, 3),
