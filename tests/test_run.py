@@ -69,6 +69,7 @@ def test_outputs_follow_the_contract(quick):
         "strong",
         "gap",
         "rounds",
+        "trajectory",
         "quality",
         "recipe_hash",
         "models",
@@ -293,7 +294,7 @@ def test_run_over_http_through_serve_sim_equals_in_process(tmp_path, serve_sim):
     base = serve_sim
     cfg = tmp_path / "http.yaml"
     models = {"weak": "sim-weak", "strong": "sim-strong", "judge": "sim-judge", "challenger": "sim-challenger"}
-    lines_ = ["seed: 0", "documents: {paths: [examples/corpus/papers]}", "models:"]
+    lines_ = ["seed: 0", "documents: {paths: [examples/corpus/papers], max_tokens: 6000}", "models:"]
     for name, model in models.items():
         extra = ", sampling: {temperature: 0}" if name == "judge" else ""
         lines_.append(f"  {name}: {{provider: openai, model: {model}, base_url: '{base}'{extra}}}")
