@@ -20,10 +20,17 @@ from faultserver import Arrival, reply
 Shape = Callable[[Arrival, int, Any], tuple[int, Any]]
 
 
+_MISSES: dict[str, int] = {}
+
+
 def _coin(arrival: Arrival, salt: str, rate: float) -> bool:
-    """A deterministic share ``rate`` of requests (by their body), so a run is reproducible."""
+    """A share ``rate`` of requests, chosen by their body (so a run is mostly reproducible), and never
+    fewer than one in ``2 / rate`` in a row: a change of prompt wording reshuffles which bodies hit, and
+    a 2-document run must still meet the quirk its test asserts (a pure hash gave 0 of ~20 once)."""
     digest = hashlib.sha256((salt + json.dumps(arrival.body, sort_keys=True)).encode()).digest()
-    return digest[0] / 256.0 < rate
+    hit = digest[0] / 256.0 < rate or _MISSES.get(salt, 0) + 1 >= 2 / rate
+    _MISSES[salt] = 0 if hit else _MISSES.get(salt, 0) + 1
+    return hit
 
 
 def _structured(arrival: Arrival) -> bool:
