@@ -76,3 +76,18 @@ def test_a_key_in_the_base_url_query_is_refused_like_one_in_extra_body(tmp_path,
     cfg["models"]["m"]["base_url"] = url.split("?")[0] + "?api-version=2024-10-21"
     path.write_text(yaml.safe_dump(cfg))
     assert CliRunner().invoke(app, ["validate", str(path)]).exit_code == 0
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32"])
+def test_a_unicode_text_file_with_a_byte_order_mark_is_read_not_skipped_as_binary(codec):
+    """A document saved as "Unicode" (UTF-16 with a BOM, Windows editors) was skipped as binary (NUL bytes)."""
+    import codecs as _codecs
+
+    from autodata.documents.readers import SkipDocument, decode
+
+    text = "Harbour tides and mooring schedules, café. " * 20
+    bom = {"utf-16-be": _codecs.BOM_UTF16_BE}.get(codec, b"")
+    text_read, encoding = decode(bom + text.encode(codec))
+    assert text_read == text and encoding.startswith("utf-")
+    with pytest.raises(SkipDocument):
+        decode(b"\x00\x01binary" * 10)  # NUL bytes without a BOM: still binary

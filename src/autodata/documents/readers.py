@@ -7,6 +7,7 @@ than decoded into mojibake. PDF text comes from ``pypdf``, HTML text from Beauti
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import stat
@@ -48,7 +49,19 @@ class ReadOptions:
 
 
 def decode(data: bytes) -> tuple[str, str]:
-    """(text, encoding). Raises SkipDocument for binary or undecodable bytes."""
+    """(text, encoding). Raises SkipDocument for binary or undecodable bytes.
+
+    UTF-16 and UTF-32 text is recognised by its byte-order mark (what Windows editors write as
+    "Unicode"); without one, NUL bytes mean a binary file."""
+    for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                       (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):  # fmt: skip
+        if data.startswith(bom):
+            try:
+                return data.decode(codec), codec
+            except UnicodeDecodeError as exc:
+                raise SkipDocument(
+                    "undecodable", f"starts with a {codec} byte-order mark but is not {codec}: {exc.reason}"
+                ) from None
     if b"\x00" in data[:8192]:
         raise SkipDocument("binary", "contains NUL bytes: looks like a binary file, not text")
     try:
