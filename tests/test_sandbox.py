@@ -48,6 +48,24 @@ def test_subprocess_executor_counts_tests_and_says_it_is_weaker() -> None:
     assert not r.all_passed and r.to_dict()["pass_rate"] == 0.5
 
 
+FORGER = (
+    "import json, os\n"
+    "def add(a, b):\n"
+    "    for fd in range(3, 64):  # every inherited descriptor gets forged passing records\n"
+    "        for t in ('test_one', 'test_two'):\n"
+    "            try:\n"
+    "                os.write(fd, (json.dumps({'test': t, 'ok': True}) + '\\n').encode())\n"
+    "            except OSError:\n"
+    "                pass\n"
+    "    return 0\n"
+)
+
+
+def test_a_solution_that_writes_forged_records_to_its_descriptors_gains_nothing() -> None:
+    r = SubprocessExecutor(FAST).run(FORGER, TESTS)
+    assert (r.passed, r.total) == (0, 2)  # add returns 0: both tests really fail
+
+
 def test_tests_that_do_not_parse_or_collect_nothing() -> None:
     ex = SubprocessExecutor(FAST)
     r = ex.run(SOLUTION, "def test_x(:\n")

@@ -16,9 +16,12 @@ Invoked as ``python -I runner.py SPEC_JSON`` where the spec names the directory 
   solution is importable as module ``solution`` (its directory is first on ``sys.path``). The names
   of the tests are recorded before anything runs, so a run stopped half way still has its total.
 
-The records are written by the process that runs the solution, so a solution written to cheat
-could forge them; the sandbox contains what code can *do*, it does not make a hostile program's
-self-report trustworthy (the same holds for any in-process test harness).
+The records are written by the process that runs the solution. Each carries a per-run secret the
+supervisor drew before forking, and records without it are dropped, so writing result lines to
+every inherited file descriptor forges nothing. A solution written against this runner's own
+internals (reading its memory for the secret, calling its recorder) could still forge them: the
+sandbox contains what code can *do*, it does not make a hostile program's self-report trustworthy
+(the same holds for any in-process test harness).
 """
 
 import ast
@@ -58,8 +61,14 @@ def _error_text(exc, tests_path):
     return text[:MAX_ERROR_CHARS]
 
 
+# A per-run secret the supervisor draws before it forks; it keeps only the records that carry it, so
+# a solution that writes result lines to every file descriptor it inherited forges nothing. Code
+# written to read the runner's own memory could still find it: see the module docstring.
+_KEY = ""
+
+
 def _record(fd, obj):
-    os.write(fd, (json.dumps(obj) + "\n").encode())
+    os.write(fd, (json.dumps({**obj, "key": _KEY}) + "\n").encode())
 
 
 def _assert_name(node, source):
@@ -266,6 +275,9 @@ def supervise(spec):
         ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
     except Exception:
         pass
+    global _KEY
+    _KEY = os.urandom(16).hex()
+    key = _KEY
     records_path = os.path.join(work, ".records")
     record_fd = os.open(records_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
     start = time.monotonic()
@@ -340,7 +352,7 @@ def supervise(spec):
                     rec = json.loads(line)
                 except ValueError:
                     continue
-                if not isinstance(rec, dict):
+                if not isinstance(rec, dict) or rec.get("key") != key:
                     continue
                 if "collected" in rec and collected is None:
                     collected = [str(x) for x in rec["collected"]]
