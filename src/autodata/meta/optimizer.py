@@ -201,14 +201,9 @@ def produced(evals: Sequence[Evaluation]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _attempt_view(a: Any) -> dict[str, Any]:
-    view: dict[str, Any] = {"answer": a.answer, "score": a.score}
-    if a.marks is not None:
-        view["marks"] = a.marks
-    if a.extracted is not None:
-        view["extracted"] = a.extracted
-    if a.error:
-        view["error"] = a.error
-    return view
+    """An attempt as the analyzer reads it: the stored attempt without the solver's reasoning and the
+    scorer's raw details (long, and not what the analyzer is asked about)."""
+    return {k: v for k, v in a.to_dict().items() if k not in ("reasoning", "details")}
 
 
 def round_exchange(title: str, r: Round) -> dict[str, Any]:
