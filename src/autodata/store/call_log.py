@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS calls (
     cost_usd REAL NOT NULL, latency_s REAL NOT NULL, estimated INTEGER NOT NULL DEFAULT 0
 );
 """
-_FIELDS = (
+CALL_FIELDS = (
     "at",
     "document_id",
     "endpoint",
@@ -37,6 +37,15 @@ _FIELDS = (
     "cost_usd",
     "latency_s",
 )
+
+
+def insert_calls(db: sqlite3.Connection, session: float, rows: list[dict[str, Any]]) -> None:
+    """Append call rows (dicts with :data:`CALL_FIELDS`, ``estimated`` optional) to ``db``'s ``calls``
+    table under ``session``: the one writer of call rows, for this log and the run store."""
+    db.executemany(
+        f"INSERT INTO calls (session, {', '.join(CALL_FIELDS)}, estimated) VALUES (?{', ?' * len(CALL_FIELDS)}, ?)",
+        [(session, *(r[f] for f in CALL_FIELDS), int(bool(r.get("estimated")))) for r in rows],
+    )
 
 
 class CallLog:
@@ -65,10 +74,7 @@ class CallLog:
         rows, self._buffer = self._buffer, []
         self._last = time.monotonic()
         if rows:
-            self._db.executemany(
-                f"INSERT INTO calls (session, {', '.join(_FIELDS)}, estimated) VALUES (?{', ?' * len(_FIELDS)}, ?)",
-                [(self.session, *(r[f] for f in _FIELDS), int(bool(r.get("estimated")))) for r in rows],
-            )
+            insert_calls(self._db, self.session, rows)
 
     def totals(self) -> dict[str, float]:
         """Calls made, cache hits, tokens and cost of calls made, over every session of the directory."""

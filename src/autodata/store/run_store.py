@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autodata.errors import UserError
+from autodata.store.call_log import insert_calls
 
 if TYPE_CHECKING:
     from autodata.store.flags import FlagLog
@@ -171,24 +172,8 @@ class RunStore:
                     (doc_id, zlib.compress(text.encode("utf-8"))),
                 )
 
-    _CALL_FIELDS = (
-        "at",
-        "document_id",
-        "endpoint",
-        "role",
-        "cache_hit",
-        "input_tokens",
-        "output_tokens",
-        "cost_usd",
-        "latency_s",
-    )
-
     def _insert_calls(self, calls: list[dict[str, Any]]) -> None:
-        self._db.executemany(
-            f"INSERT INTO calls (session, {', '.join(self._CALL_FIELDS)}, estimated) "
-            f"VALUES (?{', ?' * len(self._CALL_FIELDS)}, ?)",
-            [(self._session, *(c[f] for f in self._CALL_FIELDS), int(bool(c.get("estimated")))) for c in calls],
-        )
+        insert_calls(self._db, self._session, calls)
 
     def record_calls(self, calls: list[dict[str, Any]]) -> None:
         """Calls as they come back (the driver writes them every half second), and calls of documents
