@@ -137,6 +137,7 @@ async def run_baseline(
         settings=settings,
         record=baseline_record(m, answer_check=answer_check),
         recipe=baseline_recipe(cfg, m, seeds, answer_check),
+        command="baseline",
     )
     summary["method"] = m.name
     summary["baseline"] = tally(out_dir)
