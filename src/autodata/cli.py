@@ -249,7 +249,7 @@ def run(
     if executor:
         set_ = [*(set_ or []), f"executor.kind={executor}"]
     from autodata.loop.run import run as run_loop
-    from autodata.loop.run import run_roles
+    from autodata.loop.run import run_settings
     from autodata.meta.recipe import frozen_hash
 
     cfg = _load(config, set_)
@@ -261,7 +261,8 @@ def run(
         cfg = apply_recipe(cfg, evolved)
         applied = {"hash": evolved.hash, "file": str(recipe.resolve())}
         err.print(f"applying evolved recipe {evolved.hash} from {recipe}", markup=False, highlight=False)
-    roles = run_roles(cfg)
+    settings = run_settings(cfg)  # the run's roles, computed once: everything below reads them from here
+    roles = settings.endpoints.roles()
     said_simulated = [] if no_preflight else _preflight(cfg, roles, quiet=quiet)
     _simulated_banner(cfg, roles.values(), said_simulated)
 
@@ -272,7 +273,7 @@ def run(
     total = min(limit, inputs) if limit and inputs is not None else (limit or inputs)
 
     async def go() -> dict[str, Any]:
-        ex = make_executor(cfg, use_cache=not no_cache)
+        ex = make_executor(cfg, use_cache=not no_cache, roles=roles)
         _show_waits(ex)
         return await _with_progress(
             "run",
@@ -286,7 +287,8 @@ def run(
                 use_cache=not no_cache,
                 on_progress=tick,
                 executor=ex,
-                meta={"recipe": applied, "frozen_hash": frozen_hash(cfg)},
+                settings=settings,
+                meta={"recipe": applied, "frozen_hash": frozen_hash(cfg, roles)},
             ),
             lambda p: (
                 # inputs skipped or finished before count towards the total too (without --limit they are in it)
