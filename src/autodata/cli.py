@@ -318,11 +318,12 @@ def optimize(
     no_preflight: NoPreflightOpt = False,
 ) -> None:
     """Evolve the harness's editable instructions (the outer loop). Re-run to resume."""
-    from autodata.loop.run import run_roles
+    from autodata.loop.run import settings_from
     from autodata.meta.optimizer import optimize as run_optimize
 
     cfg = _load(config, [*(set_ or []), *([f"optimize.iterations={iterations}"] if iterations else [])])
-    used = {*run_roles(cfg).values(), *(cfg.roles.get(r) for r in ("analyzer", "implementer") if cfg.roles.get(r))}
+    settings = settings_from(cfg)  # the run's roles, computed once: pre-flight and the optimizer read them here
+    used = {*settings.endpoints.names(), *(cfg.roles.get(r) for r in ("analyzer", "implementer") if cfg.roles.get(r))}
     said_simulated = [] if no_preflight else _preflight(cfg, used, quiet=quiet)
     _simulated_banner(cfg, used, said_simulated)
 
@@ -331,7 +332,7 @@ def optimize(
             "optimize",
             cfg.optimize.iterations,
             quiet,
-            lambda tick: run_optimize(cfg, out_dir, use_cache=not no_cache, on_progress=tick),
+            lambda tick: run_optimize(cfg, out_dir, use_cache=not no_cache, on_progress=tick, settings=settings),
             lambda s: (
                 s["iterations_run"],
                 f"kept {s['iterations_accepted']} | best val {100 * s['best']['val_pass_rate']:.0f}% "

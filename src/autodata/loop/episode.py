@@ -176,10 +176,12 @@ class EpisodeSettings:
     sandbox: Any = None  # an ``autodata.sandbox.SandboxExecutor`` for scorers that run code (the code profile)
 
     @classmethod
-    def from_config(cls, cfg: Config, *, roles: dict[str, str] | None = None) -> EpisodeSettings:
+    def from_config(cls, cfg: Config, *, roles: dict[str, str] | None = None, sandbox: Any = None) -> EpisodeSettings:
         """The run's settings from a config, its roles computed once (:func:`run_roles`, or ``roles`` when
         the caller already found them): every reader of a run (driver, pre-flight, recipe and frozen
-        hashes, store records, executors) takes them from here (``endpoints.roles()``).
+        hashes, store records, executors) takes them from here (``endpoints.roles()``). ``sandbox``: the
+        run's sandbox executor when already checked (:func:`sandbox_for`), e.g. for the same run's config
+        under another recipe (a recipe changes neither roles nor sandbox).
 
         Raises ``ConfigError`` naming the missing role, ``UserError`` when the profile's sandbox cannot run.
         """
@@ -187,7 +189,7 @@ class EpisodeSettings:
         loop = cfg.loop
         prof = profile(loop.profile)
         return cls(
-            sandbox=sandbox_for(cfg),
+            sandbox=sandbox if sandbox is not None else sandbox_for(cfg),
             endpoints=Endpoints(**roles),
             preset=run_preset(cfg),
             max_rounds=loop.max_rounds,

@@ -161,7 +161,10 @@ def check_config(cfg: Config) -> dict[str, str]:
     return roles or {}
 
 
-settings_from = EpisodeSettings.from_config  # the name callers know
+def settings_from(cfg: Config) -> EpisodeSettings:
+    """:meth:`EpisodeSettings.from_config` without the config check (the baselines and the optimizer:
+    a caller that computes a run's settings once and passes them down)."""
+    return EpisodeSettings.from_config(cfg)
 
 
 def run_settings(cfg: Config) -> EpisodeSettings:
