@@ -406,7 +406,17 @@ def rl_row(e: dict[str, Any], index: int, split: str = "train") -> dict[str, Any
         "prompt": prompt_messages(e),
         "ability": e.get("question_type") or e.get("profile") or "",
         "reward_model": {"style": reward_style(e), "ground_truth": ground_truth(e)},
-        "extra_info": {"index": index, "split": split, "id": e["id"], "question": e["question"], "rubric": rubric},
+        "extra_info": {
+            "index": index,
+            "split": split,
+            "id": e["id"],
+            "question": e["question"],
+            "rubric": rubric,
+            # what the reward's scorer reads besides the answer, as the filter's did: the context (the judge
+            # sees it under loop.judge_sees_context) and the constraints checked in code (instruction profile)
+            "context": e.get("context") or "",
+            "constraints": json.dumps(e.get("constraints") or [], ensure_ascii=False),
+        },
         "id": e["id"],
         "profile": e.get("profile") or "rubric-qa",
         "question": e["question"],
@@ -431,6 +441,8 @@ RL_SCHEMA = pa.schema(
                     ("id", pa.string()),
                     ("question", pa.string()),
                     ("rubric", RUBRIC),
+                    ("context", pa.string()),
+                    ("constraints", pa.string()),  # a JSON list of {"kind", "value"}; "[]" when none
                 ]
             ),
         ),
