@@ -22,7 +22,7 @@ from typing import Any
 
 from autodata.analysis.runs import write_json
 from autodata.baselines.consistency import answer_consistency
-from autodata.baselines.generators import Method, load_seeds, method, own_context, proposer
+from autodata.baselines.generators import Method, check_profile, load_seeds, method, own_context, proposer
 from autodata.config import Config
 from autodata.documents import Document
 from autodata.llm.runtime import ModelRuntime
@@ -117,6 +117,7 @@ async def run_baseline(
     loop's settings when the caller already computed them (the run's roles, once); the writer then takes
     the challenger's seat in a copy of them."""
     m = method(method_name)
+    check_profile(cfg.loop.profile)
     seeds = load_seeds(seeds_path)
     base = settings or settings_from(cfg)
     exact = base.profile.scoring.short_answer
