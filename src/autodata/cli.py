@@ -215,7 +215,17 @@ def _print_summary(summary: dict[str, Any]) -> None:
         highlight=False,
     )
     if summary["usage"]["total"]["calls"] and summary.get("cache", {}).get("enabled"):
-        out.print("run the same command again: every answer now comes from the call cache (zero calls)")
+        from autodata.llm.replies import NO_ANSWER
+
+        total = summary["usage"]["total"]
+        again = sum(n for code, n in (total.get("problems") or {}).items() if code in NO_ANSWER)
+        if again:  # replies without an answer are never cached (llm.replies.NO_ANSWER): those are asked again
+            out.print(
+                f"run the same command again: every answer now comes from the call cache; the {again} replies "
+                "without an answer are asked again"
+            )
+        else:
+            out.print("run the same command again: every answer now comes from the call cache (zero calls)")
     if summary.get("simulated"):
         out.print("[yellow]These completions come from SIMULATED models.[/]")
 

@@ -54,12 +54,14 @@ def baseline(
     no_preflight: NoPreflightOpt = False,
 ) -> None:
     """One round of a baseline writer per document, judged by the loop's own verifier, solvers and judge."""
+    from autodata.baselines.generators import check_profile
     from autodata.baselines.generators import method as check_method
     from autodata.baselines.run import run_baseline
     from autodata.loop.run import run_roles
 
     check_method(method)
     cfg = _load(config, set_)
+    check_profile(cfg.loop.profile)  # before any pre-flight call: a profile the writers cannot write
     roles = run_roles(cfg)
     said_simulated = [] if no_preflight else _preflight(cfg, roles, quiet=quiet)
     _simulated_banner(cfg, roles.values(), said_simulated)

@@ -22,7 +22,7 @@ from typing import Any
 
 from autodata.analysis.runs import write_json
 from autodata.baselines.consistency import answer_consistency
-from autodata.baselines.generators import Method, load_seeds, method, own_context, proposer
+from autodata.baselines.generators import Method, check_profile, load_seeds, method, own_context, proposer
 from autodata.config import Config
 from autodata.documents import Document
 from autodata.llm.runtime import ModelRuntime
@@ -111,6 +111,7 @@ async def run_baseline(
     """``answer_check`` (CoT Self-Instruct's Answer-Consistency filter) defaults to on exactly where the
     paper uses it: CoT Self-Instruct under a profile with exact answers (``verifiable``)."""
     m = method(method_name)
+    check_profile(cfg.loop.profile)
     seeds = load_seeds(seeds_path)
     base = settings_from(cfg)
     exact = base.profile.scoring.short_answer
@@ -137,6 +138,7 @@ async def run_baseline(
         settings=settings,
         record=baseline_record(m, answer_check=answer_check),
         recipe=baseline_recipe(cfg, m, seeds, answer_check),
+        command="baseline",
     )
     summary["method"] = m.name
     summary["baseline"] = tally(out_dir)

@@ -217,11 +217,13 @@ async def run(
     recipe: str | None = None,
     executor: Executor | None = None,
     meta: dict[str, Any] | None = None,
+    command: str = "run",
 ) -> dict[str, Any]:
     """``settings``, ``record`` and ``recipe`` let the baselines reuse this driver with their own proposer,
     their own choice of examples to keep and their own recipe hash; the defaults are the inner loop.
     ``meta``: more facts stored in the run's metadata (``autodata run`` stores the evolved recipe it
-    applied, ``{"hash", "file"}`` or None, and the frozen hash).
+    applied, ``{"hash", "file"}`` or None, and the frozen hash). ``command``: the command named in the
+    run-directory lock (what a second process writing the same directory is told holds it).
 
     Episodes run on an executor (``executor.kind``: this process, or a pool of Ray workers); this
     coroutine stays the single writer of the run store either way."""
@@ -235,7 +237,7 @@ async def run(
     check_api_keys(cfg, sorted(set(settings.endpoints.roles().values())))  # a missing key is a user error, now
     rhash = recipe or recipe_hash(cfg, settings.endpoints.roles())
     check_inputs(cfg.documents.paths)  # a typo in a path fails before the run directory is touched
-    with DirLock(out_dir, "run"):  # one writer per run directory; a killed holder's lock is released by the OS
+    with DirLock(out_dir, command):  # one writer per run directory; a killed holder's lock is released by the OS
         return await _run_locked(
             cfg,
             out_dir,

@@ -51,11 +51,13 @@ from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.llm.types import CallError
 from autodata.loop.episode import Episode, Round, Steps, scores_of
 from autodata.loop.orchestrate import run_episode
+from autodata.loop.profile import profile
 from autodata.loop.run import documents_in_flight, run_roles, settings_from
 from autodata.meta.guards import Refusal, check_edit, knob_value, output_guard, scan_outputs
 from autodata.meta.recipe import EDITABLE, Recipe, apply_recipe, frozen_hash, root_recipe
 from autodata.prompts import render
-from autodata.roles.schemas import Analysis, ChallengerOutput, RecipeEdits
+from autodata.roles.challenger import example_model
+from autodata.roles.schemas import Analysis, RecipeEdits
 from autodata.store.call_log import CallLog
 from autodata.store.files import atomic_text
 from autodata.store.lock import DirLock
@@ -223,8 +225,10 @@ def round_exchange(title: str, r: Round) -> dict[str, Any]:
         "quality": r.quality,
         "context": ex.get("context"),
         "question": ex.get("question"),
-        "reference_answer": ex.get("answer"),
+        "reference_answer": ex.get("reference_answer"),
         "rubric": rubric,
+        # what a profile's example holds beyond a rubric: a code task's hidden tests, an instruction's constraints
+        **{k: ex[k] for k in ("tests", "constraints") if ex.get(k)},
         "weak": [_attempt_view(a) for a in r.weak],
         "strong": [_attempt_view(a) for a in (r.strong or [])],
         **({"error": r.error} if r.error else {}),
@@ -433,8 +437,9 @@ class Optimizer:
         steps = Steps(rt, next(iter(self.docs.values())), replace(settings_from(self.cfg), adaptive_stopping=False))
         weak, strong = [], []
         try:
+            model = example_model(profile(self.cfg.loop.profile).challenger_output)
             for c in self.state["canary"]["examples"]:
-                ex = ChallengerOutput.model_validate(c)
+                ex = model.model_validate(c)  # the profile's own example: a code task keeps its tests
                 weak += scores_of(await steps.attempts(ex, strong=False))
                 strong += scores_of(await steps.attempts(ex, strong=True))
         except CallError as err:
@@ -446,7 +451,8 @@ class Optimizer:
         for e in root_eval.episodes:
             r = e.accepted_round
             if r is not None and r.example and len(examples) < self.opt.canary_size:
-                examples.append({k: r.example[k] for k in ChallengerOutput.model_fields})
+                model = example_model(profile(self.cfg.loop.profile).challenger_output)
+                examples.append({k: r.example[k] for k in model.model_fields if k in r.example})
         self.state["canary"] = {"examples": examples, "baseline": None, "checks": []}
         if examples:
             self.state["canary"]["baseline"] = await self._solve_canaries(1_000_000)
