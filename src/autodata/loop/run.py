@@ -400,6 +400,7 @@ async def _run_locked(
             store.record_calls(executor.leftover_calls())
         finally:  # the executor's clients, cache and workers are released whatever happened above
             usage = await executor.close()
+        store.record_calls(executor.leftover_calls())  # what Ray workers reported last, as they closed
         store.end_session(progress.documents_done, usage)
     simulated = simulated_roles_endpoints(cfg, executor, store, used)
     summary = write_outputs(store, out_dir, progress=progress, simulated=simulated)
@@ -413,9 +414,7 @@ def simulated_roles_endpoints(cfg: Config, executor: Any, store: RunStore, used:
     ``system_fingerprint: autodata-simulated``). Kept in the store (meta ``simulated_endpoints``, the union
     over sessions) for the card and the report."""
     names = {n for n in used if cfg.models[n].provider == "simulated"}
-    rt = getattr(executor, "rt", None)
-    if rt is not None:
-        names.update(n for n in rt.simulated_endpoints() if n in used)
+    names.update(n for n in executor.simulated_endpoints() if n in used)  # a Ray executor's: its workers' reports
     names.update(store.get_meta("simulated_endpoints") or [])
     store.set_meta("simulated_endpoints", sorted(names))
     return sorted(names)
