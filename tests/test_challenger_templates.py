@@ -23,8 +23,10 @@ from autodata.roles.challenger import CONTEXT_WORDS, OUTPUTS, propose
 from autodata.roles.schemas import ChallengerOutput, ShortAnswerOutput
 
 RULES = RubricRules(min_positive=2, max_positive=6, min_negative=0, max_negative=2, max_abs_weight=5)
-FEEDBACK = [{"round": 0, "stage": "weak", "codes": ["too_easy"], "weak_mean": 0.9, "strong_mean": None,
-             "gap": None, "issues": [], "messages": ["too easy"], "question_type": "x", "question": "Why?"}]  # fmt: skip
+FEEDBACK = [
+    {"round": 0, "stage": "weak", "codes": ["too_easy"], "weak_mean": 0.9, "strong_mean": None, "gap": None,
+     "issues": [], "messages": ["too easy"], "question_type": "x", "question": "Why?"}
+]  # fmt: skip
 
 
 class Recorder:
