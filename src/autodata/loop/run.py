@@ -53,6 +53,7 @@ RECIPE_TEMPLATES = (
     "challenger_short.j2",
     "challenger_code.j2",
     "challenger_instruction.j2",
+    "challenger_checks.j2",
     "quality_verifier.j2",
     "orchestrator.j2",
     "structured_instructions.j2",
