@@ -29,7 +29,6 @@ pytestmark = pytest.mark.timeout(300)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted((ROOT / "examples/corpus/papers").glob("*"))[:2]
-PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 class ServerThread:
@@ -136,10 +135,7 @@ def run_mode(name: str, tmp: Path, monkeypatch: Any = None, **overrides: Any) ->
 
 
 @pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    for var in PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+def _env(monkeypatch, tmp_path, no_proxies):
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", zoo.AZURE_KEY)
     monkeypatch.chdir(tmp_path)
 
