@@ -110,6 +110,25 @@ def sglang_context(a: Arrival, code: int, payload: Any) -> tuple[int, Any]:
     return code, _strip_fingerprint(payload)
 
 
+def sglang_window(tokens: int) -> Shape:
+    """SGLang launched with ``--context-length tokens``: a prompt longer than the window is refused with its
+    400 (QwenLM/Qwen3#1321; prompt tokens estimated at 4 characters each)."""
+
+    def shape(a: Arrival, code: int, payload: Any) -> tuple[int, Any]:
+        n = sum(len(str(m.get("content", ""))) for m in a.body.get("messages", [])) // 4
+        if a.path.endswith("/chat/completions") and n > tokens:
+            return 400, {
+                "object": "error",
+                "message": f"The input ({n} tokens) is longer than the model's context length ({tokens} tokens).",
+                "type": "BadRequestError",
+                "param": None,
+                "code": 400,
+            }
+        return code, _strip_fingerprint(payload)
+
+    return shape
+
+
 # ---------------------------------------------------------------------------------------------- Ollama
 
 

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 import server_zoo as zoo
 from autodata.cli import app
 from autodata.errors import UserError
-from faultserver import FaultServer
+from faultserver import FaultServer, rate_limited
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -35,9 +35,9 @@ PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_pro
 class ServerThread:
     """A FaultServer on its own event loop in a thread, so the CLI (which runs its own loop) can call it."""
 
-    def __init__(self, mode: zoo.Mode) -> None:
+    def __init__(self, mode: zoo.Mode, plan: Any = None) -> None:
         self.loop = asyncio.new_event_loop()
-        self.server = FaultServer(shape=mode.shape, models=mode.models)
+        self.server = FaultServer(plan=plan, shape=mode.shape, models=mode.models)
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
     def __enter__(self) -> FaultServer:
@@ -285,10 +285,10 @@ def _cli_run(cfg: dict[str, Any], tmp: Path, out: Path, name: str = "c.yaml") ->
     return result.exit_code, json.loads((out / "summary.json").read_text())
 
 
-def _copy_docs(tmp: Path) -> Path:
+def _copy_docs(tmp: Path, n: int = 2) -> Path:
     docs = tmp / "docs"
     docs.mkdir()
-    for d in DOCS:
+    for d in sorted((ROOT / "examples/corpus/papers").glob("*"))[:n]:
         shutil.copy(d, docs / d.name)
     return docs
 
@@ -368,6 +368,97 @@ def test_generate_says_which_replies_a_second_run_asks_again(tmp_path):
     assert 0 < again == no_answer < 12
     assert f"the {again} replies without an answer are asked again" in first.output
     assert "zero calls" not in first.output
+
+
+def _optimize_config(mode: zoo.Mode, port: int, meta_port: int, docs: Path, **overrides: Any) -> dict[str, Any]:
+    """An `autodata optimize` config on mode's server; the analyzer and implementer on another (a hosted
+    model with a large window), so only the inner loop's evaluations meet the mode's quirk."""
+    cfg = config_for(mode, port, docs, **overrides)
+    cfg["documents"]["max_tokens"] = 6000
+    cfg["loop"]["max_rounds"] = 1
+    meta = dict(cfg["models"]["challenger"], base_url=f"http://127.0.0.1:{meta_port}/v1")
+    cfg["models"]["meta"] = meta
+    cfg["roles"].update(analyzer="meta", implementer="meta")
+    cfg["optimize"] = {
+        "iterations": 1,
+        "train_docs": 2,
+        "val_docs": 2,
+        "test_docs": 1,
+        "minibatch": 2,
+        "repeats": 1,
+        "canary_size": 0,
+    }
+    return cfg
+
+
+def test_optimize_refits_a_document_after_a_context_length_400(tmp_path):
+    """SGLang with a 4,000-token window refuses the challenger's prompt of a 6,000-token document: the outer
+    loop's evaluations re-fit the document to 70 % of its budget (the code `autodata run` uses), and later
+    evaluations of that document start from the smaller budget; before, the whole optimization stopped."""
+    mode = zoo.Mode("sglang-4k", "QwenLM/Qwen3#1321", zoo.sglang_window(4000))
+    docs = _copy_docs(tmp_path, 5)
+    with ServerThread(mode) as srv, ServerThread(zoo.MODES["serve-sim"]) as meta:
+        path = tmp_path / "o.yaml"
+        path.write_text(yaml.safe_dump(_optimize_config(mode, srv.port, meta.port, docs)))
+        out = tmp_path / "opt"
+        result = CliRunner().invoke(app, ["optimize", str(path), "--out", str(out), "--no-preflight", "-q"])
+        refused = [r for r in srv.chat_records() if r.status == 400]
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 0, result.output
+    state = json.loads((out / "state.json").read_text())
+    refits = [r for e in state["evaluated"] for rs in (e.get("refits") or {}).values() for r in rs]
+    assert refused and refits and all("longer than the model's context length" in r["error"] for r in refits)
+    assert {r["max_tokens"] for r in refits} <= {6000, 4200}  # 0.7 steps from documents.max_tokens
+    assert state["budgets"] and all(b in (4200, 2940) for b in state["budgets"].values())
+    # a document re-fitted once starts from its smaller budget afterwards: never refused twice at 6000
+    first_cut = [
+        d for e in state["evaluated"] for d, rs in (e.get("refits") or {}).items() if rs[0]["max_tokens"] == 6000
+    ]
+    assert len(first_cut) == len(set(first_cut))
+    assert json.loads((out / "summary.json").read_text())["stopped"] is None
+
+
+def _retry_after_once(seconds: float):
+    """A plan: the first chat request gets 429 with ``Retry-After`` (OpenAI's rate limit,
+    https://platform.openai.com/docs/guides/rate-limits), everything else an answer."""
+    state = {"sent": False}
+
+    def plan(a: Any) -> Any:
+        if not state["sent"]:
+            state["sent"] = True
+            return rate_limited(seconds)
+        return None
+
+    return plan
+
+
+@pytest.mark.parametrize("command", ["run", "baseline", "optimize", "generate"])
+def test_a_long_retry_after_wait_is_shown_by_every_command(tmp_path, monkeypatch, command):
+    """A server's Retry-After is waited out with a line saying so (not in silence) in each command that calls
+    models; the line's threshold is lowered to 1 s here so the test waits 2 s, not minutes."""
+    import autodata.cli_common as cli_common
+
+    monkeypatch.setattr(cli_common, "WAIT_SHOWN_S", 1.0)
+    mode = zoo.MODES["serve-sim"]
+    docs = _copy_docs(tmp_path, 5 if command == "optimize" else 2)
+    with ServerThread(mode, plan=_retry_after_once(2)) as srv, ServerThread(mode) as meta:
+        cfg = config_for(mode, srv.port, docs, cache={"enabled": False})
+        cfg["loop"]["max_rounds"] = 1
+        args = ["--out", str(tmp_path / "out"), "--no-preflight"]
+        if command == "optimize":
+            cfg = _optimize_config(mode, srv.port, meta.port, docs, cache={"enabled": False})
+        if command == "baseline":
+            args += ["--method", "grounded", "--limit", "1"]
+        if command == "generate":
+            prompts = tmp_path / "p.jsonl"
+            prompts.write_text(json.dumps({"prompt": "Say something about tides."}) + "\n")
+            args = ["--out", str(tmp_path / "out"), "--input", str(prompts), "--model", "weak"]
+        path = tmp_path / "c.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        result = CliRunner().invoke(app, [command, str(path), *args])
+        statuses = [r.status for r in srv.chat_records()]
+    assert statuses and statuses[0] == 429 and result.exit_code in (0, 1), (result.output, result.exception)
+    assert "waiting 2 s" in result.output and "asked to wait (Retry-After)" in result.output, result.output
 
 
 def test_validate_check_runs_preflight_and_warns_about_one_name_on_two_servers(tmp_path):

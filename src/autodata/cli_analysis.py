@@ -29,6 +29,7 @@ from autodata.cli_common import (
     app,
     err,
     out,
+    wait_printer,
 )
 from autodata.errors import UserError
 
@@ -78,6 +79,7 @@ def baseline(
                 force_new_recipe=force_new_recipe,
                 use_cache=not no_cache,
                 on_progress=tick,
+                on_wait=wait_printer(),
             ),
             lambda p: (
                 p.documents_done + p.failed,

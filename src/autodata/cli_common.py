@@ -175,17 +175,27 @@ def resolve_document_budget(cfg: Any, windows: dict[str, int], by_endpoint: dict
             return
 
 
-def _show_waits(executor: Any) -> None:
-    """Print long waits (a server's Retry-After, backoff) above the progress bar, so a pause is not silent."""
-    rt = getattr(executor, "rt", None)
-    if rt is None:
-        return
+WAIT_SHOWN_S = 5.0  # waits at least this long are printed
+
+
+def wait_printer() -> Callable[[str, float, str], None]:
+    """The ``on_wait`` hook of every command that calls models (``run``, ``baseline``, ``optimize``,
+    ``generate``): a long wait (a server's Retry-After, a backoff) is printed above the progress bar, so a
+    pause of minutes is not silent."""
 
     def shown(endpoint: str, seconds: float, why: str) -> None:
-        if seconds >= 5:
+        if seconds >= WAIT_SHOWN_S:
             err.print(f"[yellow]{endpoint}: waiting {seconds:.0f} s ({why})[/]", highlight=False)
 
-    rt.on_wait = shown
+    return shown
+
+
+def _show_waits(executor: Any) -> None:
+    """Long waits of the executor's runtime are printed (:func:`wait_printer`); a Ray executor's workers
+    report theirs themselves."""
+    rt = getattr(executor, "rt", None)
+    if rt is not None:
+        rt.on_wait = wait_printer()
 
 
 def _progress(console: Any = None) -> Progress:

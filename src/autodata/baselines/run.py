@@ -25,6 +25,7 @@ from autodata.baselines.consistency import answer_consistency
 from autodata.baselines.generators import Method, load_seeds, method, own_context, proposer
 from autodata.config import Config
 from autodata.documents import Document
+from autodata.llm.endpoint import WaitHook
 from autodata.llm.runtime import ModelRuntime
 from autodata.loop.episode import Episode
 from autodata.loop.run import DocumentJob, ProgressFn, RecordFn, example_record, recipe_hash, run, settings_from
@@ -107,6 +108,7 @@ async def run_baseline(
     on_progress: ProgressFn | None = None,
     runtime: ModelRuntime | None = None,
     answer_check: bool | None = None,
+    on_wait: WaitHook | None = None,
 ) -> dict[str, Any]:
     """``answer_check`` (CoT Self-Instruct's Answer-Consistency filter) defaults to on exactly where the
     paper uses it: CoT Self-Instruct under a profile with exact answers (``verifiable``)."""
@@ -138,6 +140,7 @@ async def run_baseline(
         record=baseline_record(m, answer_check=answer_check),
         recipe=baseline_recipe(cfg, m, seeds, answer_check),
         command="baseline",
+        on_wait=on_wait,
     )
     summary["method"] = m.name
     summary["baseline"] = tally(out_dir)
