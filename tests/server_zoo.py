@@ -352,7 +352,14 @@ MODES: dict[str, Mode] = {
     m.name: m
     for m in [
         Mode("vllm-reasoning", "docs.vllm.ai features/reasoning_outputs", vllm_reasoning, models=VLLM_MODELS),
+        Mode(
+            "vllm-small-window",
+            "docs.vllm.ai features/reasoning_outputs; --max-model-len 2048",
+            vllm_reasoning,
+            models=[dict(m, max_model_len=2048) for m in VLLM_MODELS],
+        ),
         Mode("sglang", "QwenLM/Qwen3#1321", sglang_context),
+        Mode("sglang-small-window", "QwenLM/Qwen3#1321 (--context-length 2500)", sglang_window(2500)),
         Mode("ollama", "ollama/ollama#10001", ollama_ignores_format, models=OLLAMA_MODELS),
         Mode("llama-server", "ggml-org/llama.cpp tools/server", llama_server, models=LLAMA_MODELS),
         Mode(
@@ -360,6 +367,9 @@ MODES: dict[str, Mode] = {
             "platform.openai.com/docs/guides/reasoning",
             openai_reasoning,
             endpoint={"sampling": {"temperature": None}},
+        ),
+        Mode(  # the same server, configured without ``temperature: null``: stopped with the key to set
+            "openai-reasoning-unfixed", "platform.openai.com/docs/guides/reasoning", openai_reasoning
         ),
         Mode("anthropic", "docs.anthropic.com/en/api/openai-sdk", anthropic_compat),
         Mode("gemini", "FuzzAnything/PromptFuzz#42", gemini),
