@@ -191,11 +191,9 @@ def wait_printer() -> Callable[[str, float, str], None]:
 
 
 def _show_waits(executor: Any) -> None:
-    """Long waits of the executor's runtime are printed (:func:`wait_printer`); a Ray executor's workers
-    report theirs themselves."""
-    rt = getattr(executor, "rt", None)
-    if rt is not None:
-        rt.on_wait = wait_printer()
+    """Print long waits (:func:`wait_printer`). ``executor``: anything with an ``on_wait`` hook (a run's
+    executor, local or Ray: a Ray worker's waits reach the driver with its reports; a ``ModelRuntime``)."""
+    executor.on_wait = wait_printer()
 
 
 def _progress(console: Any = None) -> Progress:
