@@ -22,16 +22,13 @@ import server_zoo as zoo
 from autodata.cli import app
 from autodata.errors import UserError
 from faultserver import completion, rate_limited, reply
-from zoo_run import DOCS, PROXY_VARS, ROOT, ServerThread, config_for, run_mode
+from zoo_run import DOCS, ROOT, ServerThread, config_for, run_mode
 
 pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    for var in PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+def _env(monkeypatch, tmp_path, no_proxies):
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", zoo.AZURE_KEY)
     monkeypatch.chdir(tmp_path)
 

@@ -17,11 +17,11 @@ from typer.testing import CliRunner
 import server_zoo as zoo
 from autodata.cli import app
 from autodata.errors import UserError
+from conftest import PROXY_VARS  # noqa: F401  (re-exported for bench/zoo.py)
 from faultserver import FaultServer
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted((ROOT / "examples/corpus/papers").glob("*"))[:2]
-PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 class ServerThread:
