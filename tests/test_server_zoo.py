@@ -365,7 +365,7 @@ def test_sglang_small_window_refits_the_documents_in_run(tmp_path):
         # vLLM --reasoning-parser, the budget spent thinking (docs.vllm.ai features/reasoning_outputs)
         (
             completion({"content": None, "reasoning_content": "Let me think."}, "length"),
-            "raise models.m.sampling.max_tokens",
+            "models.m.sampling.max_tokens leaves room for its thinking",
         ),
         # Azure's content filter (learn.microsoft.com azure openai content-filter)
         (completion({"content": None}, "content_filter"), "content filter"),
