@@ -246,7 +246,7 @@ class RayExecutor:
         while True:
             try:
                 report = await self.workers[i].poll.remote(0.0 if self.closing else POLL_S)
-            except WORKER_LOST:  # dead, or restarting: its calls since the last report are lost with it
+            except Exception:  # dead or restarting (WORKER_LOST): its calls since its last report died with it
                 if self.closing:
                     return
                 await asyncio.sleep(POLL_S)
