@@ -103,6 +103,25 @@ def test_the_canary_of_a_code_run_keeps_the_tests_and_re_solves_them_in_the_sand
     assert stopped is None and len(canary["checks"]) == 1
 
 
+def test_the_canary_of_an_instruction_run_keeps_the_constraints(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTODATA_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = load_config(ROOT / "examples/optimize.yaml", ["loop.profile=instruction", "optimize.canary_size=1"])
+    opt = Optimizer(cfg, tmp_path / "opt")
+    opt.docs = {"d": Document(id="d", source="d", title="d", text="A note on caches.", format="txt")}
+    ex = instruction_example().model_dump()
+
+    async def go():
+        try:
+            await opt.build_canary(Evaluation(1.0, 1, 1, [SimpleNamespace(accepted_round=SimpleNamespace(example=ex))]))
+        finally:
+            await opt._close_runtimes()
+
+    asyncio.run(go())
+    kept = opt.state["canary"]["examples"][0]
+    assert [c["kind"] for c in kept["constraints"]] == ["max_words", "include_keywords"]
+    assert opt.state["canary"]["baseline"]["strong"] > 0
+
+
 def test_the_analyzer_reads_a_code_tasks_tests_and_the_reference_answer():
     ex = code_example(0)
     view = round_exchange("a PEP", Round(number=0, example=ex))

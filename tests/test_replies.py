@@ -7,7 +7,7 @@ structured call whose reply has a problem is asked again, never parsed into a de
 
 from __future__ import annotations
 
-from typing import Any
+import functools
 
 import pytest
 from pydantic import BaseModel
@@ -16,46 +16,17 @@ from autodata.config import validate_config
 from autodata.llm.replies import split_reasoning
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import StructuredOutputError
-from faultserver import FaultServer, completion, reply
+from faultserver import completion, reply
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("no_proxies")]
 
-PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 MSG = [{"role": "user", "content": "What sets the pace of tidal mooring schedules in the harbour?"}]
 
 
-@pytest.fixture(autouse=True)
-def _no_proxies(monkeypatch):
-    for var in PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 @pytest.fixture
-async def serve():
-    """Factory: (server, runtime for endpoint ``m`` on it); everything closed at teardown."""
-    made: list[Any] = []
-
-    async def make(plan: Any = None, shape: Any = None, **endpoint: Any) -> tuple[FaultServer, ModelRuntime]:
-        srv = await FaultServer(plan=plan, shape=shape).start()
-        ep: dict[str, Any] = {
-            "provider": "openai",
-            "model": "sim-weak",
-            "base_url": srv.url,
-            "backoff_base_s": 0.01,
-            "backoff_max_s": 0.05,
-            "max_retries": 2,
-            "timeout_s": 10,
-        }
-        ep.update(endpoint)
-        rt = ModelRuntime(validate_config({"seed": 0, "models": {"m": ep}}))
-        made.append((srv, rt))
-        return srv, rt
-
-    yield make
-    for srv, rt in made:
-        await rt.aclose()
-        await srv.stop()
+def serve(serve):
+    """tests/conftest.py's ``serve`` (a fault server and a runtime on it) with this file's retry budget, 2."""
+    return functools.partial(serve, max_retries=2)
 
 
 def always(fault):

@@ -37,6 +37,7 @@ from autodata.cli_common import (  # noqa: F401  (re-exported: the CLI's helpers
     default_config_text,
     err,
     out,
+    wait_printer,
 )
 from autodata.config import Config, redact_url
 from autodata.errors import UserError
@@ -152,6 +153,7 @@ def generate(
     cfg.endpoint_for(name)
     samples = n or cfg.generate.n
     runtime = ModelRuntime.from_config(cfg, use_cache=not no_cache)
+    runtime.on_wait = wait_printer()
     _simulated_banner(cfg, [name])
     total = _count_lines(input)
     if total is not None:
@@ -259,7 +261,7 @@ def run(
     if executor:
         set_ = [*(set_ or []), f"executor.kind={executor}"]
     from autodata.loop.run import run as run_loop
-    from autodata.loop.run import run_roles
+    from autodata.loop.run import run_settings
     from autodata.meta.recipe import frozen_hash
 
     cfg = _load(config, set_)
@@ -271,7 +273,8 @@ def run(
         cfg = apply_recipe(cfg, evolved)
         applied = {"hash": evolved.hash, "file": str(recipe.resolve())}
         err.print(f"applying evolved recipe {evolved.hash} from {recipe}", markup=False, highlight=False)
-    roles = run_roles(cfg)
+    settings = run_settings(cfg)  # the run's roles, computed once: everything below reads them from here
+    roles = settings.endpoints.roles()
     said_simulated = [] if no_preflight else _preflight(cfg, roles, quiet=quiet)
     _simulated_banner(cfg, roles.values(), said_simulated)
 
@@ -282,7 +285,7 @@ def run(
     total = min(limit, inputs) if limit and inputs is not None else (limit or inputs)
 
     async def go() -> dict[str, Any]:
-        ex = make_executor(cfg, use_cache=not no_cache)
+        ex = make_executor(cfg, use_cache=not no_cache, roles=roles)
         _show_waits(ex)
         return await _with_progress(
             "run",
@@ -296,7 +299,8 @@ def run(
                 use_cache=not no_cache,
                 on_progress=tick,
                 executor=ex,
-                meta={"recipe": applied, "frozen_hash": frozen_hash(cfg)},
+                settings=settings,
+                meta={"recipe": applied, "frozen_hash": frozen_hash(cfg, roles)},
             ),
             lambda p: (
                 # inputs skipped or finished before count towards the total too (without --limit they are in it)
@@ -326,11 +330,12 @@ def optimize(
     no_preflight: NoPreflightOpt = False,
 ) -> None:
     """Evolve the harness's editable instructions (the outer loop). Re-run to resume."""
-    from autodata.loop.run import run_roles
+    from autodata.loop.run import settings_from
     from autodata.meta.optimizer import optimize as run_optimize
 
     cfg = _load(config, [*(set_ or []), *([f"optimize.iterations={iterations}"] if iterations else [])])
-    used = {*run_roles(cfg).values(), *(cfg.roles.get(r) for r in ("analyzer", "implementer") if cfg.roles.get(r))}
+    settings = settings_from(cfg)  # the run's roles, computed once: pre-flight and the optimizer read them here
+    used = {*settings.endpoints.names(), *(cfg.roles.get(r) for r in ("analyzer", "implementer") if cfg.roles.get(r))}
     said_simulated = [] if no_preflight else _preflight(cfg, used, quiet=quiet)
     _simulated_banner(cfg, used, said_simulated)
 
@@ -339,7 +344,9 @@ def optimize(
             "optimize",
             cfg.optimize.iterations,
             quiet,
-            lambda tick: run_optimize(cfg, out_dir, use_cache=not no_cache, on_progress=tick),
+            lambda tick: run_optimize(
+                cfg, out_dir, use_cache=not no_cache, on_progress=tick, on_wait=wait_printer(), settings=settings
+            ),
             lambda s: (
                 s["iterations_run"],
                 f"kept {s['iterations_accepted']} | best val {100 * s['best']['val_pass_rate']:.0f}% "

@@ -29,6 +29,7 @@ from autodata.cli_common import (
     app,
     err,
     out,
+    wait_printer,
 )
 from autodata.errors import UserError
 
@@ -57,12 +58,13 @@ def baseline(
     from autodata.baselines.generators import check_profile
     from autodata.baselines.generators import method as check_method
     from autodata.baselines.run import run_baseline
-    from autodata.loop.run import run_roles
+    from autodata.loop.run import settings_from
 
     check_method(method)
     cfg = _load(config, set_)
     check_profile(cfg.loop.profile)  # before any pre-flight call: a profile the writers cannot write
-    roles = run_roles(cfg)
+    settings = settings_from(cfg)  # the run's roles, computed once: pre-flight and the baseline read them here
+    roles = settings.endpoints.roles()
     said_simulated = [] if no_preflight else _preflight(cfg, roles, quiet=quiet)
     _simulated_banner(cfg, roles.values(), said_simulated)
 
@@ -80,6 +82,8 @@ def baseline(
                 force_new_recipe=force_new_recipe,
                 use_cache=not no_cache,
                 on_progress=tick,
+                on_wait=wait_printer(),
+                settings=settings,
             ),
             lambda p: (
                 p.documents_done + p.failed,

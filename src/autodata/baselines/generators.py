@@ -152,6 +152,7 @@ def proposer(
             title=fence(doc.title).replace('"', "'"),
             document=fence(doc.text),
             rules=rules,
+            rubric_rules=json.dumps(rules.as_block()),  # the loop challenger's block (loop.rubric), as data
             short_answer=short_answer,
         )
         output = m.short_output if short_answer else m.output

@@ -36,13 +36,14 @@ def _share(total: int, workers: int, index: int) -> int:
     return total // workers + (1 if index < total % workers else 0)
 
 
-def check_shares(cfg: Config, workers: int) -> None:
-    """Every endpoint the run uses must give each worker a share of at least 1 of each budget."""
+def check_shares(cfg: Config, workers: int, roles: dict[str, str] | None = None) -> None:
+    """Every endpoint the run uses (``roles``, the run's; computed from the config when not given) must
+    give each worker a share of at least 1 of each budget."""
     from autodata.loop.episode import run_roles
 
     small = [
         (value, f"models.{name}.{key} is {value}")
-        for name in sorted(set(run_roles(cfg).values()))
+        for name in sorted(set((roles if roles is not None else run_roles(cfg)).values()))
         for key in ("max_concurrency", "rpm", "tpm")
         if (value := getattr(cfg.models[name], key)) is not None and value < workers
     ]
@@ -197,8 +198,8 @@ class RayExecutor:
     ``WORKER_QUEUE`` documents it has not started, and a document goes to the worker holding fewest.
     """
 
-    def __init__(self, cfg: Config, *, use_cache: bool = True) -> None:
-        check_shares(cfg, cfg.executor.workers)
+    def __init__(self, cfg: Config, *, use_cache: bool = True, roles: dict[str, str] | None = None) -> None:
+        check_shares(cfg, cfg.executor.workers, roles)
         self.cfg, self.use_cache = cfg, use_cache
         self.n = cfg.executor.workers
         self.gate = cfg.loop.concurrency == "auto"
