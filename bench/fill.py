@@ -2,7 +2,7 @@
 
     python bench/fill.py [--quick] [--docs 1000] [--time-scale S] [--variants auto,fixed8,sequential]
                          [--adaptive] [--n] [--max-batch B] [--headroom H] [--seq-docs 10]
-                         [--fixed-docs N] [--executor local|ray] [--json PATH]
+                         [--fixed-docs N] [--executor local|ray] [--ray-cluster] [--json PATH]
 
 Three ``autodata serve-sim`` processes with the GPU capacity model (``--gpu-model``), one per
 simulated server, of different sizes: the weak solver on ``llama-8b-1xh100`` (one GPU), the judge
@@ -30,7 +30,9 @@ paper's agent workflow run naively; run on ``--seq-docs`` documents and its time
 linearly to ``--docs``, which is exact for a sequential loop up to the documents' variance).
 ``--adaptive`` adds ``auto`` with ``loop.adaptive_stopping: true``; ``--n`` adds ``auto`` with
 ``supports_n: true`` on the solver endpoints. ``--executor ray`` runs every variant on 2 Ray workers
-(budgets split between them), in a loopback-only network namespace as ``bench/e2e.py`` does.
+(budgets split between them), in a loopback-only network namespace as ``bench/e2e.py`` does; the run
+starts its own Ray instance (its start-up is in the wall time) unless ``--ray-cluster``, where each
+variant joins a ``ray start --head`` instance started before it (as on a cluster kept running).
 
 The client and the three servers share this machine's cores, so the time scale must leave the
 client enough wall time per call (on a loaded machine a scale of 0.1 starved the client: the servers
@@ -42,6 +44,7 @@ line reads ``time/ideal R  busy B`` for ``auto``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -158,10 +161,17 @@ def one(args: argparse.Namespace, variant: str, docs_n: int, tmp: Path) -> dict:
         started = time.perf_counter()
         poller.start()
         try:
-            res = subprocess.run(
-                [sys.executable, "-m", "autodata", "run", str(cfg), "--out", str(out), "-q"],
-                capture_output=True, text=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
-            )  # fmt: skip
+            with contextlib.ExitStack() as stack:
+                env, extra = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}, []
+                if args.executor == "ray" and args.ray_cluster:
+                    from e2e import ray_cluster
+
+                    address, env = stack.enter_context(ray_cluster())
+                    extra = ["--ray-address", address]
+                res = subprocess.run(
+                    [sys.executable, "-m", "autodata", "run", str(cfg), "--out", str(out), "-q", *extra],
+                    capture_output=True, text=True, env=env,
+                )  # fmt: skip
         finally:
             stop.set()
             poller.join()
@@ -252,6 +262,9 @@ def main() -> None:
     ap.add_argument("--seq-docs", type=int, default=10, help="documents the sequential variant runs")
     ap.add_argument("--fixed-docs", type=int, default=None, help="documents fixed8 runs (default: --docs)")
     ap.add_argument("--executor", default="local", choices=["local", "ray"], help="ray: 2 workers")
+    ap.add_argument(
+        "--ray-cluster", action="store_true", help="ray: join a `ray start --head` instance started before each run"
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     if args.executor == "ray" and os.environ.get("AUTODATA_BENCH_NETNS") != "1":
