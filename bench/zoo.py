@@ -64,7 +64,8 @@ def told(r: dict[str, Any]) -> str:
     for n in notes:
         kinds.setdefault(n.split(":", 1)[-1].split("(")[0].strip()[:40], []).append(n)
     for group in kinds.values():
-        said.append(f"pre-flight ({len(group)}x): {group[0][:140]}")
+        note = group[0] if len(group[0]) <= 170 else group[0][:170].rsplit(" ", 1)[0] + " …"
+        said.append(f"pre-flight ({len(group)}x): {note}")
     s = r["servers"] or {}
     if s.get("replies_without_answer"):
         said.append("summary: replies without an answer (attempt errors) " + ", ".join(

@@ -160,6 +160,18 @@ def llama_server(a: Arrival, code: int, payload: Any) -> tuple[int, Any]:
     return code, _strip_fingerprint(payload)
 
 
+def serves_one_model(model: str) -> Shape:
+    """A server that answers every request with its one loaded model whatever ``model`` the request names
+    (llama-server; vLLM with ``--served-model-name local``): here the ladder's ``model``."""
+
+    def shape(a: Arrival, code: int, payload: Any) -> tuple[int, Any]:
+        if a.path.endswith("/chat/completions"):
+            code, payload = SimulatedLadder(global_seed=0, fault_rate=0.0).respond({**a.body, "model": model})
+        return code, _strip_fingerprint(payload)
+
+    return shape
+
+
 # llama-server lists the one model it loaded (its path or --alias) and answers whatever ``model`` a request names
 LLAMA_MODELS = [{"id": "qwen2.5-7b-instruct-q4_k_m.gguf", "object": "model", "owned_by": "llamacpp"}]
 

@@ -365,7 +365,7 @@ def test_sglang_small_window_refits_the_documents_in_run(tmp_path):
         # vLLM --reasoning-parser, the budget spent thinking (docs.vllm.ai features/reasoning_outputs)
         (
             completion({"content": None, "reasoning_content": "Let me think."}, "length"),
-            "raise models.m.sampling.max_tokens",
+            "models.m.sampling.max_tokens leaves room for its thinking",
         ),
         # Azure's content filter (learn.microsoft.com azure openai content-filter)
         (completion({"content": None}, "content_filter"), "content filter"),
@@ -384,6 +384,26 @@ def test_preflight_tells_what_a_reply_without_an_answer_means(tmp_path, body, to
     assert "not honoured" not in result.output
     if "max_tokens" not in told:
         assert "max_tokens" not in result.output
+
+
+def test_two_servers_that_both_say_local_are_two_servers(tmp_path):
+    """Issue 12: llama-server and vLLM ``--served-model-name local`` both answer as ``local``; with the solvers
+    at one temperature their requests are identical but for the server. Each server must get its own
+    requests (the strong one got none: it was served the weak one's cached answers)."""
+    weak_srv = zoo.Mode("llama-local", "ggml-org/llama.cpp tools/server", zoo.serves_one_model("sim-weak"))
+    strong_srv = zoo.Mode("vllm-local", "docs.vllm.ai --served-model-name", zoo.serves_one_model("sim-strong"))
+    docs = _copy_docs(tmp_path)
+    with ServerThread(weak_srv) as a, ServerThread(strong_srv) as b, ServerThread(zoo.MODES["serve-sim"]) as c:
+        cfg = config_for(zoo.MODES["serve-sim"], c.port, docs)
+        cfg["models"]["weak"].update(model="local", base_url=a.url)
+        cfg["models"]["strong"].update(model="local", base_url=b.url)
+        cfg["loop"].update(weak_temperature=0.7, strong_temperature=0.7, weak_first=False)
+        code, summary = _cli_run(cfg, tmp_path, tmp_path / "out")
+        to_a, to_b = len(a.chat_records()), len(b.chat_records())
+    assert code == 0 and summary["documents"]["accepted"] + summary["documents"]["exhausted"] == 2
+    roles = summary["usage_by_role"]
+    assert to_a == roles["weak_solver"]["calls"] > 0 and to_b == roles["strong_solver"]["calls"] > 0
+    assert roles["strong_solver"]["cache_hits"] == 0
 
 
 def test_validate_check_runs_preflight_and_warns_about_one_name_on_two_servers(tmp_path):

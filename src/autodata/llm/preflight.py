@@ -35,6 +35,8 @@ from autodata.llm.types import CallError, ResponseSchema
 PROMPT_OVERHEAD_TOKENS = 1500
 DEFAULT_ANSWER_TOKENS = 2048
 MIN_DOCUMENT_TOKENS = 200  # documents.max_tokens's own floor
+PING_TOKENS = 64  # the tiny call's own answer budget
+PING_JSON_TOKENS = 256  # the structured-output check's
 PING = [{"role": "user", "content": "Reply with the single word: ready"}]
 PING_SCHEMA = ResponseSchema(
     name="Ping",
@@ -145,7 +147,7 @@ async def _check_one(
         return found
     # 2. one tiny call
     try:
-        req = runtime.request(name, PING, params={**params, "max_tokens": 64})
+        req = runtime.request(name, PING, params={**params, "max_tokens": PING_TOKENS})
         done = await client.call(req, "preflight")
     except CallError as err:
         found.problems.append(_fix(name, err))
@@ -154,17 +156,20 @@ async def _check_one(
     found.simulated = client.simulated_seen
     if done.problem and not (problem_code(done.problem) == "truncated" and done.text.strip()):
         # a text cut at this ping's own 64 tokens is still an answer: the server works, the config is not at fault
-        found.notes.append(f"a tiny call came back without an answer ({done.problem}); {advice(name, done.problem)}")
+        found.notes.append(
+            f"a tiny call came back without an answer ({done.problem}); {advice(name, done.problem, PING_TOKENS)}"
+        )
     # 3. structured output
     try:
-        req = runtime.request(name, PING_JSON, params={"max_tokens": 256}, schema=PING_SCHEMA)
+        req = runtime.request(name, PING_JSON, params={"max_tokens": PING_JSON_TOKENS}, schema=PING_SCHEMA)
         done = await client.call(req, "preflight")
     except CallError as err:
         found.problems.append(_fix(name, err))
         return found
     if not holds_answer(done.problem):  # no answer at all says nothing about the schema: not a verdict on it
         found.notes.append(
-            f"the structured-output check got no answer ({done.problem}); not checked. {advice(name, done.problem)}"
+            f"the structured-output check got no answer ({done.problem}); not checked. "
+            f"{advice(name, done.problem, PING_JSON_TOKENS)}"
         )
     else:
         try:
@@ -201,10 +206,16 @@ async def _check_one(
     return found
 
 
-def advice(name: str, problem: str | None) -> str:
-    """What a user can do about a reply without an answer (``Completion.problem``), by its code."""
+def advice(name: str, problem: str | None, budget: int | None = None) -> str:
+    """What a user can do about a reply without an answer (``Completion.problem``), by its code;
+    ``budget``: the call's own answer budget when pre-flight set it (not the user's setting)."""
     code = problem_code(problem)
     if code in ("reasoning_only", "unclosed_think", "truncated") or (problem and "token limit" in problem):
+        if budget is not None:  # pre-flight's own small budget, not the config's
+            return (
+                f"the model spent this call's {budget} tokens before answering (a reasoning model thinks first): "
+                f"make sure models.{name}.sampling.max_tokens leaves room for its thinking and the answer"
+            )
         return f"the model spent its tokens before answering: raise models.{name}.sampling.max_tokens"
     if code == "content_filter":
         return "the provider's content filter stopped the reply; the run counts such replies as attempt errors"
