@@ -21,6 +21,9 @@ Figures (all from the servers' ``/metrics`` and the run's own summary):
 - **busy**: each server's share of the run's wall time with a batch on the GPU
   (``serve_sim:busy_seconds_total``); the last line's B is the busiest server's. Goal >= 0.90.
 - **util**: each server's work / wall: how close to its peak it ran (a batch of 1 is busy but slow).
+- **start-up** and **active**: from the run's call log, session start to the first request sent (on
+  Ray: the instance and its workers starting), and first request sent to last answer back, with
+  active/ideal: how well the servers were kept busy once requests flowed.
 - prefix-cache hit rate per server (``vllm:prefix_cache_hits_total / vllm:prefix_cache_queries_total``),
   prefill tokens, calls and tokens per accepted example.
 
@@ -49,6 +52,7 @@ import json
 import os
 import random
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -184,6 +188,14 @@ def one(args: argparse.Namespace, variant: str, docs_n: int, tmp: Path) -> dict:
             s.stop()
     summary = json.loads((out / "summary.json").read_text())
     wall = summary["wall_s"]
+    # from the run's call log: session start to the first request sent (a Ray instance and its workers
+    # starting, imports), and the active phase, first request sent to last answer back
+    db = sqlite3.connect(str(out / "run.db"))
+    try:
+        (started,) = db.execute("SELECT MIN(started) FROM sessions").fetchone()
+        first, last = db.execute("SELECT MIN(at - latency_s), MAX(at) FROM calls WHERE cache_hit = 0").fetchone()
+    finally:
+        db.close()
     scale = args.time_scale
     per = {}
     for name, x in m.items():
@@ -221,6 +233,9 @@ def one(args: argparse.Namespace, variant: str, docs_n: int, tmp: Path) -> dict:
         "calls_per_accepted": summary["calls"] / max(1, accepted),
         "tokens_per_accepted": tokens / max(1, accepted),
         "prefill_per_accepted": sum(p["prefill_tokens"] for p in per.values()) / max(1, accepted),
+        "startup_s": first - started,
+        "active_s": last - first,
+        "active_ratio": (last - first) / ideal,
     }
 
 
@@ -236,6 +251,8 @@ def show(r: dict, scale_to: int | None = None) -> None:
     print(f"\n{r['variant']}: {r['docs']} documents, {r['accepted']} accepted, {r['failed']} failed; wall "
           f"{r['wall_s']:.2f} s (process {r['process_s']:.2f} s); ideal {r['ideal_s']:.2f} s ({r['busiest']}); "
           f"time/ideal {r['ratio']:.3f}{extra}")  # fmt: skip
+    print(f"  start-up {r['startup_s']:.1f} s (session start to the first request), active {r['active_s']:.1f} s "
+          f"(first request to last answer): active/ideal {r['active_ratio']:.3f}")  # fmt: skip
     print(f"  per accepted example: {r['calls_per_accepted']:.1f} calls, {r['tokens_per_accepted']:.0f} tokens, "
           f"{r['prefill_per_accepted']:.0f} prefill tokens (after prefix-cache hits)")  # fmt: skip
     print("  server   busy   util  work s  requests  prompt tok  prefill tok  gen tok  hit rate  batch  running "
