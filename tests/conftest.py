@@ -15,6 +15,54 @@ def _isolated_cache(tmp_path, monkeypatch):
     yield
 
 
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+@pytest.fixture
+def no_proxies(monkeypatch):
+    """httpx honours proxy variables; a test against 127.0.0.1 must never go through one."""
+    for var in PROXY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+async def serve(no_proxies):
+    """Factory: ``await serve(plan, shape, url_tail="", **endpoint)`` gives (a ``tests/faultserver.py``
+    server, a runtime whose endpoint ``m`` talks to it over HTTP); everything is closed at teardown.
+    ``url_tail``: the base URL's path (default ``/v1``); ``endpoint``: endpoint keys over the defaults
+    (quick backoff, ``max_retries`` 3, ``timeout_s`` 10)."""
+    from typing import Any
+
+    from autodata.config import validate_config
+    from autodata.llm.runtime import ModelRuntime
+    from faultserver import FaultServer
+
+    made: list[Any] = []
+
+    async def make(plan: Any = None, shape: Any = None, url_tail: str = "", **endpoint: Any):
+        srv = await FaultServer(plan=plan, shape=shape).start()
+        ep: dict[str, Any] = {
+            "provider": "openai",
+            "model": "sim-weak",
+            "base_url": f"http://127.0.0.1:{srv.port}{url_tail or '/v1'}",
+            "backoff_base_s": 0.01,
+            "backoff_max_s": 0.05,
+            "max_retries": 3,
+            "timeout_s": 10,
+        }
+        ep.update(endpoint)
+        rt = ModelRuntime(validate_config({"seed": 0, "models": {"m": ep}}))
+        made.append((srv, rt))
+        return srv, rt
+
+    yield make
+    for srv, rt in made:
+        await rt.aclose()
+        await srv.stop()
+
+
 @contextlib.contextmanager
 def autodata_server(*args: str) -> Iterator[str]:
     """`python -m autodata ARGS` (a server command) in a subprocess; yields the first line it prints

@@ -80,6 +80,39 @@ def worker_dies(out: Path) -> dict:
     return {"killed": killed.get("pid"), "documents": summary["documents"]}
 
 
+def labels_and_waits(out: Path) -> dict:
+    """A run on 2 Ray workers against an OpenAI-compatible server that answers from the simulated ladder
+    (``system_fingerprint: autodata-simulated``, as ``serve-sim`` does) and asks for a 1.2 s pause
+    (429 with ``Retry-After``) on its first request: what reaches the driver from the workers."""
+    import yaml
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from autodata.config import validate_config
+    from autodata.executors.ray_pool import RayExecutor
+    from autodata.loop.run import run
+    from faultserver import FaultServer, rate_limited
+
+    async def go() -> dict:
+        srv = await FaultServer(plan=lambda a: rate_limited(1.2) if a.index == 0 else None).start()
+        try:
+            data = yaml.safe_load((ROOT / "examples" / "quickstart.yaml").read_text())
+            data["documents"]["paths"] = [str(ROOT / "examples/corpus/papers")]
+            for ep in data["models"].values():
+                ep.update(provider="openai", base_url=srv.url, max_retries=3, backoff_base_s=0.01)
+            data["executor"] = {"kind": "ray", "workers": 2}
+            c = validate_config(data)
+            ex = RayExecutor(c, use_cache=False)
+            waits: list = []
+            ex.on_wait = lambda endpoint, seconds, why: waits.append([endpoint, seconds, why])
+            summary = await run(c, out, limit=2, use_cache=False, executor=ex)
+            return {"simulated": summary["simulated"], "simulated_models": summary["simulated_models"],
+                    "waits": waits, "faults": dict(srv.faults()), "documents": summary["documents"]}  # fmt: skip
+        finally:
+            await srv.stop()
+
+    return asyncio.run(go())
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -127,36 +160,62 @@ def _finished(db_path: Path) -> int:
         return 0
 
 
+def _in_flight_logged(db_path: Path) -> tuple[int, int]:
+    """(documents committed, call rows of documents not committed): calls logged while their documents ran."""
+    try:
+        db = sqlite3.connect(str(db_path), timeout=5)
+        try:
+            done = int(db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+            running = db.execute("SELECT COUNT(*) FROM calls WHERE document_id NOT IN (SELECT id FROM documents)")
+            return done, int(running.fetchone()[0])
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0, 0
+
+
 def driver_killed(out: Path) -> dict:
-    """SIGKILL the driver of a run on a cluster mid-run, then run the same command again."""
+    """SIGKILL the driver of a run on a cluster mid-run, once calls of documents still running are in the
+    call log (the workers report them as they come back), then run the same command again."""
+    # prices do not change answers (not in the recipe): the reference run has none
     slow = ["--set", "models.weak.simulation.latency_ms=40", "--set", "models.strong.simulation.latency_ms=40",
-            "--set", "loop.concurrency=2"]  # fmt: skip
+            "--set", "loop.concurrency=2", "--set", "models.weak.price.input_per_mtok=1.5",
+            "--set", "models.strong.price.output_per_mtok=7"]  # fmt: skip
     with head() as (address, env):
-        cmd = _run_cmd(out, address, *slow)
+        env = {**env, "AUTODATA_CACHE_DIR": tempfile.mkdtemp(prefix="cache")}
+        cmd = [c for c in _run_cmd(out, address, *slow) if c != "--no-cache"]
         with tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
             deadline = time.monotonic() + 240
-            done = 0
+            done = running = 0
             while time.monotonic() < deadline and proc.poll() is None:
-                done = _finished(out / "run.db")
-                if done >= 2:
+                done, running = _in_flight_logged(out / "run.db")
+                if done >= 1 and running:
                     break
-                time.sleep(0.05)
+                time.sleep(0.02)
             alive = proc.poll() is None
             proc.kill()
             proc.wait(timeout=30)
-            done = _finished(out / "run.db")  # what the killed session committed, to the last one
+            done, running = _in_flight_logged(out / "run.db")  # what the killed session committed, to the last one
             err.seek(0)
             first_err = err.read().decode(errors="replace")[-2000:]
         res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
         db = sqlite3.connect(str(out / "run.db"))
         try:
-            calls = db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+            made = "CASE WHEN cache_hit THEN 0 ELSE {} END"
+            table = db.execute(
+                f"SELECT SUM(1 - cache_hit), SUM(cache_hit), SUM({made.format('input_tokens')}), "
+                f"SUM({made.format('output_tokens')}), SUM(cost_usd) FROM calls"
+            ).fetchone()
+            first = db.execute("SELECT COUNT(*) FROM calls WHERE session = (SELECT MIN(session) FROM calls)")
+            first_calls = first.fetchone()[0]
             per_session = dict(db.execute("SELECT rowid, documents FROM sessions").fetchall())
         finally:
             db.close()
-    return {"killed_alive": alive, "done_before": done, "first_stderr": first_err, "returncode": res.returncode,
-            "stderr": res.stderr[-2000:], "calls": calls, "documents_per_session": per_session}  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
+    return {"killed_alive": alive, "done_before": done, "running_logged": running, "first_stderr": first_err,
+            "returncode": res.returncode, "stderr": res.stderr[-2000:], "table": table, "first_calls": first_calls,
+            "summary": summary, "documents_per_session": per_session}  # fmt: skip
 
 
 def unreachable(out: Path) -> dict:
@@ -175,6 +234,7 @@ if __name__ == "__main__":
         "worker_dies": worker_dies,
         "cluster": cluster,
         "driver_killed": driver_killed,
+        "labels_and_waits": labels_and_waits,
         "unreachable": unreachable,
     }[name](out)
     print(json.dumps(result))

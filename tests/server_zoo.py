@@ -257,6 +257,58 @@ def azure(a: Arrival, code: int, payload: Any) -> tuple[int, Any]:
     return code, _strip_fingerprint(payload)
 
 
+# ---------------------------------------------------------------------------------------------- transient
+
+# The reply without an answer each server above sends, as (finish_reason, message) for a plain completion.
+NO_ANSWER_REPLIES: dict[str, tuple[str, dict[str, Any]]] = {
+    "content_filter": ("content_filter", {"content": None}),  # Azure, see ``azure``
+    "reasoning_only": ("length", {"content": None, "reasoning_content": "Let me think about the passage first."}),
+    "unclosed_think": ("length", {"content": "<think>Let me think about the passage first."}),  # no reasoning parser
+    "empty": ("stop", {"content": ""}),
+}
+
+
+class Outage:
+    """A server whose model gives no answer (one of :data:`NO_ANSWER_REPLIES`) to every plain completion request
+    until :meth:`end` is called, then answers: the transient kind of the replies above (an upstream outage
+    behind a gateway, a content-filter incident, thinking that ran past the budget under load). Structured
+    requests are answered throughout. One instance per server."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.over = False
+        self.sent = 0  # replies without an answer sent
+
+    def end(self) -> None:
+        self.over = True
+
+    def __call__(self, a: Arrival, code: int, payload: Any) -> tuple[int, Any]:
+        if code == 200 and not _structured(a) and not self.over:
+            self.sent += 1
+            finish, message = NO_ANSWER_REPLIES[self.kind]
+            c = _choice(payload)
+            c["finish_reason"] = finish
+            c["message"] = {"role": "assistant", **message}
+        return code, _strip_fingerprint(payload)
+
+
+def sometimes_no_answer(kind: str, rate: float = 0.3) -> Shape:
+    """No answer (:data:`NO_ANSWER_REPLIES`) to a share ``rate`` of plain completion requests, chosen by a hash
+    of the whole body (seed included): the same request always gets the same reply, as on a server that
+    honours ``seed`` with a deterministic model."""
+
+    def shape(a: Arrival, code: int, payload: Any) -> tuple[int, Any]:
+        digest = hashlib.sha256((kind + json.dumps(a.body, sort_keys=True)).encode()).digest()
+        if code == 200 and not _structured(a) and digest[0] / 256.0 < rate:
+            finish, message = NO_ANSWER_REPLIES[kind]
+            c = _choice(payload)
+            c["finish_reason"] = finish
+            c["message"] = {"role": "assistant", **message}
+        return code, _strip_fingerprint(payload)
+
+    return shape
+
+
 # ---------------------------------------------------------------------------------------------- serve-sim
 
 

@@ -72,3 +72,16 @@ def test_the_simulator_bank_is_sound_and_its_bugs_really_fail():
                 assert r.total >= 5 and r.passed < r.total, (t.name, kind)
 
     asyncio.run(go())
+
+
+def test_a_bank_variant_is_its_reference_edited_and_a_stale_edit_fails():
+    """Wrong solutions are written as edits of the reference; an edit whose text is not there exactly once
+    (the reference changed under it) raises instead of leaving a variant that equals the reference."""
+    from autodata.sim.code_bank import BY_NAME, variant
+
+    to_roman = BY_NAME["to_roman"]
+    assert to_roman.bugs["off-by-one"] == to_roman.reference.replace("n <= 3999", "n < 3999")
+    with pytest.raises(ValueError, match="found 0 times"):
+        variant(to_roman.reference, (("no such text", "x"),))
+    with pytest.raises(ValueError, match="found 2 times"):
+        variant("a a", (("a", "b"),))

@@ -66,3 +66,30 @@ def test_two_runs_on_one_directory_then_a_killed_holder(tmp_path):
     assert (out / LOCK_NAME).exists()  # the killed holder's file is still there: its lock is not
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stderr
+
+
+def test_the_refusal_names_the_command_holding_the_lock(tmp_path):
+    """`autodata baseline` writes through the run driver; a second process is told `autodata baseline`
+    holds the directory, not `autodata run` (checked from inside the baseline, while it holds the lock)."""
+    import asyncio
+
+    import yaml
+
+    from autodata.baselines.run import run_baseline
+    from autodata.config import validate_config
+
+    data = yaml.safe_load((ROOT / "examples" / "quickstart.yaml").read_text())
+    data["documents"]["paths"] = [str(ROOT / "examples" / "corpus" / "papers")]
+    data["cache"] = {"enabled": False}
+    cfg = validate_config(data)
+    out = tmp_path / "b"
+    told: list[str] = []
+
+    def probe(_progress: object) -> None:
+        try:
+            DirLock(out, "run").acquire()
+        except UserError as exc:
+            told.append(str(exc))
+
+    asyncio.run(run_baseline(cfg, out, "grounded", limit=1, on_progress=probe))
+    assert told and all("`autodata baseline`" in t for t in told), told

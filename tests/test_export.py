@@ -115,7 +115,9 @@ def test_review_decisions_choose_what_is_exported_and_edits_are_exported(run_cop
     assert edited["question"] == "Edited question?" and edited["original_question"] == examples[1]["question"]
     assert edited["rubric"] == [{"criterion": "says X", "weight": 3, "category": ""}]
     assert edited["original_rubric"] == examples[1]["rubric"]
-    assert edited["reference_answer"] == examples[1]["reference_answer"] and edited["original_reference_answer"] is None
+    # a field nobody edited: its original is itself (typed in every row, never null)
+    assert edited["reference_answer"] == examples[1]["reference_answer"] == edited["original_reference_answer"]
+    assert table[0]["original_question"] == table[0]["question"] and table[0]["original_rubric"] == table[0]["rubric"]
     assert edited["edited"] and edited["review_status"] == "approved" and edited["reviewer"] == "ada"
 
     unrejected = export(run_copy, "jsonl", tmp_path / "u.jsonl", include="unrejected")
@@ -309,9 +311,9 @@ def test_contamination_and_dedup_flags_reach_the_export(run_copy, tmp_path):
 
     flagged = export(run_copy, "jsonl", tmp_path / "b.jsonl", include=["flagged"])
     rows = {r["id"]: r for r in lines(flagged.path)}
-    assert len(rows) == len(examples) and rows[examples[0]["id"]]["flags"] == ["contamination:bench.jsonl"]
-    assert "100% of its 8-grams are in bench.jsonl" in rows[examples[0]["id"]]["flag_reasons"][0]
-    assert all(rows[e["id"]]["flags"] == [] for e in examples[1:])
+    assert len(rows) == len(examples) and rows[examples[0]["id"]]["flags"] == "contamination:bench.jsonl"
+    assert "100% of its 8-grams are in bench.jsonl" in rows[examples[0]["id"]]["flag_reasons"]
+    assert all(rows[e["id"]]["flags"] == "" for e in examples[1:])
     assert "1 exported rows carry flags" in flagged.message()
 
     # dedup at a threshold that clusters everything: all but one example are flagged as duplicates
@@ -354,7 +356,7 @@ def test_a_baseline_exports_only_what_meets_acceptance_unless_asked(baseline_run
     assert len(passing) < len(stored)  # the simulated baseline leaves some below the bar
     res = export(baseline_run, "jsonl", tmp_path / "a.jsonl")
     assert [r["id"] for r in lines(res.path)] == passing
-    assert all(r["meets_acceptance"] and r["flags"] == [] for r in lines(res.path))
+    assert all(r["meets_acceptance"] and r["flags"] == "" for r in lines(res.path))
     assert res.selection.excluded == {"failed_acceptance": len(stored) - len(passing)}
     status = cli("status", str(baseline_run)).stdout
     assert re.search(rf"accepted\s+│\s+{len(passing)} ", status)
@@ -362,33 +364,68 @@ def test_a_baseline_exports_only_what_meets_acceptance_unless_asked(baseline_run
     everything = export(baseline_run, "jsonl", tmp_path / "b.jsonl", include="accepted,failed")
     rows = lines(everything.path)
     assert len(rows) == len(stored)
-    assert [r["flags"] for r in rows] == [[] if e["meets_acceptance"] else ["failed_acceptance"] for e in stored]
+    assert [r["flags"] for r in rows] == ["" if e["meets_acceptance"] else "failed_acceptance" for e in stored]
 
 
 # ------------------------------------------------------------------ types and splits
 
 
-def test_every_format_has_the_same_column_types_and_concatenates(sim_run, tmp_path):
-    loaded = []
-    for fmt, name in (("jsonl", "x.jsonl"), ("parquet", "x.parquet"), ("hf", "hf")):
-        loaded.append(load(fmt, export(sim_run, fmt, tmp_path / name).path, tmp_path / "cache"))
-    jsonl, parquet, hf = loaded
-    assert parquet.features == hf.features
-    for key, feature in parquet.features.items():
-        # a column null in every row has no type in JSON; everything else is the same type
-        assert jsonl.features[key] == feature or "null" in str(jsonl.features[key]), key
-    assert jsonl.features["created_at"] == parquet.features["created_at"]
-    both = datasets.concatenate_datasets(loaded)
-    assert both.num_rows == 3 * jsonl.num_rows
-    assert both["created_at"][0] == lines(tmp_path / "x.jsonl")[0]["created_at"]
+def _null_columns(features: datasets.Features) -> dict[str, str]:
+    return {k: str(v) for k, v in features.items() if "null" in str(v)}
+
+
+@pytest.mark.parametrize("run", ["sim_run", "verifiable_run"])
+@pytest.mark.parametrize("columns", [(), ("trajectory", "reasoning")])
+def test_every_format_has_the_same_non_null_column_types_and_concatenates(run, columns, request, tmp_path):
+    """Issue 15: on a run where nothing was flagged, reviewed or edited, a JSONL export loaded with plain
+    ``datasets.load_dataset("json", ...)`` (no features given) has the very column types of the Parquet
+    and ``datasets`` exports, none of them the null type, in every layout, with and without the
+    ``--include`` columns; the formats concatenate."""
+    run_dir = request.getfixturevalue(run)
+    include = ["auto", *columns]
+
+    def load_plain(path: Path) -> datasets.Dataset:
+        kind = "json" if path.suffix == ".jsonl" else "parquet"
+        return datasets.load_dataset(kind, data_files=str(path), cache_dir=str(tmp_path / "cache"))["train"]
+
+    for layout, formats in (("examples", ("jsonl", "parquet", "hf")), ("rl", ("rl",)), ("sft", ("sft",))):
+        loaded = []
+        for fmt in formats:
+            if layout == "examples":
+                path = export(run_dir, fmt, tmp_path / f"{fmt}-x", include=include).path
+                loaded.append(datasets.load_from_disk(str(path)) if fmt == "hf" else None)
+                if fmt != "hf":
+                    path = path.rename(path.with_suffix(".jsonl" if fmt == "jsonl" else ".parquet"))
+                    loaded[-1] = load_plain(path)
+            else:
+                for suffix in (".jsonl", ".parquet"):
+                    loaded.append(load_plain(export(run_dir, fmt, tmp_path / f"{fmt}{suffix}", include=include).path))
+        first = loaded[0]
+        assert first.num_rows > 0
+        for ds in loaded:
+            assert _null_columns(ds.features) == {}, (layout, ds.features)
+            assert ds.features == first.features, layout
+        both = datasets.concatenate_datasets(loaded)
+        assert both.num_rows == len(loaded) * first.num_rows
+    assert lines(tmp_path / "jsonl-x.jsonl")[0]["flags"] == ""  # nothing flagged: an empty text, not null
+
+
+def test_the_features_helper_gives_the_exported_types(sim_run, tmp_path):
     from autodata.export.write import features
 
+    hf = datasets.load_from_disk(str(export(sim_run, "hf", tmp_path / "hf").path))
     exact = datasets.Dataset.from_json(
-        str(tmp_path / "x.jsonl"),
+        str(export(sim_run, "jsonl", tmp_path / "x.jsonl").path),
         features=features("jsonl", list(hf.features["models"])),
         cache_dir=str(tmp_path / "c2"),
     )
-    assert exact.features == parquet.features
+    assert exact.features == hf.features
+    for fmt in ("rl", "sft"):
+        got = datasets.Dataset.from_parquet(
+            str(export(sim_run, fmt, tmp_path / f"{fmt}.parquet", include="trajectory,reasoning").path),
+            cache_dir=str(tmp_path / "c3"),
+        )
+        assert got.features == features(fmt, columns=("trajectory", "reasoning"))
 
 
 def test_splits_are_cut_by_document_and_seeded(run_copy, tmp_path):
@@ -436,3 +473,67 @@ def test_splits_are_cut_by_document_and_seeded(run_copy, tmp_path):
             parse_split(bad)
     res = cli("export", str(run_copy), "--split", "train=2")
     assert res.returncode == 2 and "--split" in res.stderr
+
+
+# ------------------------------------------------------------------ --include trajectory / reasoning in rl and sft
+
+
+def _with_reasoning(run_dir: Path) -> list[dict]:
+    """Give every stored attempt (and the trajectory's) a reasoning text, as a server with a reasoning
+    parser returns it (the simulated solvers return none); returns the stored examples."""
+    con = sqlite3.connect(run_dir / "run.db", isolation_level=None)
+    out = []
+    for ex_id, data in con.execute("SELECT id, data FROM examples").fetchall():
+        e = json.loads(data)
+        for side in ("weak", "strong"):
+            for i, a in enumerate(e[side]["attempts"]):
+                a["reasoning"] = f"THOUGHT {side} {i} of {ex_id}"
+        for rnd in e.get("trajectory") or []:
+            for side in ("weak", "strong"):
+                for i, a in enumerate(rnd.get(side) or []):
+                    a["reasoning"] = f"THOUGHT round {rnd['round']} {side} {i}"
+        con.execute("UPDATE examples SET data = ? WHERE id = ?", (json.dumps(e), ex_id))
+        out.append(e)
+    con.close()
+    return out
+
+
+def test_rl_and_sft_exports_carry_the_trajectory_and_reasoning_on_request(run_copy, tmp_path):
+    """Issue 14: ``--include trajectory`` / ``--include reasoning`` reach the rl and sft layouts (loaded
+    back with ``datasets``), not only the examples layout; without them neither column is there."""
+    stored = {e["id"]: e for e in _with_reasoning(run_copy)}
+
+    def load_file(path: Path) -> datasets.Dataset:
+        kind = "json" if path.suffix == ".jsonl" else "parquet"
+        return datasets.load_dataset(kind, data_files=str(path), cache_dir=str(tmp_path / "cache"))["train"]
+
+    for suffix in (".parquet", ".jsonl"):
+        plain_rl = load_file(export(run_copy, "rl", tmp_path / f"rl{suffix}").path)
+        plain_sft = load_file(export(run_copy, "sft", tmp_path / f"sft{suffix}").path)
+        for ds in (plain_rl, plain_sft):
+            assert not {"trajectory", "reasoning", "weak_attempts", "strong_attempts"} & set(ds.column_names)
+        assert "THOUGHT" not in json.dumps(plain_rl.to_list() + plain_sft.to_list())
+
+        rl = load_file(export(run_copy, "rl", tmp_path / f"rl-all{suffix}", include="trajectory,reasoning").path)
+        for row in rl:
+            e = stored[row["id"]]
+            assert json.loads(row["trajectory"]) == e["trajectory"]  # every round, reasoning included
+            assert [a["reasoning"] for a in row["strong_attempts"]] == [a["reasoning"] for a in e["strong"]["attempts"]]
+            assert [a["answer"] for a in row["weak_attempts"]] == [a["answer"] for a in e["weak"]["attempts"]]
+            assert "THOUGHT" not in json.dumps(row["prompt"])  # the prompt is only what the solvers were asked
+
+        traj_only = load_file(export(run_copy, "rl", tmp_path / f"rl-t{suffix}", include="trajectory").path)
+        assert "strong_attempts" not in traj_only.column_names
+        assert all("THOUGHT" not in row["trajectory"] for row in traj_only)
+        assert json.loads(traj_only[0]["trajectory"])[-1]["strong"][0]["answer"]
+
+        sft = load_file(
+            export(run_copy, "sft", tmp_path / f"sft-all{suffix}", include=["reasoning", "trajectory"]).path
+        )
+        for row in sft:
+            e = stored[row["id"]]
+            best = max(e["strong"]["attempts"], key=lambda a: a["score"])
+            assert row["messages"][-1]["content"] == best["answer"] and row["reasoning"] == best["reasoning"]
+            assert json.loads(row["trajectory"]) == e["trajectory"]
+        sft_r = load_file(export(run_copy, "sft", tmp_path / f"sft-r{suffix}", include="reasoning").path)
+        assert "trajectory" not in sft_r.column_names and sft_r["reasoning"] == sft["reasoning"]

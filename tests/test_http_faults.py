@@ -36,16 +36,11 @@ from faultserver import (
 pytestmark = pytest.mark.timeout(60)
 
 NAME = "m"
-PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 @pytest.fixture(autouse=True)
-def _no_proxies(monkeypatch):
-    """httpx honours proxy variables; a test against 127.0.0.1 must never go through one."""
-    for var in PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+def _no_proxies(no_proxies):
+    """tests/conftest.py's ``no_proxies`` for every test here."""
 
 
 @pytest.fixture

@@ -110,6 +110,42 @@ def test_more_workers_than_an_endpoint_has_slots_is_a_config_error():
     assert cfg("executor.kind=ray", "executor.workers=64").executor.workers == 64
 
 
+def test_the_driver_folds_in_worker_reports(monkeypatch):
+    """What a worker's report does at the driver, without a cluster: call rows go to the call log's queue and
+    the live totals, a long wait reaches the progress line (``cli_common._show_waits``), servers that said
+    they are simulated are remembered, started documents free their worker's queue for admission."""
+    import io
+
+    from rich.console import Console
+
+    from autodata import cli_common
+    from autodata.executors.ray_pool import WORKER_QUEUE, RayExecutor
+
+    ex = RayExecutor(cfg("executor.kind=ray", "executor.workers=2"))
+    ex.unstarted = [{f"d{i}" for i in range(WORKER_QUEUE)}, {"e0"}]
+    assert ex.has_room()  # worker 1 holds fewer than WORKER_QUEUE documents it has not started
+    ex.unstarted[1] |= {f"e{i}" for i in range(WORKER_QUEUE)}
+    assert not ex.has_room()
+    shown = io.StringIO()
+    monkeypatch.setattr(cli_common, "err", Console(file=shown, width=200))
+    cli_common._show_waits(ex)
+    woken: list[int] = []
+    ex.on_call = lambda: woken.append(1)
+    row = {"at": 1.0, "document_id": "d0", "endpoint": "weak", "role": "weak_solver", "cache_hit": False,
+           "input_tokens": 10, "output_tokens": 5, "cost_usd": 0.5, "latency_s": 0.1}  # fmt: skip
+    report = {"started": ["d0", "d1"], "rows": [row], "waits": [["weak", 30.0, "Retry-After from the server"]],
+              "simulated": ["weak"]}  # fmt: skip
+    ex._take(0, report)
+    assert "weak: waiting 30 s (Retry-After from the server)" in shown.getvalue()
+    assert woken and ex.has_room() and ex.unstarted[0] == {f"d{i}" for i in range(2, WORKER_QUEUE)}
+    assert ex.leftover_calls() == [row] and ex.leftover_calls() == []
+    assert ex.totals().calls == 1 and ex.totals().cost_usd == 0.5
+    assert ex.simulated_endpoints() == ["weak"]
+    ex._take(1, {"started": [], "rows": [], "waits": [["judge", 2.0, "backoff"]], "simulated": ["judge"]})
+    assert "judge" not in shown.getvalue()  # below 5 s: not worth a line
+    assert ex.simulated_endpoints() == ["judge", "weak"]
+
+
 def test_ray_workers_give_the_same_outputs_as_one_process(local_reference, tmp_path):
     out = tmp_path / "ray"
     got = in_loopback_netns("same_outputs", out, tmp_path)
@@ -128,6 +164,33 @@ def test_a_worker_that_dies_has_its_documents_run_elsewhere(local_reference, tmp
     assert outputs(out) == outputs(local_reference[0])
 
 
+def test_ray_workers_report_simulated_servers_and_their_waits_to_the_driver(tmp_path):
+    """Labels that are true and waits that are shown, on Ray as locally (issue 12): a server that says it is
+    the simulator (``system_fingerprint``) is labelled simulated in the summary, the store, the card and the
+    report; a worker's Retry-After pause reaches the driver's ``on_wait`` (the progress line's hook)."""
+    out = tmp_path / "labels"
+    got = in_loopback_netns("labels_and_waits", out, tmp_path)
+    assert got["documents"]["failed_this_session"] == 0, got
+    assert got["simulated"] is True
+    assert got["simulated_models"] == ["challenger", "judge", "strong", "weak"]
+    assert got["faults"].get("429+retry-after") == 1, got["faults"]
+    assert got["waits"] and 1.0 <= max(w[1] for w in got["waits"]) <= 1.3, got["waits"]
+
+    from autodata.export.rows import select
+    from autodata.export.write import dataset_card
+    from autodata.report.build import run_report
+    from autodata.run_info import RunInfo
+    from autodata.store.run_store import RunStore
+
+    store = RunStore.open_existing(out)
+    try:
+        assert RunInfo.load(store).simulated
+        assert "SIMULATED DATA" in dataset_card(store, select(store), "jsonl", ["question"])
+    finally:
+        store.close()
+    assert any("SIMULATED" in note for note in run_report(out).notes)
+
+
 def test_run_on_a_ray_start_cluster_on_loopback(local_reference, tmp_path):
     out = tmp_path / "cluster"
     got = in_loopback_netns("cluster", out, tmp_path)
@@ -139,18 +202,29 @@ def test_run_on_a_ray_start_cluster_on_loopback(local_reference, tmp_path):
     assert addresses and all(a.startswith(loopback) for a in addresses)
 
 
-def test_a_killed_driver_resumes_on_the_cluster_without_loss_or_duplicates(local_reference, tmp_path):
+def test_a_killed_driver_resumes_on_the_cluster_and_its_summary_counts_every_call_logged(local_reference, tmp_path):
+    """kill -9 of a Ray driver mid-run, then resume: outputs as uninterrupted, and the summary's usage is the
+    call log's, which holds the calls the workers made for documents still running when the driver died
+    (they report their calls as they come back, not with the finished document). The local executor's
+    version of this test is tests/test_run.py::test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run."""
     out = tmp_path / "resumed"
     got = in_loopback_netns("driver_killed", out, tmp_path)
     assert got["killed_alive"], "the run ended before it could be killed: " + got["first_stderr"]
     assert got["returncode"] == 0, got["stderr"]
     done = got["done_before"]
-    assert 2 <= done < 8
+    assert 1 <= done < 8
+    # calls of documents the killed session never committed reached the log while they ran
+    assert got["running_logged"] > 0
     # the second session ran exactly the documents the first did not commit
     assert got["documents_per_session"] == {"1": 0, "2": 8 - done}
     assert outputs(out) == outputs(local_reference[0])
-    # every call is recorded once: the killed session's in-flight calls were never committed
-    assert got["calls"] == local_reference[1]["calls"]
+    s = got["summary"]
+    assert s["sessions"] == 2 and s["sessions_unfinished"] == 1 and s["documents"]["total"] == 8
+    calls, hits, tin, tout, cost = got["table"]
+    assert got["first_calls"] > 0  # the killed session's calls are in the log
+    assert (s["calls"], s["cache_hits"], s["input_tokens"], s["output_tokens"]) == (calls, hits, tin, tout)
+    assert cost > 0 and s["cost_usd"] == pytest.approx(cost, abs=1e-6)
+    assert sum(r["calls"] for r in s["usage_by_role"].values()) == calls
 
 
 def test_an_unreachable_cluster_is_a_user_error(tmp_path):

@@ -7,7 +7,7 @@ structured call whose reply has a problem is asked again, never parsed into a de
 
 from __future__ import annotations
 
-from typing import Any
+import functools
 
 import pytest
 from pydantic import BaseModel
@@ -16,46 +16,17 @@ from autodata.config import validate_config
 from autodata.llm.replies import split_reasoning
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import StructuredOutputError
-from faultserver import FaultServer, completion, reply
+from faultserver import completion, reply
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("no_proxies")]
 
-PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 MSG = [{"role": "user", "content": "What sets the pace of tidal mooring schedules in the harbour?"}]
 
 
-@pytest.fixture(autouse=True)
-def _no_proxies(monkeypatch):
-    for var in PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 @pytest.fixture
-async def serve():
-    """Factory: (server, runtime for endpoint ``m`` on it); everything closed at teardown."""
-    made: list[Any] = []
-
-    async def make(plan: Any = None, shape: Any = None, **endpoint: Any) -> tuple[FaultServer, ModelRuntime]:
-        srv = await FaultServer(plan=plan, shape=shape).start()
-        ep: dict[str, Any] = {
-            "provider": "openai",
-            "model": "sim-weak",
-            "base_url": srv.url,
-            "backoff_base_s": 0.01,
-            "backoff_max_s": 0.05,
-            "max_retries": 2,
-            "timeout_s": 10,
-        }
-        ep.update(endpoint)
-        rt = ModelRuntime(validate_config({"seed": 0, "models": {"m": ep}}))
-        made.append((srv, rt))
-        return srv, rt
-
-    yield make
-    for srv, rt in made:
-        await rt.aclose()
-        await srv.stop()
+def serve(serve):
+    """tests/conftest.py's ``serve`` (a fault server and a runtime on it) with this file's retry budget, 2."""
+    return functools.partial(serve, max_retries=2)
 
 
 def always(fault):
@@ -102,19 +73,42 @@ async def test_reply_without_an_answer_has_a_problem(serve, body, code):
     assert rt.meter.totals.problems == {code: 1}
 
 
-async def test_problem_replies_from_the_provider_are_not_cached(serve, tmp_path):
+@pytest.mark.parametrize(("body", "code"), CASES, ids=[f"{i}-{c}" for i, (_, c) in enumerate(CASES)])
+async def test_replies_without_an_answer_are_never_served_from_the_cache(serve, tmp_path, body, code):
+    """A reply with no answer (every problem but ``truncated``) is not cached: a resumed or repeated run
+    asks the server again -- which may answer now -- instead of replaying the useless reply. A truncated
+    answer holds text a structured parser may repair: cached like any answer."""
     from autodata.llm.cache import CallCache
 
-    body = completion({"content": ""}, "error", choice={"error": {"message": "upstream timeout"}})
     srv, _ = await serve(plan=lambda a: reply(body) if a.index == 0 else None)
-    cache = CallCache(tmp_path / "c.sqlite")
     cfg = validate_config({"models": {"m": {"provider": "openai", "model": "sim-weak", "base_url": srv.url}}})
-    async with ModelRuntime(cfg, cache=cache) as rt:
+    async with ModelRuntime(cfg, cache=CallCache(tmp_path / "c.sqlite")) as rt:
         first = await rt.complete("m", MSG)
+    async with ModelRuntime(cfg, cache=CallCache(tmp_path / "c.sqlite")) as rt:  # a later run: same cache
         second = await rt.complete("m", MSG)
-    assert first.problem and first.problem.startswith("provider_error")
-    assert second.problem is None and second.text and not second.cached
-    assert srv.count == 2
+    assert first.problem and first.problem.startswith(code + ":")
+    if code == "truncated":
+        assert second.cached and second.problem == first.problem and srv.count == 1
+    else:
+        assert second.problem is None and second.text and not second.cached
+        assert srv.count == 2
+
+
+async def test_a_stored_reply_without_an_answer_is_asked_again(serve, tmp_path):
+    """A cache written before this rule may hold such replies: they are not replayed either."""
+    from autodata.llm.cache import CallCache
+    from autodata.llm.types import Completion, Usage
+
+    srv, _ = await serve()
+    cfg = validate_config({"models": {"m": {"provider": "openai", "model": "sim-weak", "base_url": srv.url}}})
+    cache = CallCache(tmp_path / "c.sqlite")
+    async with ModelRuntime(cfg, cache=cache) as rt:
+        key = rt.request("m", MSG).cache_key()
+        why = "content_filter: finish_reason content_filter with 0 characters of content"
+        stored = Completion(text="", finish_reason="content_filter", usage=Usage(), model="sim-weak", problem=why)
+        cache.put(key, "sim-weak", stored.to_cache())
+        done = await rt.complete("m", MSG)
+    assert done.problem is None and not done.cached and srv.count == 1
 
 
 async def test_gemini_list_error_body_is_unwrapped(serve):

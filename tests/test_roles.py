@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -115,7 +116,9 @@ async def test_verifier_verdict_from_the_model():
 
 async def test_solver_sees_only_context_and_question():
     b = Scripted(["Because it bounds the update."])
-    out = await solver.solve(rt(b), "m", EXAMPLE["context"], EXAMPLE["question"], k=3, role="weak_solver")
+    out = await asyncio.gather(
+        *solver.solve_each(rt(b), "m", EXAMPLE["context"], EXAMPLE["question"], k=3, role="weak_solver")
+    )
     assert len(out) == 3 and len({body["seed"] for body in b.bodies}) == 3
     prompt = b.prompt()
     assert EXAMPLE["context"] in prompt and EXAMPLE["question"] in prompt

@@ -107,9 +107,48 @@ def test_a_1gb_write_hits_the_file_size_limit(bw: BubblewrapExecutor) -> None:
     assert all("File too large" in f.error for f in r.failures)
 
 
+FLOOD = sol("while True:\n    print('x' * 10000)")
+
+
 def test_flooding_stdout_hits_the_output_limit(bw: BubblewrapExecutor) -> None:
-    r = bw.run(sol("while True:\n    print('x' * 10000)"), TESTS)
-    assert r.passed == 0 and r.stop_reason in ("output", "file_size")
+    """Output reaches the supervisor through pipes, so the output limit is what stops a flood, whatever the
+    load: it used to be files polled every 5 ms, and a supervisor starved of CPU let the flood run into the
+    file-size limit first (the tests then ended with exit code 3: stop reason ``exited``)."""
+    r = bw.run(FLOOD, TESTS)
+    assert (r.passed, r.total, r.stop_reason) == (0, 2, "output")
+    assert LIMITS.output_bytes < r.resources["output_bytes"] <= LIMITS.output_bytes + 2 * 65536
+
+
+def test_a_starved_supervisor_still_stops_a_flood_at_the_output_limit(tmp_path: Path) -> None:
+    """The load that made the flood test flaky, made certain: the runner's supervisor polls once a second
+    (not every 5 ms), while the solution can write its 5 MB file-size limit in milliseconds. The flood
+    still stops on ``output``, with no more than the limit and a pipe's worth of bytes counted."""
+    import json
+    import subprocess
+    import sys
+
+    import autodata.sandbox.local as local
+
+    code, work = tmp_path / "code", tmp_path / "work"
+    code.mkdir()
+    shutil.copyfile(local.RUNNER, tmp_path / "runner.py")  # alone: the package's own modules shadow the stdlib's
+    (code / "solution.py").write_text(FLOOD)
+    (code / "tests.py").write_text(TESTS)
+    spec = json.dumps({"code_dir": str(code), "work": str(work), "limits": LIMITS.to_dict()})
+    driver = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import runner; runner.POLL_SECONDS = 1.0; "
+        "runner.supervise(__import__('json').loads(sys.argv[2]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", driver, str(tmp_path), spec],
+        capture_output=True,
+        timeout=LIMITS.wall_seconds + 20,
+        check=False,
+    )
+    report = json.loads(proc.stdout.decode().split("AUTODATA_SANDBOX_REPORT ", 1)[1])
+    assert (report["passed"], report["total"], report["stop_reason"]) == (0, 2, "output"), report
+    assert LIMITS.output_bytes < report["resources"]["output_bytes"] <= LIMITS.output_bytes + 2 * 65536
+    assert (work / ".stdout").stat().st_size <= LIMITS.output_bytes
 
 
 def test_home_ssh_and_the_run_directory_are_not_visible(bw: BubblewrapExecutor, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ a server refuses or ignores, Azure's URL, header and query. Each test cites the 
 from __future__ import annotations
 
 import base64
-from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -15,47 +14,12 @@ from autodata.config import validate_config
 from autodata.errors import ConfigError
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError
-from faultserver import FaultServer, rate_limited, reply
+from faultserver import rate_limited, reply
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("no_proxies")]
 
 MSG = [{"role": "user", "content": "What sets the pace of tidal mooring schedules in the harbour?"}]
-PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-
-
-@pytest.fixture(autouse=True)
-def _no_proxies(monkeypatch):
-    for var in PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
-@pytest.fixture
-async def serve():
-    made: list[Any] = []
-
-    async def make(
-        plan: Any = None, shape: Any = None, url_tail: str = "", **endpoint: Any
-    ) -> tuple[FaultServer, ModelRuntime]:
-        srv = await FaultServer(plan=plan, shape=shape).start()
-        ep: dict[str, Any] = {
-            "provider": "openai",
-            "model": "sim-weak",
-            "base_url": f"http://127.0.0.1:{srv.port}{url_tail or '/v1'}",
-            "backoff_base_s": 0.01,
-            "backoff_max_s": 0.05,
-            "max_retries": 3,
-            "timeout_s": 10,
-        }
-        ep.update(endpoint)
-        rt = ModelRuntime(validate_config({"seed": 0, "models": {"m": ep}}))
-        made.append((srv, rt))
-        return srv, rt
-
-    yield make
-    for srv, rt in made:
-        await rt.aclose()
-        await srv.stop()
+# ``serve`` (tests/conftest.py): a fault server and a runtime on it, no proxies in the way
 
 
 class Verdict(BaseModel):

@@ -29,7 +29,6 @@ pytestmark = pytest.mark.timeout(300)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted((ROOT / "examples/corpus/papers").glob("*"))[:2]
-PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 class ServerThread:
@@ -136,10 +135,7 @@ def run_mode(name: str, tmp: Path, monkeypatch: Any = None, **overrides: Any) ->
 
 
 @pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    for var in PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+def _env(monkeypatch, tmp_path, no_proxies):
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", zoo.AZURE_KEY)
     monkeypatch.chdir(tmp_path)
 
@@ -274,6 +270,100 @@ def test_sglang_context_length_wording_is_a_context_error(tmp_path):
     r = run_mode("sglang", tmp_path, documents={"paths": [str(docs)], "max_tokens": 60000})
     text = json.dumps(r["summary"]) + r["output"]
     assert "context" in text, text[-2000:]
+
+
+def _cli_run(cfg: dict[str, Any], tmp: Path, out: Path, name: str = "c.yaml") -> tuple[int, dict[str, Any]]:
+    path = tmp / name
+    path.write_text(yaml.safe_dump(cfg))
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(out), "--no-preflight", "-q"])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, json.loads((out / "summary.json").read_text())
+
+
+def _copy_docs(tmp: Path) -> Path:
+    docs = tmp / "docs"
+    docs.mkdir()
+    for d in DOCS:
+        shutil.copy(d, docs / d.name)
+    return docs
+
+
+@pytest.mark.parametrize("kind", sorted(zoo.NO_ANSWER_REPLIES))
+def test_a_reply_without_an_answer_is_asked_again_on_resume(tmp_path, kind):
+    """A solver reply with no answer (Azure's filter, vLLM's reasoning-only, an unclosed think, empty) is not
+    cached: the documents it failed are retried on resume and the server is asked again -- it answers now --
+    instead of the useless replies being replayed from the cache (they were: the resume failed the same way)."""
+    outage = zoo.Outage(kind)
+    mode = zoo.Mode(f"outage-{kind}", "see NO_ANSWER_REPLIES", outage)
+    docs = _copy_docs(tmp_path)
+    out = tmp_path / "out"
+    with ServerThread(mode) as srv:
+        cfg = config_for(mode, srv.port, docs)
+        cfg["loop"]["max_rounds"] = 1  # one round: every solver request of the resume was sent in the outage
+        first_exit, first = _cli_run(cfg, tmp_path, out)
+        during = len(srv.chat_records())
+        outage.end()
+        second_exit, second = _cli_run(cfg, tmp_path, out)
+        asked_again = [r for r in srv.chat_records()[during:] if "response_format" not in r.body]
+    assert first_exit == 1 and first["documents"]["failed_this_session"] == 2
+    assert first["documents"]["accepted"] + first["documents"]["exhausted"] == 0
+    assert all("valid attempts" in f["error"] and kind in f["error"] for f in first["failures"])
+    assert first["servers"]["replies_without_answer"][kind] == outage.sent
+    assert second_exit == 0, second.get("failures")
+    assert second["documents"]["accepted"] + second["documents"]["exhausted"] == 2
+    assert second["documents"]["failed_this_session"] == 0
+    assert asked_again  # the solvers' requests of the outage went to the server again
+
+
+def test_runs_are_reproducible_from_the_cache_with_replies_without_an_answer(tmp_path):
+    """A server that honours ``seed`` gives the same reply to the same request: about 30 % of solver requests
+    have no answer, each replaced by a re-sample. A second run from the same cache asks exactly those requests
+    again (the re-samples and everything else are replayed) and writes the same examples."""
+    mode = zoo.Mode("no-answer-by-seed", "vllm reasoning_only", zoo.sometimes_no_answer("reasoning_only"))
+    docs = _copy_docs(tmp_path)
+    with ServerThread(mode) as srv:
+        cfg = config_for(mode, srv.port, docs)
+        cfg["loop"]["max_resamples"] = 4
+        _, first = _cli_run(cfg, tmp_path, tmp_path / "one")
+        during = len(srv.chat_records())
+        _, second = _cli_run(cfg, tmp_path, tmp_path / "two")
+        again = srv.chat_records()[during:]
+    no_answer = first["servers"]["replies_without_answer"].get("reasoning_only", 0)
+    assert no_answer > 0
+    assert len(again) == no_answer and second["servers"]["replies_without_answer"]["reasoning_only"] == no_answer
+    assert all("response_format" not in r.body for r in again)
+    for name in ("examples.jsonl", "episodes.jsonl"):
+        one = [json.loads(x) for x in (tmp_path / "one" / name).read_text().splitlines()]
+        two = [json.loads(x) for x in (tmp_path / "two" / name).read_text().splitlines()]
+        for row in one + two:
+            row.pop("created_at", None)
+        assert one == two, name
+    assert first["documents"] == second["documents"]
+
+
+def test_generate_says_which_replies_a_second_run_asks_again(tmp_path):
+    """`autodata generate` used to promise zero calls on a second run; replies without an answer are asked
+    again, and it says how many (the second run makes exactly that many calls)."""
+    mode = zoo.Mode("no-answer-by-seed", "vllm reasoning_only", zoo.sometimes_no_answer("reasoning_only", 0.5))
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": f"Say something about tide {i}."}) + "\n" for i in range(12)))
+    with ServerThread(mode) as srv:
+        cfg = {"models": {"m": {"provider": "openai", "model": "sim-weak", "base_url": srv.url, "max_retries": 0}}}
+        path = tmp_path / "g.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        args = ["generate", str(path), "--input", str(prompts), "--out", str(tmp_path / "g"), "-q"]
+        first = CliRunner().invoke(app, args)
+        during = len(srv.chat_records())
+        second = CliRunner().invoke(app, args)
+        assert second.exit_code == 0, second.output
+        again = len(srv.chat_records()) - during
+    no_answer = json.loads((tmp_path / "g" / "summary.json").read_text())["usage"]["total"]["problems"][
+        "reasoning_only"
+    ]
+    assert 0 < again == no_answer < 12
+    assert f"the {again} replies without an answer are asked again" in first.output
+    assert "zero calls" not in first.output
 
 
 def test_validate_check_runs_preflight_and_warns_about_one_name_on_two_servers(tmp_path):

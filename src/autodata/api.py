@@ -148,16 +148,9 @@ def load_examples(run_dir: str | Path, *, layout: str = "examples", include: str
 
 
 def _table(layout: str, examples: list[dict[str, Any]]) -> Any:
-    import pyarrow as pa
+    from autodata.export.rows import table
 
-    from autodata.export.rows import RL_SCHEMA, SFT_SCHEMA, example_row, examples_schema, rl_row, sft_row
-
-    if layout == "rl":
-        return pa.Table.from_pylist([rl_row(e, i) for i, e in enumerate(examples)], schema=RL_SCHEMA)
-    if layout == "sft":
-        return pa.Table.from_pylist([r for r in map(sft_row, examples) if r is not None], schema=SFT_SCHEMA)
-    rows = [example_row(e) for e in examples]
-    return pa.Table.from_pylist(rows, schema=examples_schema(rows))
+    return table(layout, examples)
 
 
 def generate(

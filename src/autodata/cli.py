@@ -215,7 +215,17 @@ def _print_summary(summary: dict[str, Any]) -> None:
         highlight=False,
     )
     if summary["usage"]["total"]["calls"] and summary.get("cache", {}).get("enabled"):
-        out.print("run the same command again: every answer now comes from the call cache (zero calls)")
+        from autodata.llm.replies import NO_ANSWER
+
+        total = summary["usage"]["total"]
+        again = sum(n for code, n in (total.get("problems") or {}).items() if code in NO_ANSWER)
+        if again:  # replies without an answer are never cached (llm.replies.NO_ANSWER): those are asked again
+            out.print(
+                f"run the same command again: every answer now comes from the call cache; the {again} replies "
+                "without an answer are asked again"
+            )
+        else:
+            out.print("run the same command again: every answer now comes from the call cache (zero calls)")
     if summary.get("simulated"):
         out.print("[yellow]These completions come from SIMULATED models.[/]")
 
@@ -249,7 +259,7 @@ def run(
     if executor:
         set_ = [*(set_ or []), f"executor.kind={executor}"]
     from autodata.loop.run import run as run_loop
-    from autodata.loop.run import run_roles
+    from autodata.loop.run import run_settings
     from autodata.meta.recipe import frozen_hash
 
     cfg = _load(config, set_)
@@ -261,7 +271,8 @@ def run(
         cfg = apply_recipe(cfg, evolved)
         applied = {"hash": evolved.hash, "file": str(recipe.resolve())}
         err.print(f"applying evolved recipe {evolved.hash} from {recipe}", markup=False, highlight=False)
-    roles = run_roles(cfg)
+    settings = run_settings(cfg)  # the run's roles, computed once: everything below reads them from here
+    roles = settings.endpoints.roles()
     said_simulated = [] if no_preflight else _preflight(cfg, roles, quiet=quiet)
     _simulated_banner(cfg, roles.values(), said_simulated)
 
@@ -272,7 +283,7 @@ def run(
     total = min(limit, inputs) if limit and inputs is not None else (limit or inputs)
 
     async def go() -> dict[str, Any]:
-        ex = make_executor(cfg, use_cache=not no_cache)
+        ex = make_executor(cfg, use_cache=not no_cache, roles=roles)
         _show_waits(ex)
         return await _with_progress(
             "run",
@@ -286,7 +297,8 @@ def run(
                 use_cache=not no_cache,
                 on_progress=tick,
                 executor=ex,
-                meta={"recipe": applied, "frozen_hash": frozen_hash(cfg)},
+                settings=settings,
+                meta={"recipe": applied, "frozen_hash": frozen_hash(cfg, roles)},
             ),
             lambda p: (
                 # inputs skipped or finished before count towards the total too (without --limit they are in it)
@@ -316,11 +328,12 @@ def optimize(
     no_preflight: NoPreflightOpt = False,
 ) -> None:
     """Evolve the harness's editable instructions (the outer loop). Re-run to resume."""
-    from autodata.loop.run import run_roles
+    from autodata.loop.run import settings_from
     from autodata.meta.optimizer import optimize as run_optimize
 
     cfg = _load(config, [*(set_ or []), *([f"optimize.iterations={iterations}"] if iterations else [])])
-    used = {*run_roles(cfg).values(), *(cfg.roles.get(r) for r in ("analyzer", "implementer") if cfg.roles.get(r))}
+    settings = settings_from(cfg)  # the run's roles, computed once: pre-flight and the optimizer read them here
+    used = {*settings.endpoints.names(), *(cfg.roles.get(r) for r in ("analyzer", "implementer") if cfg.roles.get(r))}
     said_simulated = [] if no_preflight else _preflight(cfg, used, quiet=quiet)
     _simulated_banner(cfg, used, said_simulated)
 
@@ -329,7 +342,7 @@ def optimize(
             "optimize",
             cfg.optimize.iterations,
             quiet,
-            lambda tick: run_optimize(cfg, out_dir, use_cache=not no_cache, on_progress=tick),
+            lambda tick: run_optimize(cfg, out_dir, use_cache=not no_cache, on_progress=tick, settings=settings),
             lambda s: (
                 s["iterations_run"],
                 f"kept {s['iterations_accepted']} | best val {100 * s['best']['val_pass_rate']:.0f}% "

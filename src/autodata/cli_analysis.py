@@ -54,13 +54,16 @@ def baseline(
     no_preflight: NoPreflightOpt = False,
 ) -> None:
     """One round of a baseline writer per document, judged by the loop's own verifier, solvers and judge."""
+    from autodata.baselines.generators import check_profile
     from autodata.baselines.generators import method as check_method
     from autodata.baselines.run import run_baseline
-    from autodata.loop.run import run_roles
+    from autodata.loop.run import settings_from
 
     check_method(method)
     cfg = _load(config, set_)
-    roles = run_roles(cfg)
+    check_profile(cfg.loop.profile)  # before any pre-flight call: a profile the writers cannot write
+    settings = settings_from(cfg)  # the run's roles, computed once: pre-flight and the baseline read them here
+    roles = settings.endpoints.roles()
     said_simulated = [] if no_preflight else _preflight(cfg, roles, quiet=quiet)
     _simulated_banner(cfg, roles.values(), said_simulated)
 
@@ -78,6 +81,7 @@ def baseline(
                 force_new_recipe=force_new_recipe,
                 use_cache=not no_cache,
                 on_progress=tick,
+                settings=settings,
             ),
             lambda p: (
                 p.documents_done + p.failed,

@@ -176,16 +176,15 @@ def resolve_document_budget(cfg: Any, windows: dict[str, int], by_endpoint: dict
 
 
 def _show_waits(executor: Any) -> None:
-    """Print long waits (a server's Retry-After, backoff) above the progress bar, so a pause is not silent."""
-    rt = getattr(executor, "rt", None)
-    if rt is None:
-        return
+    """Print long waits (a server's Retry-After, backoff) above the progress bar, so a pause is not silent.
+    ``executor``: anything with an ``on_wait`` hook (a run's executor, local or Ray: a Ray worker's waits
+    reach the driver with its reports; a ``ModelRuntime``)."""
 
     def shown(endpoint: str, seconds: float, why: str) -> None:
         if seconds >= 5:
             err.print(f"[yellow]{endpoint}: waiting {seconds:.0f} s ({why})[/]", highlight=False)
 
-    rt.on_wait = shown
+    executor.on_wait = shown
 
 
 def _progress(console: Any = None) -> Progress:

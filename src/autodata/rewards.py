@@ -43,14 +43,17 @@ saved config), given as ``config=`` (verl: ``reward_kwargs``) or in ``$AUTODATA_
 process that computes rewards keeps one runtime per config (verl's process-pool reward managers: one
 per worker process, each with the endpoint's full limits).
 
-Not covered yet: rows of profiles whose scorer reads fields the RL export does not carry (``code``:
-hidden tests; ``instruction``: checkable constraints); :func:`compute_score` and the rubric reward
-raise ValueError naming the scorer for them rather than score them another way.
+The judged rewards score a row with the scorer its profile named in the filter, set as the config ran
+it: the ``instruction-checks`` scorer of the ``instruction`` profile marks the checkable constraints in
+code (``extra_info.constraints``) and asks the judge only for the rest of the rubric; with the config's
+``loop.judge_sees_context`` on, the judge is shown the example's context (``extra_info.context``), as
+the filter's judge was. A scorer with no reward here is a ValueError naming it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -67,16 +70,38 @@ from autodata.llm.structured import split_think
 CONFIG_ENV = "AUTODATA_REWARD_CONFIG"
 DATA_SOURCE_PREFIX = "autodata/"
 EXACT_SCORER, JUDGE_SCORER = "exact-answer", "rubric-judge"  # names in autodata.judging.scoring.SCORERS
-CODE_SCORER = "code-tests"
+CODE_SCORER, INSTRUCTION_SCORER = "code-tests", "instruction-checks"
+JUDGED = (JUDGE_SCORER, INSTRUCTION_SCORER)  # scorers that ask the judge (the instruction one for part of the rubric)
 
 
 @dataclass(slots=True)
 class _Example:
-    """What a scorer reads of an example (``autodata.judging.scoring.Scorable``)."""
+    """What a scorer reads of an example (``autodata.judging.scoring.Scorable``; ``context`` is shown to
+    the judge under ``loop.judge_sees_context``; ``constraints``: the instruction profile's, checked in code)."""
 
     question: str
     reference_answer: str
     rubric: list[Any]
+    context: str = ""
+    constraints: list[Any] | None = None
+
+
+@dataclass(slots=True)
+class JudgedRow:
+    """One answer to score with the judge, and what its scorer reads of the example.
+
+    ``rubric``: ``{"criterion", "weight", "category"}`` mappings (the export's); ``context``: the
+    example's context (sent to the judge only when the config's ``loop.judge_sees_context`` is on, as the
+    filter did); ``constraints``: the instruction profile's ``{"kind", "value"}`` constraints, or a JSON
+    string of them (the export's ``extra_info.constraints``); ``scorer``: the filter's scorer name
+    (``rubric-judge`` or ``instruction-checks``)."""
+
+    question: str
+    rubric: Sequence[Mapping[str, Any]]
+    answer: str
+    context: str = ""
+    constraints: Any = None
+    scorer: str = JUDGE_SCORER
 
 
 # ---------------------------------------------------------------------------------------------- shapes
@@ -226,38 +251,68 @@ class RubricReward:
                 self._loop = _LoopThread()
             return self._loop
 
-    async def _score_one(self, question: str, rubric: Sequence[Mapping[str, Any]], answer: str) -> float | None:
-        from autodata.judging.schemas import RubricItem
+    def scorer_of(self, name: str) -> Any:
+        """The filter's scorer ``name`` as the config ran it: the judge sees the context exactly when
+        ``loop.judge_sees_context`` is on (``Scorer.with_judge_context``, the episode's own setting)."""
         from autodata.judging.scoring import scorer
+
+        return scorer(name).with_judge_context(self.config.loop.judge_sees_context)
+
+    async def _score_one(self, row: JudgedRow) -> float | None:
+        from autodata.judging.schemas import RubricItem
         from autodata.llm.types import CallError
 
         example = _Example(
-            question=question,
-            reference_answer="",  # the judge's prompt holds the question, the rubric and the answer only
+            question=row.question,
+            reference_answer="",  # the judge's prompt holds the question, the rubric, the answer (and context)
             rubric=[
                 RubricItem(
                     criterion=str(c["criterion"]), weight=int(c["weight"]), category=str(c.get("category") or "")
                 )
-                for c in rubric
+                for c in row.rubric
             ],
+            context=row.context or "",
+            constraints=_constraints(row.constraints),
         )
+        if row.scorer == INSTRUCTION_SCORER and not example.constraints:
+            raise ValueError(
+                "an instruction-profile row needs its constraints ('extra_info.constraints' of an autodata rl "
+                "export): the filter checked them in code, a judge must not mark them"
+            )
         try:
-            scored = await scorer(JUDGE_SCORER).score(self._runtime, self.judge_endpoint, example, answer, sample=0)
+            scored = await self.scorer_of(row.scorer).score(
+                self._runtime, self.judge_endpoint, example, row.answer, sample=0
+            )
         except CallError:
             return None
         return scored.score
 
-    async def _score_all(self, rows: list[tuple[str, Sequence[Mapping[str, Any]], str]]) -> list[float | None]:
-        return list(await asyncio.gather(*(self._score_one(q, r, a) for q, r, a in rows)))
+    async def _score_all(self, rows: list[JudgedRow]) -> list[float | None]:
+        return list(await asyncio.gather(*(self._score_one(r) for r in rows)))
 
-    def score_many(self, rows: Sequence[tuple[str, Sequence[Mapping[str, Any]], str]]) -> list[float | None]:
-        """Scores of (question, rubric, answer) triples, judged concurrently within the endpoint's limits."""
+    def score_many(
+        self, rows: Sequence[JudgedRow | tuple[str, Sequence[Mapping[str, Any]], str]]
+    ) -> list[float | None]:
+        """Scores of answers judged concurrently within the endpoint's limits: :class:`JudgedRow` objects,
+        or (question, rubric, answer) triples of the ``rubric-judge`` scorer without a context."""
         self.judge_endpoint  # noqa: B018  # a config without a judge fails here, naming roles.judge
-        return self._ensure().run(self._score_all(list(rows)))
+        items = [r if isinstance(r, JudgedRow) else JudgedRow(*r) for r in rows]
+        return self._ensure().run(self._score_all(items))
 
-    def score(self, question: str, rubric: Sequence[Mapping[str, Any]], answer: str) -> float | None:
-        """The filter's score of one answer: ``rubric.score`` of the judge's marks, in [0, 1]."""
-        return self.score_many([(question, rubric, answer)])[0]
+    def score(
+        self,
+        question: str,
+        rubric: Sequence[Mapping[str, Any]],
+        answer: str,
+        *,
+        context: str = "",
+        constraints: Any = None,
+        scorer: str = JUDGE_SCORER,
+    ) -> float | None:
+        """The filter's score of one answer, in [0, 1]: ``rubric.score`` of the marks (the judge's; for the
+        ``instruction-checks`` scorer, the constraints' marks set in code and the judge's for the rest).
+        ``context`` reaches the judge only under the config's ``loop.judge_sees_context``."""
+        return self.score_many([JudgedRow(question, rubric, answer, context, constraints, scorer)])[0]
 
     def __call__(
         self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] | None = None, **columns: Any
@@ -267,6 +322,8 @@ class RubricReward:
         extra = _column(columns, "extra_info", n) or [{}] * n
         rubrics = _column(columns, "rubric", n) or [(e or {}).get("rubric") for e in extra]
         questions = _column(columns, "question", n) or [(e or {}).get("question") for e in extra]
+        contexts = _column(columns, "context", n) or [(e or {}).get("context") for e in extra]
+        constraints = _column(columns, "constraints", n) or [(e or {}).get("constraints") for e in extra]
         styles = [(rm or {}).get("style") for rm in (_column(columns, "reward_model", n) or [None] * n)]
         sources = _column(columns, "data_source", n) or [None] * n
         kinds = [_kind(src, style) for src, style in zip(sources, styles, strict=True)]
@@ -292,7 +349,11 @@ class RubricReward:
                 )
             else:
                 judged.append(i)
-        scores = self.score_many([(str(questions[i]), rubrics[i], texts[i]) for i in judged]) if judged else []
+        rows = [
+            JudgedRow(str(questions[i]), rubrics[i], texts[i], contexts[i] or "", constraints[i], kinds[i])
+            for i in judged
+        ]
+        scores = self.score_many(rows) if rows else []
         for i, s in zip(judged, scores, strict=True):
             out[i] = s
         return out
@@ -350,7 +411,9 @@ def compute_rubric_score(
     config: str | Path | Config | None = None,
     **kwargs: Any,
 ) -> float:
-    """verl: the judge's rubric score of the response; the question and rubric come from ``extra_info``.
+    """verl: the judge's rubric score of the response; the question, rubric, context and (instruction
+    profile) constraints come from ``extra_info``; ``data_source`` names the profile whose scorer the
+    filter ran (``rubric-judge``, or ``instruction-checks``: constraints in code, the rest by the judge).
 
     Raises RuntimeError when the judge fails for good (verl needs a number; a made-up 0 would train on it).
     """
@@ -358,7 +421,15 @@ def compute_rubric_score(
     if not info.get("rubric") or not info.get("question"):
         raise ValueError("extra_info must carry 'question' and 'rubric' (an autodata rl export does)")
     reward = _shared(config)
-    value = reward.score(str(info["question"]), info["rubric"], completion_text(solution_str))
+    kind = _kind(data_source)
+    value = reward.score(
+        str(info["question"]),
+        info["rubric"],
+        completion_text(solution_str),
+        context=str(info.get("context") or ""),
+        constraints=info.get("constraints"),
+        scorer=kind if kind in JUDGED else JUDGE_SCORER,
+    )
     if value is None:
         raise RuntimeError(f"the judge endpoint {reward.judge_endpoint!r} failed for this response; see the log")
     return value
@@ -377,9 +448,21 @@ def _kind(data_source: str | None, style: str | None = None) -> str:
             name = None
     if name is None:
         name = EXACT_SCORER if style == "rule" else JUDGE_SCORER
-    if name not in (EXACT_SCORER, JUDGE_SCORER, CODE_SCORER):
+    if name not in (EXACT_SCORER, JUDGE_SCORER, CODE_SCORER, INSTRUCTION_SCORER):
         raise ValueError(f"rows of {data_source!r} are scored by {name!r}, which has no training reward here yet")
     return name
+
+
+def _constraints(value: Any) -> list[Any]:
+    """The instruction profile's constraints from a row: a JSON string (the export's) or a list of
+    ``{"kind", "value"}`` mappings, as :class:`autodata.judging.constraints.Constraint` objects."""
+    from autodata.judging.constraints import Constraint
+
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        value = json.loads(value)
+    return [c if isinstance(c, Constraint) else Constraint.model_validate(c) for c in value]
 
 
 def compute_score(

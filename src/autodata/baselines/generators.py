@@ -26,7 +26,7 @@ from autodata.baselines.schemas import (
     SelfInstructShortOutput,
 )
 from autodata.documents import Document
-from autodata.errors import UserError
+from autodata.errors import ConfigError, UserError
 from autodata.judging.framing import fence
 from autodata.judging.rubric import RubricRules
 from autodata.llm.runtime import ModelRuntime
@@ -68,6 +68,22 @@ def method(name: str) -> Method:
         return METHODS[name]
     except KeyError:
         raise UserError(f"unknown baseline method {name!r}; expected one of: {', '.join(METHODS)}") from None
+
+
+def check_profile(profile_name: str) -> None:
+    """Refuse a profile whose examples the writers cannot write. The writers write the rubric form
+    (``rubric-qa``, ``legal``) or the short-answer form (``verifiable``); a profile with its own
+    challenger output (``code``: a task with hidden tests; ``instruction``: checkable constraints)
+    would reach its scorer without the fields it reads. ConfigError naming ``loop.profile`` (exit 2)."""
+    from autodata.loop.profile import PROFILES, profile
+
+    own = profile(profile_name).challenger_output
+    if own:
+        fit = ", ".join(n for n, p in PROFILES.items() if not p.challenger_output)
+        raise ConfigError(
+            f"loop.profile: the baselines cannot write {profile_name!r} examples (its challenger writes a "
+            f"{own!r} output the baseline writers have no form for); use one of: {fit}"
+        )
 
 
 def default_seeds_text() -> str:
@@ -136,6 +152,7 @@ def proposer(
             title=fence(doc.title).replace('"', "'"),
             document=fence(doc.text),
             rules=rules,
+            rubric_rules=json.dumps(rules.as_block()),  # the loop challenger's block (loop.rubric), as data
             short_answer=short_answer,
         )
         output = m.short_output if short_answer else m.output

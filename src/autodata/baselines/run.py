@@ -22,19 +22,22 @@ from typing import Any
 
 from autodata.analysis.runs import write_json
 from autodata.baselines.consistency import answer_consistency
-from autodata.baselines.generators import Method, load_seeds, method, own_context, proposer
+from autodata.baselines.generators import Method, check_profile, load_seeds, method, own_context, proposer
 from autodata.config import Config
 from autodata.documents import Document
 from autodata.llm.runtime import ModelRuntime
-from autodata.loop.episode import Episode
+from autodata.loop.episode import Episode, EpisodeSettings
 from autodata.loop.run import DocumentJob, ProgressFn, RecordFn, example_record, recipe_hash, run, settings_from
 from autodata.prompts import template_source
 
 
-def baseline_recipe(cfg: Config, m: Method, seeds: list[dict[str, Any]], answer_check: bool) -> str:
-    """The loop's recipe plus what decides a baseline's output: method, its prompts, the seed tasks."""
+def baseline_recipe(
+    cfg: Config, m: Method, seeds: list[dict[str, Any]], answer_check: bool, roles: dict[str, str] | None = None
+) -> str:
+    """The loop's recipe plus what decides a baseline's output: method, its prompts, the seed tasks.
+    ``roles``: the run's roles when already computed (``EpisodeSettings.endpoints.roles()``)."""
     payload = {
-        "loop": recipe_hash(cfg),
+        "loop": recipe_hash(cfg, roles),
         "method": m.name,
         "templates": {name: template_source(name) for name in (m.template, "baseline_fields.j2")},
         "output": [m.output.__name__, m.short_output.__name__],
@@ -107,12 +110,16 @@ async def run_baseline(
     on_progress: ProgressFn | None = None,
     runtime: ModelRuntime | None = None,
     answer_check: bool | None = None,
+    settings: EpisodeSettings | None = None,
 ) -> dict[str, Any]:
     """``answer_check`` (CoT Self-Instruct's Answer-Consistency filter) defaults to on exactly where the
-    paper uses it: CoT Self-Instruct under a profile with exact answers (``verifiable``)."""
+    paper uses it: CoT Self-Instruct under a profile with exact answers (``verifiable``). ``settings``: the
+    loop's settings when the caller already computed them (the run's roles, once); the writer then takes
+    the challenger's seat in a copy of them."""
     m = method(method_name)
+    check_profile(cfg.loop.profile)
     seeds = load_seeds(seeds_path)
-    base = settings_from(cfg)
+    base = settings or settings_from(cfg)
     exact = base.profile.scoring.short_answer
     if answer_check is None:
         answer_check = exact and m.name == "cot-self-instruct"
@@ -136,7 +143,8 @@ async def run_baseline(
         runtime=runtime,
         settings=settings,
         record=baseline_record(m, answer_check=answer_check),
-        recipe=baseline_recipe(cfg, m, seeds, answer_check),
+        recipe=baseline_recipe(cfg, m, seeds, answer_check, base.endpoints.roles()),
+        command="baseline",
     )
     summary["method"] = m.name
     summary["baseline"] = tally(out_dir)

@@ -12,7 +12,11 @@ from autodata.llm.runtime import ModelRuntime
 from autodata.loop.executor import Executor, LocalExecutor
 
 
-def make_executor(cfg: Config, *, runtime: ModelRuntime | None = None, use_cache: bool = True) -> Executor:
+def make_executor(
+    cfg: Config, *, runtime: ModelRuntime | None = None, use_cache: bool = True, roles: dict[str, str] | None = None
+) -> Executor:
+    """The executor ``executor.kind`` names. ``roles``: the run's roles (``EpisodeSettings.endpoints.roles()``),
+    whose endpoints' budgets a Ray pool shares out (computed from the config when not given)."""
     if cfg.executor.kind == "local":
         return LocalExecutor(cfg, runtime=runtime, use_cache=use_cache)
     try:
@@ -21,4 +25,4 @@ def make_executor(cfg: Config, *, runtime: ModelRuntime | None = None, use_cache
         raise UserError(
             "executor.kind: 'ray' needs Ray, which is not installed; install the extra: pip install 'autodata[ray]'"
         ) from None
-    return RayExecutor(cfg, use_cache=use_cache)
+    return RayExecutor(cfg, use_cache=use_cache, roles=roles)

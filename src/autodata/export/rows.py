@@ -36,7 +36,7 @@ from autodata.store.run_store import RunStore
 
 REVIEW_RULES = ("auto", "approved", "accepted", "unrejected")
 EXTRAS = ("flagged", "failed")
-# columns of the examples layout added on request: the whole trajectory (every round, rejected ones
+# columns added on request in every layout: the whole trajectory (every round, rejected ones
 # with their feedback, as a JSON string) and the solvers' reasoning (in the attempts and trajectory)
 COLUMNS = ("trajectory", "reasoning")
 INCLUDE_CHOICES = (*REVIEW_RULES, *EXTRAS, *COLUMNS, "all")
@@ -231,16 +231,23 @@ ATTEMPTS_WITH_REASONING = pa.list_(pa.struct([*ATTEMPTS.value_type, ("reasoning"
 
 
 def _attempts(side: dict[str, Any], reasoning: bool = False) -> list[dict[str, Any]]:
-    return [
-        {
-            "answer": a.get("answer"),
+    """The side's scored attempts as rows. ``evidence`` is one string per mark ("" where the scorer
+    quotes none: exact answers are checked in code), ``reasoning`` "" when the server returned none:
+    a value of the column's type in every row, so a JSON reader infers the same type as Parquet holds."""
+    out = []
+    for a in side.get("attempts", []):
+        marks = list(a.get("marks") or [])
+        evidence = a.get("evidence")
+        row = {
+            "answer": a.get("answer") or "",
             "score": a.get("score"),
-            "marks": a.get("marks"),
-            "evidence": a.get("evidence"),
-            **({"reasoning": a.get("reasoning")} if reasoning else {}),
+            "marks": marks,
+            "evidence": [str(x or "") for x in evidence] if evidence is not None else [""] * len(marks),
         }
-        for a in side.get("attempts", [])
-    ]
+        if reasoning:
+            row["reasoning"] = a.get("reasoning") or ""
+        out.append(row)
+    return out
 
 
 def _without_reasoning(trajectory: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -258,16 +265,7 @@ def example_row(e: dict[str, Any], columns: Sequence[str] = ()) -> dict[str, Any
     """One row of the examples layout; ``columns`` (``COLUMNS``): ``reasoning`` adds each attempt's
     reasoning, ``trajectory`` the episode's rounds as a JSON string (reasoning in it only with
     ``reasoning``)."""
-    row = _example_row(e)
-    if "reasoning" in columns:
-        row["weak_attempts"] = _attempts(e["weak"], reasoning=True)
-        row["strong_attempts"] = _attempts(e["strong"], reasoning=True)
-    if "trajectory" in columns:
-        rounds = list(e.get("trajectory") or [])
-        row["trajectory"] = json.dumps(
-            rounds if "reasoning" in columns else _without_reasoning(rounds), ensure_ascii=False
-        )
-    return row
+    return _example_row(e) | _extra_columns(e, columns)
 
 
 def _example_row(e: dict[str, Any]) -> dict[str, Any]:
@@ -276,9 +274,9 @@ def _example_row(e: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": e["id"],
         "document_id": e["document_id"],
-        "document_title": e.get("document_title"),
-        "profile": e.get("profile"),
-        "question_type": e.get("question_type"),
+        "document_title": e.get("document_title") or "",
+        "profile": e.get("profile") or "rubric-qa",
+        "question_type": e.get("question_type") or "",
         "reasoning_skills": list(e.get("reasoning_skills") or []),
         "context": e["context"],
         "question": e["question"],
@@ -294,20 +292,39 @@ def _example_row(e: dict[str, Any]) -> dict[str, Any]:
         "gap": e.get("gap"),
         "rounds": e.get("rounds"),
         "quality_passed": bool((e.get("quality") or {}).get("passed")),
-        "recipe_hash": e.get("recipe_hash"),
+        "recipe_hash": e.get("recipe_hash") or "",
         "models": dict(e.get("models") or {}),
         "review_status": review["status"],
-        "review_reason": review["reason"],
-        "reviewer": review["reviewer"],
+        "review_reason": review["reason"] or "",
+        "reviewer": review["reviewer"] or "",
         "edited": review["edited"],
-        "original_question": original.get("question"),
-        "original_reference_answer": original.get("reference_answer"),
-        "original_rubric": _rubric(original.get("rubric")),
-        "notes": list(review["notes"]),
+        # the run's own text before any review edit: the column itself when nothing was edited
+        "original_question": original.get("question", e["question"]),
+        "original_reference_answer": original.get("reference_answer", e["reference_answer"]),
+        "original_rubric": _rubric(original.get("rubric", e["rubric"])),
+        "notes": NOTE_SEPARATOR.join(str(n) for n in review["notes"]),
         "created_at": created_at(e.get("created_at")),
         "meets_acceptance": bool(e.get("meets_acceptance", True)),
-        "flags": list(e.get("flags") or []),
-        "flag_reasons": list(e.get("flag_reasons") or []),
+        **flag_columns(e),
+    }
+
+
+# Typed in every row of every format. A column that is null (or an empty list) in every row has no
+# type a JSON reader can infer (``datasets.load_dataset("json")`` gives it the null type, and
+# Parquet holds the declared one), so the sparse columns are texts: "" when there is nothing to say.
+FLAG_SEPARATOR = ","
+NOTE_SEPARATOR = "\n\n"
+
+
+def flag_columns(e: dict[str, Any]) -> dict[str, str]:
+    """``flags``: the labels of the reasons the example would be left out by default
+    (``contamination:<benchmark>``, ``duplicate``, ``failed_acceptance``, ``review_rejected``),
+    comma-separated, "" when none (so ``not row["flags"]`` and ``"duplicate" in row["flags"]`` read
+    the same as on a list); ``flag_reasons``: the same in words, one a line."""
+    labels = [str(x).replace(FLAG_SEPARATOR, "_") for x in e.get("flags") or []]
+    return {
+        "flags": FLAG_SEPARATOR.join(labels),
+        "flag_reasons": "\n".join(str(x) for x in e.get("flag_reasons") or []),
     }
 
 
@@ -323,13 +340,7 @@ def created_at(value: Any) -> str | None:
 
 def examples_schema(rows: list[dict[str, Any]], columns: Sequence[str] = ()) -> pa.Schema:
     """The examples layout's Arrow schema; ``columns`` as for :func:`example_row`."""
-    schema = _examples_schema(rows)
-    if "reasoning" in columns:
-        for name in ("weak_attempts", "strong_attempts"):
-            schema = schema.set(schema.get_field_index(name), pa.field(name, ATTEMPTS_WITH_REASONING))
-    if "trajectory" in columns:
-        schema = schema.append(pa.field("trajectory", pa.string()))
-    return schema
+    return _with_columns(_examples_schema(rows), columns)
 
 
 def _examples_schema(rows: list[dict[str, Any]]) -> pa.Schema:
@@ -365,11 +376,11 @@ def _examples_schema(rows: list[dict[str, Any]]) -> pa.Schema:
             ("original_question", pa.string()),
             ("original_reference_answer", pa.string()),
             ("original_rubric", RUBRIC),
-            ("notes", pa.list_(pa.string())),
+            ("notes", pa.string()),
             ("created_at", pa.string()),
             ("meets_acceptance", pa.bool_()),
-            ("flags", pa.list_(pa.string())),
-            ("flag_reasons", pa.list_(pa.string())),
+            ("flags", pa.string()),
+            ("flag_reasons", pa.string()),
         ]
     )
 
@@ -398,22 +409,67 @@ def ground_truth(e: dict[str, Any]) -> str:
     return profile(e.get("profile") or "rubric-qa").scoring.ground_truth(e)
 
 
-def rl_row(e: dict[str, Any], index: int, split: str = "train") -> dict[str, Any]:
-    """``index``: the row's place in its split; ``split``: the split it is written to."""
+def rl_row(e: dict[str, Any], index: int, split: str = "train", columns: Sequence[str] = ()) -> dict[str, Any]:
+    """``index``: the row's place in its split; ``split``: the split it is written to. ``columns``
+    (``COLUMNS``): ``trajectory`` adds the episode's rounds as a JSON string, ``reasoning`` the
+    solvers' attempts with their reasoning (``weak_attempts``, ``strong_attempts``: stored for audit
+    and training; no judge reads an export)."""
     rubric = _rubric(e["rubric"])
-    return {
+    row = {
         "data_source": f"autodata/{e.get('profile') or 'rubric-qa'}",
         "prompt": prompt_messages(e),
         "ability": e.get("question_type") or e.get("profile") or "",
         "reward_model": {"style": reward_style(e), "ground_truth": ground_truth(e)},
-        "extra_info": {"index": index, "split": split, "id": e["id"], "question": e["question"], "rubric": rubric},
+        "extra_info": {
+            "index": index,
+            "split": split,
+            "id": e["id"],
+            "question": e["question"],
+            "rubric": rubric,
+            # what the reward's scorer reads besides the answer, as the filter's did: the context (the judge
+            # sees it under loop.judge_sees_context) and the constraints checked in code (instruction profile)
+            "context": e.get("context") or "",
+            "constraints": json.dumps(e.get("constraints") or [], ensure_ascii=False),
+        },
         "id": e["id"],
         "profile": e.get("profile") or "rubric-qa",
         "question": e["question"],
         "reference_answer": e["reference_answer"],
         "rubric": rubric,
-        "flags": list(e.get("flags") or []),
+        "flags": flag_columns(e)["flags"],
     }
+    return row | _extra_columns(e, columns)
+
+
+def _extra_columns(e: dict[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "reasoning" in columns:
+        out["weak_attempts"] = _attempts(e["weak"], reasoning=True)
+        out["strong_attempts"] = _attempts(e["strong"], reasoning=True)
+    if "trajectory" in columns:
+        out["trajectory"] = _trajectory(e, reasoning="reasoning" in columns)
+    return out
+
+
+def _trajectory(e: dict[str, Any], *, reasoning: bool) -> str:
+    rounds = list(e.get("trajectory") or [])
+    return json.dumps(rounds if reasoning else _without_reasoning(rounds), ensure_ascii=False)
+
+
+def _with_columns(schema: pa.Schema, columns: Sequence[str], *, attempts: bool = True) -> pa.Schema:
+    if "reasoning" in columns and attempts:
+        for name in ("weak_attempts", "strong_attempts"):
+            field_ = pa.field(name, ATTEMPTS_WITH_REASONING)
+            i = schema.get_field_index(name)
+            schema = schema.set(i, field_) if i >= 0 else schema.append(field_)
+    if "trajectory" in columns:
+        schema = schema.append(pa.field("trajectory", pa.string()))
+    return schema
+
+
+def rl_schema(columns: Sequence[str] = ()) -> pa.Schema:
+    """The rl layout's Arrow schema; ``columns`` as for :func:`rl_row`."""
+    return _with_columns(RL_SCHEMA, columns)
 
 
 RL_SCHEMA = pa.schema(
@@ -431,6 +487,8 @@ RL_SCHEMA = pa.schema(
                     ("id", pa.string()),
                     ("question", pa.string()),
                     ("rubric", RUBRIC),
+                    ("context", pa.string()),
+                    ("constraints", pa.string()),  # a JSON list of {"kind", "value"}; "[]" when none
                 ]
             ),
         ),
@@ -439,7 +497,7 @@ RL_SCHEMA = pa.schema(
         ("question", pa.string()),
         ("reference_answer", pa.string()),
         ("rubric", RUBRIC),
-        ("flags", pa.list_(pa.string())),
+        ("flags", pa.string()),
     ]
 )
 
@@ -450,7 +508,11 @@ def best_strong(e: dict[str, Any]) -> dict[str, Any] | None:
     return max(scored, key=lambda a: a["score"]) if scored else None
 
 
-def sft_row(e: dict[str, Any]) -> dict[str, Any] | None:
+def sft_row(e: dict[str, Any], columns: Sequence[str] = ()) -> dict[str, Any] | None:
+    """The chat ``messages`` (the solvers' prompt and the answer to imitate), or None when the example
+    has no judged strong answer. ``columns``: ``reasoning`` adds ``reasoning``, the imitated answer's
+    reasoning as its server returned it ("" when none, or when the answer is the reference), for
+    training a model that thinks before it answers; ``trajectory`` the episode's rounds (JSON)."""
     from autodata.loop.profile import profile
 
     scoring = profile(e.get("profile") or "rubric-qa").scoring
@@ -466,13 +528,24 @@ def sft_row(e: dict[str, Any]) -> dict[str, Any] | None:
         if best
         else (scoring.reference_as_answer(e), "reference_answer", None)
     )
-    return {
+    row = {
         "messages": [*prompt_messages(e), {"role": "assistant", "content": answer}],
         "id": e["id"],
         "answer_source": source,
         "score": score,
-        "flags": list(e.get("flags") or []),
+        "flags": flag_columns(e)["flags"],
     }
+    if "reasoning" in columns:
+        row["reasoning"] = (best or {}).get("reasoning") or ""
+    if "trajectory" in columns:
+        row["trajectory"] = _trajectory(e, reasoning="reasoning" in columns)
+    return row
+
+
+def sft_schema(columns: Sequence[str] = ()) -> pa.Schema:
+    """The sft layout's Arrow schema; ``columns`` as for :func:`sft_row`."""
+    schema = SFT_SCHEMA.append(pa.field("reasoning", pa.string())) if "reasoning" in columns else SFT_SCHEMA
+    return _with_columns(schema, columns, attempts=False)
 
 
 SFT_SCHEMA = pa.schema(
@@ -481,6 +554,18 @@ SFT_SCHEMA = pa.schema(
         ("id", pa.string()),
         ("answer_source", pa.string()),
         ("score", pa.float64()),
-        ("flags", pa.list_(pa.string())),
+        ("flags", pa.string()),
     ]
 )
+
+
+def table(fmt: str, examples: list[dict[str, Any]], split: str = "train", columns: Sequence[str] = ()) -> pa.Table:
+    """The Arrow table of ``examples`` in a layout: ``rl``, ``sft``, or the examples layout (any other
+    ``fmt``); ``columns`` (``COLUMNS``) adds the trajectory and reasoning in every layout."""
+    if fmt == "rl":
+        return pa.Table.from_pylist([rl_row(e, i, split, columns) for i, e in enumerate(examples)], rl_schema(columns))
+    if fmt == "sft":
+        rows = [r for r in (sft_row(e, columns) for e in examples) if r is not None]
+        return pa.Table.from_pylist(rows, schema=sft_schema(columns))
+    rows = [example_row(e, columns) for e in examples]
+    return pa.Table.from_pylist(rows, schema=examples_schema(rows, columns))

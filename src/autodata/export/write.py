@@ -7,9 +7,9 @@ files; nothing else either, however the path is spelled), refuses an existing ou
 earlier ``datasets`` save. Files are written whole or not at all (a temporary file renamed over).
 
 Types: every format has the same column types (explicit Arrow schemas; ``created_at`` is a string
-everywhere, ``rows.created_at``), so ``datasets.concatenate_datasets`` takes them together.
-A JSONL column that is empty in every row has no type a reader can infer; pass
-``features=autodata.export.write.features(fmt)`` to ``datasets`` to get the exact ones.
+everywhere, ``rows.created_at``), so ``datasets.concatenate_datasets`` takes them together. No column
+is null (or an empty list) in every row, so a JSON reader infers the declared types too
+(``rows.flag_columns``); ``features(fmt)`` gives them as ``datasets.Features``.
 """
 
 from __future__ import annotations
@@ -30,16 +30,14 @@ from jinja2 import Environment, PackageLoader
 
 from autodata.errors import UserError
 from autodata.export.rows import (
-    RL_SCHEMA,
-    SFT_SCHEMA,
     Selection,
-    example_row,
     examples_schema,
     parse_split,
-    rl_row,
+    rl_schema,
     select,
-    sft_row,
+    sft_schema,
     split_by_document,
+    table,
 )
 from autodata.run_info import RunInfo
 from autodata.store.run_store import RunStore
@@ -95,24 +93,14 @@ class ExportResult:
         return text + ")"
 
 
-def features(fmt: str, models: list[str] | None = None) -> Any:
+def features(fmt: str, models: list[str] | None = None, columns: Sequence[str] = ()) -> Any:
     """The ``datasets.Features`` of a format's rows (``models``: the role names of the ``models``
-    column of the examples layout), for loading a JSONL export with exact types."""
+    column of the examples layout; ``columns``: the ``--include`` columns), the exact types."""
     import datasets
 
     if fmt in ("rl", "sft"):
-        return datasets.Features.from_arrow_schema(RL_SCHEMA if fmt == "rl" else SFT_SCHEMA)
-    return datasets.Features.from_arrow_schema(examples_schema([{"models": dict.fromkeys(models or [])}]))
-
-
-def _table(fmt: str, examples: list[dict[str, Any]], split: str, columns: Sequence[str] = ()) -> pa.Table:
-    if fmt == "rl":
-        return pa.Table.from_pylist([rl_row(e, i, split) for i, e in enumerate(examples)], schema=RL_SCHEMA)
-    if fmt == "sft":
-        rows = [r for r in (sft_row(e) for e in examples) if r is not None]
-        return pa.Table.from_pylist(rows, schema=SFT_SCHEMA)
-    rows = [example_row(e, columns) for e in examples]
-    return pa.Table.from_pylist(rows, schema=examples_schema(rows, columns))
+        return datasets.Features.from_arrow_schema(rl_schema(columns) if fmt == "rl" else sft_schema(columns))
+    return datasets.Features.from_arrow_schema(examples_schema([{"models": dict.fromkeys(models or [])}], columns))
 
 
 def _atomic_file(path: Path, write: Any) -> None:
@@ -345,7 +333,7 @@ def export(
             if spec is not None
             else {"train": sel.examples}
         )
-        tables = {s: _table(fmt, exs, s, sel.extras) for s, exs in parts.items()}
+        tables = {s: table(fmt, exs, s, sel.extras) for s, exs in parts.items()}
         total = sum(t.num_rows for t in tables.values())
         columns = next(iter(tables.values())).column_names
         card = None

@@ -14,24 +14,6 @@ def solver_messages(context: str, question: str, template: str = "solver.j2") ->
     return [{"role": "user", "content": render(template, context=fence(context), question=fence(question))}]
 
 
-async def solve(
-    runtime: ModelRuntime,
-    endpoint: str,
-    context: str,
-    question: str,
-    *,
-    k: int,
-    role: str,
-    temperature: float | None = None,
-    template: str = "solver.j2",
-    first_sample: int = 0,
-) -> list[Completion | CallError]:
-    """k independently cached attempts (sample i has its own seed); ``first_sample`` continues a series."""
-    params = {"temperature": temperature} if temperature is not None else None
-    messages = solver_messages(context, question, template)
-    return await runtime.complete_n(endpoint, messages, k, role=role, params=params, first_sample=first_sample)
-
-
 def solve_each(
     runtime: ModelRuntime,
     endpoint: str,
@@ -44,8 +26,9 @@ def solve_each(
     template: str = "solver.j2",
     first_sample: int = 0,
 ) -> list[asyncio.Future[Completion | CallError]]:
-    """``solve``, started now, one future per attempt, each done as soon as its own answer is in
-    (so its judge call can start while the other attempts still generate)."""
+    """k independently cached attempts (sample i has its own seed; ``first_sample`` continues a series),
+    started now, one future per attempt, each done as soon as its own answer is in (so its judge call can
+    start while the other attempts still generate); a failed attempt's future holds its ``CallError``."""
     params = {"temperature": temperature} if temperature is not None else None
     messages = solver_messages(context, question, template)
     return runtime.complete_each(endpoint, messages, k, role=role, params=params, first_sample=first_sample)

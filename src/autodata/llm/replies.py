@@ -39,6 +39,13 @@ PROBLEM_CODES = (
     "truncated",
 )
 
+# Problems that leave a reply without any answer: every code but ``truncated`` (whose partial text a
+# structured parser may still repair). Such a reply is never served from the call cache: a resumed or
+# repeated run asks the server again (same request, same seed) instead of replaying the useless reply,
+# while every reply that holds an answer -- including those of the re-samples drawn to replace these,
+# whose sample indices are fixed -- is replayed, so a run is still reproducible from the cache.
+NO_ANSWER = frozenset(PROBLEM_CODES) - {"truncated"}
+
 
 @dataclass(frozen=True, slots=True)
 class Split:
@@ -146,3 +153,8 @@ def read_reply(data: dict[str, Any]) -> ReadReply:
 def problem_code(problem: str | None) -> str | None:
     """``"reasoning_only: …"`` -> ``"reasoning_only"``."""
     return problem.split(":", 1)[0] if problem else None
+
+
+def holds_answer(problem: str | None) -> bool:
+    """False when a reply with this ``problem`` has no answer at all (:data:`NO_ANSWER`): not cached."""
+    return problem_code(problem) not in NO_ANSWER

@@ -20,7 +20,7 @@ from autodata.llm.backends import Backend, DirectBackend, OpenAIBackend
 from autodata.llm.cache import CallCache
 from autodata.llm.endpoint import EndpointClient, WaitHook
 from autodata.llm.providers import get_provider
-from autodata.llm.replies import problem_code
+from autodata.llm.replies import holds_answer, problem_code
 from autodata.llm.structured import (
     OutputError,
     Validator,
@@ -44,9 +44,6 @@ from autodata.llm.types import (
 from autodata.llm.usage import UsageMeter
 
 REPAIR_ECHO_CHARS = 6000  # how much of a bad answer is shown back to the model on re-ask
-# Replies whose problem says the server failed, not the model: never cached, so asking again
-# (a resume, a re-sample) reaches the server instead of replaying the failure.
-UNCACHED_PROBLEMS = frozenset({"provider_error", "no_message"})
 
 
 def _violates(obj: Any, schema: ResponseSchema) -> bool:
@@ -218,6 +215,20 @@ class ModelRuntime:
         cache = CallCache(config.cache.resolved_path()) if (use_cache and config.cache.enabled) else None
         return cls(config, cache=cache)
 
+    def _cached(self, key: str) -> dict[str, Any] | None:
+        """The stored answer of ``key``; None when there is none, or when the stored reply holds no answer
+        (``replies.NO_ANSWER``: a content filter, reasoning only, ...; written by an earlier version): that
+        request goes to the server again."""
+        if self.cache is None:
+            return None
+        hit = self.cache.get(key)
+        return hit if hit is not None and holds_answer(hit.get("problem")) else None
+
+    def _store(self, key: str, model: str, completion: Completion) -> None:
+        """Cache a reply unless it holds no answer (see ``replies.NO_ANSWER``)."""
+        if self.cache is not None and holds_answer(completion.problem):
+            self.cache.put(key, model, completion.to_cache())
+
     def endpoint(self, name: str) -> EndpointClient:
         client = self.endpoints.get(name)
         if client is None:
@@ -300,13 +311,12 @@ class ModelRuntime:
         client = self.endpoint(model)
         req = self.request(model, messages, sample=sample, params=params, schema=schema, json_mode=json_mode)
         key = req.cache_key()
-        if self.cache is not None:
-            hit = self.cache.get(key)
-            if hit is not None:
-                done = Completion.from_cache(hit, key=key, sample=sample, seed=req.params.get("seed"))
-                client.note_fingerprint(done.system_fingerprint)
-                self.meter.record_hit(model, role, done.usage, client.cfg.price)
-                return done
+        hit = self._cached(key)
+        if hit is not None:
+            done = Completion.from_cache(hit, key=key, sample=sample, seed=req.params.get("seed"))
+            client.note_fingerprint(done.system_fingerprint)
+            self.meter.record_hit(model, role, done.usage, client.cfg.price)
+            return done
         while (flight := self._flights.get(key)) is not None:
             await flight.done.wait()
             if isinstance(flight.error, asyncio.CancelledError):
@@ -322,8 +332,7 @@ class ModelRuntime:
             completion = await client.call(req, role)
             completion.key = key
             client.note_fingerprint(completion.system_fingerprint)
-            if self.cache is not None and problem_code(completion.problem) not in UNCACHED_PROBLEMS:
-                self.cache.put(key, req.model, completion.to_cache())
+            self._store(key, req.model, completion)
             flight.result = completion
             return completion
         except BaseException as exc:
@@ -394,13 +403,12 @@ class ModelRuntime:
         reqs = [self.request(model, messages, sample=first + j, params=params) for j in range(k)]
         keys = [r.cache_key() for r in reqs]
         out: list[Completion | CallError | None] = [None] * k
-        if self.cache is not None:
-            for j, key in enumerate(keys):
-                hit = self.cache.get(key)
-                if hit is not None:
-                    done = Completion.from_cache(hit, key=key, sample=first + j, seed=reqs[j].params.get("seed"))
-                    self.meter.record_hit(model, role, done.usage, client.cfg.price)
-                    out[j] = done
+        for j, key in enumerate(keys):
+            hit = self._cached(key)
+            if hit is not None:
+                done = Completion.from_cache(hit, key=key, sample=first + j, seed=reqs[j].params.get("seed"))
+                self.meter.record_hit(model, role, done.usage, client.cfg.price)
+                out[j] = done
         missing = [j for j in range(k) if out[j] is None]
         if missing:
             lead = reqs[missing[0]]
@@ -414,8 +422,7 @@ class ModelRuntime:
             _split_usage(got)
             for j, c in zip(missing, got, strict=False):
                 c.key, c.sample, c.seed = keys[j], first + j, reqs[j].params.get("seed")
-                if self.cache is not None:
-                    self.cache.put(keys[j], lead.model, c.to_cache())
+                self._store(keys[j], lead.model, c)
                 out[j] = c
             for j in missing[len(got) :]:
                 out[j] = CallError(

@@ -59,6 +59,8 @@ def example_record(doc: Document, episode: Episode, rnd: Round, job: DocumentJob
         "reference_answer": ex.get("reference_answer"),
         "rubric": ex.get("rubric"),
         **({"code": {k: ex[k] for k in CODE_FIELDS if k in ex}} if "tests" in ex else {}),
+        # the instruction profile's constraints, checked in code (its rubric's first len(constraints) criteria)
+        **({"constraints": ex["constraints"]} if ex.get("constraints") else {}),
         "weak": _side(rnd.weak),
         "strong": _side(rnd.strong),
         "gap": rnd.decision.gap,

@@ -94,6 +94,10 @@ class Endpoints:
         """Role -> endpoint name for every role this run uses (the ones set)."""
         return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
 
+    def names(self) -> list[str]:
+        """The endpoints this run calls, sorted, each once."""
+        return sorted(set(self.roles().values()))
+
 
 # Hooks for callers that put another writer in the challenger's seat (the baselines) and reuse the rest of
 # the workflow unchanged. A proposer gets (runtime, document, round number, feedback so far); a grounding
@@ -172,17 +176,20 @@ class EpisodeSettings:
     sandbox: Any = None  # an ``autodata.sandbox.SandboxExecutor`` for scorers that run code (the code profile)
 
     @classmethod
-    def from_config(cls, cfg: Config) -> EpisodeSettings:
-        """The run's settings from a config, its roles computed once (:func:`run_roles`): every reader
-        of a run (driver, recipe hash, store records, executors) takes them from here.
+    def from_config(cls, cfg: Config, *, roles: dict[str, str] | None = None, sandbox: Any = None) -> EpisodeSettings:
+        """The run's settings from a config, its roles computed once (:func:`run_roles`, or ``roles`` when
+        the caller already found them): every reader of a run (driver, pre-flight, recipe and frozen
+        hashes, store records, executors) takes them from here (``endpoints.roles()``). ``sandbox``: the
+        run's sandbox executor when already checked (:func:`sandbox_for`), e.g. for the same run's config
+        under another recipe (a recipe changes neither roles nor sandbox).
 
         Raises ``ConfigError`` naming the missing role, ``UserError`` when the profile's sandbox cannot run.
         """
-        roles = run_roles(cfg)
+        roles = roles if roles is not None else run_roles(cfg)
         loop = cfg.loop
         prof = profile(loop.profile)
         return cls(
-            sandbox=sandbox_for(cfg),
+            sandbox=sandbox if sandbox is not None else sandbox_for(cfg),
             endpoints=Endpoints(**roles),
             preset=run_preset(cfg),
             max_rounds=loop.max_rounds,

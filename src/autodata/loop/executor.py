@@ -29,6 +29,8 @@ class Executor(Protocol):
 
     def leftover_calls(self) -> list[dict[str, Any]]: ...
 
+    def simulated_endpoints(self) -> list[str]: ...
+
     async def close(self) -> dict[str, Any]:
         """Release resources; returns the session's usage summary (the meter's format)."""
         ...
@@ -44,6 +46,16 @@ class LocalExecutor:
         self.job: DocumentJob | None = None
         self.endpoint_names: list[str] = []
         self.on_call: Any = None  # told after every call the meter logs (the driver's admission wakes up)
+
+    @property
+    def on_wait(self) -> Any:
+        """(endpoint, seconds, why), told when a call waits a second or more (a server's Retry-After,
+        backoff): the runtime's hook, so a progress line can show the pause."""
+        return self.rt.on_wait
+
+    @on_wait.setter
+    def on_wait(self, hook: Any) -> None:
+        self.rt.on_wait = hook
 
     async def start(self, job: DocumentJob) -> None:
         self.job = job
@@ -82,6 +94,10 @@ class LocalExecutor:
         rows = [row for rows in self.pending.values() for row in rows]
         self.pending.clear()
         return rows
+
+    def simulated_endpoints(self) -> list[str]:
+        """Endpoints whose answers are simulated (``ModelRuntime.simulated_endpoints``)."""
+        return self.rt.simulated_endpoints()
 
     async def close(self) -> dict[str, Any]:
         self.rt.meter.listener = None

@@ -54,6 +54,7 @@ RECIPE_TEMPLATES = (
     "challenger_short.j2",
     "challenger_code.j2",
     "challenger_instruction.j2",
+    "challenger_checks.j2",
     "quality_verifier.j2",
     "orchestrator.j2",
     "structured_instructions.j2",
@@ -93,10 +94,16 @@ def config_problems(cfg: Config) -> list[str]:
 
     Each problem is ``dotted.key: what is wrong``.
     """
+    return _problems_and_roles(cfg)[0]
+
+
+def _problems_and_roles(cfg: Config) -> tuple[list[str], dict[str, str] | None]:
+    """:func:`config_problems`, and the run's roles (:func:`run_roles`) when they could be found."""
     problems: list[str] = []
+    roles = None
     if cfg.roles or cfg.documents.paths:
         try:
-            run_roles(cfg)
+            roles = run_roles(cfg)
         except ConfigError as exc:
             problems += [f"{d} (needed by `autodata run` with this profile and orchestrator)" for d in exc.details]
     if cfg.optimize != type(cfg.optimize)():  # an optimize section set to something (a dump repeats defaults)
@@ -109,7 +116,7 @@ def config_problems(cfg: Config) -> list[str]:
     try:
         p = run_preset(cfg)
     except ValueError as exc:
-        return [*problems, f"loop.acceptance: {exc}"]
+        return [*problems, f"loop.acceptance: {exc}"], roles
     given = loop.acceptance.overrides
 
     def key(name: str) -> str:
@@ -120,7 +127,7 @@ def config_problems(cfg: Config) -> list[str]:
         if v is not None and not (isinstance(v, int | float) and 0 <= v <= 1):
             problems.append(f"{key(name)}: {v!r} is outside [0, 1]; scores and their means are fractions")
     if problems:
-        return problems
+        return problems, roles
     prof = profile(loop.profile)
     k_weak, k_strong = loop.k_weak or prof.k_weak, loop.k_strong or prof.k_strong
     if p.strong_mean_min is not None and p.strong_mean_below is not None and p.strong_mean_min >= p.strong_mean_below:
@@ -143,17 +150,34 @@ def config_problems(cfg: Config) -> list[str]:
             f"loop.min_valid_attempts: {loop.min_valid_attempts} is more than the attempts drawn "
             f"(k_weak {k_weak}, k_strong {k_strong})"
         )
-    return problems
+    return problems, roles
 
 
-def check_config(cfg: Config) -> None:
-    """:func:`config_problems` as one :class:`ConfigError` (exit 2), before anything is written."""
-    problems = config_problems(cfg)
+def check_config(cfg: Config) -> dict[str, str]:
+    """:func:`config_problems` as one :class:`ConfigError` (exit 2), before anything is written.
+
+    Returns the run's roles (role -> endpoint, :func:`run_roles`) for a config meant for ``run``, else {}."""
+    problems, roles = _problems_and_roles(cfg)
     if problems:
         raise ConfigError("the configuration cannot produce a run", details=problems)
+    return roles or {}
 
 
-settings_from = EpisodeSettings.from_config  # the name callers know
+def settings_from(cfg: Config) -> EpisodeSettings:
+    """:meth:`EpisodeSettings.from_config` without the config check (the baselines and the optimizer:
+    a caller that computes a run's settings once and passes them down)."""
+    return EpisodeSettings.from_config(cfg)
+
+
+def run_settings(cfg: Config) -> EpisodeSettings:
+    """The run's settings, computed once per run: the config checked (:func:`check_config`), then
+    :meth:`EpisodeSettings.from_config` with the roles that check found. Everything else a run needs
+    to know about its roles (pre-flight, key check, recipe and frozen hashes, executors, records,
+    summary) reads ``settings.endpoints.roles()``.
+
+    Raises :class:`ConfigError` (every problem, with its key) or ``UserError`` (the profile's sandbox
+    cannot run)."""
+    return EpisodeSettings.from_config(cfg, roles=check_config(cfg) or None)
 
 
 def recipe_hash(cfg: Config, roles: dict[str, str] | None = None) -> str:
@@ -218,11 +242,15 @@ async def run(
     recipe: str | None = None,
     executor: Executor | None = None,
     meta: dict[str, Any] | None = None,
+    command: str = "run",
 ) -> dict[str, Any]:
     """``settings``, ``record`` and ``recipe`` let the baselines reuse this driver with their own proposer,
     their own choice of examples to keep and their own recipe hash; the defaults are the inner loop.
+    ``settings`` given means the caller has checked the config (:func:`run_settings` does both), and
+    this run uses its roles (``settings.endpoints.roles()``) everywhere; none given: :func:`run_settings`.
     ``meta``: more facts stored in the run's metadata (``autodata run`` stores the evolved recipe it
-    applied, ``{"hash", "file"}`` or None, and the frozen hash).
+    applied, ``{"hash", "file"}`` or None, and the frozen hash). ``command``: the command named in the
+    run-directory lock (what a second process writing the same directory is told holds it).
 
     Episodes run on an executor (``executor.kind``: this process, or a pool of Ray workers); this
     coroutine stays the single writer of the run store either way."""
@@ -230,13 +258,12 @@ async def run(
         raise ConfigError(
             "`autodata run` needs documents", details=["documents.paths: give folders, files, globs or hf:// datasets"]
         )
-    if settings is None:  # the baselines bring their own settings (and their own roles)
-        check_config(cfg)
-    settings = settings or settings_from(cfg)  # the run's roles, computed once
-    check_api_keys(cfg, sorted(set(settings.endpoints.roles().values())))  # a missing key is a user error, now
-    rhash = recipe or recipe_hash(cfg, settings.endpoints.roles())
+    settings = settings or run_settings(cfg)  # the run's roles, computed once
+    roles = settings.endpoints.roles()
+    check_api_keys(cfg, sorted(set(roles.values())))  # a missing key is a user error, now
+    rhash = recipe or recipe_hash(cfg, roles)
     check_inputs(cfg.documents.paths)  # a typo in a path fails before the run directory is touched
-    with DirLock(out_dir, "run"):  # one writer per run directory; a killed holder's lock is released by the OS
+    with DirLock(out_dir, command):  # one writer per run directory; a killed holder's lock is released by the OS
         return await _run_locked(
             cfg,
             out_dir,
@@ -278,6 +305,7 @@ async def _run_locked(
     progress = RunProgress()
     tasks: set[asyncio.Task[None]] = set()
     job = DocumentJob(cfg, settings, record, rhash)
+    used = settings.endpoints.names()
     if executor is None:
         if cfg.executor.kind != "local":
             raise ValueError("executor.kind is not local: build the executor with autodata.executors.make_executor")
@@ -295,7 +323,7 @@ async def _run_locked(
         while True:
             await asyncio.sleep(CALL_FLUSH_S)
             store.record_calls(executor.leftover_calls())
-            simulated_roles_endpoints(cfg, executor, store)  # a killed session's run is labelled too
+            simulated_roles_endpoints(cfg, executor, store, used)  # a killed session's run is labelled too
 
     flusher = asyncio.create_task(flush_calls())
 
@@ -376,22 +404,21 @@ async def _run_locked(
             store.record_calls(executor.leftover_calls())
         finally:  # the executor's clients, cache and workers are released whatever happened above
             usage = await executor.close()
+        store.record_calls(executor.leftover_calls())  # what Ray workers reported last, as they closed
         store.end_session(progress.documents_done, usage)
-    simulated = simulated_roles_endpoints(cfg, executor, store)
+    simulated = simulated_roles_endpoints(cfg, executor, store, used)
     summary = write_outputs(store, out_dir, progress=progress, simulated=simulated)
     store.close()
     return summary
 
 
-def simulated_roles_endpoints(cfg: Config, executor: Any, store: RunStore) -> list[str]:
-    """The endpoints of this run whose answers are simulated: ``provider: simulated``, or a server that said so
-    in its replies (``serve-sim`` behind ``provider: openai``: ``system_fingerprint: autodata-simulated``). Kept
-    in the store (meta ``simulated_endpoints``, the union over sessions) for the card and the report."""
-    used = settings_roles(cfg)
+def simulated_roles_endpoints(cfg: Config, executor: Any, store: RunStore, used: list[str]) -> list[str]:
+    """The endpoints of this run (``used``: ``settings.endpoints.names()``) whose answers are simulated:
+    ``provider: simulated``, or a server that said so in its replies (``serve-sim`` behind ``provider: openai``:
+    ``system_fingerprint: autodata-simulated``). Kept in the store (meta ``simulated_endpoints``, the union
+    over sessions) for the card and the report."""
     names = {n for n in used if cfg.models[n].provider == "simulated"}
-    rt = getattr(executor, "rt", None)
-    if rt is not None:
-        names.update(n for n in rt.simulated_endpoints() if n in used)
+    names.update(n for n in executor.simulated_endpoints() if n in used)  # a Ray executor's: its workers' reports
     names.update(store.get_meta("simulated_endpoints") or [])
     store.set_meta("simulated_endpoints", sorted(names))
     return sorted(names)
@@ -407,18 +434,9 @@ def documents_in_flight(cfg: Config, settings: EpisodeSettings | None = None) ->
     stops well below it)."""
     if cfg.loop.concurrency != "auto":
         return int(cfg.loop.concurrency)
-    if settings is not None:
-        eps = settings.endpoints
-        names = {n for n in (getattr(eps, f) for f in ("challenger", "quality_verifier", "weak_solver",
-                 "strong_solver", "judge", "loop_judge", "orchestrator")) if n}  # fmt: skip
-    else:
-        names = set(run_roles(cfg).values())
+    names = settings.endpoints.names() if settings is not None else set(run_roles(cfg).values())
     total = sum(cfg.models[n].max_concurrency for n in names if n in cfg.models)
     return max(8, min(MAX_AUTO_IN_FLIGHT, 2 * total))
-
-
-def settings_roles(cfg: Config) -> list[str]:
-    return sorted(set(run_roles(cfg).values()))
 
 
 def summarize(

@@ -140,13 +140,33 @@ OUTPUT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 SCANNED_FIELDS = ("context", "question")
 
 
+def _harness_lines(example: Mapping[str, Any]) -> set[str]:
+    """The requirement lines the harness itself added to an instruction-profile question (``- `` and the
+    constraint in words, ``InstructionOutput.to_example``): a word cap there is the task's checked
+    constraint, not text the challenger planted for whoever answers."""
+    from autodata.judging.constraints import Constraint, describe
+
+    lines = set()
+    for c in example.get("constraints") or []:
+        try:
+            lines.add("- " + describe(c if isinstance(c, Constraint) else Constraint.model_validate(c)))
+        except ValueError:
+            continue
+    return lines
+
+
 def scan_example(example: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Findings in one challenger output's ``context`` and ``question``: ``{field, reason, excerpt}``."""
+    """Findings in one challenger output's ``context`` and ``question``: ``{field, reason, excerpt}``.
+    The requirement lines the harness writes from an instruction example's checked constraints are not
+    scanned (the challenger's own instruction text is)."""
     found = []
+    harness = _harness_lines(example)
     for field in SCANNED_FIELDS:
         text = example.get(field)
         if not isinstance(text, str):
             continue
+        if harness:
+            text = "\n".join(line for line in text.splitlines() if line.strip() not in harness)
         for why, pattern in OUTPUT_PATTERNS:
             m = pattern.search(text)
             if m:

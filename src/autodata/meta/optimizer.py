@@ -49,13 +49,15 @@ from autodata.documents import Document, Skipped, config_documents, fit_to_budge
 from autodata.errors import ConfigError, UserError
 from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.llm.types import CallError
-from autodata.loop.episode import Episode, Round, Steps, scores_of
+from autodata.loop.episode import Episode, EpisodeSettings, Round, Steps, scores_of
 from autodata.loop.orchestrate import run_episode
-from autodata.loop.run import documents_in_flight, run_roles, settings_from
+from autodata.loop.profile import profile
+from autodata.loop.run import documents_in_flight, settings_from
 from autodata.meta.guards import Refusal, check_edit, knob_value, output_guard, scan_outputs
 from autodata.meta.recipe import EDITABLE, Recipe, apply_recipe, frozen_hash, root_recipe
 from autodata.prompts import render
-from autodata.roles.schemas import Analysis, ChallengerOutput, RecipeEdits
+from autodata.roles.challenger import example_model
+from autodata.roles.schemas import Analysis, RecipeEdits
 from autodata.store.call_log import CallLog
 from autodata.store.files import atomic_text
 from autodata.store.lock import DirLock
@@ -223,8 +225,10 @@ def round_exchange(title: str, r: Round) -> dict[str, Any]:
         "quality": r.quality,
         "context": ex.get("context"),
         "question": ex.get("question"),
-        "reference_answer": ex.get("answer"),
+        "reference_answer": ex.get("reference_answer"),
         "rubric": rubric,
+        # what a profile's example holds beyond a rubric: a code task's hidden tests, an instruction's constraints
+        **{k: ex[k] for k in ("tests", "constraints") if ex.get(k)},
         "weak": [_attempt_view(a) for a in r.weak],
         "strong": [_attempt_view(a) for a in (r.strong or [])],
         **({"error": r.error} if r.error else {}),
@@ -303,7 +307,10 @@ class Optimizer:
         use_cache: bool = True,
         runtime_factory: Callable[[Config], ModelRuntime] | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
+        settings: EpisodeSettings | None = None,
     ) -> None:
+        """``settings``: the loop's settings of ``cfg`` when the caller already computed them (the run's
+        roles, once: ``autodata optimize`` reads them for its pre-flight)."""
         self.cfg, self.out = cfg, Path(out_dir)
         self.opt = cfg.optimize
         self.use_cache = use_cache
@@ -315,8 +322,24 @@ class Optimizer:
         self.docs: dict[str, Document] = {}
         self.state: dict[str, Any] = {}
         self.population: list[dict[str, Any]] = []
+        self._settings = settings
 
     # ------------------------------------------------------------------ plumbing
+
+    @property
+    def settings(self) -> EpisodeSettings:
+        """The loop's settings under the config's own instructions, computed once (roles and sandbox
+        included); a recipe's settings reuse its roles and sandbox (:meth:`recipe_settings`)."""
+        if self._settings is None:
+            self._settings = settings_from(self.cfg)
+        return self._settings
+
+    def recipe_settings(self, recipe: Recipe) -> EpisodeSettings:
+        """The loop's settings with ``recipe`` applied (its instructions, directives and knobs)."""
+        base = self.settings
+        return EpisodeSettings.from_config(
+            apply_recipe(self.cfg, recipe), roles=base.endpoints.roles(), sandbox=base.sandbox
+        )
 
     def runtime(self, seed_offset: int) -> ModelRuntime:
         """One runtime per seed: repeats and canary checks draw fresh samples, reruns replay the cache."""
@@ -396,7 +419,7 @@ class Optimizer:
     ) -> Evaluation:
         self.check_frozen(recipe)
         self.log_eval(phase, ids, candidate)
-        settings = settings_from(apply_recipe(self.cfg, recipe))
+        settings = self.recipe_settings(recipe)
         rt = self.runtime(repeat)
         sem = asyncio.Semaphore(documents_in_flight(self.cfg, settings))
 
@@ -430,11 +453,12 @@ class Optimizer:
     async def _solve_canaries(self, seed_offset: int) -> dict[str, float]:
         rt = self.runtime(seed_offset)
         # every canary attempt is drawn (no adaptive stopping): the means must be comparable check to check
-        steps = Steps(rt, next(iter(self.docs.values())), replace(settings_from(self.cfg), adaptive_stopping=False))
+        steps = Steps(rt, next(iter(self.docs.values())), replace(self.settings, adaptive_stopping=False))
         weak, strong = [], []
         try:
+            model = example_model(profile(self.cfg.loop.profile).challenger_output)
             for c in self.state["canary"]["examples"]:
-                ex = ChallengerOutput.model_validate(c)
+                ex = model.model_validate(c)  # the profile's own example: a code task keeps its tests
                 weak += scores_of(await steps.attempts(ex, strong=False))
                 strong += scores_of(await steps.attempts(ex, strong=True))
         except CallError as err:
@@ -446,7 +470,8 @@ class Optimizer:
         for e in root_eval.episodes:
             r = e.accepted_round
             if r is not None and r.example and len(examples) < self.opt.canary_size:
-                examples.append({k: r.example[k] for k in ChallengerOutput.model_fields})
+                model = example_model(profile(self.cfg.loop.profile).challenger_output)
+                examples.append({k: r.example[k] for k in model.model_fields if k in r.example})
         self.state["canary"] = {"examples": examples, "baseline": None, "checks": []}
         if examples:
             self.state["canary"]["baseline"] = await self._solve_canaries(1_000_000)
@@ -667,7 +692,7 @@ class Optimizer:
         if not self.cfg.documents.paths:
             raise ConfigError("`autodata optimize` needs documents", details=["documents.paths: give folders or files"])
         self.cfg.require_roles(META_ROLES, "autodata optimize")
-        roles = run_roles(self.cfg)
+        roles = self.settings.endpoints.roles()
         check_api_keys(self.cfg, sorted({*roles.values(), *(self.cfg.roles[r] for r in META_ROLES)}))  # type: ignore[index]
         self._load_documents()
         with DirLock(self.out, "optimize"):  # one writer per directory; a killed holder's lock is released

@@ -212,10 +212,11 @@ def frozen_files() -> dict[str, str]:
     return {p.relative_to(PACKAGE_DIR).as_posix(): _digest(p) for p in [*judging_files(), *interface_files()]}
 
 
-def frozen_settings(cfg: Config) -> dict[str, Any]:
+def frozen_settings(cfg: Config, roles: dict[str, str] | None = None) -> dict[str, Any]:
     """The settings that measure a recipe: preset and thresholds, profile and its scorer, sample
     counts and temperatures, orchestrator, final quality check, rubric rules (``loop.rubric``), and
-    every answering role's model."""
+    every answering role's model. ``roles``: the run's roles when already computed
+    (``EpisodeSettings.endpoints.roles()``), else :func:`~autodata.loop.episode.run_roles`."""
     from autodata.loop.episode import run_preset, run_roles  # the loop is below meta; imported late for clarity
 
     loop = cfg.loop
@@ -240,17 +241,17 @@ def frozen_settings(cfg: Config) -> dict[str, Any]:
         "judge_sees_context": loop.judge_sees_context,
         "models": {
             role: cfg.models[name].model_dump(mode="json", include=FROZEN_ANSWER_FIELDS)
-            for role, name in sorted(run_roles(cfg).items())
+            for role, name in sorted((roles if roles is not None else run_roles(cfg)).items())
         },
     }
 
 
-def frozen_parts(cfg: Config) -> dict[str, Any]:
+def frozen_parts(cfg: Config, roles: dict[str, str] | None = None) -> dict[str, Any]:
     """What measures a recipe: every frozen file's digest and the frozen settings. Any change here
     means scores are no longer comparable."""
-    return {"files": frozen_files(), "settings": frozen_settings(cfg)}
+    return {"files": frozen_files(), "settings": frozen_settings(cfg, roles)}
 
 
-def frozen_hash(cfg: Config) -> str:
-    blob = json.dumps(frozen_parts(cfg), sort_keys=True, default=str)
+def frozen_hash(cfg: Config, roles: dict[str, str] | None = None) -> str:
+    blob = json.dumps(frozen_parts(cfg, roles), sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -24,6 +24,16 @@ OUTPUTS: dict[str, type] = {
 }  # output models a profile can name (challenger_output)
 
 
+def example_model(output: str = "") -> type[ChallengerOutput]:
+    """The class of the example the loop carries for a profile's ``challenger_output`` (``""``: the plain
+    :class:`ChallengerOutput`, which the rubric and short-answer profiles use; ``code-task``: a
+    ``CodeExample`` with its hidden tests; ``instruction``: an ``InstructionExample`` with its
+    constraints). Whoever stores and re-reads an example (the optimizer's canary) validates with it,
+    so no field the profile's scorer reads is dropped."""
+    model = OUTPUTS[output] if output else None
+    return model.example_type if model is not None else ChallengerOutput
+
+
 def rounds_by_reason(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Earlier rounds grouped by rejection reason, as the paper's orchestrator reports them.
 

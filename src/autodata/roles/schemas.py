@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,7 +47,10 @@ class ShortAnswerOutput(_Out):
 
 
 class ExampleSource:
-    """A challenger output that builds the loop's example itself (:meth:`to_example`)."""
+    """A challenger output that builds the loop's example itself (:meth:`to_example`); ``example_type``:
+    the class of that example (what the loop carries, stores and re-solves, e.g. the optimizer's canary)."""
+
+    example_type: ClassVar[type[ChallengerOutput]]
 
     def to_example(self) -> ChallengerOutput:
         raise NotImplementedError
@@ -126,6 +129,10 @@ class InstructionExample(ChallengerOutput):
     """An instruction task as the loop carries it: ``rubric[:len(constraints)]`` are checked in code."""
 
     constraints: list[Constraint] = Field(min_length=1)
+
+
+CodeTaskOutput.example_type = CodeExample
+InstructionOutput.example_type = InstructionExample
 
 
 AgentTool = Literal["call_challenger", "call_quality_verifier", "evaluate_weak", "evaluate_strong", "finish", "give_up"]

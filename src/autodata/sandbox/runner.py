@@ -4,13 +4,17 @@ Invoked as ``python -I runner.py SPEC_JSON`` where the spec names the directory 
 ``solution.py`` and ``tests.py``, a writable work directory and the limits. It is two processes:
 
 - the **supervisor** (this process): marks itself a child subreaper (orphans of the solution are
-  re-parented to it, so a double fork cannot escape), forks the test process, and every few
-  milliseconds checks the wall clock, the number of descendant processes and the size of the
-  captured output; a breach kills every descendant with SIGKILL and names the limit. When the test
-  process ends it kills what is left, reaps everything, reads the per-test records and prints one
-  report line, ``AUTODATA_SANDBOX_REPORT {json}``, on its standard output.
+  re-parented to it, so a double fork cannot escape), forks the test process, reads its stdout and
+  stderr from pipes (counting every byte, keeping them in files for the report's tails), and every
+  few milliseconds checks the wall clock and the number of descendant processes; a breach (or
+  output past its limit) kills every descendant with SIGKILL and names the limit. Output goes
+  through the supervisor, so it is counted exactly whatever the machine's load: a writer faster
+  than the supervisor blocks on the full pipe instead of running past the output limit into
+  another one. When the test process ends it kills what is left, reaps everything, reads the
+  per-test records and prints one report line, ``AUTODATA_SANDBOX_REPORT {json}``, on its standard
+  output.
 - the **test process**: a new session, resource limits (RLIMIT_CPU, RLIMIT_AS, RLIMIT_NPROC,
-  RLIMIT_FSIZE, RLIMIT_CORE=0), stdout/stderr redirected to files, then the tests: pytest-style
+  RLIMIT_FSIZE, RLIMIT_CORE=0), stdout/stderr to the supervisor's pipes, then the tests: pytest-style
   top-level ``test*`` functions (in source order), or, when there are none, every top-level
   ``assert`` statement of the file as one test (other statements run in order as setup). The
   solution is importable as module ``solution`` (its directory is first on ``sys.path``). The names
@@ -28,6 +32,7 @@ import ast
 import json
 import os
 import resource
+import select
 import signal
 import sys
 import time
@@ -37,6 +42,7 @@ MARKER = "AUTODATA_SANDBOX_REPORT "
 MAX_ERROR_CHARS = 600
 MAX_TAIL_CHARS = 2000
 POLL_SECONDS = 0.005
+READ_CHUNK = 65536
 
 
 def _limit(kind, value, hard=None):
@@ -157,7 +163,8 @@ def run_tests(code_dir, tests_path, record_fd):
             i += 1
 
 
-def child(spec, record_fd):
+def child(spec, record_fd, out, err):
+    """The test process: ``out`` and ``err`` are the write ends of the supervisor's pipes."""
     os.setsid()
     lim = spec["limits"]
     work = spec["work"]
@@ -167,8 +174,6 @@ def child(spec, record_fd):
     _limit(resource.RLIMIT_AS, int(lim["memory_mb"]) * 1024 * 1024)
     _limit(resource.RLIMIT_FSIZE, int(lim["file_size_bytes"]))
     _limit(resource.RLIMIT_NPROC, int(lim["processes"]))
-    out = os.open(os.path.join(work, ".stdout"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    err = os.open(os.path.join(work, ".stderr"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(out, 1)
@@ -263,6 +268,66 @@ def _tail(path):
         return ""
 
 
+class _Capture:
+    """The test process's stdout and stderr, read from pipes into files, every byte counted (``total``).
+
+    Each file keeps at most ``keep`` bytes (the output limit: the supervisor stops the tests once
+    ``total`` passes it) and a file that cannot be written (a full tmpfs) is only counted, so no flood
+    of output can stop the supervisor itself."""
+
+    def __init__(self, paths, keep):
+        self.files = {}
+        self.kept = {}
+        for fd, path in paths.items():
+            os.set_blocking(fd, False)
+            self.files[fd] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            self.kept[fd] = 0
+        self.keep = keep
+        self.total = 0
+
+    def _read(self, fd):
+        """Read one chunk of what ``fd`` holds; False when there was nothing (the stream is closed at its end)."""
+        try:
+            data = os.read(fd, READ_CHUNK)
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""
+        if not data:
+            os.close(self.files.pop(fd))
+            os.close(fd)
+            return False
+        self.total += len(data)
+        room = self.keep - self.kept[fd]
+        if room > 0:
+            try:
+                self.kept[fd] += os.write(self.files[fd], data[:room])
+            except OSError:
+                self.kept[fd] = self.keep
+        return True
+
+    def wait(self, seconds):
+        """Wait up to ``seconds`` for output, then read one chunk of each stream that has some."""
+        if not self.files:
+            time.sleep(seconds)
+            return
+        try:
+            ready, _, _ = select.select(list(self.files), [], [], seconds)
+        except InterruptedError:
+            return
+        for fd in ready:
+            self._read(fd)
+
+    def drain(self):
+        """Read the rest; a stream whose last writer is still alive is left (nothing more is waited for)."""
+        for fd in list(self.files):
+            while self._read(fd):
+                pass
+        for fd in list(self.files):
+            os.close(self.files.pop(fd))
+            os.close(fd)
+
+
 def supervise(spec):
     spec["code_dir"] = os.path.abspath(spec["code_dir"])
     spec["work"] = os.path.abspath(spec["work"])
@@ -280,21 +345,27 @@ def supervise(spec):
     key = _KEY
     records_path = os.path.join(work, ".records")
     record_fd = os.open(records_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
     start = time.monotonic()
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
-            child(spec, record_fd)
+            os.close(out_r)
+            os.close(err_r)
+            child(spec, record_fd, out_w, err_w)
         except BaseException:
             code = 3
         os._exit(code)
-    os.close(record_fd)
+    for fd in (record_fd, out_w, err_w):
+        os.close(fd)
     me = os.getpid()
     pidns = bool(spec.get("pidns"))
     stop, detail, status, peak = None, "", None, 1
     wall = float(lim["wall_seconds"])
     out_limit = int(lim["output_bytes"])
+    capture = _Capture({out_r: os.path.join(work, ".stdout"), err_r: os.path.join(work, ".stderr")}, out_limit)
     checks = 0
     while True:
         try:
@@ -307,15 +378,14 @@ def supervise(spec):
         elapsed = time.monotonic() - start
         if elapsed > wall:
             stop, detail = "time", f"wall time over {wall:g} s"
+        elif capture.total > out_limit:
+            stop, detail = "output", f"output over {out_limit} bytes"
         else:
             checks += 1
             n = len(descendants(me)) if checks % 2 == 0 else 0
             peak = max(peak, n)
-            outb = _size(os.path.join(work, ".stdout")) + _size(os.path.join(work, ".stderr"))
             if n > int(lim["processes"]):
                 stop, detail = "processes", f"more than {lim['processes']} processes"
-            elif outb > out_limit:
-                stop, detail = "output", f"output over {out_limit} bytes"
         if stop:
             kill_all(me, pidns)
             try:
@@ -323,10 +393,13 @@ def supervise(spec):
             except ChildProcessError:
                 status = None
             break
-        time.sleep(POLL_SECONDS)
+        capture.wait(POLL_SECONDS)  # output wakes it at once; else a poll period passes
     wall_used = time.monotonic() - start
     kill_all(me, pidns)  # whatever the tests left behind
     _reap()
+    capture.drain()  # what the pipes still hold (every writer is gone now)
+    if stop is None and capture.total > out_limit:  # written in the pipes' last moments, still counted
+        stop, detail = "output", f"output over {out_limit} bytes"
     if stop is None and status is not None and os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         if sig == signal.SIGXCPU:
@@ -378,7 +451,7 @@ def supervise(spec):
         stop, detail = "file_size", f"a file grew over {lim['file_size_bytes']} bytes"
     elif stop == "time" and peak >= int(lim["processes"]) - 2:
         detail += f" ({peak} processes: the process limit of {lim['processes']} was reached)"
-    out_bytes = _size(os.path.join(work, ".stdout")) + _size(os.path.join(work, ".stderr"))
+    out_bytes = capture.total
     report = {
         "passed": passed,
         "total": len(collected or []),

@@ -21,7 +21,8 @@ What the paper reports about them, and what this module makes the ladder do:
 
 Requests are recognised by the titles of their schema classes (``SelfInstructOutput``,
 ``GroundedOutput``, ``CotSelfInstructOutput`` and their ``…ShortOutput`` forms); the writers read the
-``<document>`` block, or for Self-Instruct the ``<example>`` blocks of seed tasks. Look-up questions
+``<document>`` block, or for Self-Instruct the ``<example>`` blocks of seed tasks, and fit their rubric
+to the ``<rubric_rules>`` block (:func:`fit_rules`). Look-up questions
 are recognised by the simulator's own phrasing of them (the simulated writers' data, not a prompt),
 which the agentic challenger never writes.
 """
@@ -131,6 +132,35 @@ def short_generator(req: SimRequest, name: str) -> SimOutput:
     return structured(req, out)
 
 
+def fit_rules(rubric: list[dict[str, object]], rules: dict[str, int]) -> list[dict[str, object]]:
+    """The writer's rubric fitted to the ``<rubric_rules>`` data block (absent: unchanged): weights capped
+    at ``max_weight``, positives cut to ``max_positive`` (repeated with a case number up to
+    ``min_positive``), negatives cut to ``max_negative`` (repeated up to ``min_negative``)."""
+    if not rules:
+        return rubric
+    cap = max(1, rules.get("max_weight", 10))
+    pos = [r for r in rubric if int(r["weight"]) > 0]  # type: ignore[call-overload]
+    neg = [r for r in rubric if int(r["weight"]) < 0]  # type: ignore[call-overload]
+
+    def sized(items: list[dict[str, object]], low: int, high: int) -> list[dict[str, object]]:
+        n = min(max(len(items), low), high)
+        if not items:
+            return []
+        return [
+            {**items[i % len(items)], "criterion": f"{items[i % len(items)]['criterion']}"
+             + (f" (case {i // len(items)})" if i >= len(items) else "")}
+            for i in range(n)
+        ]  # fmt: skip
+
+    pos = sized(pos, rules.get("min_positive", 0), rules.get("max_positive", len(pos)))
+    neg = sized(neg, rules.get("min_negative", 0), rules.get("max_negative", len(neg)))
+    sign = {id(r): 1 for r in pos}
+    return [
+        {**r, "weight": (1 if id(r) in sign else -1) * min(cap, abs(int(r["weight"])))}  # type: ignore[call-overload]
+        for r in pos + neg
+    ]
+
+
 def generator(req: SimRequest, name: str) -> SimOutput:
     """A one-shot rubric writer (``name``: its schema class, a key of :data:`STYLES`)."""
     style = STYLES[name]
@@ -158,6 +188,7 @@ def generator(req: SimRequest, name: str) -> SimOutput:
     rubric.append(
         {"criterion": f"claims that '{terms[6]}' is the same as '{terms[7]}'", "weight": -3, "category": "mistake"}
     )
+    rubric = fit_rules(rubric, req.inputs.get("rubric_rules") or {})
     value: dict[str, object] = {
         "question_type": rng.choice(style.question_types),
         "reasoning_skills": rng.sample(style.skills, 2),

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Edits of a reference solution: (text, replacement) pairs, each text found exactly once.
+Edits = tuple[tuple[str, str], ...]
+
 
 @dataclass(frozen=True, slots=True)
 class CodeTask:
@@ -28,8 +31,30 @@ class CodeTask:
     broken_reference: str = ""  # a reference with a slip (a flawed task the pre-solver check must reject)
 
 
+def variant(reference: str, edits: Edits) -> str:
+    """``reference`` with each edit applied in turn. Raises ValueError when an edit's text is not in the
+    solution exactly once (a reference changed under its variants fails at import, not silently)."""
+    out = reference
+    for old, new in edits:
+        if out.count(old) != 1:
+            raise ValueError(f"variant edit {old!r} found {out.count(old)} times in {out!r}")
+        out = out.replace(old, new)
+    return out
+
+
+def task(*, reference: str, bugs: dict[str, str | Edits], broken: Edits = (), **fields: object) -> CodeTask:
+    """A :class:`CodeTask` whose wrong solutions are written as edits of its reference (a whole solution
+    where the bug rewrites it); ``broken``: the edits that make its ``broken_reference``."""
+    return CodeTask(
+        reference=reference,
+        bugs={kind: bug if isinstance(bug, str) else variant(reference, bug) for kind, bug in bugs.items()},
+        broken_reference=variant(reference, broken) if broken else "",
+        **fields,  # type: ignore[arg-type]
+    )
+
+
 BANK: tuple[CodeTask, ...] = (
-    CodeTask(
+    task(
         name="chunked",
         signature="def chunked(items: list, size: int) -> list[list]:",
         statement=(
@@ -56,22 +81,12 @@ BANK: tuple[CodeTask, ...] = (
         ),
         difficulty=0.35,
         bugs={
-            "off-by-one": (
-                "def chunked(items, size):\n"
-                "    if size < 1:\n"
-                "        raise ValueError('size must be at least 1')\n"
-                "    return [list(items[i:i + size]) for i in range(0, len(items) - size + 1, size)]\n"
-            ),
+            "off-by-one": (("range(0, len(items), size)", "range(0, len(items) - size + 1, size)"),),
             "missing edge case": (
-                "def chunked(items, size):\n"
-                "    return [list(items[i:i + size]) for i in range(0, len(items), max(size, 1))]\n"
+                ("    if size < 1:\n        raise ValueError('size must be at least 1')\n", ""),
+                ("len(items), size)", "len(items), max(size, 1))"),
             ),
-            "wrong type": (
-                "def chunked(items, size):\n"
-                "    if size < 1:\n"
-                "        raise ValueError('size must be at least 1')\n"
-                "    return [tuple(items[i:i + size]) for i in range(0, len(items), size)]\n"
-            ),
+            "wrong type": (("[list(items", "[tuple(items"),),
         },
         weak_tests=(
             "from solution import chunked\n\n"
@@ -80,7 +95,7 @@ BANK: tuple[CodeTask, ...] = (
             "def test_runs_big():\n    chunked([1], 9)\n"
         ),
     ),
-    CodeTask(
+    task(
         name="normalize_name",
         signature="def normalize_name(name: str) -> str:",
         statement=(
@@ -99,17 +114,16 @@ BANK: tuple[CodeTask, ...] = (
         ),
         difficulty=0.45,
         bugs={
-            "missing edge case": "import re\n\ndef normalize_name(name):\n    return re.sub(r'[-_.]', '-', name).lower()\n",
+            "missing edge case": (("r'[-_.]+'", "r'[-_.]'"),),
             "off-by-one": (
-                "import re\n\ndef normalize_name(name):\n"
-                "    out = re.sub(r'[-_.]+', '-', name).lower()\n"
-                "    return out[:-1] if out.endswith('-') or len(out) > 6 else out\n"
+                ("    return re.sub", "    out = re.sub"),
+                (".lower()\n", ".lower()\n    return out[:-1] if out.endswith('-') or len(out) > 6 else out\n"),
             ),
-            "wrong type": "import re\n\ndef normalize_name(name):\n    return re.split(r'[-_.]+', name.lower())\n",
+            "wrong type": (("re.sub(r'[-_.]+', '-', name).lower()", "re.split(r'[-_.]+', name.lower())"),),
         },
-        broken_reference="import re\n\ndef normalize_name(name):\n    return re.sub(r'[-_]+', '-', name).lower()\n",
+        broken=(("r'[-_.]+'", "r'[-_]+'"),),
     ),
-    CodeTask(
+    task(
         name="running_max",
         signature="def running_max(values: list[float]) -> list[float]:",
         statement=(
@@ -134,18 +148,17 @@ BANK: tuple[CodeTask, ...] = (
         difficulty=0.3,
         bugs={
             "missing edge case": (
-                "def running_max(values):\n"
-                "    best, out = 0, []\n"
-                "    for v in values:\n"
-                "        best = max(best, v)\n"
-                "        out.append(best)\n"
-                "    return out\n"
+                ("    out = []\n", "    best, out = 0, []\n"),
+                (
+                    "        out.append(v if not out or v > out[-1] else out[-1])\n",
+                    "        best = max(best, v)\n        out.append(best)\n",
+                ),
             ),
             "off-by-one": ("def running_max(values):\n    return [max(values[:i]) for i in range(1, len(values))]\n"),
             "wrong type": "def running_max(values):\n    return tuple(max(values[:i + 1]) for i in range(len(values)))\n",
         },
     ),
-    CodeTask(
+    task(
         name="parse_version",
         signature="def parse_version(text: str) -> tuple[int, ...]:",
         statement=(
@@ -174,19 +187,13 @@ BANK: tuple[CodeTask, ...] = (
         difficulty=0.55,
         bugs={
             "wrong type": (
-                "def parse_version(text):\n"
-                "    parts = text.split('.')\n"
-                "    if not text or not all(p.isdigit() for p in parts):\n"
-                "        raise ValueError(text)\n"
-                "    return tuple(parts)\n"
+                ("raise ValueError(f'not a release number: {text!r}')", "raise ValueError(text)"),
+                ("tuple(int(p) for p in parts)", "tuple(parts)"),
             ),
             "missing edge case": ("def parse_version(text):\n    return tuple(int(p) for p in text.split('.') if p)\n"),
             "off-by-one": (
-                "def parse_version(text):\n"
-                "    parts = text.split('.')\n"
-                "    if not text or not all(p.isdigit() for p in parts):\n"
-                "        raise ValueError(text)\n"
-                "    return tuple(int(p) for p in parts[: max(1, len(parts) - 1)])\n"
+                ("raise ValueError(f'not a release number: {text!r}')", "raise ValueError(text)"),
+                ("tuple(int(p) for p in parts)", "tuple(int(p) for p in parts[: max(1, len(parts) - 1)])"),
             ),
         },
         weak_tests=(
@@ -196,7 +203,7 @@ BANK: tuple[CodeTask, ...] = (
             "def test_no_crash_b():\n    parse_version('3')\n"
         ),
     ),
-    CodeTask(
+    task(
         name="window_sums",
         signature="def window_sums(values: list[int], k: int) -> list[int]:",
         statement=(
@@ -221,24 +228,17 @@ BANK: tuple[CodeTask, ...] = (
         ),
         difficulty=0.5,
         bugs={
-            "off-by-one": (
-                "def window_sums(values, k):\n"
-                "    if k < 1:\n"
-                "        raise ValueError('k must be at least 1')\n"
-                "    return [sum(values[i:i + k]) for i in range(len(values) - k)]\n"
-            ),
-            "missing edge case": (
-                "def window_sums(values, k):\n    return [sum(values[i:i + k]) for i in range(len(values) - k + 1)]\n"
-            ),
+            "off-by-one": (("range(len(values) - k + 1)", "range(len(values) - k)"),),
+            "missing edge case": (("    if k < 1:\n        raise ValueError('k must be at least 1')\n", ""),),
             "wrong type": (
-                "def window_sums(values, k):\n"
-                "    if k < 1:\n"
-                "        raise ValueError('k must be at least 1')\n"
-                "    return {i: sum(values[i:i + k]) for i in range(len(values) - k + 1)}\n"
+                (
+                    "[sum(values[i:i + k]) for i in range(len(values) - k + 1)]",
+                    "{i: sum(values[i:i + k]) for i in range(len(values) - k + 1)}",
+                ),
             ),
         },
     ),
-    CodeTask(
+    task(
         name="merge_intervals",
         signature="def merge_intervals(intervals: list[list[int]]) -> list[list[int]]:",
         statement=(
@@ -265,39 +265,18 @@ BANK: tuple[CodeTask, ...] = (
         ),
         difficulty=0.65,
         bugs={
-            "off-by-one": (
-                "def merge_intervals(intervals):\n"
-                "    out = []\n"
-                "    for start, end in sorted(intervals):\n"
-                "        if out and start < out[-1][1]:\n"
-                "            out[-1][1] = max(out[-1][1], end)\n"
-                "        else:\n"
-                "            out.append([start, end])\n"
-                "    return out\n"
-            ),
+            "off-by-one": (("start <= out[-1][1]", "start < out[-1][1]"),),
             "missing edge case": (
-                "def merge_intervals(intervals):\n"
-                "    out = []\n"
-                "    for start, end in intervals:\n"
-                "        if out and start <= out[-1][1]:\n"
-                "            out[-1][1] = end\n"
-                "        else:\n"
-                "            out.append([start, end])\n"
-                "    return out\n"
+                ("in sorted(intervals):", "in intervals:"),
+                ("out[-1][1] = max(out[-1][1], end)", "out[-1][1] = end"),
             ),
             "wrong type": (
-                "def merge_intervals(intervals):\n"
-                "    out = []\n"
-                "    for start, end in sorted(intervals):\n"
-                "        if out and start <= out[-1][1]:\n"
-                "            out[-1] = (out[-1][0], max(out[-1][1], end))\n"
-                "        else:\n"
-                "            out.append((start, end))\n"
-                "    return out\n"
+                ("out[-1][1] = max(out[-1][1], end)", "out[-1] = (out[-1][0], max(out[-1][1], end))"),
+                ("out.append([start, end])", "out.append((start, end))"),
             ),
         },
     ),
-    CodeTask(
+    task(
         name="to_roman",
         signature="def to_roman(n: int) -> str:",
         statement=(
@@ -332,45 +311,18 @@ BANK: tuple[CodeTask, ...] = (
         difficulty=0.6,
         bugs={
             "missing edge case": (
-                "def to_roman(n):\n"
-                "    if not 1 <= n <= 3999:\n"
-                "        raise ValueError('n must be in 1..3999')\n"
-                "    out = ''\n"
-                "    for value, sym in [(1000, 'M'), (500, 'D'), (100, 'C'), (50, 'L'), (10, 'X'), (5, 'V'), (1, 'I')]:\n"
-                "        while n >= value:\n"
-                "            out += sym\n"
-                "            n -= value\n"
-                "    return out\n"
+                (
+                    "    table = [(1000, 'M'), (900, 'CM'), (500, 'D'), (400, 'CD'), (100, 'C'), (90, 'XC'),\n"
+                    "             (50, 'L'), (40, 'XL'), (10, 'X'), (9, 'IX'), (5, 'V'), (4, 'IV'), (1, 'I')]\n",
+                    "",
+                ),
+                ("in table:", "in [(1000, 'M'), (500, 'D'), (100, 'C'), (50, 'L'), (10, 'X'), (5, 'V'), (1, 'I')]:"),
             ),
-            "off-by-one": (
-                "def to_roman(n):\n"
-                "    if not 1 <= n < 3999:\n"
-                "        raise ValueError('n must be in 1..3999')\n"
-                "    table = [(1000, 'M'), (900, 'CM'), (500, 'D'), (400, 'CD'), (100, 'C'), (90, 'XC'),\n"
-                "             (50, 'L'), (40, 'XL'), (10, 'X'), (9, 'IX'), (5, 'V'), (4, 'IV'), (1, 'I')]\n"
-                "    out = ''\n"
-                "    for value, sym in table:\n"
-                "        while n >= value:\n"
-                "            out += sym\n"
-                "            n -= value\n"
-                "    return out\n"
-            ),
-            "wrong type": (
-                "def to_roman(n):\n"
-                "    if not 1 <= n <= 3999:\n"
-                "        raise ValueError('n must be in 1..3999')\n"
-                "    table = [(1000, 'M'), (900, 'CM'), (500, 'D'), (400, 'CD'), (100, 'C'), (90, 'XC'),\n"
-                "             (50, 'L'), (40, 'XL'), (10, 'X'), (9, 'IX'), (5, 'V'), (4, 'IV'), (1, 'I')]\n"
-                "    out = []\n"
-                "    for value, sym in table:\n"
-                "        while n >= value:\n"
-                "            out.append(sym)\n"
-                "            n -= value\n"
-                "    return out\n"
-            ),
+            "off-by-one": (("1 <= n <= 3999:", "1 <= n < 3999:"),),
+            "wrong type": (("    out = ''\n", "    out = []\n"), ("out += sym", "out.append(sym)")),
         },
     ),
-    CodeTask(
+    task(
         name="summary_line",
         signature="def summary_line(docstring: str | None) -> str:",
         statement=(
@@ -400,13 +352,7 @@ BANK: tuple[CodeTask, ...] = (
                 "    lines = [l.strip() for l in (docstring or '').splitlines() if l.strip()]\n"
                 "    return lines[1] if len(lines) > 1 else (lines[0] if lines else '')\n"
             ),
-            "wrong type": (
-                "def summary_line(docstring):\n"
-                "    for line in (docstring or '').splitlines():\n"
-                "        if line.strip():\n"
-                "            return line.strip()\n"
-                "    return None\n"
-            ),
+            "wrong type": (("    return ''\n", "    return None\n"),),
         },
     ),
 )

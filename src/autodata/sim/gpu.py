@@ -88,6 +88,10 @@ class GpuSpec:
         """Duration of one decode step with ``running`` sequences in the batch (seconds)."""
         return self.step_base_s + self.step_per_seq_s * running
 
+    def prefill_s(self, tokens: float) -> float:
+        """Seconds to prefill ``tokens`` prompt tokens (those the prefix cache did not hold)."""
+        return tokens * self.prefill_s_per_token
+
     @property
     def peak_decode_tokens_per_s(self) -> float:
         """Decode throughput with a full batch: the most this deployment can generate per second."""
@@ -95,7 +99,7 @@ class GpuSpec:
 
     def work_s(self, prefill_tokens: float, decode_tokens: float) -> float:
         """Seconds this deployment needs at peak for that much work: the benchmarks' ideal."""
-        return prefill_tokens * self.prefill_s_per_token + decode_tokens / self.peak_decode_tokens_per_s
+        return self.prefill_s(prefill_tokens) + decode_tokens / self.peak_decode_tokens_per_s
 
 
 # Presets. Sources for the shapes: model sizes and attention layouts from the models' published
@@ -373,7 +377,7 @@ class GpuEngine:
             c.prefix_queries += req.prompt_tokens
             c.prefix_hits += hit_tokens
             c.prefill_tokens += computed
-            req.prefill_left_s = computed * spec.prefill_s_per_token
+            req.prefill_left_s = spec.prefill_s(computed)
             self.prefilling.append(req)
 
     def _advance(self, now: float) -> None:
@@ -385,7 +389,6 @@ class GpuEngine:
         if dt <= 0:
             return
         self._last = now
-        spec = self.spec
         c = self.counters
         while dt > 1e-12:
             if self.prefilling:
@@ -401,9 +404,8 @@ class GpuEngine:
                 continue
             if not self.decoding:
                 break
-            step = spec.step_s(len(self.decoding))
-            shortest = min(s.left for s in self.decoding)
-            use = min(dt, shortest * step)
+            step, until_done = self._decode_timing()
+            use = min(dt, until_done)
             tokens = use / step
             dt -= use
             c.busy_s += use
@@ -438,8 +440,13 @@ class GpuEngine:
         if self.prefilling:
             return self.prefilling[0].prefill_left_s
         if self.decoding:
-            return min(s.left for s in self.decoding) * self.spec.step_s(len(self.decoding))
+            return self._decode_timing()[1]
         return None
+
+    def _decode_timing(self) -> tuple[float, float]:
+        """(seconds per decode step with the batch as it is, seconds until its shortest sequence is done)."""
+        step = self.spec.step_s(len(self.decoding))
+        return step, min(s.left for s in self.decoding) * step
 
     def _schedule(self) -> None:
         if self._timer is not None:

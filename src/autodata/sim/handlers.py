@@ -148,7 +148,11 @@ def _implementer(m: Messages) -> dict[str, Any]:
 
 
 def _writer(m: Messages) -> dict[str, Any]:
-    return {"document": block(m, "document") or "", "examples": [b.body for b in blocks(m, "example")]}
+    return {
+        "document": block(m, "document") or "",
+        "examples": [b.body for b in blocks(m, "example")],
+        "rubric_rules": _rubric_rules(m),
+    }
 
 
 def _solver(m: Messages) -> dict[str, Any]:
