@@ -2,14 +2,17 @@
 
     python bench/fill.py [--quick] [--docs 1000] [--time-scale S] [--variants auto,fixed8,sequential]
                          [--adaptive] [--n] [--max-batch B] [--headroom H] [--seq-docs 10]
-                         [--fixed-docs N] [--executor local|ray] [--json PATH]
+                         [--fixed-docs N] [--fixed-time-scale S] [--seq-time-scale S]
+                         [--executor local|ray] [--json PATH]
 
 Three ``autodata serve-sim`` processes with the GPU capacity model (``--gpu-model``), one per
 simulated server, of different sizes: the weak solver on ``llama-8b-1xh100`` (one GPU), the judge
 and the quality verifier on ``qwen-32b-2xh100`` (two GPUs), the strong solver and the challenger on
 ``llama-70b-8xh100`` (eight GPUs). Each variant starts fresh servers (empty prefix caches, counters
 at zero) and runs ``autodata run`` in its own process, with a fresh call cache, over the same
-documents (about 700 tokens each, distinct).
+documents (about 700 tokens each, distinct). ``--max-batch B`` gives every server a batch of B and a
+prefix cache shrunk in proportion (the preset's blocks x B / its batch): a smaller deployment of the
+same shape, whose cache is as crowded by a full batch as the preset's.
 
 Figures (all from the servers' ``/metrics`` and the run's own summary):
 
@@ -20,9 +23,15 @@ Figures (all from the servers' ``/metrics`` and the run's own summary):
   written) over the ideal. Goal <= 1.10.
 - **busy**: each server's share of the run's wall time with a batch on the GPU
   (``serve_sim:busy_seconds_total``); the last line's B is the busiest server's. Goal >= 0.90.
+  **busy***: the same over the server's own stretch of work, from its first request in to its last
+  answer out (``serve_sim:active_seconds``): "while work remains" for that server. **idle**: the share
+  of the polls in that stretch with nothing running or waiting there, and how many of those came while
+  another server ran a full batch (the documents were queued behind that server, not missing).
 - **util**: each server's work / wall: how close to its peak it ran (a batch of 1 is busy but slow).
 - prefix-cache hit rate per server (``vllm:prefix_cache_hits_total / vllm:prefix_cache_queries_total``),
   prefill tokens, calls and tokens per accepted example.
+- documents in flight (time-weighted mean and most, from the run's call log: a document counts from
+  its first call's start to its last call's end) and the judge's latency as the client saw it.
 
 Variants: ``auto`` (``loop.concurrency: auto``), ``fixed8`` (``loop.concurrency: 8``, the old
 default), ``sequential`` (one document at a time and one request at a time per endpoint: the
@@ -34,8 +43,11 @@ linearly to ``--docs``, which is exact for a sequential loop up to the documents
 
 The client and the three servers share this machine's cores, so the time scale must leave the
 client enough wall time per call (on a loaded machine a scale of 0.1 starved the client: the servers
-ran 5 of 16 sequences): ``--quick`` (80 documents, batches of 16, time scale 0.5; ``fixed8`` on 16
-documents and ``sequential`` on 2, extrapolated) finishes in about 3 minutes on 2 cores. The last
+ran 5 of 16 sequences). ``fixed8`` and ``sequential`` keep a few requests in flight: they run side by
+side, after the others, each on its own servers, and may run on a faster clock
+(``--fixed-time-scale``, ``--seq-time-scale``); the side-by-side table compares the variants in
+simulated seconds. ``--quick``: 80 documents, batches of 16, time scale 0.5 (``fixed8`` on 12
+documents at 0.25, ``sequential`` on 1 at 0.2, extrapolated), under 3 minutes on 2 cores. The last
 line reads ``time/ideal R  busy B`` for ``auto``.
 """
 
