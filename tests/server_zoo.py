@@ -110,6 +110,25 @@ def sglang_context(a: Arrival, code: int, payload: Any) -> tuple[int, Any]:
     return code, _strip_fingerprint(payload)
 
 
+def sglang_window(tokens: int) -> Shape:
+    """SGLang launched with ``--context-length tokens``: a prompt longer than the window is refused with its
+    400 (QwenLM/Qwen3#1321; prompt tokens estimated at 4 characters each)."""
+
+    def shape(a: Arrival, code: int, payload: Any) -> tuple[int, Any]:
+        n = sum(len(str(m.get("content", ""))) for m in a.body.get("messages", [])) // 4
+        if a.path.endswith("/chat/completions") and n > tokens:
+            return 400, {
+                "object": "error",
+                "message": f"The input ({n} tokens) is longer than the model's context length ({tokens} tokens).",
+                "type": "BadRequestError",
+                "param": None,
+                "code": 400,
+            }
+        return code, _strip_fingerprint(payload)
+
+    return shape
+
+
 # ---------------------------------------------------------------------------------------------- Ollama
 
 
@@ -139,6 +158,18 @@ def llama_server(a: Arrival, code: int, payload: Any) -> tuple[int, Any]:
     if isinstance(rf, dict) and rf.get("type") == "json_schema":
         code, payload = _ladder_without_response_format(a)
     return code, _strip_fingerprint(payload)
+
+
+def serves_one_model(model: str) -> Shape:
+    """A server that answers every request with its one loaded model whatever ``model`` the request names
+    (llama-server; vLLM with ``--served-model-name local``): here the ladder's ``model``."""
+
+    def shape(a: Arrival, code: int, payload: Any) -> tuple[int, Any]:
+        if a.path.endswith("/chat/completions"):
+            code, payload = SimulatedLadder(global_seed=0, fault_rate=0.0).respond({**a.body, "model": model})
+        return code, _strip_fingerprint(payload)
+
+    return shape
 
 
 # llama-server lists the one model it loaded (its path or --alias) and answers whatever ``model`` a request names
@@ -333,7 +364,14 @@ MODES: dict[str, Mode] = {
     m.name: m
     for m in [
         Mode("vllm-reasoning", "docs.vllm.ai features/reasoning_outputs", vllm_reasoning, models=VLLM_MODELS),
+        Mode(
+            "vllm-small-window",
+            "docs.vllm.ai features/reasoning_outputs; --max-model-len 2048",
+            vllm_reasoning,
+            models=[dict(m, max_model_len=2048) for m in VLLM_MODELS],
+        ),
         Mode("sglang", "QwenLM/Qwen3#1321", sglang_context),
+        Mode("sglang-small-window", "QwenLM/Qwen3#1321 (--context-length 2500)", sglang_window(2500)),
         Mode("ollama", "ollama/ollama#10001", ollama_ignores_format, models=OLLAMA_MODELS),
         Mode("llama-server", "ggml-org/llama.cpp tools/server", llama_server, models=LLAMA_MODELS),
         Mode(
@@ -341,6 +379,9 @@ MODES: dict[str, Mode] = {
             "platform.openai.com/docs/guides/reasoning",
             openai_reasoning,
             endpoint={"sampling": {"temperature": None}},
+        ),
+        Mode(  # the same server, configured without ``temperature: null``: stopped with the key to set
+            "openai-reasoning-unfixed", "platform.openai.com/docs/guides/reasoning", openai_reasoning
         ),
         Mode("anthropic", "docs.anthropic.com/en/api/openai-sdk", anthropic_compat),
         Mode("gemini", "FuzzAnything/PromptFuzz#42", gemini),

@@ -507,11 +507,12 @@ def test_several_iterations_in_flight_resume_to_the_same_population(tmp_path, mo
 
 
 def test_endpoint_failures_stop_the_evaluation_instead_of_deflating_scores(tmp_path, monkeypatch):
+    import autodata.loop.document as doc_mod  # evaluations run episodes through loop.document.episode_within
     from autodata.llm.types import CallError
     from autodata.meta.optimizer import EvaluationFailed
 
     out = tmp_path / "run"
-    real = opt_mod.run_episode
+    real = doc_mod.run_episode
     calls = {"n": 0}
 
     async def flaky(rt, doc, settings):
@@ -520,12 +521,12 @@ def test_endpoint_failures_stop_the_evaluation_instead_of_deflating_scores(tmp_p
             raise CallError("weak: 503 Service Unavailable after 6 retries", status=503, kind="server_error")
         return await real(rt, doc, settings)
 
-    monkeypatch.setattr(opt_mod, "run_episode", flaky)
+    monkeypatch.setattr(doc_mod, "run_episode", flaky)
     with pytest.raises(EvaluationFailed, match="could not be evaluated") as err:
         run_opt(out, "optimize.iterations=3", use_cache=False)
     assert err.value.exit_code == 1
     assert [c["iteration"] for c in population(out)] == [-1]  # nothing of the failed iteration was recorded
-    monkeypatch.setattr(opt_mod, "run_episode", real)
+    monkeypatch.setattr(doc_mod, "run_episode", real)
     assert run_opt(out, "optimize.iterations=3", use_cache=False)["iterations_run"] == 3
 
 

@@ -4,15 +4,13 @@ Each mode emulates one server's documented behaviour (the source is cited in ser
 goes through the CLI with pre-flight on, over HTTP to tests/faultserver.py on 127.0.0.1. Each test
 asserts the outcome a user must get from that server: answers where the server gives them, attempt
 errors counted (never judged), clear errors naming the config key, and true counts.
-``python tests/test_server_zoo.py`` prints the table of outcomes per mode.
+``python bench/zoo.py`` prints the table of outcomes per mode (docs/servers.md).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,115 +21,10 @@ from typer.testing import CliRunner
 import server_zoo as zoo
 from autodata.cli import app
 from autodata.errors import UserError
-from faultserver import FaultServer
+from faultserver import completion, rate_limited, reply
+from zoo_run import DOCS, ROOT, ServerThread, config_for, run_mode
 
 pytestmark = pytest.mark.timeout(300)
-
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = sorted((ROOT / "examples/corpus/papers").glob("*"))[:2]
-
-
-class ServerThread:
-    """A FaultServer on its own event loop in a thread, so the CLI (which runs its own loop) can call it."""
-
-    def __init__(self, mode: zoo.Mode) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.server = FaultServer(shape=mode.shape, models=mode.models)
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> FaultServer:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
-        return self.server
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
-def config_for(mode: zoo.Mode, port: int, docs: Path, **overrides: Any) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{port}{mode.path_prefix}"
-    if mode.name == "azure":
-        url += "?api-version=2024-10-21"
-
-    def ep(model: str, **extra: Any) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "provider": "openai",
-            "model": model,
-            "base_url": url,
-            "backoff_base_s": 0.01,
-            "backoff_max_s": 0.05,
-            "max_retries": 2,
-            "timeout_s": 20,
-        }
-        d.update(extra)
-        for k, v in mode.endpoint.items():
-            d[k] = {**d.get(k, {}), **v} if isinstance(v, dict) else v
-        return d
-
-    cfg = {
-        "seed": 0,
-        "documents": {"paths": [str(docs)], "max_tokens": 3000},
-        "loop": {"max_rounds": 3, "k_weak": 2, "k_strong": 2, "acceptance": {"preset": "deployed"}},
-        "models": {
-            "weak": ep("sim-weak"),
-            "strong": ep("sim-strong"),
-            "judge": ep("sim-judge", sampling={"temperature": 0}),
-            "challenger": ep("sim-challenger"),
-        },
-        "roles": {
-            "challenger": "challenger",
-            "quality_verifier": "judge",
-            "weak_solver": "weak",
-            "strong_solver": "strong",
-            "judge": "judge",
-        },
-    }
-    for key, value in overrides.items():
-        cfg[key] = value
-    return cfg
-
-
-def run_mode(name: str, tmp: Path, monkeypatch: Any = None, **overrides: Any) -> dict[str, Any]:
-    """Run `autodata run` on 2 documents against mode ``name``; the outcome as numbers and messages."""
-    mode = zoo.MODES[name]
-    docs = tmp / "docs"
-    if not docs.exists():
-        docs.mkdir()
-        for d in DOCS:
-            shutil.copy(d, docs / d.name)
-    with ServerThread(mode) as srv:
-        cfg = config_for(mode, srv.port, docs, **overrides)
-        path = tmp / "config.yaml"
-        path.write_text(yaml.safe_dump(cfg))
-        out = tmp / "out"
-        result = CliRunner().invoke(app, ["run", str(path), "--out", str(out), "--quiet"])
-        chat = srv.chat_records()
-    exit_code, output = result.exit_code, result.output
-    if isinstance(result.exception, UserError):  # what `autodata` (cli.main) prints, with exit 2
-        exit_code, output = 2, output + "error: " + result.exception.render()
-    elif result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    summary_path = out / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    docs_ = summary.get("documents", {})
-    return {
-        "mode": name,
-        "exit": exit_code,
-        "output": output,
-        "accepted": docs_.get("accepted"),
-        "exhausted": docs_.get("exhausted"),
-        "failed": docs_.get("failed_this_session"),
-        "calls": summary.get("calls"),
-        "server_chat_requests": len(chat),
-        "servers": summary.get("servers"),
-        "simulated": summary.get("simulated_models"),
-        "stopped": summary.get("stopped"),
-        "failures": [f.get("error", "")[:160] for f in summary.get("failures", [])],
-        "summary": summary,
-    }
 
 
 @pytest.fixture(autouse=True)
@@ -163,15 +56,19 @@ def test_vllm_reasoning_parser_budget_spent_thinking_is_an_attempt_error(tmp_pat
 
 
 def test_vllm_context_window_too_small_for_the_budget_is_caught_before_the_run(tmp_path):
-    mode = zoo.MODES["vllm-reasoning"]
-    small = [dict(m, max_model_len=2048) for m in zoo.VLLM_MODELS]
-    mode = zoo.Mode(mode.name, mode.source, mode.shape, models=small)
-    zoo.MODES["vllm-small"] = mode
-    try:
-        r = run_mode("vllm-small", tmp_path)
-    finally:
-        del zoo.MODES["vllm-small"]
+    r = run_mode("vllm-small-window", tmp_path)
     assert r["exit"] == 2 and "documents.max_tokens" in r["output"] and "2048" in r["output"]
+    # 2048 tokens hold no document beside the prompt and a 2048-token answer: "at most 0" is no advice
+    assert "models.challenger.sampling.max_tokens lower (now 2048)" in r["output"] and "at most 0" not in r["output"]
+    mode = zoo.MODES["vllm-small-window"]
+    roomy = [dict(m, max_model_len=4096) for m in zoo.VLLM_MODELS]
+    zoo.MODES["vllm-4k"] = zoo.Mode("vllm-4k", mode.source, mode.shape, models=roomy)
+    try:
+        (tmp_path / "b").mkdir()
+        r = run_mode("vllm-4k", tmp_path / "b")
+    finally:
+        del zoo.MODES["vllm-4k"]
+    assert r["exit"] == 2 and "set documents.max_tokens to at most 548" in r["output"]  # 4096 - ~1500 - 2048
     assert r["server_chat_requests"] <= 4 * 2  # only pre-flight's tiny calls
 
 
@@ -183,12 +80,7 @@ def test_servers_ignoring_json_schema_step_down_and_run(tmp_path, name):
 
 
 def test_openai_reasoning_model_with_temperature_stops_with_the_key(tmp_path):
-    mode = zoo.MODES["openai-reasoning"]
-    zoo.MODES["openai-reasoning-unfixed"] = zoo.Mode("openai-reasoning-unfixed", mode.source, mode.shape)
-    try:
-        r = run_mode("openai-reasoning-unfixed", tmp_path)
-    finally:
-        del zoo.MODES["openai-reasoning-unfixed"]
+    r = run_mode("openai-reasoning-unfixed", tmp_path)
     assert r["exit"] == 2
     assert "models.judge.sampling.temperature: null" in r["output"]
     # the loop's solver temperatures (loop.weak_temperature 0.7) go with pre-flight's call and are caught too
@@ -281,10 +173,10 @@ def _cli_run(cfg: dict[str, Any], tmp: Path, out: Path, name: str = "c.yaml") ->
     return result.exit_code, json.loads((out / "summary.json").read_text())
 
 
-def _copy_docs(tmp: Path) -> Path:
+def _copy_docs(tmp: Path, n: int = 2) -> Path:
     docs = tmp / "docs"
     docs.mkdir()
-    for d in DOCS:
+    for d in sorted((ROOT / "examples/corpus/papers").glob("*"))[:n]:
         shutil.copy(d, docs / d.name)
     return docs
 
@@ -366,6 +258,154 @@ def test_generate_says_which_replies_a_second_run_asks_again(tmp_path):
     assert "zero calls" not in first.output
 
 
+def _optimize_config(mode: zoo.Mode, port: int, meta_port: int, docs: Path, **overrides: Any) -> dict[str, Any]:
+    """An `autodata optimize` config on mode's server; the analyzer and implementer on another (a hosted
+    model with a large window), so only the inner loop's evaluations meet the mode's quirk."""
+    cfg = config_for(mode, port, docs, **overrides)
+    cfg["documents"]["max_tokens"] = 6000
+    cfg["loop"]["max_rounds"] = 1
+    meta = dict(cfg["models"]["challenger"], base_url=f"http://127.0.0.1:{meta_port}/v1")
+    cfg["models"]["meta"] = meta
+    cfg["roles"].update(analyzer="meta", implementer="meta")
+    cfg["optimize"] = {
+        "iterations": 1,
+        "train_docs": 2,
+        "val_docs": 2,
+        "test_docs": 1,
+        "minibatch": 2,
+        "repeats": 1,
+        "canary_size": 0,
+    }
+    return cfg
+
+
+def test_optimize_refits_a_document_after_a_context_length_400(tmp_path):
+    """SGLang with a 4,000-token window refuses the challenger's prompt of a 6,000-token document: the outer
+    loop's evaluations re-fit the document to 70 % of its budget (the code `autodata run` uses), and later
+    evaluations of that document start from the smaller budget; before, the whole optimization stopped."""
+    mode = zoo.Mode("sglang-4k", "QwenLM/Qwen3#1321", zoo.sglang_window(4000))
+    docs = _copy_docs(tmp_path, 5)
+    with ServerThread(mode) as srv, ServerThread(zoo.MODES["serve-sim"]) as meta:
+        path = tmp_path / "o.yaml"
+        path.write_text(yaml.safe_dump(_optimize_config(mode, srv.port, meta.port, docs)))
+        out = tmp_path / "opt"
+        result = CliRunner().invoke(app, ["optimize", str(path), "--out", str(out), "--no-preflight", "-q"])
+        refused = [r for r in srv.chat_records() if r.status == 400]
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 0, result.output
+    state = json.loads((out / "state.json").read_text())
+    refits = [r for e in state["evaluated"] for rs in (e.get("refits") or {}).values() for r in rs]
+    assert refused and refits and all("longer than the model's context length" in r["error"] for r in refits)
+    assert {r["max_tokens"] for r in refits} <= {6000, 4200}  # 0.7 steps from documents.max_tokens
+    assert state["budgets"] and all(b in (4200, 2940) for b in state["budgets"].values())
+    # a document re-fitted once starts from its smaller budget afterwards: never refused twice at 6000
+    first_cut = [
+        d for e in state["evaluated"] for d, rs in (e.get("refits") or {}).items() if rs[0]["max_tokens"] == 6000
+    ]
+    assert len(first_cut) == len(set(first_cut))
+    assert json.loads((out / "summary.json").read_text())["stopped"] is None
+
+
+def _retry_after_once(seconds: float):
+    """A plan: the first chat request gets 429 with ``Retry-After`` (OpenAI's rate limit,
+    https://platform.openai.com/docs/guides/rate-limits), everything else an answer."""
+    state = {"sent": False}
+
+    def plan(a: Any) -> Any:
+        if not state["sent"]:
+            state["sent"] = True
+            return rate_limited(seconds)
+        return None
+
+    return plan
+
+
+@pytest.mark.parametrize("command", ["run", "baseline", "optimize", "generate"])
+def test_a_long_retry_after_wait_is_shown_by_every_command(tmp_path, monkeypatch, command):
+    """A server's Retry-After is waited out with a line saying so (not in silence) in each command that calls
+    models; the line's threshold is lowered to 1 s here so the test waits 2 s, not minutes."""
+    import autodata.cli_common as cli_common
+
+    monkeypatch.setattr(cli_common, "WAIT_SHOWN_S", 1.0)
+    mode = zoo.MODES["serve-sim"]
+    docs = _copy_docs(tmp_path, 5 if command == "optimize" else 2)
+    with ServerThread(mode, plan=_retry_after_once(2)) as srv, ServerThread(mode) as meta:
+        cfg = config_for(mode, srv.port, docs, cache={"enabled": False})
+        cfg["loop"]["max_rounds"] = 1
+        args = ["--out", str(tmp_path / "out"), "--no-preflight"]
+        if command == "optimize":
+            cfg = _optimize_config(mode, srv.port, meta.port, docs, cache={"enabled": False})
+        if command == "baseline":
+            args += ["--method", "grounded", "--limit", "1"]
+        if command == "generate":
+            prompts = tmp_path / "p.jsonl"
+            prompts.write_text(json.dumps({"prompt": "Say something about tides."}) + "\n")
+            args = ["--out", str(tmp_path / "out"), "--input", str(prompts), "--model", "weak"]
+        path = tmp_path / "c.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        result = CliRunner().invoke(app, [command, str(path), *args])
+        statuses = [r.status for r in srv.chat_records()]
+    assert statuses and statuses[0] == 429 and result.exit_code in (0, 1), (result.output, result.exception)
+    assert "waiting 2 s" in result.output and "asked to wait (Retry-After)" in result.output, result.output
+
+
+def test_sglang_small_window_refits_the_documents_in_run(tmp_path):
+    """SGLang started with a window smaller than the prompt of a 3,000-token document: each document is
+    re-fitted (70 % steps) and finishes; none fails and the challenger is never told."""
+    r = run_mode("sglang-small-window", tmp_path)
+    assert r["exit"] == 0 and finished(r) == 2 and r["failed"] == 0, r["output"]
+    assert r["refitted"] == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "told"),
+    [
+        # OpenRouter: an upstream failure inside a 200 (openrouter.ai/docs/api-reference/errors)
+        ({"error": {"code": 502, "message": "Provider returned error"}}, "the server sent no answer this time"),
+        # vLLM --reasoning-parser, the budget spent thinking (docs.vllm.ai features/reasoning_outputs)
+        (
+            completion({"content": None, "reasoning_content": "Let me think."}, "length"),
+            "models.m.sampling.max_tokens leaves room for its thinking",
+        ),
+        # Azure's content filter (learn.microsoft.com azure openai content-filter)
+        (completion({"content": None}, "content_filter"), "content filter"),
+    ],
+)
+def test_preflight_tells_what_a_reply_without_an_answer_means(tmp_path, body, told):
+    """Pre-flight's advice follows the reply: raising max_tokens helps a model that thought too long, not an
+    upstream error; and a reply with no answer at all is not read as "structured output is not honoured"."""
+    with ServerThread(zoo.MODES["serve-sim"], plan=lambda a: reply(body)) as srv:
+        cfg = {"models": {"m": {"provider": "openai", "model": "sim-weak", "base_url": srv.url, "max_retries": 0}}}
+        cfg["roles"] = dict.fromkeys(("challenger", "quality_verifier", "judge", "weak_solver", "strong_solver"), "m")
+        path = tmp_path / "c.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        result = CliRunner().invoke(app, ["validate", str(path), "--check"])
+    assert told in result.output and "structured-output check got no answer" in result.output, result.output
+    assert "not honoured" not in result.output
+    if "max_tokens" not in told:
+        assert "max_tokens" not in result.output
+
+
+def test_two_servers_that_both_say_local_are_two_servers(tmp_path):
+    """Issue 12: llama-server and vLLM ``--served-model-name local`` both answer as ``local``; with the solvers
+    at one temperature their requests are identical but for the server. Each server must get its own
+    requests (the strong one got none: it was served the weak one's cached answers)."""
+    weak_srv = zoo.Mode("llama-local", "ggml-org/llama.cpp tools/server", zoo.serves_one_model("sim-weak"))
+    strong_srv = zoo.Mode("vllm-local", "docs.vllm.ai --served-model-name", zoo.serves_one_model("sim-strong"))
+    docs = _copy_docs(tmp_path)
+    with ServerThread(weak_srv) as a, ServerThread(strong_srv) as b, ServerThread(zoo.MODES["serve-sim"]) as c:
+        cfg = config_for(zoo.MODES["serve-sim"], c.port, docs)
+        cfg["models"]["weak"].update(model="local", base_url=a.url)
+        cfg["models"]["strong"].update(model="local", base_url=b.url)
+        cfg["loop"].update(weak_temperature=0.7, strong_temperature=0.7, weak_first=False)
+        code, summary = _cli_run(cfg, tmp_path, tmp_path / "out")
+        to_a, to_b = len(a.chat_records()), len(b.chat_records())
+    assert code == 0 and summary["documents"]["accepted"] + summary["documents"]["exhausted"] == 2
+    roles = summary["usage_by_role"]
+    assert to_a == roles["weak_solver"]["calls"] > 0 and to_b == roles["strong_solver"]["calls"] > 0
+    assert roles["strong_solver"]["cache_hits"] == 0
+
+
 def test_validate_check_runs_preflight_and_warns_about_one_name_on_two_servers(tmp_path):
     """Issue 12: llama-server and vLLM --served-model-name both say ``local``; ``validate`` warns, and
     ``validate --check`` contacts each server (model listed, one call, schema honoured, context window)."""
@@ -397,27 +437,3 @@ def test_validate_check_runs_preflight_and_warns_about_one_name_on_two_servers(t
     assert "SIMULATED" in checked.output and "two" in checked.output.split("SIMULATED")[1]  # serve-sim said so
     assert isinstance(bad.exception, UserError)
     assert any("models.two.model: 'no-such' is not served" in d and "sim-weak" in d for d in bad.exception.details)
-
-
-if __name__ == "__main__":  # the table for the closing note
-    import sys
-    import tempfile
-
-    rows = []
-    for name in [n for n in zoo.MODES]:
-        with tempfile.TemporaryDirectory() as d:
-            import os
-
-            os.environ["AZURE_OPENAI_API_KEY"] = zoo.AZURE_KEY
-            os.chdir(d)
-            r = run_mode(name, Path(d))
-            rows.append(r)
-            s = r["servers"] or {}
-            print(
-                f"{name:18} exit {r['exit']} accepted {r['accepted']} exhausted {r['exhausted']} failed {r['failed']} "
-                f"calls {r['calls']} (server saw {r['server_chat_requests']}) attempt-errors "
-                f"{s.get('replies_without_answer')} step-downs {s.get('step_downs')} "
-                f"schema-fallbacks {s.get('schema_fallbacks')} stopped {bool(r['stopped'])} "
-                f"{(r['failures'] or [''])[0][:100]}",
-                file=sys.stderr if False else sys.stdout,
-            )

@@ -37,6 +37,7 @@ from autodata.cli_common import (  # noqa: F401  (re-exported: the CLI's helpers
     default_config_text,
     err,
     out,
+    wait_printer,
 )
 from autodata.config import Config, redact_url
 from autodata.errors import UserError
@@ -152,6 +153,7 @@ def generate(
     cfg.endpoint_for(name)
     samples = n or cfg.generate.n
     runtime = ModelRuntime.from_config(cfg, use_cache=not no_cache)
+    runtime.on_wait = wait_printer()
     _simulated_banner(cfg, [name])
     total = _count_lines(input)
     if total is not None:
@@ -342,7 +344,9 @@ def optimize(
             "optimize",
             cfg.optimize.iterations,
             quiet,
-            lambda tick: run_optimize(cfg, out_dir, use_cache=not no_cache, on_progress=tick, settings=settings),
+            lambda tick: run_optimize(
+                cfg, out_dir, use_cache=not no_cache, on_progress=tick, on_wait=wait_printer(), settings=settings
+            ),
             lambda s: (
                 s["iterations_run"],
                 f"kept {s['iterations_accepted']} | best val {100 * s['best']['val_pass_rate']:.0f}% "

@@ -29,6 +29,7 @@ from autodata.cli_common import (
     app,
     err,
     out,
+    wait_printer,
 )
 from autodata.errors import UserError
 
@@ -81,6 +82,7 @@ def baseline(
                 force_new_recipe=force_new_recipe,
                 use_cache=not no_cache,
                 on_progress=tick,
+                on_wait=wait_printer(),
                 settings=settings,
             ),
             lambda p: (

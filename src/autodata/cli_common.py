@@ -175,16 +175,25 @@ def resolve_document_budget(cfg: Any, windows: dict[str, int], by_endpoint: dict
             return
 
 
-def _show_waits(executor: Any) -> None:
-    """Print long waits (a server's Retry-After, backoff) above the progress bar, so a pause is not silent.
-    ``executor``: anything with an ``on_wait`` hook (a run's executor, local or Ray: a Ray worker's waits
-    reach the driver with its reports; a ``ModelRuntime``)."""
+WAIT_SHOWN_S = 5.0  # waits at least this long are printed
+
+
+def wait_printer() -> Callable[[str, float, str], None]:
+    """The ``on_wait`` hook of every command that calls models (``run``, ``baseline``, ``optimize``,
+    ``generate``): a long wait (a server's Retry-After, a backoff) is printed above the progress bar, so a
+    pause of minutes is not silent."""
 
     def shown(endpoint: str, seconds: float, why: str) -> None:
-        if seconds >= 5:
+        if seconds >= WAIT_SHOWN_S:
             err.print(f"[yellow]{endpoint}: waiting {seconds:.0f} s ({why})[/]", highlight=False)
 
-    executor.on_wait = shown
+    return shown
+
+
+def _show_waits(executor: Any) -> None:
+    """Print long waits (:func:`wait_printer`). ``executor``: anything with an ``on_wait`` hook (a run's
+    executor, local or Ray: a Ray worker's waits reach the driver with its reports; a ``ModelRuntime``)."""
+    executor.on_wait = wait_printer()
 
 
 def _progress(console: Any = None) -> Progress:

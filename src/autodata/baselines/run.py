@@ -25,6 +25,7 @@ from autodata.baselines.consistency import answer_consistency
 from autodata.baselines.generators import Method, check_profile, load_seeds, method, own_context, proposer
 from autodata.config import Config
 from autodata.documents import Document
+from autodata.llm.endpoint import WaitHook
 from autodata.llm.runtime import ModelRuntime
 from autodata.loop.episode import Episode, EpisodeSettings
 from autodata.loop.run import DocumentJob, ProgressFn, RecordFn, example_record, recipe_hash, run, settings_from
@@ -110,6 +111,7 @@ async def run_baseline(
     on_progress: ProgressFn | None = None,
     runtime: ModelRuntime | None = None,
     answer_check: bool | None = None,
+    on_wait: WaitHook | None = None,
     settings: EpisodeSettings | None = None,
 ) -> dict[str, Any]:
     """``answer_check`` (CoT Self-Instruct's Answer-Consistency filter) defaults to on exactly where the
@@ -145,6 +147,7 @@ async def run_baseline(
         record=baseline_record(m, answer_check=answer_check),
         recipe=baseline_recipe(cfg, m, seeds, answer_check, base.endpoints.roles()),
         command="baseline",
+        on_wait=on_wait,
     )
     summary["method"] = m.name
     summary["baseline"] = tally(out_dir)

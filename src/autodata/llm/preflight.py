@@ -25,7 +25,7 @@ from typing import Any
 
 from autodata.errors import UserError
 from autodata.llm.backends import OpenAIBackend
-from autodata.llm.replies import problem_code
+from autodata.llm.replies import holds_answer, problem_code
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.structured import OutputError, json_schema_validator, parse_json
 from autodata.llm.types import CallError, ResponseSchema
@@ -34,6 +34,9 @@ from autodata.llm.types import CallError, ResponseSchema
 # (the challenger's template with its instructions and schema) is about 1,500 tokens.
 PROMPT_OVERHEAD_TOKENS = 1500
 DEFAULT_ANSWER_TOKENS = 2048
+MIN_DOCUMENT_TOKENS = 200  # documents.max_tokens's own floor
+PING_TOKENS = 64  # the tiny call's own answer budget
+PING_JSON_TOKENS = 256  # the structured-output check's
 PING = [{"role": "user", "content": "Reply with the single word: ready"}]
 PING_SCHEMA = ResponseSchema(
     name="Ping",
@@ -144,7 +147,7 @@ async def _check_one(
         return found
     # 2. one tiny call
     try:
-        req = runtime.request(name, PING, params={**params, "max_tokens": 64})
+        req = runtime.request(name, PING, params={**params, "max_tokens": PING_TOKENS})
         done = await client.call(req, "preflight")
     except CallError as err:
         found.problems.append(_fix(name, err))
@@ -153,23 +156,32 @@ async def _check_one(
     found.simulated = client.simulated_seen
     if done.problem and not (problem_code(done.problem) == "truncated" and done.text.strip()):
         # a text cut at this ping's own 64 tokens is still an answer: the server works, the config is not at fault
-        found.notes.append(f"a tiny call came back without an answer ({done.problem}); check max_tokens")
+        found.notes.append(
+            f"a tiny call came back without an answer ({done.problem}); {advice(name, done.problem, PING_TOKENS)}"
+        )
     # 3. structured output
     try:
-        req = runtime.request(name, PING_JSON, params={"max_tokens": 256}, schema=PING_SCHEMA)
+        req = runtime.request(name, PING_JSON, params={"max_tokens": PING_JSON_TOKENS}, schema=PING_SCHEMA)
         done = await client.call(req, "preflight")
-        obj, _ = parse_json(done.text, done.finish_reason)
-        json_schema_validator(PING_SCHEMA.schema)(obj)
-        found.structured_ok = True
     except CallError as err:
         found.problems.append(_fix(name, err))
         return found
-    except OutputError as err:
-        found.structured_ok = False
+    if not holds_answer(done.problem):  # no answer at all says nothing about the schema: not a verdict on it
         found.notes.append(
-            f"structured output is not honoured ({err}); the run will write the schema into the prompt "
-            f"(or set models.{name}.structured_output: json_object)"
+            f"the structured-output check got no answer ({done.problem}); not checked. "
+            f"{advice(name, done.problem, PING_JSON_TOKENS)}"
         )
+    else:
+        try:
+            obj, _ = parse_json(done.text, done.finish_reason)
+            json_schema_validator(PING_SCHEMA.schema)(obj)
+            found.structured_ok = True
+        except OutputError as err:
+            found.structured_ok = False
+            found.notes.append(
+                f"structured output is not honoured ({err}); the run will write the schema into the prompt "
+                f"(or set models.{name}.structured_output: json_object)"
+            )
     # 4. context window
     if found.context_window and document_tokens:
         answer = int(ep.sampling.max_tokens or DEFAULT_ANSWER_TOKENS)
@@ -177,13 +189,42 @@ async def _check_one(
         if need > found.context_window:
             room = found.context_window - PROMPT_OVERHEAD_TOKENS - answer
             who = f" (roles: {', '.join(roles)})" if roles else ""
+            if room >= MIN_DOCUMENT_TOKENS:
+                fix = f"set documents.max_tokens to at most {room}" + (
+                    f" or models.{name}.sampling.max_tokens lower" if ep.sampling.max_tokens else ""
+                )
+            else:  # no document budget fits: the answer budget or the server's window must change
+                fix = (
+                    f"no document fits beside the prompt and the answer: set models.{name}.sampling.max_tokens "
+                    f"lower (now {answer}) or start the server with a larger context window"
+                )
             found.problems.append(
                 f"documents.max_tokens: {document_tokens} tokens of document + ~{PROMPT_OVERHEAD_TOKENS} of prompt + "
                 f"{answer} of answer do not fit models.{name}{who}: its server reports a context window of "
-                f"{found.context_window} tokens; set documents.max_tokens to at most {max(room, 0)}"
-                + (f" or models.{name}.sampling.max_tokens lower" if ep.sampling.max_tokens else "")
+                f"{found.context_window} tokens; {fix}"
             )
     return found
+
+
+def advice(name: str, problem: str | None, budget: int | None = None) -> str:
+    """What a user can do about a reply without an answer (``Completion.problem``), by its code;
+    ``budget``: the call's own answer budget when pre-flight set it (not the user's setting)."""
+    code = problem_code(problem)
+    if code in ("reasoning_only", "unclosed_think", "truncated") or (problem and "token limit" in problem):
+        if budget is not None:  # pre-flight's own small budget, not the config's
+            return (
+                f"the model spent this call's {budget} tokens before answering (a reasoning model thinks first): "
+                f"make sure models.{name}.sampling.max_tokens leaves room for its thinking and the answer"
+            )
+        return f"the model spent its tokens before answering: raise models.{name}.sampling.max_tokens"
+    if code == "content_filter":
+        return "the provider's content filter stopped the reply; the run counts such replies as attempt errors"
+    if code in ("provider_error", "no_message"):
+        return (
+            "the server sent no answer this time (an upstream error); the run counts such replies as attempt "
+            "errors and asks again"
+        )
+    return f"the model answered nothing; check models.{name}.model and its chat template"
 
 
 async def _models(client: Any, found: EndpointCheck) -> None:

@@ -121,21 +121,22 @@ MAX_REFITS = 3
 MIN_REFIT_TOKENS = 200  # documents.max_tokens's own floor
 
 
-async def fitted_episode(
-    rt: ModelRuntime, doc: Document, job: DocumentJob
+async def episode_within(
+    rt: ModelRuntime, doc: Document, budget: int, settings: EpisodeSettings
 ) -> tuple[Document, Episode, list[dict[str, Any]]]:
-    """The episode on the document cut to ``documents.max_tokens``; on a context-length error (a server
-    refusing a prompt longer than its window: vLLM's "This model's maximum context length is ...",
-    SGLang's "... is longer than the model's context length ...") the document is cut to
-    ``REFIT_FACTOR`` of that budget and the episode run again, at most ``MAX_REFITS`` times; the
-    re-fits are returned for the trajectory. The last error propagates (the document fails for this
-    session). The challenger is never told: a server's limit is not a fault of its example."""
-    budget = job.cfg.documents.budget()
+    """The episode on ``doc`` cut to ``budget`` tokens; on a context-length error (a server refusing a
+    prompt longer than its window: vLLM's "This model's maximum context length is ...", SGLang's
+    "... is longer than the model's context length ...") the document is cut to ``REFIT_FACTOR`` of
+    that budget and the episode run again, at most ``MAX_REFITS`` times. Returns the document as the
+    episode saw it, the episode and the re-fits (``{"max_tokens", "error", "next_max_tokens"}`` each,
+    for the trajectory). The last error propagates (the document fails for this session, or the
+    optimizer's evaluation fails). The challenger is never told: a server's limit is not a fault of its
+    example. Both ``autodata run`` (:func:`fitted_episode`) and ``autodata optimize``'s evaluations use it."""
     refits: list[dict[str, Any]] = []
     while True:
         fitted = fit_to_budget(doc, budget)
         try:
-            return fitted, await run_episode(rt, fitted, job.settings), refits
+            return fitted, await run_episode(rt, fitted, settings), refits
         except CallError as err:
             smaller = int(budget * REFIT_FACTOR)
             if err.kind != "context_too_long" or len(refits) >= MAX_REFITS or smaller < MIN_REFIT_TOKENS:
@@ -144,6 +145,13 @@ async def fitted_episode(
                 raise
             refits.append({"max_tokens": budget, "error": str(err)[:500], "next_max_tokens": smaller})
             budget = smaller
+
+
+async def fitted_episode(
+    rt: ModelRuntime, doc: Document, job: DocumentJob
+) -> tuple[Document, Episode, list[dict[str, Any]]]:
+    """:func:`episode_within` the run's ``documents.max_tokens`` budget, with the run's settings."""
+    return await episode_within(rt, doc, job.cfg.documents.budget(), job.settings)
 
 
 async def process_document(rt: ModelRuntime, doc: Document, job: DocumentJob) -> DocumentResult:

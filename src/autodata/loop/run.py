@@ -21,6 +21,7 @@ from autodata.config import ANSWER_FIELDS, Config
 from autodata.documents import Document, Skipped, check_inputs, config_documents
 from autodata.errors import ConfigError
 from autodata.judging.templates import template_source as judging_template_source
+from autodata.llm.endpoint import WaitHook
 from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.loop.document import (  # noqa: F401  (re-exported: the driver's public names)
     DocumentJob,
@@ -242,6 +243,7 @@ async def run(
     executor: Executor | None = None,
     meta: dict[str, Any] | None = None,
     command: str = "run",
+    on_wait: WaitHook | None = None,
 ) -> dict[str, Any]:
     """``settings``, ``record`` and ``recipe`` let the baselines reuse this driver with their own proposer,
     their own choice of examples to keep and their own recipe hash; the defaults are the inner loop.
@@ -250,6 +252,7 @@ async def run(
     ``meta``: more facts stored in the run's metadata (``autodata run`` stores the evolved recipe it
     applied, ``{"hash", "file"}`` or None, and the frozen hash). ``command``: the command named in the
     run-directory lock (what a second process writing the same directory is told holds it).
+    ``on_wait``: told of long waits (``ModelRuntime.on_wait``) of the executor's runtimes.
 
     Episodes run on an executor (``executor.kind``: this process, or a pool of Ray workers); this
     coroutine stays the single writer of the run store either way."""
@@ -276,6 +279,7 @@ async def run(
             rhash=rhash,
             executor=executor,
             meta=meta,
+            on_wait=on_wait,
         )
 
 
@@ -293,6 +297,7 @@ async def _run_locked(
     rhash: str,
     executor: Executor | None,
     meta: dict[str, Any] | None = None,
+    on_wait: WaitHook | None = None,
 ) -> dict[str, Any]:
     store = RunStore(out_dir)
     store.check_recipe(rhash, force=force_new_recipe)
@@ -309,6 +314,8 @@ async def _run_locked(
         if cfg.executor.kind != "local":
             raise ValueError("executor.kind is not local: build the executor with autodata.executors.make_executor")
         executor = LocalExecutor(cfg, runtime=runtime, use_cache=use_cache)
+    if on_wait is not None:
+        executor.on_wait = on_wait  # type: ignore[attr-defined]  # local and Ray executors both take one
     await executor.start(job)
     cap = documents_in_flight(cfg, settings)
     room = getattr(executor, "has_room", None) if cfg.loop.concurrency == "auto" else None

@@ -49,8 +49,8 @@ from autodata.documents import Document, Skipped, config_documents, fit_to_budge
 from autodata.errors import ConfigError, UserError
 from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.llm.types import CallError
+from autodata.loop.document import episode_within
 from autodata.loop.episode import Episode, EpisodeSettings, Round, Steps, scores_of
-from autodata.loop.orchestrate import run_episode
 from autodata.loop.profile import profile
 from autodata.loop.run import documents_in_flight, settings_from
 from autodata.meta.guards import Refusal, check_edit, knob_value, output_guard, scan_outputs
@@ -307,11 +307,15 @@ class Optimizer:
         use_cache: bool = True,
         runtime_factory: Callable[[Config], ModelRuntime] | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
+        on_wait: Callable[[str, float, str], None] | None = None,
         settings: EpisodeSettings | None = None,
     ) -> None:
-        """``settings``: the loop's settings of ``cfg`` when the caller already computed them (the run's
-        roles, once: ``autodata optimize`` reads them for its pre-flight)."""
+        """``on_wait(endpoint, seconds, why)``: told of every long wait of any of its runtimes (a server's
+        Retry-After, a backoff), as ``ModelRuntime.on_wait``. ``settings``: the loop's settings of ``cfg``
+        when the caller already computed them (the run's roles, once: ``autodata optimize`` reads them for
+        its pre-flight)."""
         self.cfg, self.out = cfg, Path(out_dir)
+        self.on_wait = on_wait
         self.opt = cfg.optimize
         self.use_cache = use_cache
         self.factory = runtime_factory or (lambda c: ModelRuntime.from_config(c, use_cache=use_cache))
@@ -350,6 +354,7 @@ class Optimizer:
             )
             if self.calls is not None:
                 rt.meter.listener = self.calls.add
+            rt.on_wait = self.on_wait
         return rt
 
     def spent(self) -> tuple[float, int]:
@@ -406,11 +411,18 @@ class Optimizer:
                 "sample counts or models differ"
             )
 
-    def log_eval(self, phase: str, ids: Sequence[str], candidate: str = "") -> None:
+    def log_eval(self, phase: str, ids: Sequence[str], candidate: str = "") -> dict[str, Any]:
         entry = {"phase": phase, "iteration": self.state["next_iteration"], "documents": list(ids)}
         if candidate:
             entry["candidate"] = candidate
         self.state["evaluated"].append(entry)
+        return entry
+
+    def budget(self, doc_id: str) -> int:
+        """The token budget ``doc_id`` is cut to: ``documents.max_tokens``, or the smaller one a server's
+        context-length refusal re-fitted it to in an earlier evaluation (kept in the state, so every later
+        evaluation -- a parent's paired re-evaluation included -- sees the same cut)."""
+        return int(self.state.setdefault("budgets", {}).get(doc_id, self.cfg.documents.budget()))
 
     # ------------------------------------------------------------------ evaluation
 
@@ -418,14 +430,20 @@ class Optimizer:
         self, recipe: Recipe, ids: Sequence[str], *, phase: str, repeat: int = 0, candidate: str = ""
     ) -> Evaluation:
         self.check_frozen(recipe)
-        self.log_eval(phase, ids, candidate)
+        entry = self.log_eval(phase, ids, candidate)
         settings = self.recipe_settings(recipe)
         rt = self.runtime(repeat)
         sem = asyncio.Semaphore(documents_in_flight(self.cfg, settings))
 
         async def one(doc_id: str) -> Episode:
             async with sem:
-                return await run_episode(rt, self.docs[doc_id], settings)
+                # a context-length refusal re-fits the document to a smaller budget, as in `autodata run`
+                _, episode, refits = await episode_within(rt, self.docs[doc_id], self.budget(doc_id), settings)
+            if refits:
+                budgets = self.state["budgets"]
+                budgets[doc_id] = min(self.budget(doc_id), refits[-1]["next_max_tokens"])
+                entry.setdefault("refits", {})[doc_id] = refits
+            return episode
 
         results = await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
         failed = [(i, r) for i, r in zip(ids, results, strict=True) if isinstance(r, BaseException)]
@@ -453,7 +471,9 @@ class Optimizer:
     async def _solve_canaries(self, seed_offset: int) -> dict[str, float]:
         rt = self.runtime(seed_offset)
         # every canary attempt is drawn (no adaptive stopping): the means must be comparable check to check
-        steps = Steps(rt, next(iter(self.docs.values())), replace(self.settings, adaptive_stopping=False))
+        first = next(iter(self.docs))
+        doc = fit_to_budget(self.docs[first], self.budget(first))
+        steps = Steps(rt, doc, replace(self.settings, adaptive_stopping=False))
         weak, strong = [], []
         try:
             model = example_model(profile(self.cfg.loop.profile).challenger_output)
@@ -652,7 +672,7 @@ class Optimizer:
         cfg = self.cfg
         for item in config_documents(cfg.documents):
             if not isinstance(item, Skipped):
-                self.docs[item.id] = fit_to_budget(item, cfg.documents.budget())
+                self.docs[item.id] = item  # cut to its budget for each evaluation (``budget``)
 
     async def start(self) -> None:
         root = root_recipe(self.cfg)

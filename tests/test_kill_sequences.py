@@ -1,0 +1,134 @@
+"""True numbers after kill -9: `run`, `baseline` and `optimize`, each killed twice mid-way (SIGKILL, nothing
+written after death) and then resumed to the end, over HTTP to `autodata serve-sim` on 127.0.0.1. Each
+summary.json's calls, cache hits, tokens and cost must equal the totals of the directory's call table
+(issue 12: "summary.json after any sequence of kill -9 and resume equals the calls table's totals"), and
+every killed session's calls must be in that table."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import autodata_server, wait_until_answering
+
+pytestmark = pytest.mark.timeout(600)
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLE = {"run": "run.db", "baseline": "run.db", "optimize": "calls.db"}
+
+
+@pytest.fixture
+def slow_sim():
+    """serve-sim answering each request after 60 ms, so a command is still running when it is killed."""
+    with autodata_server("serve-sim", "--port", "0", "--seed", "0", "--latency-ms", "60") as line:
+        base = line.split(" on ")[1].split()[0]
+        wait_until_answering(base.rsplit("/v1", 1)[0] + "/health", "serve-sim")
+        yield base
+
+
+def config(tmp: Path, base: str) -> Path:
+    def ep(model: str, **extra: object) -> dict[str, object]:
+        return {"provider": "openai", "model": model, "base_url": base, **extra}
+
+    cfg = {
+        "seed": 0,
+        "documents": {"paths": [str(ROOT / "examples/corpus/papers")], "max_tokens": 3000},
+        "loop": {"max_rounds": 2, "concurrency": 2},
+        "models": {
+            "weak": ep("sim-weak", price={"input_per_mtok": 1.5, "output_per_mtok": 2.0}),
+            "strong": ep("sim-strong", price={"input_per_mtok": 3.0, "output_per_mtok": 7.0}),
+            "judge": ep("sim-judge", sampling={"temperature": 0}, price={"input_per_mtok": 1.0}),
+            "challenger": ep("sim-challenger", price={"output_per_mtok": 4.0}),
+        },
+        "roles": {
+            "challenger": "challenger",
+            "quality_verifier": "judge",
+            "weak_solver": "weak",
+            "strong_solver": "strong",
+            "judge": "judge",
+            "analyzer": "challenger",
+            "implementer": "challenger",
+        },
+        "optimize": {
+            "iterations": 2,
+            "train_docs": 2,
+            "val_docs": 2,
+            "test_docs": 1,
+            "minibatch": 2,
+            "repeats": 1,
+            "canary_size": 0,
+        },
+    }
+    path = tmp / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def logged(db: Path) -> int:
+    try:
+        con = sqlite3.connect(str(db), timeout=5)
+        try:
+            return int(con.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
+
+
+def table_totals(db: Path) -> dict[str, float]:
+    con = sqlite3.connect(str(db))
+    made = "CASE WHEN cache_hit THEN 0 ELSE {} END"
+    row = con.execute(
+        f"SELECT SUM(1 - cache_hit), SUM(cache_hit), SUM({made.format('input_tokens')}), "
+        f"SUM({made.format('output_tokens')}), SUM(cost_usd), COUNT(DISTINCT session) FROM calls"
+    ).fetchone()
+    con.close()
+    return dict(zip(("calls", "cache_hits", "input_tokens", "output_tokens", "cost_usd", "sessions"), row, strict=True))
+
+
+@pytest.mark.parametrize("command", ["run", "baseline", "optimize"])
+def test_summary_equals_the_call_table_after_two_kills_and_a_resume(tmp_path, slow_sim, command):
+    out = tmp_path / "out"
+    args = {
+        "run": ["run", "--limit", "4"],
+        "baseline": ["baseline", "--method", "grounded", "--limit", "4"],
+        "optimize": ["optimize"],
+    }[command]
+    cmd = [sys.executable, "-m", "autodata", args[0], str(config(tmp_path, slow_sim)), *args[1:]]
+    cmd += ["--out", str(out), "-q", "--no-preflight"]
+    db = out / TABLE[command]
+    kills = 0
+    for rows_more in (6, 12):  # kill once this session's calls are in the table (flushed every 0.5 s)
+        start = logged(db)
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 180
+        while proc.poll() is None and logged(db) < start + rows_more and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            kills += 1
+        proc.communicate()
+    final = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=400)
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert kills == 2, "the command finished before it could be killed twice"
+    summary = json.loads((out / "summary.json").read_text())
+    t = table_totals(db)
+    assert t["sessions"] == 3  # both killed sessions' calls are in the table
+    assert summary["calls"] == t["calls"] and summary["cost_usd"] == pytest.approx(t["cost_usd"], abs=1e-6)
+    assert t["cost_usd"] > 0
+    if command == "optimize":
+        assert summary["tokens"] == t["input_tokens"] + t["output_tokens"]
+    else:
+        assert summary["cache_hits"] == t["cache_hits"] and summary["cache_hits"] > 0  # the resumes replayed
+        assert (summary["input_tokens"], summary["output_tokens"]) == (t["input_tokens"], t["output_tokens"])
+        assert summary["sessions"] == 3 and summary["sessions_unfinished"] == 2
