@@ -406,6 +406,39 @@ def test_two_servers_that_both_say_local_are_two_servers(tmp_path):
     assert roles["strong_solver"]["cache_hits"] == 0
 
 
+def test_the_openai_compatible_example_runs_against_vllm_sglang_and_a_hosted_judge(tmp_path, monkeypatch):
+    """examples/openai-compatible.yaml as shipped (vLLM with two replicas and ``supports_n``, SGLang, a hosted
+    judge with a key), only its URLs pointed at emulated servers that each serve their one model."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-000")
+    monkeypatch.chdir(ROOT)  # the example's documents path is relative to the repository
+
+    def listing(name: str, **extra: Any) -> list[dict[str, Any]]:  # what each server's /v1/models lists
+        return [{"id": name, "object": "model", **extra}]
+
+    weak = zoo.Mode(
+        "vllm", "docs.vllm.ai", zoo.serves_one_model("sim-weak"), listing("Qwen/Qwen3-4B", max_model_len=40960)
+    )
+    strong = zoo.Mode(
+        "sglang", "QwenLM/Qwen3#1321", zoo.serves_one_model("sim-strong"), listing("Qwen/Qwen3-235B-A22B")
+    )
+    judge = zoo.Mode("hosted", "platform.openai.com", zoo.serves_one_model("sim-judge"), listing("gpt-4.1"))
+    with ServerThread(weak) as w1, ServerThread(weak) as w2, ServerThread(strong) as s, ServerThread(judge) as j:
+        sets = [
+            f"models.weak.base_url=[{w1.url}, {w2.url}]",
+            f"models.strong.base_url={s.url}",
+            f"models.judge.base_url={j.url}",
+            "loop.max_rounds=2",
+        ]
+        args = ["run", str(ROOT / "examples/openai-compatible.yaml"), "--out", str(tmp_path / "out"), "--limit", "2"]
+        result = CliRunner().invoke(app, [*args, "-q", *(x for kv in sets for x in ("--set", kv))])
+        seen = [len(x.chat_records()) for x in (w1, w2, s, j)]
+    assert result.exit_code == 0, (result.output, result.exception, getattr(result.exception, "details", None))
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["documents"]["accepted"] + summary["documents"]["exhausted"] == 2
+    assert all(n > 0 for n in seen), seen  # both vLLM replicas, SGLang and the judge were used
+    assert any(r.body.get("n", 1) > 1 for r in w1.chat_records() + w2.chat_records())  # supports_n: one prefill
+
+
 def test_validate_check_runs_preflight_and_warns_about_one_name_on_two_servers(tmp_path):
     """Issue 12: llama-server and vLLM --served-model-name both say ``local``; ``validate`` warns, and
     ``validate --check`` contacts each server (model listed, one call, schema honoured, context window)."""
