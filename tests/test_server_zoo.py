@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 import server_zoo as zoo
 from autodata.cli import app
 from autodata.errors import UserError
-from faultserver import completion, rate_limited, reply
+from faultserver import completion, rate_limited, reply, status
 from zoo_run import DOCS, ROOT, ServerThread, config_for, run_mode
 
 pytestmark = pytest.mark.timeout(300)
@@ -437,6 +437,38 @@ def test_the_openai_compatible_example_runs_against_vllm_sglang_and_a_hosted_jud
     assert summary["documents"]["accepted"] + summary["documents"]["exhausted"] == 2
     assert all(n > 0 for n in seen), seen  # both vLLM replicas, SGLang and the judge were used
     assert any(r.body.get("n", 1) > 1 for r in w1.chat_records() + w2.chat_records())  # supports_n: one prefill
+
+
+@pytest.mark.parametrize("fault", ["solver_503", "judge_prose"])
+def test_a_server_error_inside_a_round_fails_the_document_for_the_session_not_for_good(tmp_path, fault):
+    """Issue 12: a server error is not a verdict on the document. Retries exhausted on the solvers' endpoint
+    (503, https://platform.openai.com/docs/guides/error-codes), or a verifier and judge whose structured
+    answers never parse after every re-ask (a server ignoring the schema, answering prose): the documents fail
+    for this session with the error in the summary (exit 1), are not ``exhausted``, and a resume once the
+    server is well again finishes them."""
+    well = {"now": False}
+
+    def broken(a: Any) -> Any:
+        if well["now"]:
+            return None
+        if fault == "solver_503" and "response_format" not in a.body:
+            return status(503, "Service Unavailable: upstream overloaded")
+        if fault == "judge_prose" and a.body.get("model") == "sim-judge":
+            return reply(completion({"content": "I think the question is fine, overall."}, "stop"))
+        return None
+
+    mode = zoo.MODES["serve-sim"]
+    docs = _copy_docs(tmp_path)
+    with ServerThread(mode, plan=broken) as srv:
+        cfg = config_for(mode, srv.port, docs)
+        first_exit, first = _cli_run(cfg, tmp_path, tmp_path / "out")
+        well["now"] = True
+        second_exit, second = _cli_run(cfg, tmp_path, tmp_path / "out")
+    assert first_exit == 1 and first["documents"]["failed_this_session"] == 2
+    assert first["documents"]["exhausted"] == first["documents"]["accepted"] == 0
+    words = {"solver_503": "503", "judge_prose": "no usable report"}[fault]
+    assert all(words in f["error"] for f in first["failures"]), first["failures"]
+    assert second_exit == 0 and second["documents"]["accepted"] + second["documents"]["exhausted"] == 2
 
 
 def test_validate_check_runs_preflight_and_warns_about_one_name_on_two_servers(tmp_path):

@@ -494,6 +494,11 @@ class ModelRuntime:
                 )
                 self.meter.record_invalid(model, role)
                 misses = misses + 1 if not_json else 0
+                if not_json and client.cfg.provider != "simulated" and self.cache is not None:
+                    # no JSON (or JSON outside the schema sent) from a real server: it ignored the schema, and
+                    # replaying this answer on a resume could never help (the cache key does not change when the
+                    # endpoint steps down to JSON mode): forgotten, like a reply without an answer
+                    self.cache.delete(completion.key)
                 if not_json and client.cfg.provider != "simulated":  # the simulator's defects are a model's slips
                     # A server that enforces json_schema never answers outside the schema it was sent. Outside it
                     # again after a re-ask, or a first answer outside it on a second call: this server accepts
