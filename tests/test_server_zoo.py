@@ -471,6 +471,30 @@ def test_a_server_error_inside_a_round_fails_the_document_for_the_session_not_fo
     assert second_exit == 0 and second["documents"]["accepted"] + second["documents"]["exhausted"] == 2
 
 
+def test_generate_forgets_answers_without_json_from_a_server_that_ignores_the_schema(tmp_path):
+    """Ollama accepts json_schema and ignores it (ollama/ollama#10001): the prose answers are not kept in the
+    cache (a step-down does not change the key, so they would be replayed on every later run); `generate` says
+    how many a second run asks again, and the second run makes that many calls."""
+    line = json.loads((ROOT / "examples/prompts.jsonl").read_text().splitlines()[4])
+    assert line["response_format"]["type"] == "json_schema"
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({**line, "id": f"q{i}", "prompt": f"{line['prompt']} ({i})"}) + "\n"
+                               for i in range(4)))  # fmt: skip
+    with ServerThread(zoo.MODES["ollama"]) as srv:
+        cfg = {"models": {"m": {"provider": "openai", "model": "sim-weak", "base_url": srv.url, "max_retries": 0}}}
+        path = tmp_path / "g.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        args = ["generate", str(path), "--input", str(prompts), "--out", str(tmp_path / "g"), "-q"]
+        first = CliRunner().invoke(app, args)
+        forgotten = json.loads((tmp_path / "g" / "summary.json").read_text())["forgotten_answers"]
+        during = len(srv.chat_records())
+        second = CliRunner().invoke(app, args)
+        again = len(srv.chat_records()) - during
+    assert first.exit_code == 0 and second.exit_code == 0, first.output
+    assert forgotten > 0 and f"the {forgotten} replies without an answer are asked again" in first.output
+    assert again == forgotten
+
+
 def test_validate_check_runs_preflight_and_warns_about_one_name_on_two_servers(tmp_path):
     """Issue 12: llama-server and vLLM --served-model-name both say ``local``; ``validate`` warns, and
     ``validate --check`` contacts each server (model listed, one call, schema honoured, context window)."""
