@@ -309,7 +309,7 @@ async def _run_locked(
     finished = store.finished_ids()
     progress = RunProgress()
     tasks: set[asyncio.Task[None]] = set()
-    job = DocumentJob(cfg, settings, record, rhash)
+    job = DocumentJob(cfg, settings, record, rhash, (meta or {}).get("frozen_hash"))
     used = settings.endpoints.names()
     if executor is None:
         if cfg.executor.kind != "local":
@@ -572,7 +572,7 @@ def sandbox_usage(store: RunStore, accepted: int) -> dict[str, Any] | None:
 def write_outputs(
     store: RunStore, out_dir: Path, *, progress: RunProgress | None = None, simulated: list[str] | None = None
 ) -> dict[str, Any]:
-    n_examples = atomic_jsonl(out_dir / "examples.jsonl", store.examples())
+    n_examples = atomic_jsonl(out_dir / "examples.jsonl", (e.stored() for e in store.examples()))
     atomic_jsonl(out_dir / "episodes.jsonl", store.episodes())
     summary = summarize(store, progress=progress, simulated=simulated)
     summary["outputs"] = {
