@@ -25,6 +25,7 @@ from autodata.baselines.run import run_baseline
 from autodata.cli import app
 from autodata.config import validate_config
 from autodata.errors import UserError
+from autodata.example import Example
 from autodata.judging.acceptance import preset
 from autodata.loop.run import run
 
@@ -44,6 +45,7 @@ def example(i: int, question: str, context: str, *, gap: float = 0.3, meets_acc:
         "reasoning_skills": ["synthesis"],
         "context": context,
         "question": question,
+        "reference_answer": "r",
         "rubric": [{"criterion": "c", "weight": 1}],
         "weak": {"attempts": [], "mean": 0.4},
         "strong": {"attempts": [], "mean": 0.4 + gap},
@@ -164,7 +166,7 @@ def test_distribution_and_diversity_numbers():
     rng = random.Random(1)
     rows = [example(i, sentence(rng, 12), sentence(rng, 20)) for i in range(6)]
     rows[5] = {**rows[4], "id": "dup"}  # same document and text as #4
-    div = diversity(rows, documents=10)
+    div = diversity([Example.load(r) for r in rows], documents=10)
     assert div["documents"] == {"finished": 10, "with_examples": 5, "coverage": 0.5, "max_examples_per_document": 2}
     assert div["near_duplicate_pairs"] == 1 and div["similarity"]["max"] == 1.0 and div["similarity"]["pairs"] == 15
     assert div["question_types"]["distinct"] == 2
@@ -190,7 +192,7 @@ def test_contamination_flags_a_planted_overlap(tmp_path):
     words = len(bench[5].split())  # the copy adds 2 words: (words - 7) of its (words - 5) 8-grams are the benchmark's
     assert result["flagged_examples"][1]["overlap"] == pytest.approx((words - 7) / (words - 5))
     assert result["checked"] == 33 and result["benchmark_items"] == 21
-    low = check(rows[-2:-1], bench, n=8, threshold=0.5)
+    low = check([Example.load(r) for r in rows[-2:-1]], bench, n=8, threshold=0.5)
     assert low["flagged"] == 0 and low["max_overlap"] == pytest.approx(1 / 11)
     summary = json.loads((d / "summary.json").read_text())
     assert summary["contamination"]["flagged"] == 2 and summary["contamination"]["flagged_ids"] == ["ex-102", "ex-100"]
@@ -282,7 +284,7 @@ def test_compare_builds_table_one_for_any_runs(sim_runs, tmp_path):
         100 * np.mean([meets(e, preset("deployed")) for e in exs])
     )
     assert grounded["examples"] == len(exs) and grounded["documents"] == 8
-    assert grounded["weak_pct"]["mean"] == pytest.approx(100 * np.mean([e["weak"]["mean"] for e in exs]))
+    assert grounded["weak_pct"]["mean"] == pytest.approx(100 * np.mean([e.weak.mean for e in exs]))
     gap = grounded["gap_points"]
     assert gap["low"] <= gap["mean"] <= gap["high"]
     assert gap["mean"] == pytest.approx(grounded["strong_pct"]["mean"] - grounded["weak_pct"]["mean"])

@@ -93,6 +93,7 @@ def record(score: float = 1.0) -> dict:
     answer = fenced(TASK.reference if score == 1.0 else TASK.bugs["off-by-one"])
     return {
         "id": "ex-1",
+        "document_id": "doc-1",
         "profile": "code",
         "question_type": "algorithm",
         "context": ex.context,

@@ -460,10 +460,12 @@ def test_splits_are_cut_by_document_and_seeded(run_copy, tmp_path):
     assert not set(dd["train"]["document_id"]) & set(dd["test"]["document_id"])
 
     # many examples per document (a grouping by source): a document never straddles two splits
-    many = [{"id": f"{d}-{i}", "document_id": f"doc{d}"} for d in range(40) for i in range(3)]
+    from types import SimpleNamespace
+
+    many = [SimpleNamespace(id=f"{d}-{i}", document_id=f"doc{d}") for d in range(40) for i in range(3)]
     parts = split_by_document(many, parse_split("train=0.9,validation=0.05,test=0.05"), seed=0)
     assert [len(v) for v in parts.values()] == [108, 6, 6]
-    docs = [{e["document_id"] for e in v} for v in parts.values()]
+    docs = [{e.document_id for e in v} for v in parts.values()]
     assert not (docs[0] & docs[1] or docs[0] & docs[2] or docs[1] & docs[2])
     assert split_by_document(many, parse_split("train=0.9,test=0.1"), seed=1) != split_by_document(
         many, parse_split("train=0.9,test=0.1"), seed=2

@@ -264,7 +264,7 @@ async def test_trajectory_keeps_every_round_and_reasoning_never_reaches_the_judg
     from autodata.loop.document import DocumentJob, accepted_example
 
     job = DocumentJob(cfg, settings, accepted_example, "h")
-    record = json.loads(json.dumps(example_record(doc, ep, ep.accepted_round, job)))
+    record = example_record(doc, ep, ep.accepted_round, job).stored()
     traj = record["trajectory"]
     assert len(traj) == len(ep.rounds) and traj[0]["feedback"]  # the rejected round, with its feedback
     attempts = [a for r in traj for side in ("weak", "strong") for a in (r[side] or [])]

@@ -10,6 +10,7 @@ import pytest
 from autodata.analysis.contamination import check
 from autodata.analysis.dedup import dedup_run
 from autodata.analysis.similarity import jaccard, near_duplicate_pairs, shingles, tokens
+from autodata.example import Example
 
 # Two unrelated questions per script, each a plausible benchmark-style item
 UNRELATED = {
@@ -79,6 +80,10 @@ def test_dedup_keeps_unrelated_questions_in_four_scripts(tmp_path):
     ]
 
 
+def _example(row: dict) -> Example:
+    return Example(document_id="doc", context="", reference_answer="", **row)
+
+
 def test_contamination_flags_a_word_for_word_chinese_copy_and_nothing_unrelated():
     benchmark = [UNRELATED["chinese"][0], UNRELATED["russian"][0], UNRELATED["greek"][0]]
     examples = [
@@ -90,9 +95,9 @@ def test_contamination_flags_a_word_for_word_chinese_copy_and_nothing_unrelated(
         {"id": "ar-other", "question": UNRELATED["arabic"][1]},
         {"id": "ja-other", "question": UNRELATED["japanese"][1]},
     ]
-    result = check(examples, benchmark, n=8, threshold=0.5)
+    result = check([_example(e) for e in examples], benchmark, n=8, threshold=0.5)
     flagged = {r["id"]: r["overlap"] for r in result["flagged_examples"]}
     assert set(flagged) == {"copy", "copy-in-a-sentence"}
     assert flagged["copy"] == 1.0 and result["max_overlap"] == 1.0
-    russian_copy = check([{"id": "ru", "question": UNRELATED["russian"][0].upper()}], benchmark, n=4)
+    russian_copy = check([_example({"id": "ru", "question": UNRELATED["russian"][0].upper()})], benchmark, n=4)
     assert russian_copy["flagged"] == 1  # case-folded: an upper-cased copy is still a copy

@@ -174,8 +174,8 @@ def test_decisions_are_saved_at_once_and_survive_a_restart(review):
     assert edits["question"] == "Edited: " + ex["question"]
     assert edits["rubric"][-1] == {"criterion": "a new criterion", "weight": 2, "category": "added"}
     assert len(edits["rubric"]) == len(ex["rubric"])
-    stored = next(e for e in store.examples() if e["id"] == ex["id"])
-    assert stored["question"] == ex["question"]  # the original is kept
+    stored = next(e for e in store.examples() if e.id == ex["id"])
+    assert stored.question == ex["question"]  # the original is kept
     bad = dict(form, weight=["x"] + form["weight"][1:])
     res = client.post(urls[2] + "/edit", data=bad)
     assert res.status_code == 400 and "whole number" in res.text

@@ -74,9 +74,16 @@ def test_outputs_follow_the_contract(quick):
         "recipe_hash",
         "models",
         "created_at",
+        # the typed example (autodata.example): format version, the solvers' messages as sent, frozen hash
+        "version",
+        "solver_messages",
+        "solver_messages_source",
+        "frozen_hash",
     }
     for ex in examples:
         assert set(ex) == keys
+        assert ex["version"] == 2 and ex["solver_messages_source"] == "sent"
+        assert ex["solver_messages"][0]["role"] == "user" and ex["question"] in ex["solver_messages"][0]["content"]
         assert {"attempts", "mean", "max"} == set(ex["weak"]) == set(ex["strong"])
         assert all(set(c) == {"criterion", "weight", "category"} for c in ex["rubric"])
     assert summary["calls"] > 0 and summary["calls_per_accepted_example"] > 0
@@ -311,7 +318,8 @@ def test_run_over_http_through_serve_sim_equals_in_process(tmp_path, serve_sim):
     assert res.returncode == 0, res.stderr
 
     def strip(rows):
-        return [{k: v for k, v in r.items() if k not in ("created_at", "recipe_hash")} for r in rows]
+        # the hashes cover the config (endpoints differ here); everything the models made must not
+        return [{k: v for k, v in r.items() if k not in ("created_at", "recipe_hash", "frozen_hash")} for r in rows]
 
     http, local = lines(tmp_path / "http" / "examples.jsonl"), lines(tmp_path / "local" / "examples.jsonl")
     assert http and strip(http) == strip(local)

@@ -19,19 +19,17 @@ from autodata.analysis.diversity import diversity
 from autodata.analysis.runs import RunData, write_json
 from autodata.analysis.similarity import tokens
 from autodata.analysis.stats import bootstrap_mean
+from autodata.example import Example
 from autodata.judging.acceptance import Preset, decide, preset
 from autodata.loop.profile import profile
 
 
-def _scores(side: dict[str, Any] | None) -> list[float]:
-    return [a["score"] for a in (side or {}).get("attempts", []) if a.get("score") is not None]
-
-
-def meets(example: dict[str, Any], p: Preset) -> bool:
-    weak, strong = _scores(example.get("weak")), _scores(example.get("strong"))
+def meets(example: Example, p: Preset) -> bool:
+    """Whether the example's stored scores meet preset ``p`` (its quality verdict counted)."""
+    weak, strong = example.weak.scores(), example.strong.scores()
     if not weak or not strong:
         return False  # not evaluated by both solvers: nothing to decide on
-    passed = bool((example.get("quality") or {}).get("passed", True))
+    passed = example.quality.passed if example.quality is not None else True
     return decide(p, quality_passed=passed, weak=weak, strong=strong).accepted
 
 
@@ -65,8 +63,9 @@ def table_row(run: RunData, p: Preset, *, resamples: int = 2000, seed: int = 0) 
         e = bootstrap_mean([v * scale for v in values], resamples=resamples, seed=seed)
         return e.to_dict() if e else None
 
-    weak = [e["weak"]["mean"] for e in exs if e["weak"]["mean"] is not None and e["strong"]["mean"] is not None]
-    strong = [e["strong"]["mean"] for e in exs if e["weak"]["mean"] is not None and e["strong"]["mean"] is not None]
+    both = [(e.weak.mean, e.strong.mean) for e in exs if e.weak.mean is not None and e.strong.mean is not None]
+    weak = [w for w, _ in both]
+    strong = [s for _, s in both]
     summary = run.summary
     made = made_cost(summary)
     per = (lambda x: x / n) if n else (lambda x: None)
@@ -78,10 +77,10 @@ def table_row(run: RunData, p: Preset, *, resamples: int = 2000, seed: int = 0) 
         "weak_pct": est(weak, 100),
         "strong_pct": est(strong, 100),
         "gap_points": est([s - w for w, s in zip(weak, strong, strict=True)], 100),
-        "rounds_per_example": est([e.get("rounds") or 1 for e in exs]),
+        "rounds_per_example": est([e.rounds or 1 for e in exs]),
         "rounds_total": summary.get("rounds"),
-        "question_words": est([len(tokens(e.get("question") or "")) for e in exs]),
-        "rubric_items": est([len(e.get("rubric") or []) for e in exs]),
+        "question_words": est([len(tokens(e.question)) for e in exs]),
+        "rubric_items": est([len(e.rubric) for e in exs]),
         # what the examples cost to make (cached answers valued at their price), not what the last
         # session paid: a run answered from the call cache costs the same per example as its first run
         "calls_per_example": per(made["calls"]),

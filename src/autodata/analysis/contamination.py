@@ -19,6 +19,7 @@ from typing import Any
 from autodata.analysis.runs import write_json
 from autodata.analysis.similarity import tokens
 from autodata.errors import UserError
+from autodata.example import Example
 
 TEXT_FIELDS = ("question", "prompt", "problem", "input", "instruction", "text")
 
@@ -88,10 +89,10 @@ def overlap(question: str, index: NgramIndex, n: int) -> float:
 
 
 def check(
-    examples: Sequence[dict[str, Any]], benchmark: Sequence[str], *, n: int = 8, threshold: float = 0.5
+    examples: Sequence[Example], benchmark: Sequence[str], *, n: int = 8, threshold: float = 0.5
 ) -> dict[str, Any]:
     index = NgramIndex(benchmark)
-    rows = [{"id": e.get("id"), "overlap": overlap(e.get("question") or "", index, n)} for e in examples]
+    rows = [{"id": e.id, "overlap": overlap(e.question, index, n)} for e in examples]
     flagged = [r for r in rows if r["overlap"] >= threshold]
     return {
         "ngram": n,

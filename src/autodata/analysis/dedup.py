@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from autodata.analysis.runs import read_jsonl, task_text, write_json
+from autodata.analysis.runs import read_examples, task_text, write_json
 from autodata.analysis.similarity import Pair, clusters, jaccard, near_duplicate_pairs, shingles
 from autodata.errors import UserError
+from autodata.example import Example
 from autodata.store.files import atomic_jsonl
 
 DEDUP_FILE = "examples.dedup.jsonl"
@@ -25,12 +26,12 @@ Similarity = Callable[[int, int], float]
 Detector = Callable[[Sequence[str]], tuple[Sequence[Pair], Similarity]]
 
 
-def rank_key(example: dict[str, Any], position: int) -> tuple[Any, ...]:
+def rank_key(example: Example, position: int) -> tuple[Any, ...]:
     """Smaller is better."""
-    strong = (example.get("strong") or {}).get("mean")
-    gap = example.get("gap")
+    strong = example.strong.mean
+    gap = example.gap
     return (
-        not example.get("meets_acceptance", True),  # the loop's examples all met it
+        not example.passes,  # the loop's examples all met it
         -(gap if gap is not None else -1.0),
         -(strong if strong is not None else -1.0),
         position,
@@ -38,7 +39,7 @@ def rank_key(example: dict[str, Any], position: int) -> tuple[Any, ...]:
 
 
 def plan(
-    examples: Sequence[dict[str, Any]],
+    examples: Sequence[Example],
     pairs: Sequence[Pair],
     *,
     similarity: Similarity,
@@ -52,10 +53,10 @@ def plan(
         dropped.update(rest)
         report.append(
             {
-                "kept": examples[best].get("id"),
+                "kept": examples[best].id,
                 "dropped": [
                     {
-                        "id": examples[i].get("id"),
+                        "id": examples[i].id,
                         "similarity_to_kept": round(similarity(i, best), 4),
                         "reason": "near-duplicate of the kept example, which ranks higher "
                         "(meets acceptance, then gap, then strong mean, then file order)",
@@ -83,7 +84,7 @@ def dedup_run(
         raise UserError(f"{run_dir} has no examples.jsonl")
     if not 0 < threshold <= 1:
         raise UserError(f"--threshold must be in (0, 1], got {threshold}")
-    examples = read_jsonl(path)
+    examples = read_examples(path)
     texts = [task_text(e, on) for e in examples]
     if detector is None:
         sets = [shingles(t, shingle) for t in texts]
@@ -95,7 +96,7 @@ def dedup_run(
         pairs, similarity = detector(texts)
     kept, report = plan(examples, pairs, similarity=similarity)
     out = run_dir / DEDUP_FILE
-    atomic_jsonl(out, (examples[i] for i in kept))
+    atomic_jsonl(out, (examples[i].stored() for i in kept))
     result = {
         "method": method,
         "threshold": threshold,

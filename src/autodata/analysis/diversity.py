@@ -13,6 +13,7 @@ from typing import Any
 
 from autodata.analysis.runs import task_text
 from autodata.analysis.similarity import near_duplicate_pairs, pairwise_summary
+from autodata.example import Example
 
 
 def _label(x: Any) -> str:
@@ -35,13 +36,13 @@ def distribution(labels: Iterable[str], *, top: int = 5) -> dict[str, Any]:
 
 
 def diversity(
-    examples: Sequence[dict[str, Any]], *, documents: int | None = None, threshold: float = 0.7, on: str = "task"
+    examples: Sequence[Example], *, documents: int | None = None, threshold: float = 0.7, on: str = "task"
 ) -> dict[str, Any]:
     texts = [task_text(e, on) for e in examples]
-    per_doc = Counter(e.get("document_id") for e in examples)
+    per_doc = Counter(e.document_id for e in examples)
     return {
-        "question_types": distribution(_label(e.get("question_type")) for e in examples),
-        "reasoning_skills": distribution(_label(s) for e in examples for s in (e.get("reasoning_skills") or [])),
+        "question_types": distribution(_label(e.question_type) for e in examples),
+        "reasoning_skills": distribution(_label(s) for e in examples for s in (e.reasoning_skills or [])),
         "documents": {
             "finished": documents,
             "with_examples": len(per_doc),

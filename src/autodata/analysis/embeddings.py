@@ -16,7 +16,7 @@ import numpy as np
 import openai
 
 from autodata.analysis.dedup import Similarity, dedup_run
-from autodata.analysis.runs import read_jsonl, task_text
+from autodata.analysis.runs import read_examples, task_text
 from autodata.analysis.similarity import Pair
 from autodata.config import Config
 from autodata.errors import UserError
@@ -68,7 +68,7 @@ async def embedding_pairs(
     path = run_dir / "examples.jsonl"
     if not path.exists():
         raise UserError(f"{run_dir} has no examples.jsonl")
-    x = await embed(cfg, endpoint, [task_text(e, on) for e in read_jsonl(path)])
+    x = await embed(cfg, endpoint, [task_text(e, on) for e in read_examples(path)])
 
     def detector(texts: Sequence[str]) -> tuple[Sequence[Pair], Similarity]:
         return cosine_pairs(x, threshold), lambda i, j: float(x[i] @ x[j])

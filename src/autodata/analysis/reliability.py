@@ -27,6 +27,7 @@ from typing import Any
 from autodata.analysis.runs import load_run, write_json
 from autodata.config import Config
 from autodata.errors import UserError
+from autodata.example import Attempt, Example
 from autodata.judging import judge
 from autodata.judging.rubric import score
 from autodata.judging.schemas import RubricItem
@@ -119,8 +120,8 @@ async def judge_reliability(
         (ex, att)
         for ex in run.examples
         for side in ("weak", "strong")
-        for att in (ex.get(side) or {}).get("attempts", [])
-        if att.get("marks") is not None and att.get("answer")
+        for att in (ex.weak if side == "weak" else ex.strong).attempts
+        if att.marks is not None and att.answer
     ]
     if not pool:
         raise UserError(f"{run_dir}: no judged answers to re-judge")
@@ -128,12 +129,10 @@ async def judge_reliability(
     rt = runtime or ModelRuntime.from_config(cfg, use_cache=use_cache)
     failures: list[str] = []
 
-    async def one(ex: dict[str, Any], att: dict[str, Any]) -> dict[str, Any] | None:
-        rubric = [RubricItem(**c) for c in ex["rubric"]]
-        calls = [
-            judge.mark(rt, endpoint, ex["question"], rubric, att["answer"], sample=SAMPLE_BASE + r)
-            for r in range(repeats)
-        ]
+    async def one(ex: Example, att: Attempt) -> dict[str, Any] | None:
+        rubric = [RubricItem(criterion=c.criterion, weight=c.weight, category=c.category or "") for c in ex.rubric]
+        answer = att.answer or ""
+        calls = [judge.mark(rt, endpoint, ex.question, rubric, answer, sample=SAMPLE_BASE + r) for r in range(repeats)]
         results = await asyncio.gather(*calls, return_exceptions=True)
         remarks = []
         for res in results:
@@ -146,9 +145,9 @@ async def judge_reliability(
         if len(remarks) < 2:
             return None
         return {
-            "example_id": ex.get("id"),
+            "example_id": ex.id,
             "weights": [c.weight for c in rubric],
-            "stored": att["marks"],
+            "stored": att.marks,
             "remarks": remarks,
         }
 

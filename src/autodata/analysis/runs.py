@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from autodata.errors import UserError
+from autodata.example import Example
 from autodata.store.files import atomic_text
 
 
@@ -16,7 +19,7 @@ from autodata.store.files import atomic_text
 class RunData:
     path: Path
     method: str  # the baseline's name, or "agentic" for the inner loop
-    examples: list[dict[str, Any]]
+    examples: list[Example]
     summary: dict[str, Any]
     episodes: list[dict[str, Any]] = field(default_factory=list)
     config: dict[str, Any] | None = None  # the run's stored config (credentials already masked)
@@ -36,6 +39,19 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
                 except ValueError as exc:
                     raise UserError(f"{path}:{n}: not JSON ({exc})") from None
     return rows
+
+
+def read_examples(path: Path) -> list[Example]:
+    """The examples of an ``examples.jsonl`` written by a run (any stored version, migrated on read:
+    ``Example.load``). Raises UserError naming the line that is not JSON or not an example."""
+    out = []
+    for n, row in enumerate(read_jsonl(path), 1):
+        try:
+            out.append(Example.load(row))
+        except (ValidationError, ValueError) as exc:
+            first = str(exc).splitlines()
+            raise UserError(f"{path}: example {n} is not an autodata example ({' '.join(first[:3])})") from None
+    return out
 
 
 def stored_config(run_dir: Path) -> dict[str, Any] | None:
@@ -65,7 +81,7 @@ def load_run(run_dir: Path, *, examples_file: str = "examples.jsonl") -> RunData
     return RunData(
         path=run_dir,
         method=summary.get("method") or "agentic",
-        examples=read_jsonl(examples_path),
+        examples=read_examples(examples_path),
         summary=summary,
         episodes=read_jsonl(episodes_path) if episodes_path.exists() else [],
         config=stored_config(run_dir),
@@ -76,8 +92,8 @@ def write_json(path: Path, value: Any) -> None:
     atomic_text(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
-def task_text(example: dict[str, Any], on: str = "task") -> str:
+def task_text(example: Example, on: str = "task") -> str:
     """The text compared between examples: the question, or the whole task a solver sees."""
     if on == "question":
-        return example.get("question") or ""
-    return f"{example.get('context') or ''}\n{example.get('question') or ''}"
+        return example.question
+    return f"{example.context}\n{example.question}"

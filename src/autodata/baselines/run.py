@@ -25,6 +25,7 @@ from autodata.baselines.consistency import answer_consistency
 from autodata.baselines.generators import Method, check_profile, load_seeds, method, own_context, proposer
 from autodata.config import Config
 from autodata.documents import Document
+from autodata.example import Example
 from autodata.llm.endpoint import WaitHook
 from autodata.llm.runtime import ModelRuntime
 from autodata.loop.episode import Episode, EpisodeSettings
@@ -53,7 +54,7 @@ def baseline_recipe(
 def baseline_record(m: Method, *, answer_check: bool = False) -> RecordFn:
     """Keep the round's example when it was solved; mark whether it meets the acceptance predicate."""
 
-    def record(doc: Document, episode: Episode, job: DocumentJob) -> dict[str, Any] | None:
+    def record(doc: Document, episode: Episode, job: DocumentJob) -> Example | None:
         rnd = episode.rounds[0]
         if rnd.strong is None or rnd.decision is None or rnd.example is None:
             return None  # no usable example, or it failed the quality check: nothing was solved
@@ -63,15 +64,15 @@ def baseline_record(m: Method, *, answer_check: bool = False) -> RecordFn:
             if not verdict.passed:
                 return None
         ex = example_record(doc, episode, rnd, job)
-        weak, strong = ex["weak"]["mean"], ex["strong"]["mean"]
-        if ex["gap"] is None and weak is not None and strong is not None:
-            ex["gap"] = strong - weak  # the final quality pass failed: the decision carries no gap, the scores do
+        weak, strong = ex.weak.mean, ex.strong.mean
+        if ex.gap is None and weak is not None and strong is not None:
+            ex.gap = strong - weak  # the final quality pass failed: the decision carries no gap, the scores do
         for key in ("reasoning", "solution"):  # what the writer said beyond the example, when it said it
             if rnd.example.get(key):
-                ex[key] = rnd.example[key]
-        ex["method"] = m.name
-        ex["meets_acceptance"] = rnd.accepted
-        ex["acceptance"] = rnd.decision.to_dict()
+                setattr(ex, key, rnd.example[key])
+        ex.method = m.name
+        ex.meets_acceptance = rnd.accepted
+        ex.acceptance = rnd.decision.to_dict()
         return ex
 
     return record

@@ -15,6 +15,7 @@ at the same local path.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import socket
 from typing import Any
@@ -231,7 +232,7 @@ class RayExecutor:
             self.started_ray = True
         self.workers = [
             DocumentWorker.remote(
-                DocumentJob(share_budgets(job.cfg, self.n, i), job.settings, job.record, job.recipe_hash),
+                dataclasses.replace(job, cfg=share_budgets(job.cfg, self.n, i)),
                 self.use_cache,
                 self.gate,
             )

@@ -26,14 +26,21 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 
 from autodata.errors import UserError
+from autodata.example import Attempt, Criterion, Example, ReviewedExample, Side, migrate
 from autodata.store.reviews import reviewed_example
 from autodata.store.run_store import RunStore
 
+
+class _OfDocument(Protocol):
+    document_id: str
+
+
+E = TypeVar("E", bound=_OfDocument)
 REVIEW_RULES = ("auto", "approved", "accepted", "unrejected")
 EXTRAS = ("flagged", "failed")
 # columns added on request in every layout: the whole trajectory (every round, rejected ones
@@ -64,7 +71,7 @@ class Selection:
     ``failed_acceptance``, ``review_rejected``) and ``flag_reasons`` (the same in words).
     ``excluded``: reason -> examples left out for it (an example can count under several)."""
 
-    examples: list[dict[str, Any]]
+    examples: list[ReviewedExample]
     include: str  # the review rule applied (auto resolved)
     extras: tuple[str, ...]  # flagged and/or failed, when asked for
     accepted: int  # examples stored in the run
@@ -111,40 +118,39 @@ def select(store: RunStore, include: str | Sequence[str] = "auto") -> Selection:
         rule = "approved" if any(s.status != "unreviewed" for s in states.values()) else "accepted"
     flag_log = store.flags()
     current = flag_log.current()
-    examples = [reviewed_example(e, states.get(e["id"])) for e in store.examples()]
+    examples = [reviewed_example(e, states.get(e.id)) for e in store.examples()]
     keep_review = {
         "accepted": lambda s: True,
         "approved": lambda s: s == "approved",
         "unrejected": lambda s: s != "rejected",
     }[rule]
-    counts = Counter(e["review"]["status"] for e in examples)
-    counts["edited"] = sum(1 for e in examples if e["review"]["edited"])
+    counts = Counter(e.review.status for e in examples)
+    counts["edited"] = sum(1 for e in examples if e.review.edited)
     flagged: Counter[str] = Counter()
     excluded: Counter[str] = Counter()
     chosen = []
     for e in examples:
         labels: list[str] = []
         reasons: list[str] = []
-        for f in current.get(e["id"], []):
+        for f in current.get(e.id, []):
             labels.append(f.label)
             reasons.append(f"{f.kind}: {f.reason}")
             flagged[f.kind] += 1
-        passed = bool(e.get("meets_acceptance", True))  # the inner loop stores only what passed
-        e["meets_acceptance"] = passed
+        passed = e.passes  # the inner loop stores only what passed
         if not passed:
             labels.append("failed_acceptance")
             reasons.append("does not meet the acceptance predicate")
-        if e["review"]["status"] == "rejected":
+        if e.review.status == "rejected":
             labels.append("review_rejected")
-            reasons.append(f"rejected by a reviewer: {e['review']['reason']}")
-        e["flags"], e["flag_reasons"] = labels, reasons
+            reasons.append(f"rejected by a reviewer: {e.review.reason}")
+        e.flags, e.flag_reasons = labels, reasons
         out = []
-        if not keep_review(e["review"]["status"]):
+        if not keep_review(e.review.status):
             out.append("review")
         if not passed and "failed" not in extras:
             out.append("failed_acceptance")
         if any(lab.split(":")[0] in ("contamination", "duplicate") for lab in labels) and "flagged" not in extras:
-            out.extend(sorted({f.kind for f in current.get(e["id"], [])}))
+            out.extend(sorted({f.kind for f in current.get(e.id, [])}))
         excluded.update(out)
         if not out:
             chosen.append(e)
@@ -155,7 +161,7 @@ def select(store: RunStore, include: str | Sequence[str] = "auto") -> Selection:
         len(examples),
         dict(counts),
         stored=len(examples),
-        meets_acceptance=sum(1 for e in examples if e["meets_acceptance"]),
+        meets_acceptance=sum(1 for e in examples if e.passes),
         flagged=dict(flagged),
         excluded=dict(excluded),
         checks=flag_log.checks(),
@@ -163,8 +169,8 @@ def select(store: RunStore, include: str | Sequence[str] = "auto") -> Selection:
 
 
 def split_by_document(
-    examples: list[dict[str, Any]], spec: dict[str, float], seed: int, groups: dict[str, str] | None = None
-) -> dict[str, list[dict[str, Any]]]:
+    examples: list[E], spec: dict[str, float], seed: int, groups: dict[str, str] | None = None
+) -> dict[str, list[E]]:
     """Assign whole documents to splits, so no document feeds two of them.
 
     ``spec``: split name -> share (positive, summing to 1). ``groups``: document id -> group key
@@ -172,7 +178,7 @@ def split_by_document(
     Groups are ordered by a seeded hash (stable across runs and Python versions), then cut into
     consecutive blocks of sizes by the largest-remainder rule, each split with a positive share
     getting at least one group while there are groups enough. Examples keep run order in a split."""
-    keys = sorted({(groups or {}).get(e["document_id"], e["document_id"]) for e in examples})
+    keys = sorted({(groups or {}).get(e.document_id, e.document_id) for e in examples})
     keys.sort(key=lambda k: hashlib.sha256(f"{seed}:{k}".encode()).hexdigest())
     n = len(keys)
     names = list(spec)
@@ -191,9 +197,9 @@ def split_by_document(
         for k in keys[start : start + size]:
             where[k] = name
         start += size
-    out: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    out: dict[str, list[E]] = {name: [] for name in names}
     for e in examples:
-        out[where[(groups or {}).get(e["document_id"], e["document_id"])]].append(e)
+        out[where[(groups or {}).get(e.document_id, e.document_id)]].append(e)
     return out
 
 
@@ -218,93 +224,104 @@ def parse_split(text: str) -> dict[str, float]:
     return spec
 
 
-def _rubric(items: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+def _rubric(items: Sequence[Criterion | dict[str, Any]] | None) -> list[dict[str, Any]] | None:
     if items is None:
         return None
-    return [
-        {"criterion": str(c["criterion"]), "weight": int(c["weight"]), "category": str(c.get("category") or "")}
-        for c in items
-    ]
+    out = []
+    for c in items:
+        c = c.stored() if isinstance(c, Criterion) else c
+        out.append(
+            {"criterion": str(c["criterion"]), "weight": int(c["weight"]), "category": str(c.get("category") or "")}
+        )
+    return out
 
 
 ATTEMPTS_WITH_REASONING = pa.list_(pa.struct([*ATTEMPTS.value_type, ("reasoning", pa.string())]))
 
 
-def _attempts(side: dict[str, Any], reasoning: bool = False) -> list[dict[str, Any]]:
+def _attempts(side: Side, reasoning: bool = False) -> list[dict[str, Any]]:
     """The side's scored attempts as rows. ``evidence`` is one string per mark ("" where the scorer
     quotes none: exact answers are checked in code), ``reasoning`` "" when the server returned none:
     a value of the column's type in every row, so a JSON reader infers the same type as Parquet holds."""
     out = []
-    for a in side.get("attempts", []):
-        marks = list(a.get("marks") or [])
-        evidence = a.get("evidence")
+    for a in side.attempts:
+        marks = list(a.marks or [])
         row = {
-            "answer": a.get("answer") or "",
-            "score": a.get("score"),
+            "answer": a.answer or "",
+            "score": a.score,
             "marks": marks,
-            "evidence": [str(x or "") for x in evidence] if evidence is not None else [""] * len(marks),
+            "evidence": [str(x or "") for x in a.evidence] if a.evidence is not None else [""] * len(marks),
         }
         if reasoning:
-            row["reasoning"] = a.get("reasoning") or ""
+            row["reasoning"] = a.reasoning or ""
         out.append(row)
     return out
 
 
-def _without_reasoning(trajectory: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for rnd in trajectory:
-        rnd = dict(rnd)
-        for side in ("weak", "strong"):
-            if rnd.get(side):
-                rnd[side] = [{k: v for k, v in a.items() if k != "reasoning"} for a in rnd[side]]
-        out.append(rnd)
-    return out
+def _trajectory(e: Example, *, reasoning: bool) -> str:
+    """The episode's rounds as stored, as one JSON string (each attempt's reasoning only when asked)."""
+    rounds = [r.stored() for r in e.trajectory]
+    if not reasoning:
+        for rnd in rounds:
+            for side in ("weak", "strong"):
+                if rnd.get(side):
+                    rnd[side] = [{k: v for k, v in a.items() if k != "reasoning"} for a in rnd[side]]
+    return json.dumps(rounds, ensure_ascii=False)
 
 
-def example_row(e: dict[str, Any], columns: Sequence[str] = ()) -> dict[str, Any]:
+def typed(e: Example | dict[str, Any]) -> ReviewedExample:
+    """``e`` as a :class:`~autodata.example.ReviewedExample` (a stored example dict of any version is
+    migrated; an example nobody reviewed stands unreviewed)."""
+    if isinstance(e, ReviewedExample):
+        return e
+    data = e.stored() if isinstance(e, Example) else migrate(e)
+    return ReviewedExample.model_validate(data)
+
+
+def example_row(e: Example | dict[str, Any], columns: Sequence[str] = ()) -> dict[str, Any]:
     """One row of the examples layout; ``columns`` (``COLUMNS``): ``reasoning`` adds each attempt's
     reasoning, ``trajectory`` the episode's rounds as a JSON string (reasoning in it only with
     ``reasoning``)."""
+    e = typed(e)
     return _example_row(e) | _extra_columns(e, columns)
 
 
-def _example_row(e: dict[str, Any]) -> dict[str, Any]:
-    original = e.get("original") or {}
-    review = e["review"]
+def _example_row(e: ReviewedExample) -> dict[str, Any]:
+    original, review = e.original, e.review
     return {
-        "id": e["id"],
-        "document_id": e["document_id"],
-        "document_title": e.get("document_title") or "",
-        "profile": e.get("profile") or "rubric-qa",
-        "question_type": e.get("question_type") or "",
-        "reasoning_skills": list(e.get("reasoning_skills") or []),
-        "context": e["context"],
-        "question": e["question"],
-        "reference_answer": e["reference_answer"],
-        "rubric": _rubric(e["rubric"]),
+        "id": e.id,
+        "document_id": e.document_id,
+        "document_title": e.document_title or "",
+        "profile": e.profile or "rubric-qa",
+        "question_type": e.question_type or "",
+        "reasoning_skills": list(e.reasoning_skills or []),
+        "context": e.context,
+        "question": e.question,
+        "reference_answer": e.reference_answer,
+        "rubric": _rubric(e.rubric),
         "ground_truth": ground_truth(e),
-        "weak_attempts": _attempts(e["weak"]),
-        "strong_attempts": _attempts(e["strong"]),
-        "weak_mean": e["weak"].get("mean"),
-        "weak_max": e["weak"].get("max"),
-        "strong_mean": e["strong"].get("mean"),
-        "strong_max": e["strong"].get("max"),
-        "gap": e.get("gap"),
-        "rounds": e.get("rounds"),
-        "quality_passed": bool((e.get("quality") or {}).get("passed")),
-        "recipe_hash": e.get("recipe_hash") or "",
-        "models": dict(e.get("models") or {}),
-        "review_status": review["status"],
-        "review_reason": review["reason"] or "",
-        "reviewer": review["reviewer"] or "",
-        "edited": review["edited"],
+        "weak_attempts": _attempts(e.weak),
+        "strong_attempts": _attempts(e.strong),
+        "weak_mean": e.weak.mean,
+        "weak_max": e.weak.max,
+        "strong_mean": e.strong.mean,
+        "strong_max": e.strong.max,
+        "gap": e.gap,
+        "rounds": e.rounds,
+        "quality_passed": bool(e.quality and e.quality.passed),
+        "recipe_hash": e.recipe_hash or "",
+        "models": dict(e.models),
+        "review_status": review.status,
+        "review_reason": review.reason or "",
+        "reviewer": review.reviewer or "",
+        "edited": review.edited,
         # the run's own text before any review edit: the column itself when nothing was edited
-        "original_question": original.get("question", e["question"]),
-        "original_reference_answer": original.get("reference_answer", e["reference_answer"]),
-        "original_rubric": _rubric(original.get("rubric", e["rubric"])),
-        "notes": NOTE_SEPARATOR.join(str(n) for n in review["notes"]),
-        "created_at": created_at(e.get("created_at")),
-        "meets_acceptance": bool(e.get("meets_acceptance", True)),
+        "original_question": original.get("question", e.question),
+        "original_reference_answer": original.get("reference_answer", e.reference_answer),
+        "original_rubric": _rubric(original.get("rubric", e.rubric)),
+        "notes": NOTE_SEPARATOR.join(review.notes),
+        "created_at": created_at(e.created_at),
+        "meets_acceptance": e.passes,
         **flag_columns(e),
     }
 
@@ -316,16 +333,14 @@ FLAG_SEPARATOR = ","
 NOTE_SEPARATOR = "\n\n"
 
 
-def flag_columns(e: dict[str, Any]) -> dict[str, str]:
+def flag_columns(e: ReviewedExample) -> dict[str, str]:
     """``flags``: the labels of the reasons the example would be left out by default
     (``contamination:<benchmark>``, ``duplicate``, ``failed_acceptance``, ``review_rejected``),
     comma-separated, "" when none (so ``not row["flags"]`` and ``"duplicate" in row["flags"]`` read
     the same as on a list); ``flag_reasons``: the same in words, one a line."""
-    labels = [str(x).replace(FLAG_SEPARATOR, "_") for x in e.get("flags") or []]
-    return {
-        "flags": FLAG_SEPARATOR.join(labels),
-        "flag_reasons": "\n".join(str(x) for x in e.get("flag_reasons") or []),
-    }
+    labels = [str(x).replace(FLAG_SEPARATOR, "_") for x in e.flags]
+    reasons = "\n".join(e.flag_reasons)
+    return {"flags": FLAG_SEPARATOR.join(labels), "flag_reasons": reasons}
 
 
 def created_at(value: Any) -> str | None:
@@ -385,75 +400,73 @@ def _examples_schema(rows: list[dict[str, Any]]) -> pa.Schema:
     )
 
 
-def prompt_messages(e: dict[str, Any]) -> list[dict[str, str]]:
-    """Exactly what the solvers were asked (the frozen solver prompt of the example's profile)."""
-    from autodata.judging.solver import solver_messages
-    from autodata.loop.profile import profile
+def prompt_messages(e: Example | dict[str, Any]) -> list[dict[str, str]]:
+    """Exactly what the solvers were asked: the messages stored with the example when its solvers were
+    sent them, with a reviewer's edited context or question in place (``ReviewedExample.prompt``).
+    Never rendered again from a template here (a row stored before the messages were kept has them
+    rebuilt once, when it is read: ``example.migrate``)."""
+    return typed(e).prompt()
 
-    return solver_messages(e["context"], e["question"], profile(e.get("profile") or "rubric-qa").solver_template)
 
-
-def reward_style(e: dict[str, Any]) -> str:
+def reward_style(e: Example) -> str:
     """verl's ``reward_model.style``, the one the example's profile's scorer names: ``rule`` when answers
     are checked in code (exact answers, unit tests), ``rubric`` when the judge marks them against the rubric."""
     from autodata.loop.profile import profile
 
-    return profile(e.get("profile") or "rubric-qa").reward_style
+    return profile(e.profile or "rubric-qa").reward_style
 
 
-def ground_truth(e: dict[str, Any]) -> str:
+def ground_truth(e: Example) -> str:
     """verl's ``reward_model.ground_truth``: what the example's scorer checks an answer against (the
     reference answer; for the code profile, the hidden unit tests)."""
     from autodata.loop.profile import profile
 
-    return profile(e.get("profile") or "rubric-qa").scoring.ground_truth(e)
+    return profile(e.profile or "rubric-qa").scoring.ground_truth(e.record())
 
 
-def rl_row(e: dict[str, Any], index: int, split: str = "train", columns: Sequence[str] = ()) -> dict[str, Any]:
+def rl_row(
+    e: Example | dict[str, Any], index: int, split: str = "train", columns: Sequence[str] = ()
+) -> dict[str, Any]:
     """``index``: the row's place in its split; ``split``: the split it is written to. ``columns``
     (``COLUMNS``): ``trajectory`` adds the episode's rounds as a JSON string, ``reasoning`` the
     solvers' attempts with their reasoning (``weak_attempts``, ``strong_attempts``: stored for audit
     and training; no judge reads an export)."""
-    rubric = _rubric(e["rubric"])
+    e = typed(e)
+    rubric = _rubric(e.rubric)
     row = {
-        "data_source": f"autodata/{e.get('profile') or 'rubric-qa'}",
-        "prompt": prompt_messages(e),
-        "ability": e.get("question_type") or e.get("profile") or "",
+        "data_source": f"autodata/{e.profile or 'rubric-qa'}",
+        "prompt": e.prompt(),
+        "ability": e.question_type or e.profile or "",
         "reward_model": {"style": reward_style(e), "ground_truth": ground_truth(e)},
         "extra_info": {
             "index": index,
             "split": split,
-            "id": e["id"],
-            "question": e["question"],
+            "id": e.id,
+            "question": e.question,
             "rubric": rubric,
             # what the reward's scorer reads besides the answer, as the filter's did: the context (the judge
             # sees it under loop.judge_sees_context) and the constraints checked in code (instruction profile)
-            "context": e.get("context") or "",
-            "constraints": json.dumps(e.get("constraints") or [], ensure_ascii=False),
+            "context": e.context or "",
+            "constraints": json.dumps(e.constraints or [], ensure_ascii=False),
         },
-        "id": e["id"],
-        "profile": e.get("profile") or "rubric-qa",
-        "question": e["question"],
-        "reference_answer": e["reference_answer"],
+        "id": e.id,
+        "profile": e.profile or "rubric-qa",
+        "question": e.question,
+        "reference_answer": e.reference_answer,
         "rubric": rubric,
         "flags": flag_columns(e)["flags"],
     }
     return row | _extra_columns(e, columns)
 
 
-def _extra_columns(e: dict[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+def _extra_columns(e: Example, columns: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "reasoning" in columns:
-        out["weak_attempts"] = _attempts(e["weak"], reasoning=True)
-        out["strong_attempts"] = _attempts(e["strong"], reasoning=True)
+        out["weak_attempts"] = _attempts(e.weak, reasoning=True)
+        out["strong_attempts"] = _attempts(e.strong, reasoning=True)
     if "trajectory" in columns:
         out["trajectory"] = _trajectory(e, reasoning="reasoning" in columns)
     return out
-
-
-def _trajectory(e: dict[str, Any], *, reasoning: bool) -> str:
-    rounds = list(e.get("trajectory") or [])
-    return json.dumps(rounds if reasoning else _without_reasoning(rounds), ensure_ascii=False)
 
 
 def _with_columns(schema: pa.Schema, columns: Sequence[str], *, attempts: bool = True) -> pa.Schema:
@@ -502,41 +515,44 @@ RL_SCHEMA = pa.schema(
 )
 
 
-def best_strong(e: dict[str, Any]) -> dict[str, Any] | None:
+def best_strong(e: Example) -> Attempt | None:
     """The strong solver's highest-scoring attempt (the first of equals)."""
-    scored = [a for a in e["strong"].get("attempts", []) if a.get("score") is not None and a.get("answer")]
-    return max(scored, key=lambda a: a["score"]) if scored else None
+    return e.strong.best()
 
 
-def sft_row(e: dict[str, Any], columns: Sequence[str] = ()) -> dict[str, Any] | None:
+def sft_row(e: Example | dict[str, Any], columns: Sequence[str] = ()) -> dict[str, Any] | None:
     """The chat ``messages`` (the solvers' prompt and the answer to imitate), or None when the example
     has no judged strong answer. ``columns``: ``reasoning`` adds ``reasoning``, the imitated answer's
     reasoning as its server returned it ("" when none, or when the answer is the reference), for
     training a model that thinks before it answers; ``trajectory`` the episode's rounds (JSON)."""
     from autodata.loop.profile import profile
 
-    scoring = profile(e.get("profile") or "rubric-qa").scoring
-    question_edited = "question" in (e.get("original") or {})
+    e = typed(e)
+    scoring = profile(e.profile or "rubric-qa").scoring
+    question_edited = "question" in e.original
     best = None if question_edited else best_strong(e)
-    below_floor = best is not None and scoring.sft_min_score is not None and best["score"] < scoring.sft_min_score
+    below_floor = (
+        best is not None and best.score is not None and scoring.sft_min_score is not None
+        and best.score < scoring.sft_min_score
+    )  # fmt: skip
     if best is None and not question_edited:
         return None  # no judged strong answer: nothing to imitate
     if below_floor:  # e.g. code: only a solution that passed every test is imitated, else the reference
         best = None
     answer, source, score = (
-        (best["answer"], "strong_solver", best["score"])
+        (best.answer or "", "strong_solver", best.score)
         if best
-        else (scoring.reference_as_answer(e), "reference_answer", None)
+        else (scoring.reference_as_answer(e.record()), "reference_answer", None)
     )
     row = {
-        "messages": [*prompt_messages(e), {"role": "assistant", "content": answer}],
-        "id": e["id"],
+        "messages": [*e.prompt(), {"role": "assistant", "content": answer}],
+        "id": e.id,
         "answer_source": source,
         "score": score,
         "flags": flag_columns(e)["flags"],
     }
     if "reasoning" in columns:
-        row["reasoning"] = (best or {}).get("reasoning") or ""
+        row["reasoning"] = (best.reasoning if best else None) or ""
     if "trajectory" in columns:
         row["trajectory"] = _trajectory(e, reasoning="reasoning" in columns)
     return row
@@ -559,7 +575,9 @@ SFT_SCHEMA = pa.schema(
 )
 
 
-def table(fmt: str, examples: list[dict[str, Any]], split: str = "train", columns: Sequence[str] = ()) -> pa.Table:
+def table(
+    fmt: str, examples: Sequence[Example | dict[str, Any]], split: str = "train", columns: Sequence[str] = ()
+) -> pa.Table:
     """The Arrow table of ``examples`` in a layout: ``rl``, ``sft``, or the examples layout (any other
     ``fmt``); ``columns`` (``COLUMNS``) adds the trajectory and reasoning in every layout."""
     if fmt == "rl":

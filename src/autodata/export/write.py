@@ -29,6 +29,7 @@ import yaml
 from jinja2 import Environment, PackageLoader
 
 from autodata.errors import UserError
+from autodata.example import ReviewedExample
 from autodata.export.rows import (
     Selection,
     examples_schema,
@@ -85,7 +86,7 @@ class ExportResult:
         )
         if sel.excluded:
             text += "; left out: " + ", ".join(f"{n} {EXCLUDED_TEXT.get(k, k)}" for k, n in sel.excluded.items())
-        flagged_in = sum(1 for e in sel.examples if e.get("flags"))
+        flagged_in = sum(1 for e in sel.examples if e.flags)
         if flagged_in:
             text += f"; {flagged_in} exported rows carry flags (column `flags`)"
         if self.splits:
@@ -260,7 +261,7 @@ def dataset_card(
     return env.get_template("dataset_card.md").render(
         name=name or cfg_dataset.get("name") or f"autodata-{info.profile}-{store.dir.resolve().name}",
         license=license or cfg_dataset.get("license") or "unknown",
-        languages=languages([f"{e['question']}\n{e['reference_answer']}" for e in sel.examples]),
+        languages=languages([f"{e.question}\n{e.reference_answer}" for e in sel.examples]),
         task_categories=TASK_CATEGORIES,
         size_category=size_category(n),
         simulated=info.simulated,
@@ -373,12 +374,12 @@ def export(
         store.close()
 
 
-def _groups(store: RunStore, examples: list[dict[str, Any]]) -> dict[str, str]:
+def _groups(store: RunStore, examples: list[ReviewedExample]) -> dict[str, str]:
     """Document id -> its source (two documents from one source file go to the same split)."""
     out = {}
     for e in examples:
-        doc = store.document(e["document_id"])
-        out[e["document_id"]] = str(doc["source"]) if doc else e["document_id"]
+        doc = store.document(e.document_id)
+        out[e.document_id] = str(doc["source"]) if doc else e.document_id
     return out
 
 

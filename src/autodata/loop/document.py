@@ -18,6 +18,8 @@ from typing import Any
 from autodata.config import Config
 from autodata.documents import Document, fit_to_budget
 from autodata.errors import UserError
+from autodata.example import VERSION, Attempt, Example, Quality, Side
+from autodata.judging import solver
 from autodata.llm.runtime import ModelRuntime
 from autodata.llm.types import CallError
 from autodata.llm.usage import current_document
@@ -27,62 +29,79 @@ from autodata.loop.orchestrate import run_episode
 CODE_FIELDS = ("tests", "signature", "entry_point", "language")  # a code task's fields kept in its example
 
 
-def _side(attempts: list[Any]) -> dict[str, Any]:
+def _side(attempts: list[Any]) -> Side:
     scored = scores_of(attempts)
-    return {
-        "attempts": [
-            {"answer": a.answer, "marks": a.marks, "score": a.score, "evidence": a.evidence}
-            | ({"reasoning": a.reasoning} if a.reasoning else {})
+    return Side(
+        attempts=[
+            Attempt(
+                answer=a.answer,
+                marks=a.marks,
+                score=a.score,
+                evidence=a.evidence,
+                **({"reasoning": a.reasoning} if a.reasoning else {}),  # absent, not null, when there is none
+            )
             for a in attempts
             if a.marks is not None
         ],
-        "mean": sum(scored) / len(scored) if scored else None,
-        "max": max(scored) if scored else None,
-    }
+        mean=sum(scored) / len(scored) if scored else None,
+        max=max(scored) if scored else None,
+    )
 
 
-def example_record(doc: Document, episode: Episode, rnd: Round, job: DocumentJob) -> dict[str, Any]:
-    """The example record of one evaluated round (models per role from the run's settings)."""
+def example_record(doc: Document, episode: Episode, rnd: Round, job: DocumentJob) -> Example:
+    """The example of one evaluated round (models per role from the run's settings), with the messages
+    its solvers were sent (``judging.solver.solver_messages`` of the profile's solver template: the
+    very function and inputs ``Steps`` sent them with)."""
     cfg = job.cfg
     ex = rnd.example or {}
     assert rnd.decision is not None and rnd.strong is not None
     quality = rnd.quality or {}
-    return {
-        "id": "ex-" + hashlib.sha256(f"{doc.id}|{ex.get('question', '')}".encode()).hexdigest()[:16],
-        "document_id": doc.id,
-        "document_title": doc.title,
-        "profile": cfg.loop.profile,
-        "question_type": ex.get("question_type"),
-        "reasoning_skills": ex.get("reasoning_skills"),
-        "context": ex.get("context"),
-        "question": ex.get("question"),
-        "reference_answer": ex.get("reference_answer"),
-        "rubric": ex.get("rubric"),
-        **({"code": {k: ex[k] for k in CODE_FIELDS if k in ex}} if "tests" in ex else {}),
-        # the instruction profile's constraints, checked in code (its rubric's first len(constraints) criteria)
-        **({"constraints": ex["constraints"]} if ex.get("constraints") else {}),
-        "weak": _side(rnd.weak),
-        "strong": _side(rnd.strong),
-        "gap": rnd.decision.gap,
-        "rounds": len(episode.rounds),
+    optional: dict[str, Any] = {}
+    if "tests" in ex:
+        optional["code"] = {k: ex[k] for k in CODE_FIELDS if k in ex}
+    if ex.get("constraints"):  # the instruction profile's constraints, checked in code
+        optional["constraints"] = ex["constraints"]
+    if job.frozen_hash is not None:
+        optional["frozen_hash"] = job.frozen_hash
+    return Example(
+        version=VERSION,
+        id="ex-" + hashlib.sha256(f"{doc.id}|{ex.get('question', '')}".encode()).hexdigest()[:16],
+        document_id=doc.id,
+        document_title=doc.title,
+        profile=cfg.loop.profile,
+        question_type=ex.get("question_type"),
+        reasoning_skills=ex.get("reasoning_skills"),
+        context=ex.get("context"),
+        question=ex.get("question"),
+        reference_answer=ex.get("reference_answer"),
+        rubric=ex.get("rubric"),
+        **optional,
+        weak=_side(rnd.weak),
+        strong=_side(rnd.strong),
+        gap=rnd.decision.gap,
+        rounds=len(episode.rounds),
         # the whole trajectory: every round (rejected ones with their feedback), every attempt's answer,
         # reasoning, marks and evidence, as in episodes.jsonl
-        "trajectory": [r.to_dict() for r in episode.rounds],
-        "quality": {"passed": bool(quality.get("passed")), "feedback": quality.get("feedback", "")},
-        "recipe_hash": job.recipe_hash,
-        "models": {role: cfg.models[name].model for role, name in job.settings.endpoints.roles().items()},
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+        trajectory=[r.to_dict() for r in episode.rounds],
+        quality=Quality(passed=bool(quality.get("passed")), feedback=quality.get("feedback", "")),
+        solver_messages=solver.solver_messages(
+            ex.get("context") or "", ex.get("question") or "", job.settings.profile.solver_template
+        ),
+        solver_messages_source="sent",
+        recipe_hash=job.recipe_hash,
+        models={role: cfg.models[name].model for role, name in job.settings.endpoints.roles().items()},
+        created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
 
 
-def accepted_example(doc: Document, episode: Episode, job: DocumentJob) -> dict[str, Any] | None:
+def accepted_example(doc: Document, episode: Episode, job: DocumentJob) -> Example | None:
     """The inner loop keeps the accepted round's example, if any."""
     rnd = episode.accepted_round
     return example_record(doc, episode, rnd, job) if rnd else None
 
 
 # What a finished episode contributes to examples.jsonl (the baselines keep every evaluated example).
-RecordFn = Callable[[Document, Episode, "DocumentJob"], "dict[str, Any] | None"]
+RecordFn = Callable[[Document, Episode, "DocumentJob"], "Example | None"]
 
 
 @dataclass(slots=True)
@@ -93,6 +112,7 @@ class DocumentJob:
     settings: EpisodeSettings
     record: RecordFn
     recipe_hash: str
+    frozen_hash: str | None = None  # of the judging side (``meta.recipe.frozen_hash``), when the caller knows it
 
 
 @dataclass(slots=True)
@@ -102,7 +122,7 @@ class DocumentResult:
     doc_id: str
     status: str | None = None
     trajectory: dict[str, Any] | None = None
-    example: dict[str, Any] | None = None
+    example: Example | None = None
     rounds: int = 0
     calls: list[dict[str, Any]] = field(default_factory=list)
     failure: dict[str, str] | None = None

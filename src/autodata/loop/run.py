@@ -22,6 +22,7 @@ from autodata.documents import Document, Skipped, check_inputs, config_documents
 from autodata.errors import ConfigError
 from autodata.judging.templates import template_source as judging_template_source
 from autodata.llm.endpoint import WaitHook
+from autodata.llm.limits import request_priority
 from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.loop.document import (  # noqa: F401  (re-exported: the driver's public names)
     DocumentJob,
@@ -308,7 +309,7 @@ async def _run_locked(
     finished = store.finished_ids()
     progress = RunProgress()
     tasks: set[asyncio.Task[None]] = set()
-    job = DocumentJob(cfg, settings, record, rhash)
+    job = DocumentJob(cfg, settings, record, rhash, (meta or {}).get("frozen_hash"))
     used = settings.endpoints.names()
     if executor is None:
         if cfg.executor.kind != "local":
@@ -334,6 +335,8 @@ async def _run_locked(
     flusher = asyncio.create_task(flush_calls())
 
     async def one(doc: Document, seq: int) -> None:
+        # this document's calls wait for a slot behind those of documents admitted before it (llm/limits.py)
+        request_priority.set(seq)
         try:
             res = await executor.process(doc)
             if res.failure is not None:
@@ -569,7 +572,7 @@ def sandbox_usage(store: RunStore, accepted: int) -> dict[str, Any] | None:
 def write_outputs(
     store: RunStore, out_dir: Path, *, progress: RunProgress | None = None, simulated: list[str] | None = None
 ) -> dict[str, Any]:
-    n_examples = atomic_jsonl(out_dir / "examples.jsonl", store.examples())
+    n_examples = atomic_jsonl(out_dir / "examples.jsonl", (e.stored() for e in store.examples()))
     atomic_jsonl(out_dir / "episodes.jsonl", store.episodes())
     summary = summarize(store, progress=progress, simulated=simulated)
     summary["outputs"] = {

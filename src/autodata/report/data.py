@@ -87,7 +87,7 @@ def load_run(run_dir: Path) -> RunData:
         store.close()
 
     rounds = [r for ep in episodes for r in ep.get("rounds", [])]
-    ids = {e["id"] for e in examples}
+    ids = {e.id for e in examples}
     status = Counter(s.status for k, s in states.items() if k in ids)
     funnel = document_funnel(episodes)
     if status["approved"] or status["rejected"]:
@@ -117,13 +117,13 @@ def load_run(run_dir: Path) -> RunData:
         summary=summary,
         funnel=funnel,
         rejections=Counter(summary["rejections"]),
-        rounds_per_accepted=[int(e["rounds"]) for e in examples],
-        max_rounds=int(loop_cfg.get("max_rounds") or max([int(e["rounds"]) for e in examples] or [1])),
+        rounds_per_accepted=[e.rounds for e in examples],
+        max_rounds=int(loop_cfg.get("max_rounds") or max([e.rounds for e in examples] or [1])),
         points=points,
-        gaps_accepted=[float(e["gap"]) for e in examples if e.get("gap") is not None],
+        gaps_accepted=[e.gap for e in examples if e.gap is not None],
         gaps_rejected=gaps_rejected,
-        question_words=[len(str(e["question"]).split()) for e in examples],
-        rubric_sizes=[len(e["rubric"]) for e in examples],
+        question_words=[len(e.question.split()) for e in examples],
+        rubric_sizes=[len(e.rubric) for e in examples],
         # what the documents cost to make, cached answers included (a run replayed from the cache shows them)
         usage_by_role=(summary.get("made") or {}).get("by_role") or summary["usage_by_role"],
         tokens_per_document=tokens,

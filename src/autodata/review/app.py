@@ -30,6 +30,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from autodata.errors import UserError
+from autodata.example import Example, ReviewedExample
 from autodata.review.index import PAGE_SIZE, SORTS, Filters, Item, RunIndex
 from autodata.review.text import best_passage, highlight
 from autodata.run_info import RunInfo
@@ -208,6 +209,7 @@ def create_app(store: RunStore, settings: ReviewSettings) -> FastAPI:
             return _error(state, request, 400, "only accepted examples are reviewed; this round was rejected")
         form = await request.form()
         doc = state.store.document(doc_id) or {}
+        stored: Example | None = doc.get("example")
         try:
             if action in ("approve", "reject", "reopen"):
                 state.log.record(
@@ -216,7 +218,9 @@ def create_app(store: RunStore, settings: ReviewSettings) -> FastAPI:
             elif action == "note":
                 state.log.record(item.example_id, "note", reviewer=state.reviewer(request), payload=form.get("note"))
             elif action == "edit":
-                current = reviewed_example(doc.get("example") or {}, state.log.state(item.example_id))
+                if stored is None:
+                    return _error(state, request, 404, "no such example in this run")
+                current = reviewed_example(stored, state.log.state(item.example_id))
                 edits = _edits_from_form(form, current)
                 state.log.record(item.example_id, "edit", reviewer=state.reviewer(request), payload=edits)
             else:
@@ -256,7 +260,7 @@ def _back(form: Any) -> dict[str, str]:
     return {k: v for k, v in parse_qsl(str(form.get("back", ""))) if k in Filters.model_fields}
 
 
-def _edits_from_form(form: Any, current: dict[str, Any]) -> dict[str, Any]:
+def _edits_from_form(form: Any, current: ReviewedExample) -> dict[str, Any]:
     """Only the fields that differ from the example as it now stands become an edit."""
     rubric = []
     criteria, weights, categories = form.getlist("criterion"), form.getlist("weight"), form.getlist("category")
@@ -276,15 +280,11 @@ def _edits_from_form(form: Any, current: dict[str, Any]) -> dict[str, Any]:
         "rubric": rubric,
     }
     now = {
-        "question": str(current.get("question") or "").strip(),
-        "reference_answer": str(current.get("reference_answer") or "").strip(),
+        "question": current.question.strip(),
+        "reference_answer": current.reference_answer.strip(),
         "rubric": [
-            {
-                "criterion": str(c.get("criterion", "")).strip(),
-                "weight": c.get("weight"),
-                "category": str(c.get("category") or "").strip(),
-            }
-            for c in current.get("rubric") or []
+            {"criterion": c.criterion.strip(), "weight": c.weight, "category": (c.category or "").strip()}
+            for c in current.rubric
         ],
     }
     return {k: v for k, v in proposed.items() if v != now[k]}
@@ -295,13 +295,18 @@ def _item_context(state: ReviewApp, item: Item, f: Filters) -> dict[str, Any]:
     episode = doc.get("episode") or {}
     rounds = episode.get("rounds") or []
     rnd = next((r for r in rounds if int(r.get("round", -1)) == item.round), {})
-    example = doc.get("example") if item.accepted else None
+    example: Example | None = doc.get("example") if item.accepted else None
     states = state.log.states()
     review: ReviewState | None = (
         (states.get(item.example_id) or ReviewState(item.example_id)) if item.example_id else None
     )
-    shown = reviewed_example(example, review) if example else dict(rnd.get("example") or {})
-    probe = " ".join(str(shown.get(k, "")) for k in ("context", "question", "reference_answer"))
+    # the stored example as the reviewers left it; a rejected round's example as the challenger wrote it
+    shown: ReviewedExample | dict[str, Any] = (
+        reviewed_example(example, review) if example else dict(rnd.get("example") or {})
+    )
+    keys = ("context", "question", "reference_answer")
+    values = [getattr(shown, k) for k in keys] if isinstance(shown, ReviewedExample) else [shown.get(k) for k in keys]
+    probe = " ".join(str(v or "") for v in values)
     text = state.store.document_text(item.doc_id)
     excerpt = None
     if text:

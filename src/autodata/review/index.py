@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from autodata.example import Example
 from autodata.store.reviews import ReviewState
 from autodata.store.run_store import RunStore
 
@@ -61,7 +62,7 @@ def mean_score(attempts: list[dict[str, Any]] | None) -> float | None:
 def items_of(doc: dict[str, Any]) -> list[Item]:
     """The rows of one finished document: every round whose challenger produced an example."""
     episode = doc["episode"]
-    example = doc.get("example") or {}
+    example: Example | None = doc.get("example")
     rounds = episode.get("rounds") or []
     out = []
     for rnd in rounds:
@@ -79,8 +80,8 @@ def items_of(doc: dict[str, Any]) -> list[Item]:
                 rounds=len(rounds),
                 title=doc["title"],
                 accepted=accepted,
-                example_id=example.get("id") if accepted else None,
-                profile=str(example.get("profile") or episode.get("profile") or ""),
+                example_id=example.id if accepted and example is not None else None,
+                profile=str((example.profile if example is not None else None) or episode.get("profile") or ""),
                 question=str(ex.get("question", "")),
                 question_type=str(ex.get("question_type", "")),
                 weak_mean=weak,

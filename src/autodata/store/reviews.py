@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from autodata.errors import UserError
+from autodata.example import Example, Review, ReviewedExample
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS reviews (
@@ -169,19 +170,20 @@ class ReviewLog:
         return state
 
 
-def reviewed_example(example: dict[str, Any], state: ReviewState | None) -> dict[str, Any]:
+def reviewed_example(example: Example, state: ReviewState | None) -> ReviewedExample:
     """The example as the reviewer left it: edited fields replace the originals, which are kept
     under ``original``; ``review`` says where it stands."""
-    out = dict(example)
+    data = example.stored()
+    original: dict[str, Any] = {}
     if state is not None and state.edits:
-        out["original"] = {k: example.get(k) for k in state.edits}
-        out.update(state.edits)
-    out["review"] = {
-        "status": state.status if state else "unreviewed",
-        "reason": state.reason if state else "",
-        "reviewer": state.decided_by if state else "",
-        "decided_at": state.decided_at if state else None,
-        "edited": bool(state and state.edits),
-        "notes": [n.payload for n in state.notes] if state else [],
-    }
-    return out
+        original = {k: data.get(k) for k in state.edits}
+        data.update(state.edits)
+    review = Review(
+        status=state.status if state else "unreviewed",
+        reason=state.reason if state else "",
+        reviewer=state.decided_by if state else "",
+        decided_at=state.decided_at if state else None,
+        edited=bool(state and state.edits),
+        notes=[str(n.payload) for n in state.notes] if state else [],
+    )
+    return ReviewedExample.model_validate({**data, "review": review, "original": original})

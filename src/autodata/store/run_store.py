@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autodata.errors import UserError
-from autodata.store.call_log import insert_calls
+from autodata.example import Example
+from autodata.store.call_log import TOTALS_SQL, insert_calls, totals
 
 if TYPE_CHECKING:
     from autodata.store.flags import FlagLog
@@ -138,7 +139,7 @@ class RunStore:
         title: str,
         status: str,
         episode: dict[str, Any],
-        example: dict[str, Any] | None,
+        example: Example | None,
         calls: list[dict[str, Any]] | None = None,
         text: str | None = None,
     ) -> None:
@@ -164,7 +165,7 @@ class RunStore:
             if example is not None:
                 self._db.execute(
                     "INSERT OR REPLACE INTO examples (id, document_id, seq, data) VALUES (?, ?, ?, ?)",
-                    (example["id"], doc_id, seq, json.dumps(example, ensure_ascii=False)),
+                    (example.id, doc_id, seq, json.dumps(example.stored(), ensure_ascii=False)),
                 )
             if text is not None:
                 self._db.execute(
@@ -196,9 +197,11 @@ class RunStore:
 
     # ------------------------------------------------------------------ reading
 
-    def examples(self) -> Iterator[dict[str, Any]]:
+    def examples(self) -> Iterator[Example]:
+        """The stored examples in run order, typed; rows of an older format are migrated as they are
+        read (``example.migrate``), the stored row is not changed."""
         for (data,) in self._db.execute("SELECT data FROM examples ORDER BY seq"):
-            yield json.loads(data)
+            yield Example.load(json.loads(data))
 
     def episodes(self) -> Iterator[dict[str, Any]]:
         for (data,) in self._db.execute("SELECT episode FROM documents ORDER BY seq"):
@@ -219,7 +222,7 @@ class RunStore:
         return {
             **dict(zip(keys, r[:6], strict=True)),
             "episode": json.loads(r[6]),
-            "example": json.loads(r[7]) if r[7] else None,
+            "example": Example.load(json.loads(r[7])) if r[7] else None,
         }
 
     def documents_since(self, finished: float) -> list[dict[str, Any]]:
@@ -229,7 +232,9 @@ class RunStore:
         return [self._doc_row(r) for r in rows]
 
     def document(self, doc_id: str) -> dict[str, Any] | None:
-        """One finished document with its episode and example (as ``documents_since`` gives them)."""
+        """One finished document with its episode and example (as ``documents_since`` gives them:
+        ``id``, ``seq``, ``source``, ``title``, ``status``, ``finished``, ``episode``, ``example`` an
+        :class:`~autodata.example.Example` or None)."""
         row = self._db.execute(self._DOC_SQL + " WHERE d.id = ?", (doc_id,)).fetchone()
         return None if row is None else self._doc_row(row)
 
@@ -275,22 +280,8 @@ class RunStore:
         and cost count calls made (a cache hit row carries the usage it once cost, not counted);
         ``estimated`` counts calls whose server sent no usage (tokens estimated, when the caller
         says so)."""
-        out: dict[str, dict[str, float]] = {}
-        sql = (
-            "SELECT role, SUM(1 - cache_hit), SUM(cache_hit), SUM(CASE WHEN cache_hit THEN 0 ELSE input_tokens END), "
-            "SUM(CASE WHEN cache_hit THEN 0 ELSE output_tokens END), SUM(cost_usd), "
-            "SUM(CASE WHEN cache_hit THEN 0 ELSE estimated END) FROM calls GROUP BY role ORDER BY role"
-        )
-        for role, calls, hits, tin, tout, cost, est in self._db.execute(sql):
-            out[role] = {
-                "calls": int(calls or 0),
-                "cache_hits": int(hits or 0),
-                "input_tokens": int(tin or 0),
-                "output_tokens": int(tout or 0),
-                "cost_usd": float(cost or 0.0),
-                "estimated_usage_calls": int(est or 0),
-            }
-        return out
+        rows = self._db.execute(f"SELECT role, {TOTALS_SQL} FROM calls GROUP BY role ORDER BY role")
+        return {role: totals(rest) for role, *rest in rows}
 
     def flags(self) -> FlagLog:
         """The data-set checks' flags on this run's examples (tables ``flag_checks``, ``flags``)."""
