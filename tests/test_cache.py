@@ -291,3 +291,21 @@ def test_a_put_after_close_is_reported_not_lost_silently(tmp_path, caplog):
         c.put("late", "m", {"t": 1})
     assert "closed; an answer for m was not saved" in caplog.text
     c.close()  # twice is fine
+
+
+def test_delete_forgets_a_queued_and_a_committed_answer(tmp_path):
+    """What the runtime uses to forget a structured answer without JSON from a real server (it ignored the
+    schema): gone from the queue and from the file, so the next ask reaches the server."""
+    cache = CallCache(tmp_path / "c.sqlite", flush_s=60)
+    cache.put("queued", "m", {"text": "a"})
+    cache.put("committed", "m", {"text": "b"})
+    cache.flush()
+    cache.put("queued", "m", {"text": "a2"})
+    cache.delete("queued")
+    cache.delete("committed")
+    cache.delete("never-there")
+    assert cache.get("queued") is None and cache.get("committed") is None
+    cache.close()
+    again = CallCache(tmp_path / "c.sqlite")
+    assert again.count() == 0
+    again.close()

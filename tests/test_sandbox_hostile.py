@@ -8,10 +8,12 @@ without it the file is skipped locally and fails in CI (``AUTODATA_REQUIRE_NETNS
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ import pytest
 from autodata.sandbox import BubblewrapExecutor, Limits, SubprocessExecutor
 
 pytestmark = pytest.mark.timeout(300)
+PR_SET_CHILD_SUBREAPER = 36  # prctl(2)
 
 if shutil.which("bwrap") is None:
     if os.environ.get("AUTODATA_REQUIRE_NETNS"):
@@ -70,7 +73,36 @@ def test_sleeping_forever_stops_on_wall_time(bw: BubblewrapExecutor) -> None:
     assert (r.passed, r.total, r.stop_reason) == (0, 2, "time")
 
 
-def test_fork_bomb_is_contained(bw: BubblewrapExecutor) -> None:
+@pytest.fixture
+def adopting() -> Iterator[None]:
+    """This test process adopts the orphans of what it starts (``PR_SET_CHILD_SUBREAPER``) while the test
+    runs, so anything its sandbox leaves behind stays among its descendants."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    try:
+        yield
+    finally:
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def _descendants(root: int) -> list[int]:
+    kids: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_bytes() if entry.isdigit() else b""
+        except OSError:
+            continue
+        if stat:
+            kids.setdefault(int(stat[stat.rfind(b")") + 2 :].split()[1]), []).append(int(entry))
+    out, stack = [], [root]
+    while stack:
+        for k in kids.get(stack.pop(), ()):
+            out.append(k)
+            stack.append(k)
+    return out
+
+
+def test_fork_bomb_is_contained(bw: BubblewrapExecutor, adopting: None) -> None:
     bomb = sol("while True:\n    try:\n        os.fork()\n    except OSError:\n        pass")
     t = time.monotonic()
     r = bw.run(bomb, TESTS)
@@ -78,8 +110,10 @@ def test_fork_bomb_is_contained(bw: BubblewrapExecutor) -> None:
     assert r.stop_reason in ("processes", "time", "cpu_time", "killed")
     assert time.monotonic() - t < LIMITS.wall_seconds + 6
     time.sleep(0.2)
-    # nothing of the bomb survives on the host: the PID namespace died with its runner
-    leftovers = [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p).endswith("/sandbox/runner.py")]
+    # nothing of the bomb survives on the host: the PID namespace died with its runner. Only this test's
+    # own processes are looked at (its descendants; it adopts orphans while it runs): it once failed on
+    # the bomb of another test run on the same machine, whose sandbox runners look the same in /proc
+    leftovers = [p for p in _descendants(os.getpid()) if _cmdline(str(p)).endswith("/sandbox/runner.py")]
     assert not leftovers
 
 

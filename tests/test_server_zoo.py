@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 import server_zoo as zoo
 from autodata.cli import app
 from autodata.errors import UserError
-from faultserver import completion, rate_limited, reply
+from faultserver import completion, rate_limited, reply, status
 from zoo_run import DOCS, ROOT, ServerThread, config_for, run_mode
 
 pytestmark = pytest.mark.timeout(300)
@@ -404,6 +404,95 @@ def test_two_servers_that_both_say_local_are_two_servers(tmp_path):
     roles = summary["usage_by_role"]
     assert to_a == roles["weak_solver"]["calls"] > 0 and to_b == roles["strong_solver"]["calls"] > 0
     assert roles["strong_solver"]["cache_hits"] == 0
+
+
+def test_the_openai_compatible_example_runs_against_vllm_sglang_and_a_hosted_judge(tmp_path, monkeypatch):
+    """examples/openai-compatible.yaml as shipped (vLLM with two replicas and ``supports_n``, SGLang, a hosted
+    judge with a key), only its URLs pointed at emulated servers that each serve their one model."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-000")
+    monkeypatch.chdir(ROOT)  # the example's documents path is relative to the repository
+
+    def listing(name: str, **extra: Any) -> list[dict[str, Any]]:  # what each server's /v1/models lists
+        return [{"id": name, "object": "model", **extra}]
+
+    weak = zoo.Mode(
+        "vllm", "docs.vllm.ai", zoo.serves_one_model("sim-weak"), listing("Qwen/Qwen3-4B", max_model_len=40960)
+    )
+    strong = zoo.Mode(
+        "sglang", "QwenLM/Qwen3#1321", zoo.serves_one_model("sim-strong"), listing("Qwen/Qwen3-235B-A22B")
+    )
+    judge = zoo.Mode("hosted", "platform.openai.com", zoo.serves_one_model("sim-judge"), listing("gpt-4.1"))
+    with ServerThread(weak) as w1, ServerThread(weak) as w2, ServerThread(strong) as s, ServerThread(judge) as j:
+        sets = [
+            f"models.weak.base_url=[{w1.url}, {w2.url}]",
+            f"models.strong.base_url={s.url}",
+            f"models.judge.base_url={j.url}",
+            "loop.max_rounds=2",
+        ]
+        args = ["run", str(ROOT / "examples/openai-compatible.yaml"), "--out", str(tmp_path / "out"), "--limit", "2"]
+        result = CliRunner().invoke(app, [*args, "-q", *(x for kv in sets for x in ("--set", kv))])
+        seen = [len(x.chat_records()) for x in (w1, w2, s, j)]
+    assert result.exit_code == 0, (result.output, result.exception, getattr(result.exception, "details", None))
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["documents"]["accepted"] + summary["documents"]["exhausted"] == 2
+    assert all(n > 0 for n in seen), seen  # both vLLM replicas, SGLang and the judge were used
+    assert any(r.body.get("n", 1) > 1 for r in w1.chat_records() + w2.chat_records())  # supports_n: one prefill
+
+
+@pytest.mark.parametrize("fault", ["solver_503", "judge_prose"])
+def test_a_server_error_inside_a_round_fails_the_document_for_the_session_not_for_good(tmp_path, fault):
+    """Issue 12: a server error is not a verdict on the document. Retries exhausted on the solvers' endpoint
+    (503, https://platform.openai.com/docs/guides/error-codes), or a verifier and judge whose structured
+    answers never parse after every re-ask (a server ignoring the schema, answering prose): the documents fail
+    for this session with the error in the summary (exit 1), are not ``exhausted``, and a resume once the
+    server is well again finishes them."""
+    well = {"now": False}
+
+    def broken(a: Any) -> Any:
+        if well["now"]:
+            return None
+        if fault == "solver_503" and "response_format" not in a.body:
+            return status(503, "Service Unavailable: upstream overloaded")
+        if fault == "judge_prose" and a.body.get("model") == "sim-judge":
+            return reply(completion({"content": "I think the question is fine, overall."}, "stop"))
+        return None
+
+    mode = zoo.MODES["serve-sim"]
+    docs = _copy_docs(tmp_path)
+    with ServerThread(mode, plan=broken) as srv:
+        cfg = config_for(mode, srv.port, docs)
+        first_exit, first = _cli_run(cfg, tmp_path, tmp_path / "out")
+        well["now"] = True
+        second_exit, second = _cli_run(cfg, tmp_path, tmp_path / "out")
+    assert first_exit == 1 and first["documents"]["failed_this_session"] == 2
+    assert first["documents"]["exhausted"] == first["documents"]["accepted"] == 0
+    words = {"solver_503": "503", "judge_prose": "no usable report"}[fault]
+    assert all(words in f["error"] for f in first["failures"]), first["failures"]
+    assert second_exit == 0 and second["documents"]["accepted"] + second["documents"]["exhausted"] == 2
+
+
+def test_generate_forgets_answers_without_json_from_a_server_that_ignores_the_schema(tmp_path):
+    """Ollama accepts json_schema and ignores it (ollama/ollama#10001): the prose answers are not kept in the
+    cache (a step-down does not change the key, so they would be replayed on every later run); `generate` says
+    how many a second run asks again, and the second run makes that many calls."""
+    line = json.loads((ROOT / "examples/prompts.jsonl").read_text().splitlines()[4])
+    assert line["response_format"]["type"] == "json_schema"
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({**line, "id": f"q{i}", "prompt": f"{line['prompt']} ({i})"}) + "\n"
+                               for i in range(4)))  # fmt: skip
+    with ServerThread(zoo.MODES["ollama"]) as srv:
+        cfg = {"models": {"m": {"provider": "openai", "model": "sim-weak", "base_url": srv.url, "max_retries": 0}}}
+        path = tmp_path / "g.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        args = ["generate", str(path), "--input", str(prompts), "--out", str(tmp_path / "g"), "-q"]
+        first = CliRunner().invoke(app, args)
+        forgotten = json.loads((tmp_path / "g" / "summary.json").read_text())["forgotten_answers"]
+        during = len(srv.chat_records())
+        second = CliRunner().invoke(app, args)
+        again = len(srv.chat_records()) - during
+    assert first.exit_code == 0 and second.exit_code == 0, first.output
+    assert forgotten > 0 and f"the {forgotten} replies without an answer are asked again" in first.output
+    assert again == forgotten
 
 
 def test_validate_check_runs_preflight_and_warns_about_one_name_on_two_servers(tmp_path):

@@ -253,6 +253,8 @@ async def run_batch(
         "from_cache": stats.from_cache,
         "repaired_outputs": stats.repaired,
         "invalid_answers_reasked": stats.invalid_answers,
+        # answers without JSON from a server that ignored the schema: not kept in the cache (asked again)
+        "forgotten_answers": runtime.forgotten,
         "errors": stats.errors,
         "wall_s": round(wall, 3),
         "cache": {"enabled": runtime.cache is not None, "path": str(runtime.cache.path) if runtime.cache else None},

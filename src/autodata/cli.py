@@ -221,6 +221,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
         total = summary["usage"]["total"]
         again = sum(n for code, n in (total.get("problems") or {}).items() if code in NO_ANSWER)
+        again += summary.get("forgotten_answers", 0)
         if again:  # replies without an answer are never cached (llm.replies.NO_ANSWER): those are asked again
             out.print(
                 f"run the same command again: every answer now comes from the call cache; the {again} replies "

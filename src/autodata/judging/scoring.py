@@ -115,6 +115,30 @@ class Scorer:
         """The context the judge is shown: the example's, when ``judge_sees_context``; else none."""
         return (getattr(example, "context", None) or None) if self.judge_sees_context else None
 
+    async def judge_marks(
+        self,
+        runtime: ModelRuntime,
+        judge_endpoint: str | None,
+        example: Any,
+        criteria: Sequence[RubricItem],
+        answer: str,
+        *,
+        sample: int,
+    ) -> judge.Marking:
+        """The judge's marks of ``answer`` on ``criteria``, asked with the example's question (and its
+        context when ``judge_sees_context``). Raises ValueError when the run has no judge endpoint."""
+        if judge_endpoint is None:
+            raise ValueError(f"the {self.name} scorer needs a judge endpoint for its rubric")
+        return await judge.mark(
+            runtime,
+            judge_endpoint,
+            example.question,
+            criteria,
+            answer,
+            sample=sample,
+            context=self.judge_context(example),
+        )
+
     def harness_rubric(self) -> list[RubricItem] | None:
         """The rubric every short-answer example gets from the harness, or None when the challenger writes it."""
         return None
@@ -160,17 +184,7 @@ class RubricJudge(Scorer):
     async def score(
         self, runtime: ModelRuntime, judge_endpoint: str | None, example: Scorable, answer: str, *, sample: int
     ) -> Scored:
-        if judge_endpoint is None:
-            raise ValueError("the rubric-judge scorer needs a judge endpoint")
-        marking = await judge.mark(
-            runtime,
-            judge_endpoint,
-            example.question,
-            example.rubric,
-            answer,
-            sample=sample,
-            context=self.judge_context(example),
-        )
+        marking = await self.judge_marks(runtime, judge_endpoint, example, example.rubric, answer, sample=sample)
         weights = [r.weight for r in example.rubric]
         return Scored(marking.marks, rubric.score(weights, marking.marks), evidence=marking.evidence)
 
@@ -282,17 +296,7 @@ class InstructionChecks(Scorer):
         judged: list[int] = []
         evidence = ["met (checked in code)" if m else "not met (checked in code)" for m in met]
         if rest:
-            if judge_endpoint is None:
-                raise ValueError("the instruction-checks scorer needs a judge endpoint for its rubric")
-            marking = await judge.mark(
-                runtime,
-                judge_endpoint,
-                example.question,
-                rest,
-                answer,
-                sample=sample,
-                context=self.judge_context(example),
-            )
+            marking = await self.judge_marks(runtime, judge_endpoint, example, rest, answer, sample=sample)
             judged, evidence = marking.marks, evidence + marking.evidence
         marks = met + judged
         weights = [r.weight for r in example.rubric]

@@ -131,6 +131,14 @@ class CallCache:
                         if self._pending.get(k) is entry:  # not replaced by a newer put meanwhile
                             del self._pending[k]
 
+    def delete(self, key: str) -> None:
+        """Forget ``key``'s answer (queued or committed): the next ask goes to the server. Waits for a batch
+        being committed, so that batch cannot write the answer back after it is gone."""
+        with self._commit:
+            with self._lock:
+                self._pending.pop(key, None)
+            self._conn.execute("DELETE FROM calls WHERE key = ?", (key,))
+
     _INSERT = "INSERT OR REPLACE INTO calls (key, model, created, value) VALUES (?, ?, ?, ?)"
 
     def _write(self, rows: list[tuple[str, str, float, str]]) -> None:

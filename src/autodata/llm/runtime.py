@@ -207,6 +207,7 @@ class ModelRuntime:
         self._backends_override = backends or {}
         self._flights: dict[str, _Flight] = {}
         self.deduplicated = 0
+        self.forgotten = 0  # structured answers without JSON from a real server, deleted from the cache
         # (endpoint, seconds, why) for waits of a second or more: a progress line shows them
         self.on_wait: WaitHook | None = None
 
@@ -494,6 +495,12 @@ class ModelRuntime:
                 )
                 self.meter.record_invalid(model, role)
                 misses = misses + 1 if not_json else 0
+                if not_json and client.cfg.provider != "simulated" and self.cache is not None:
+                    # no JSON (or JSON outside the schema sent) from a real server: it ignored the schema, and
+                    # replaying this answer on a resume could never help (the cache key does not change when the
+                    # endpoint steps down to JSON mode): forgotten, like a reply without an answer
+                    self.cache.delete(completion.key)
+                    self.forgotten += 1
                 if not_json and client.cfg.provider != "simulated":  # the simulator's defects are a model's slips
                     # A server that enforces json_schema never answers outside the schema it was sent. Outside it
                     # again after a re-ask, or a first answer outside it on a second call: this server accepts

@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from autodata.sandbox.types import Limits, SandboxExecutor, SandboxResult, SandboxUnavailable, TestFailure
 
@@ -145,9 +146,11 @@ def planned_tests(tests_code: str) -> list[str]:
     return [f"line {n.lineno}: {seg[:100]}" for n, seg in zip(asserts, segments, strict=True)]
 
 
-def _unreported(tests_code: str, detail: str) -> tuple[int, tuple[TestFailure, ...]]:
+def _unreported(tests_code: str, stop_reason: str, detail: str, **fields: Any) -> SandboxResult:
+    """A run without the runner's report: every planned test failed as not run, for ``detail``."""
     names = planned_tests(tests_code)
-    return len(names), tuple(TestFailure(n, f"not run: {detail}") for n in names)
+    failures = tuple(TestFailure(n, f"not run: {detail}") for n in names)
+    return SandboxResult(0, len(names), failures, stop_reason=stop_reason, stop_detail=detail, **fields)
 
 
 class _LocalExecutor(SandboxExecutor):
@@ -194,27 +197,15 @@ class _LocalExecutor(SandboxExecutor):
         errtext = err.decode("utf-8", "replace").strip()
         if timed_out:
             detail = f"the sandbox did not report within {lim.wall_seconds + GRACE_SECONDS:g} s"
-            total, failures = _unreported(tests_code, detail)
-            return SandboxResult(
-                0,
-                total,
-                failures,
-                stop_reason="time",
-                stop_detail=detail,
-                resources={"host_seconds": wall},
-                isolation=self.isolation,
-            )
+            return _unreported(tests_code, "time", detail, resources={"host_seconds": wall}, isolation=self.isolation)
         if errtext.startswith("bwrap:"):
             return SandboxResult.infra(f"bwrap failed: {errtext[:500]}", self.isolation, {"host_seconds": wall})
         # the runner died without a report: the solution killed its supervisor (or the whole sandbox)
         detail = f"the sandbox's runner ended without a report (exit code {proc.returncode})"
-        total, failures = _unreported(tests_code, detail)
-        return SandboxResult(
-            0,
-            total,
-            failures,
-            stop_reason="killed",
-            stop_detail=detail,
+        return _unreported(
+            tests_code,
+            "killed",
+            detail,
             resources={"host_seconds": wall},
             isolation=self.isolation,
             stderr_tail=errtext[-2000:],

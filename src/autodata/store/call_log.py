@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,28 @@ CREATE TABLE IF NOT EXISTS calls (
     cost_usd REAL NOT NULL, latency_s REAL NOT NULL, estimated INTEGER NOT NULL DEFAULT 0
 );
 """
+# What a summary counts from the calls table: calls made, cache hits, tokens of calls made (a cache hit's
+# row carries the usage it once cost, not counted again), cost, and calls whose tokens are estimates.
+TOTALS_SQL = (
+    "SUM(1 - cache_hit), SUM(cache_hit), SUM(CASE WHEN cache_hit THEN 0 ELSE input_tokens END), "
+    "SUM(CASE WHEN cache_hit THEN 0 ELSE output_tokens END), SUM(cost_usd), "
+    "SUM(CASE WHEN cache_hit THEN 0 ELSE estimated END)"
+)
+
+
+def totals(row: Sequence[Any]) -> dict[str, Any]:
+    """The usage dict of one ``TOTALS_SQL`` row (SQL's NULL of an empty table counted as 0)."""
+    calls, hits, tin, tout, cost, est = row
+    return {
+        "calls": int(calls or 0),
+        "cache_hits": int(hits or 0),
+        "input_tokens": int(tin or 0),
+        "output_tokens": int(tout or 0),
+        "cost_usd": float(cost or 0.0),
+        "estimated_usage_calls": int(est or 0),
+    }
+
+
 CALL_FIELDS = (
     "at",
     "document_id",
@@ -79,19 +102,7 @@ class CallLog:
     def totals(self) -> dict[str, float]:
         """Calls made, cache hits, tokens and cost of calls made, over every session of the directory."""
         self.flush()
-        calls, hits, tin, tout, cost, est = self._db.execute(
-            "SELECT SUM(1 - cache_hit), SUM(cache_hit), SUM(CASE WHEN cache_hit THEN 0 ELSE input_tokens END), "
-            "SUM(CASE WHEN cache_hit THEN 0 ELSE output_tokens END), SUM(cost_usd), "
-            "SUM(CASE WHEN cache_hit THEN 0 ELSE estimated END) FROM calls"
-        ).fetchone()
-        return {
-            "calls": int(calls or 0),
-            "cache_hits": int(hits or 0),
-            "input_tokens": int(tin or 0),
-            "output_tokens": int(tout or 0),
-            "cost_usd": float(cost or 0.0),
-            "estimated_usage_calls": int(est or 0),
-        }
+        return totals(self._db.execute(f"SELECT {TOTALS_SQL} FROM calls").fetchone())
 
     def close(self) -> None:
         try:

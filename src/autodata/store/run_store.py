@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from autodata.errors import UserError
 from autodata.example import Example
-from autodata.store.call_log import insert_calls
+from autodata.store.call_log import TOTALS_SQL, insert_calls, totals
 
 if TYPE_CHECKING:
     from autodata.store.flags import FlagLog
@@ -280,22 +280,8 @@ class RunStore:
         and cost count calls made (a cache hit row carries the usage it once cost, not counted);
         ``estimated`` counts calls whose server sent no usage (tokens estimated, when the caller
         says so)."""
-        out: dict[str, dict[str, float]] = {}
-        sql = (
-            "SELECT role, SUM(1 - cache_hit), SUM(cache_hit), SUM(CASE WHEN cache_hit THEN 0 ELSE input_tokens END), "
-            "SUM(CASE WHEN cache_hit THEN 0 ELSE output_tokens END), SUM(cost_usd), "
-            "SUM(CASE WHEN cache_hit THEN 0 ELSE estimated END) FROM calls GROUP BY role ORDER BY role"
-        )
-        for role, calls, hits, tin, tout, cost, est in self._db.execute(sql):
-            out[role] = {
-                "calls": int(calls or 0),
-                "cache_hits": int(hits or 0),
-                "input_tokens": int(tin or 0),
-                "output_tokens": int(tout or 0),
-                "cost_usd": float(cost or 0.0),
-                "estimated_usage_calls": int(est or 0),
-            }
-        return out
+        rows = self._db.execute(f"SELECT role, {TOTALS_SQL} FROM calls GROUP BY role ORDER BY role")
+        return {role: totals(rest) for role, *rest in rows}
 
     def flags(self) -> FlagLog:
         """The data-set checks' flags on this run's examples (tables ``flag_checks``, ``flags``)."""
