@@ -110,6 +110,11 @@ def _atomic_file(path: Path, write: Any) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        # mkstemp makes the file private (0600); an export is meant to be shared like any file the user
+        # writes (and like the hf folder's files): the mode a new file gets under the process's umask
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
