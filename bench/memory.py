@@ -1,16 +1,25 @@
 """Peak memory of `autodata run` against the number of documents (simulated ladder, zero latency).
 
-    python bench/memory.py [--sizes 1000 10000 100000] [--executor local|ray]
+    python bench/memory.py [--sizes 1000 10000 100000] [--executor local|ray] [--concurrency auto|N] [--replay]
 
 Writes N small, distinct documents to a JSONL file, runs the inner loop over them in a fresh
 process (one round, one weak and one strong attempt, no final pass, cache off, so the figure is
 the loop's own footprint, not the cache's), and prints the child's peak RSS (``wait4``'s
 ru_maxrss) with wall time. Goal: flat growth, at most 400 MB at 100,000 documents.
+
+``--replay``: the models' answers are the simulated ladder's, computed once per (model, response
+schema) and replayed for every later request of that kind, so every document takes the first one's
+path. About two thirds of the loop's CPU time per document went to the ladder reading its prompts
+and writing its answers; without it 100,000 documents fit in minutes. Everything else is the real
+``autodata run``: the CLI, streaming the corpus, admission (``loop.concurrency: auto`` by the
+endpoints' windows), the episodes with their prompts, parsing and validation, the runtime's windows
+and meter, the run store and the outputs written from it.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import random
@@ -47,6 +56,54 @@ WORDS = [
 ]
 
 
+class ReplayBackend:
+    """The ladder's answer to the first request of each (model, response schema title), replayed after."""
+
+    def __init__(self, ladder: object, label: str) -> None:
+        self.ladder, self.label = ladder, label
+        self.seen: dict[tuple[str, str], dict] = {}
+
+    async def send(self, body: dict):
+        from autodata.llm.backends import Reply
+        from autodata.sim.contracts import response_schema, schema_title
+
+        schema = response_schema(body, body["messages"])
+        key = (body["model"], (schema_title(schema) if schema else None) or "text", body.get("n") or 1)
+        if key not in self.seen:
+            status, payload = self.ladder.respond(body)
+            if status != 200:
+                raise RuntimeError(f"the ladder answered {status}: {payload}")
+            self.seen[key] = payload
+        return Reply(data=copy.deepcopy(self.seen[key]), headers={"x-autodata-simulated": "true"})
+
+    async def aclose(self) -> None:
+        return None
+
+
+class ReplayProvider:
+    """``provider: simulated`` for this benchmark's child process with ``--replay`` (registered in its place)."""
+
+    def check(self, ep):
+        from autodata.sim.ladder import LADDER
+
+        return None if ep.model in LADDER else f"{ep.model!r} is not a simulated model"
+
+    def backends(self, ep, global_seed):
+        from autodata.sim.ladder import SimulatedLadder
+
+        return [ReplayBackend(SimulatedLadder(global_seed=global_seed, fault_rate=0.0), f"replay:{ep.model}")]
+
+    def namespace(self, ep, global_seed):
+        return f"replay|seed={global_seed}"
+
+
+REPLAY = ReplayProvider()
+CHILD = (
+    "import sys; sys.path.insert(0, {bench!r}); from autodata.llm.providers import register_provider; "
+    "register_provider('simulated', 'memory:REPLAY'); from autodata.cli import main; sys.argv[0] = 'autodata'; main()"
+)
+
+
 def write_docs(path: Path, n: int) -> None:
     rng = random.Random(n)
     with path.open("w") as fh:
@@ -69,10 +126,11 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     ap.add_argument("--executor", default="local", choices=["local", "ray"])
     ap.add_argument("--concurrency", default="auto", help="loop.concurrency: auto (default) or a number")
+    ap.add_argument("--replay", action="store_true", help="replay the ladder's first answer per role (fast)")
     args = ap.parse_args()
     conc = args.concurrency if args.concurrency == "auto" else int(args.concurrency)
     print(f"{'documents':>10}{'peak RSS MB':>13}{'wall s':>9}{'docs/s':>8}  (executor {args.executor}, "
-          f"loop.concurrency {args.concurrency})")  # fmt: skip
+          f"loop.concurrency {args.concurrency}{', answers replayed' if args.replay else ''})")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         for n in args.sizes:
@@ -81,8 +139,10 @@ def main() -> None:
             cfg_path = t / f"cfg-{n}.yaml"
             cfg_path.write_text(yaml.safe_dump(config(docs, args.executor, conc)))
             started = time.perf_counter()
+            bench = str(Path(__file__).resolve().parent)
+            head = ["-c", CHILD.format(bench=bench)] if args.replay else ["-m", "autodata"]
             proc = subprocess.Popen(
-                [sys.executable, "-m", "autodata", "run", str(cfg_path), "--out", str(t / f"run-{n}"), "-q"],
+                [sys.executable, *head, "run", str(cfg_path), "--out", str(t / f"run-{n}"), "-q"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},

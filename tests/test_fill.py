@@ -64,6 +64,30 @@ async def test_auto_admission_fills_every_endpoint_and_changes_no_result(tmp_pat
     assert auto_peaks["judge"] == auto_peaks["weak"] == 4 and auto_peaks["challenger"] >= 2, auto_peaks
 
 
+async def test_each_documents_calls_carry_its_admission_order_as_their_priority(tmp_path):
+    """A freed endpoint slot goes to the oldest document in flight (``llm.limits.request_priority``): the
+    driver gives every call of a document its admission order."""
+    from autodata.llm.limits import request_priority
+    from autodata.llm.usage import current_document
+
+    cfg = loop_cfg("auto", max_conc=2)
+    rt = ModelRuntime(cfg, cache=None)
+    seen: dict[str, set[int]] = {}
+    for name in ("challenger", "judge", "weak", "strong"):
+        backend = rt.endpoint(name).pool.replicas[0].backend
+        real = backend.send
+
+        async def send(body, real=real):
+            seen.setdefault(current_document.get(), set()).add(request_priority.get())
+            return await real(body)
+
+        backend.send = send
+    await run(cfg, tmp_path / "run", limit=6, runtime=rt, use_cache=False)
+    await rt.aclose()
+    order = [json.loads(line)["document_id"] for line in (tmp_path / "run" / "episodes.jsonl").read_text().splitlines()]
+    assert [seen[doc] for doc in order] == [{i} for i in range(1, 7)]
+
+
 def test_documents_in_flight_is_bounded():
     cfg = loop_cfg("auto", max_conc=4)
     assert documents_in_flight(cfg, settings_from(cfg)) == 2 * 4 * 4

@@ -61,6 +61,9 @@ async def test_one_request_costs_prefill_then_decode_steps():
     assert done.done()
     s = eng.snapshot(7.0)
     assert s["busy_s"] == pytest.approx(7.0) and s["busy_fraction"] == pytest.approx(1.0)
+    # idle after the last answer: the span grows, the active stretch (first request to last answer) does not
+    s = eng.snapshot(10.0)
+    assert s["busy_fraction"] == pytest.approx(0.7) and s["active_s"] == pytest.approx(7.0)
     assert s["generation_tokens"] == 3 and s["prefill_tokens"] == 2 and s["running"] == 0
 
 

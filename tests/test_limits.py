@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from autodata.llm.limits import AdaptiveWindow, TokenBucket
+from autodata.llm.limits import AdaptiveWindow, TokenBucket, request_priority
 from autodata.llm.retry import backoff_delay, parse_retry_after
 
 
@@ -68,6 +68,32 @@ async def test_window_cancellation_releases_slot():
     w.release()
     assert w.in_flight == 0
     await asyncio.wait_for(w.acquire(), 1)
+
+
+async def test_window_serves_waiters_by_priority_then_arrival():
+    """A freed slot goes to the waiter of the lowest ``request_priority`` (the oldest document), ties in
+    arrival order; a cancelled waiter leaves the queue without taking a slot."""
+    w = AdaptiveWindow(maximum=1)
+    await w.acquire()
+    order: list[str] = []
+
+    async def waiter(name: str, priority: int) -> None:
+        request_priority.set(priority)  # this task's context, as the run driver sets it per document
+        await w.acquire()
+        order.append(name)
+        w.release()
+
+    tasks = [asyncio.create_task(waiter(n, p)) for n, p in (("new", 9), ("old-a", 2), ("gone", 1), ("old-b", 2))]
+    await asyncio.sleep(0)
+    assert w.waiting == 4
+    tasks[2].cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[2]
+    assert w.waiting == 3
+    w.release()
+    await asyncio.gather(tasks[0], tasks[1], tasks[3])
+    assert order == ["old-a", "old-b", "new"] and w.in_flight == 0
+    assert request_priority.get() == 0  # the tasks' settings stayed in their own contexts
 
 
 def test_token_bucket_reservations_queue_up():

@@ -4,13 +4,25 @@ The window follows additive-increase / multiplicative-decrease (as TCP does): a 
 answer halves it, every success adds 1/window, so a full window of successes grows it by one. A
 burst of 429s caused by the same overload halves it only once: a shrink is taken only for requests
 that were started after the previous shrink.
+
+Requests waiting for a slot are served by priority, then in arrival order: the run driver gives each
+document's calls its admission order (:data:`request_priority`), so a freed slot goes to the oldest
+document in flight. Documents already started finish first, and their next call reaches the server
+while its prefix cache still holds the document's earlier prompts (the new documents' calls wait
+instead of theirs).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
+import heapq
+import itertools
 import time
+from contextvars import ContextVar
+
+# Lower is served first among requests waiting for a slot; the run driver sets it per document task (its
+# admission order), every call the task makes inherits it. 0 (the default) for callers that do not set it.
+request_priority: ContextVar[int] = ContextVar("request_priority", default=0)
 
 
 class AdaptiveWindow:
@@ -24,7 +36,9 @@ class AdaptiveWindow:
         self.peak_in_flight = 0
         self.shrinks = 0
         self.low_water: float = self.limit
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        # (priority, arrival, future): a heap, so the lowest priority, then the earliest arrival, is woken first
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
         self._epoch = 0  # bumped on every shrink
 
     @property
@@ -42,7 +56,8 @@ class AdaptiveWindow:
             self._take()
             return self._epoch
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
+        entry = (request_priority.get(), next(self._arrivals), fut)
+        heapq.heappush(self._waiters, entry)
         try:
             await fut
         except asyncio.CancelledError:
@@ -51,7 +66,8 @@ class AdaptiveWindow:
                 self.release()
             else:
                 try:
-                    self._waiters.remove(fut)
+                    self._waiters.remove(entry)
+                    heapq.heapify(self._waiters)
                 except ValueError:
                     pass
             raise
@@ -68,7 +84,7 @@ class AdaptiveWindow:
 
     def _wake(self) -> None:
         while self._waiters and self.in_flight < int(self.limit):
-            fut = self._waiters.popleft()
+            fut = heapq.heappop(self._waiters)[2]
             if not fut.done():
                 self._take()
                 fut.set_result(None)

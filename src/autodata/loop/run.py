@@ -22,6 +22,7 @@ from autodata.documents import Document, Skipped, check_inputs, config_documents
 from autodata.errors import ConfigError
 from autodata.judging.templates import template_source as judging_template_source
 from autodata.llm.endpoint import WaitHook
+from autodata.llm.limits import request_priority
 from autodata.llm.runtime import ModelRuntime, check_api_keys
 from autodata.loop.document import (  # noqa: F401  (re-exported: the driver's public names)
     DocumentJob,
@@ -334,6 +335,8 @@ async def _run_locked(
     flusher = asyncio.create_task(flush_calls())
 
     async def one(doc: Document, seq: int) -> None:
+        # this document's calls wait for a slot behind those of documents admitted before it (llm/limits.py)
+        request_priority.set(seq)
         try:
             res = await executor.process(doc)
             if res.failure is not None:

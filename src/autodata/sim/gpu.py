@@ -351,6 +351,10 @@ class GpuEngine:
             "busy_s": c.busy_s,
             "span_s": span,
             "busy_fraction": c.busy_s / span if span > 0 else 0.0,
+            # from the first request in to the last answer out: the stretch this server had work to do
+            "active_s": (c.last_done_s - c.first_arrival_s)
+            if c.last_done_s is not None and c.first_arrival_s is not None
+            else 0.0,
             "work_s": self.spec.work_s(c.prefill_tokens, c.generation_tokens),
             "cache_blocks_used": len(self.cache),
         }
@@ -491,6 +495,8 @@ def metrics_text(engine: GpuEngine, model_name: str = "serve-sim") -> str:
         ("serve_sim:busy_seconds_total", "counter", "Simulated seconds with work on the GPU.", s["busy_s"]),
         ("serve_sim:span_seconds", "gauge", "Simulated seconds since the first request.", s["span_s"]),
         ("serve_sim:busy_fraction", "gauge", "busy_seconds_total / span_seconds.", s["busy_fraction"]),
+        ("serve_sim:active_seconds", "gauge", "Simulated seconds from the first request in to the last answer out.",
+         s["active_s"]),
         ("serve_sim:work_seconds_total", "counter", "Seconds the work done would take at peak throughput.",
          s["work_s"]),
         ("serve_sim:peak_decode_tokens_per_second", "gauge", "Decode throughput with a full batch.",
