@@ -527,7 +527,15 @@ class OptimizeConfig(_Strict):
     max_tokens: int | None = Field(None, gt=0)
     canary_size: int = Field(4, ge=0, le=100, description="Calibration examples re-checked; 0 switches it off.")
     canary_every: int = Field(5, ge=1, description="Iterations between canary checks.")
-    canary_tolerance: float = Field(0.25, gt=0, le=1, description="Allowed shift of the mean weak or strong score.")
+    canary_tolerance: float = Field(
+        0.25, gt=0, le=1, description="Smallest shift of the mean weak or strong score that stops the run."
+    )
+    canary_alpha: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="A shift stops the run only if a permutation test over the canary's attempts gives p below this.",
+    )
     knob_ranges: dict[Literal["max_rounds", "max_agent_steps"], tuple[int, int]] = Field(
         default_factory=lambda: {"max_rounds": (1, 8)}, description="Numeric knobs the optimizer may set."
     )

@@ -17,8 +17,10 @@ One iteration, following the paper (arXiv 2606.25996, section on meta-optimizati
 
 Before every evaluation the frozen hash (solver/judge prompts, scoring and acceptance code, preset,
 sample counts, models) is recomputed and compared with the one recorded at the start; a canary set
-of fixed examples is re-solved every few iterations and on every resume, and a shift of the mean
-weak or strong score beyond tolerance stops the run: the frozen side has changed under us.
+of fixed examples is re-solved every few iterations and on every resume (fresh samples: a seed of its
+own per check), and a shift of the mean weak or strong score that is both large
+(``canary_tolerance``) and beyond what sampling noise explains (a permutation test over its
+attempts at ``canary_alpha``, see ``canary_drift``) stops the run: the frozen side has changed under us.
 
 Test documents are evaluated once, at the end, for the report; nothing is ever selected on them.
 State is checkpointed after every iteration (``state.json`` + ``population.jsonl``); a crashed run
@@ -114,6 +116,60 @@ def split_documents(ids: Sequence[str], sizes: tuple[int, int, int], seed: int) 
 
 def strictly_better(child: float, parent: float, margin: float) -> bool:
     return child > parent + margin + 1e-12
+
+
+CANARY_DRAWS = 10_000  # random relabellings of the canary's permutation test (seeded: same answer on resume)
+
+
+def canary_drift(
+    base: Sequence[Sequence[float]], now: Sequence[Sequence[float]], alpha: float, floor: float
+) -> dict[str, Any]:
+    """Whether one side's canary mean moved more than sampling noise and ``floor`` allow.
+
+    ``base`` and ``now``: the attempt scores (each in [0, 1]) of each canary task, in the same task
+    order, at the start of the run and at this check (fresh samples: each check has a seed of its own,
+    so the call cache cannot replay the baseline and a changed model behind the same name shows). The
+    statistic is the shift of the pooled attempt mean, ``now - base``. Its p-value comes from a
+    permutation test stratified by task: under the null hypothesis that nothing changed, the attempts
+    of one task are exchangeable between the two checks, so the labels are shuffled within each task
+    (``CANARY_DRAWS`` seeded relabellings, p = (hits + 1) / (draws + 1), two-sided). It assumes no
+    distribution, which matters with a handful of attempts per task whose scores are fractions of a
+    rubric or of unit tests: a normal approximation either misses a real shift (continuous scores
+    with a bound on their variance) or flags noise (a sample variance of 0 from 4 equal draws).
+
+    The side has drifted when ``|shift| > floor`` (``optimize.canary_tolerance``: a shift too small
+    to matter is never a stop) and ``p < alpha`` (``optimize.canary_alpha``: the shift is not the luck
+    of a few draws). The test is honest about what a small canary cannot see: one task of 4 attempts
+    a side has at best p = 2/70 ≈ 0.029 (all 8 attempts ordered by side), so at alpha = 0.01 only a
+    larger canary (``optimize.canary_size``, ``loop.k_weak``/``k_strong``) can stop a run. A state
+    without per-task scores (written before they were kept) is held to ``floor`` alone (p = 0).
+
+    Returns ``{"shift", "p_value", "drifted"}`` (shift in score points in [0, 1]).
+    """
+    nb = sum(len(t) for t in base)
+    nn = sum(len(t) for t in now)
+    if not nb or not nn:
+        return {"shift": 0.0, "p_value": 1.0, "drifted": False}
+
+    def shift_of(b_sum: float, n_sum: float) -> float:
+        return n_sum / nn - b_sum / nb
+
+    shift = shift_of(sum(map(sum, base)), sum(map(sum, now)))
+    if len(base) == 1 and len(now) == 1 and len(base[0]) == 1 and len(now[0]) == 1:
+        p = 0.0  # only the two means are known (an older state): the floor decides
+    else:
+        rng = random.Random("canary")
+        pairs = [(list(b) + list(n), len(b)) for b, n in zip(base, now, strict=True)]
+        hits = 0
+        for _ in range(CANARY_DRAWS):
+            b_sum = n_sum = 0.0
+            for pool, k in pairs:
+                rng.shuffle(pool)
+                b_sum += sum(pool[:k])
+                n_sum += sum(pool[k:])
+            hits += abs(shift_of(b_sum, n_sum)) >= abs(shift) - 1e-12
+        p = (hits + 1) / (CANARY_DRAWS + 1)
+    return {"shift": shift, "p_value": p, "drifted": abs(shift) > floor and p < alpha}
 
 
 # Seeds of the paired validations of iteration ``it``: one runtime per (iteration, repeat), far from
@@ -468,22 +524,25 @@ class Optimizer:
 
     # ------------------------------------------------------------------ canary
 
-    async def _solve_canaries(self, seed_offset: int) -> dict[str, float]:
+    async def _solve_canaries(self, seed_offset: int) -> dict[str, Any]:
+        """Re-solve and re-judge the canary examples on the runtime of ``seed_offset``: the mean weak and
+        strong scores and, under ``tasks``, each example's attempt scores (what ``canary_drift`` tests)."""
         rt = self.runtime(seed_offset)
         # every canary attempt is drawn (no adaptive stopping): the means must be comparable check to check
         first = next(iter(self.docs))
         doc = fit_to_budget(self.docs[first], self.budget(first))
         steps = Steps(rt, doc, replace(self.settings, adaptive_stopping=False))
-        weak, strong = [], []
+        tasks: dict[str, list[list[float]]] = {"weak": [], "strong": []}
         try:
             model = example_model(profile(self.cfg.loop.profile).challenger_output)
             for c in self.state["canary"]["examples"]:
                 ex = model.model_validate(c)  # the profile's own example: a code task keeps its tests
-                weak += scores_of(await steps.attempts(ex, strong=False))
-                strong += scores_of(await steps.attempts(ex, strong=True))
+                tasks["weak"].append(scores_of(await steps.attempts(ex, strong=False)))
+                tasks["strong"].append(scores_of(await steps.attempts(ex, strong=True)))
         except CallError as err:
             raise EvaluationFailed(f"the canary check could not run ({err.kind}: {err}); run again to resume") from None
-        return {"weak": statistics.fmean(weak) if weak else 0.0, "strong": statistics.fmean(strong) if strong else 0.0}
+        means = {k: statistics.fmean([x for t in v for x in t]) if any(v) else 0.0 for k, v in tasks.items()}
+        return {**means, "tasks": tasks}
 
     async def build_canary(self, root_eval: Evaluation) -> None:
         examples = []
@@ -497,20 +556,43 @@ class Optimizer:
             self.state["canary"]["baseline"] = await self._solve_canaries(1_000_000)
 
     async def check_canary(self) -> str | None:
+        """Re-solve the canary (fresh samples) and test each side's shift with ``canary_drift``; the
+        reason to stop, or None. Every check is recorded in the state with its shifts and p-values."""
         canary = self.state.get("canary") or {}
         if not canary.get("examples"):
             return None
         n = len(canary["checks"]) + 1
         now = await self._solve_canaries(1_000_000 + n)
         base = canary["baseline"]
-        shift = {k: now[k] - base[k] for k in ("weak", "strong")}
-        canary["checks"].append({"iteration": self.state["next_iteration"], **now, "shift": shift})
-        bad = [f"{k} mean moved {100 * v:+.0f} points" for k, v in shift.items() if abs(v) > self.opt.canary_tolerance]
+        tests = {
+            k: canary_drift(
+                (base.get("tasks") or {}).get(k) or [[base[k]]],
+                now["tasks"][k] if base.get("tasks") else [[now[k]]],
+                self.opt.canary_alpha,
+                self.opt.canary_tolerance,
+            )
+            for k in ("weak", "strong")
+        }
+        canary["checks"].append(
+            {
+                "iteration": self.state["next_iteration"],
+                "weak": now["weak"],
+                "strong": now["strong"],
+                "shift": {k: t["shift"] for k, t in tests.items()},
+                "p_value": {k: t["p_value"] for k, t in tests.items()},
+            }
+        )
+        bad = [
+            f"{k} mean moved {100 * t['shift']:+.0f} points, p = {t['p_value']:.2g}"
+            for k, t in tests.items()
+            if t["drifted"]
+        ]
         if bad:
             return (
                 "canary set shifted beyond tolerance ("
-                + ", ".join(bad)
-                + f"; tolerance {100 * self.opt.canary_tolerance:.0f}): the solvers or judge behave differently "
+                + "; ".join(bad)
+                + f"; tolerance {100 * self.opt.canary_tolerance:.0f} points at p < {self.opt.canary_alpha:g}): "
+                "the solvers or judge behave differently "
                 "from the start of the run (tampered or drifting endpoints)"
             )
         return None
