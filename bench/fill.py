@@ -3,7 +3,7 @@
     python bench/fill.py [--quick] [--docs 1000] [--time-scale S] [--variants auto,fixed8,sequential]
                          [--adaptive] [--n] [--max-batch B] [--headroom H] [--seq-docs 10]
                          [--fixed-docs N] [--fixed-time-scale S] [--seq-time-scale S]
-                         [--executor local|ray] [--json PATH]
+                         [--executor local|ray] [--ray-cluster] [--json PATH]
 
 Three ``autodata serve-sim`` processes with the GPU capacity model (``--gpu-model``), one per
 simulated server, of different sizes: the weak solver on ``llama-8b-1xh100`` (one GPU), the judge
@@ -30,6 +30,9 @@ Figures (all from the servers' ``/metrics`` and the run's own summary):
 - **util**: each server's work / wall: how close to its peak it ran (a batch of 1 is busy but slow).
 - prefix-cache hit rate per server (``vllm:prefix_cache_hits_total / vllm:prefix_cache_queries_total``),
   prefill tokens, calls and tokens per accepted example.
+- **start-up** and **active**: from the run's call log, session start to the first request sent (on
+  Ray: the instance and its workers starting), and first request sent to last answer back, with
+  active/ideal: how close to the ideal the run came once requests flowed.
 - documents in flight (time-weighted mean and most, from the run's call log: a document counts from
   its first call's start to its last call's end) and the judge's latency as the client saw it.
 
@@ -39,7 +42,9 @@ paper's agent workflow run naively; run on ``--seq-docs`` documents and its time
 linearly to ``--docs``, which is exact for a sequential loop up to the documents' variance).
 ``--adaptive`` adds ``auto`` with ``loop.adaptive_stopping: true``; ``--n`` adds ``auto`` with
 ``supports_n: true`` on the solver endpoints. ``--executor ray`` runs every variant on 2 Ray workers
-(budgets split between them), in a loopback-only network namespace as ``bench/e2e.py`` does.
+(budgets split between them), in a loopback-only network namespace as ``bench/e2e.py`` does; the run
+starts its own Ray instance (its start-up is in the wall time) unless ``--ray-cluster``, where every
+variant joins one ``ray start --head`` instance started before the first (as on a cluster kept running).
 
 The client and the three servers share this machine's cores, so the time scale must leave the
 client enough wall time per call (on a loaded machine a scale of 0.1 starved the client: the servers
@@ -55,6 +60,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import itertools
 import json
 import os
@@ -193,9 +199,13 @@ def one(args: argparse.Namespace, variant: str, docs_n: int, tmp: Path, scale: f
         started = time.perf_counter()
         poller.start()
         try:
+            env, extra = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}, []
+            if args.ray_head is not None:  # --ray-cluster: join the running instance
+                address, env = args.ray_head
+                extra = ["--ray-address", address]
             res = subprocess.run(
-                [sys.executable, "-m", "autodata", "run", str(cfg), "--out", str(out), "-q"],
-                capture_output=True, text=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+                [sys.executable, "-m", "autodata", "run", str(cfg), "--out", str(out), "-q", *extra],
+                capture_output=True, text=True, env=env,
             )  # fmt: skip
         finally:
             stop.set()
@@ -210,6 +220,14 @@ def one(args: argparse.Namespace, variant: str, docs_n: int, tmp: Path, scale: f
     summary = json.loads((out / "summary.json").read_text())
     flight = in_flight(out / "run.db")
     wall = summary["wall_s"]
+    # from the run's call log: session start to the first request sent (a Ray instance and its workers
+    # starting, imports), and the active phase, first request sent to last answer back
+    db = sqlite3.connect(str(out / "run.db"))
+    try:
+        (started,) = db.execute("SELECT MIN(started) FROM sessions").fetchone()
+        first, last = db.execute("SELECT MIN(at - latency_s), MAX(at) FROM calls WHERE cache_hit = 0").fetchone()
+    finally:
+        db.close()
     per = {}
     for name, x in m.items():
         per[name] = {
@@ -252,6 +270,9 @@ def one(args: argparse.Namespace, variant: str, docs_n: int, tmp: Path, scale: f
         "calls_per_accepted": summary["calls"] / max(1, accepted),
         "tokens_per_accepted": tokens / max(1, accepted),
         "prefill_per_accepted": sum(p["prefill_tokens"] for p in per.values()) / max(1, accepted),
+        "startup_s": first - started,
+        "active_s": last - first,
+        "active_ratio": (last - first) / ideal,
     }
 
 
@@ -310,6 +331,8 @@ def show(r: dict, scale_to: int | None = None) -> None:
     print("  (busy: over the run's wall time; busy*: over the server's own stretch, first request in to last answer;"
           " idle: polls with nothing running or waiting in that stretch, and how many of them came while another"
           " server ran a full batch)")  # fmt: skip
+    print(f"  start-up {r['startup_s']:.1f} s (session start to the first request), active {r['active_s']:.1f} s "
+          f"(first request to last answer): active/ideal {r['active_ratio']:.3f}")  # fmt: skip
     print(f"  per accepted example: {r['calls_per_accepted']:.1f} calls, {r['tokens_per_accepted']:.0f} tokens, "
           f"{r['prefill_per_accepted']:.0f} prefill tokens (after prefix-cache hits)")  # fmt: skip
     print(f"  documents in flight: mean {r['docs_in_flight']:.1f}, most {r['docs_in_flight_max']:.0f}; judge latency "
@@ -342,6 +365,9 @@ def main() -> None:
     ap.add_argument("--seq-docs", type=int, default=10, help="documents the sequential variant runs")
     ap.add_argument("--fixed-docs", type=int, default=None, help="documents fixed8 runs (default: --docs)")
     ap.add_argument("--executor", default="local", choices=["local", "ray"], help="ray: 2 workers")
+    ap.add_argument(
+        "--ray-cluster", action="store_true", help="ray: join a `ray start --head` instance started before the runs"
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     if args.executor == "ray" and os.environ.get("AUTODATA_BENCH_NETNS") != "1":
@@ -370,7 +396,12 @@ def main() -> None:
         scale = {"sequential": args.seq_time_scale, "fixed8": args.fixed_time_scale}.get(v) or args.time_scale
         return one(args, v, n, Path(t), scale)
 
-    with tempfile.TemporaryDirectory() as t:
+    with tempfile.TemporaryDirectory() as t, contextlib.ExitStack() as stack:
+        args.ray_head = None
+        if args.executor == "ray" and args.ray_cluster:  # one instance for every variant, kept up between runs
+            from e2e import ray_cluster
+
+            args.ray_head = stack.enter_context(ray_cluster())
         # the variants with many requests in flight one after the other (each needs the client's CPU); the light
         # ones (a few requests in flight, their own servers) side by side, after them
         heavy = [v for v in variants if v not in LIGHT]

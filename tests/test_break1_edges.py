@@ -87,7 +87,7 @@ def test_a_unicode_text_file_with_a_byte_order_mark_is_read_not_skipped_as_binar
 
     text = "Harbour tides and mooring schedules, café. " * 20
     bom = {"utf-16-be": _codecs.BOM_UTF16_BE}.get(codec, b"")
-    text_read, encoding = decode(bom + text.encode(codec))
+    text_read, encoding, _ = decode(bom + text.encode(codec))
     assert text_read == text and encoding.startswith("utf-")
     with pytest.raises(SkipDocument):
         decode(b"\x00\x01binary" * 10)  # NUL bytes without a BOM: still binary

@@ -311,3 +311,23 @@ def test_heading_levels_follow_each_style():
     ]
     parents = ancestors(split_sections(text))
     assert parents[2] == [0, 1] and parents[4] == [0, 3] and parents[6] == []
+
+
+def test_utf8_with_a_few_bad_bytes_is_not_reread_as_windows_1252_mojibake(tmp_path):
+    """A UTF-8 file with one surrogate written as bytes (Python's surrogatepass, Java's modified UTF-8)
+    or cut inside a character was decoded as Windows-1252: the whole document became "cafÃ©"."""
+    words = "Le café était fermé. Ελληνικά και 中文. "
+    (tmp_path / "wtf8.txt").write_bytes(
+        (words + "\ud83d broken, \ud83d\ude00 whole. " + PARA).encode("utf-8", "surrogatepass")
+    )
+    (tmp_path / "cut.md").write_bytes((words + PARA).encode() + "中".encode()[:2] + b" tail")
+    (tmp_path / "stray.txt").write_bytes(words.encode() + b"\xff " + PARA.encode())
+    docs = {Path(d.source).name: d for d in load_documents([tmp_path])}
+    for name in ("wtf8.txt", "cut.md", "stray.txt"):
+        assert docs[name].text.startswith(words.strip()), name
+        assert docs[name].meta["encoding"] == "utf-8"
+    assert "\U0001f600 whole" in docs["wtf8.txt"].text and "\ufffd broken" in docs["wtf8.txt"].text
+    assert docs["wtf8.txt"].meta["cleaned"] == "1 lone UTF-16 surrogate(s) replaced by U+FFFD"
+    assert docs["cut.md"].meta["cleaned"] == "1 invalid UTF-8 byte sequence(s) replaced by U+FFFD"
+    assert docs["cut.md"].text.endswith("\ufffd tail")
+    assert docs["stray.txt"].meta["cleaned"] == "1 invalid UTF-8 byte sequence(s) replaced by U+FFFD"

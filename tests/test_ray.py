@@ -146,6 +146,57 @@ def test_the_driver_folds_in_worker_reports(monkeypatch):
     assert ex.simulated_endpoints() == ["judge", "weak"]
 
 
+async def test_a_worker_admits_a_document_only_while_its_windows_have_room():
+    """Budget admission inside a Ray worker, without a cluster (the actor's own class on this event loop):
+    the first document starts at once, the next waits while the worker's share of the windows is full and
+    starts when a call comes back and frees a slot; each start is reported to the driver at once, with the
+    call rows, waits and simulated endpoints gathered since the last report."""
+    from types import SimpleNamespace
+
+    from autodata.executors.ray_pool import DocumentWorker
+
+    class Windows:  # stands in for LocalExecutor: its windows' room, its call rows, its episodes
+        def __init__(self) -> None:
+            self.room, self.release, self.rows = False, asyncio.Event(), [{"document_id": "a"}]
+            self.on_call = self.on_wait = None
+
+        def has_room(self) -> bool:
+            return self.room
+
+        async def process(self, doc):
+            await self.release.wait()
+            return doc.id
+
+        def leftover_calls(self):
+            rows, self.rows = self.rows, []
+            return rows
+
+        def simulated_endpoints(self):
+            return ["weak"]
+
+    worker = DocumentWorker.__ray_actor_class__(None, False, True)
+    ex = worker.executor = Windows()
+    first = asyncio.create_task(worker.process(SimpleNamespace(id="a")))
+    second = asyncio.create_task(worker.process(SimpleNamespace(id="b")))
+    report = await worker.poll(5.0)
+    assert report["started"] == ["a"] and report["rows"] == [{"document_id": "a"}] and report["simulated"] == ["weak"]
+    worker._waiting("judge", 30.0, "Retry-After")
+    report = await asyncio.wait_for(worker.poll(5.0), 1.0)  # a wait is news: reported at once
+    assert report["started"] == [] and report["waits"] == [("judge", 30.0, "Retry-After")]
+    assert (await worker.poll(0.05))["started"] == []  # b waits: no room in the windows
+    ex.room = True
+    worker.changed.set()  # what the executor's on_call does when a call comes back
+    assert (await asyncio.wait_for(worker.poll(5.0), 1.0))["started"] == ["b"]
+    ex.release.set()
+    assert await first == "a" and await second == "b" and worker.running == 0
+    # without the gate (a fixed loop.concurrency) a document starts at once whatever the windows say
+    ungated = DocumentWorker.__ray_actor_class__(None, False, False)
+    ungated.executor = Windows()
+    ungated.executor.release.set()
+    assert await asyncio.gather(ungated.process(SimpleNamespace(id="c")), ungated.process(SimpleNamespace(id="d")))
+    assert (await ungated.poll(0.0))["started"] == ["c", "d"]
+
+
 def test_ray_workers_give_the_same_outputs_as_one_process(local_reference, tmp_path):
     out = tmp_path / "ray"
     got = in_loopback_netns("same_outputs", out, tmp_path)

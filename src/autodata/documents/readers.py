@@ -48,16 +48,22 @@ class ReadOptions:
                    max_bytes=docs.max_bytes)  # fmt: skip
 
 
-def decode(data: bytes) -> tuple[str, str]:
-    """(text, encoding). Raises SkipDocument for binary or undecodable bytes.
+def decode(data: bytes) -> tuple[str, str, str | None]:
+    """(text, encoding, repair note or None). Raises SkipDocument for binary or undecodable bytes.
 
     UTF-16 and UTF-32 text is recognised by its byte-order mark (what Windows editors write as
-    "Unicode"); without one, NUL bytes mean a binary file."""
+    "Unicode"); without one, NUL bytes mean a binary file. Text that is UTF-8 but for a few bad
+    spots stays UTF-8 (never the whole document re-read as Windows-1252 mojibake, "cafÃ©"):
+    surrogates written as UTF-8 bytes (CESU-8 / WTF-8, what Java's modified UTF-8 and Python's
+    ``surrogatepass`` write) are read back, pairs joined into their character, lone ones left for the
+    loader to replace and note; other invalid sequences (a file cut inside a character, a stray byte)
+    become U+FFFD with a note, when the file has more valid non-ASCII UTF-8 characters than invalid
+    sequences. Windows-1252 is tried only for text without that evidence of UTF-8."""
     for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
                        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):  # fmt: skip
         if data.startswith(bom):
             try:
-                return data.decode(codec), codec
+                return data.decode(codec), codec, None
             except UnicodeDecodeError as exc:
                 raise SkipDocument(
                     "undecodable", f"starts with a {codec} byte-order mark but is not {codec}: {exc.reason}"
@@ -65,15 +71,26 @@ def decode(data: bytes) -> tuple[str, str]:
     if b"\x00" in data[:8192]:
         raise SkipDocument("binary", "contains NUL bytes: looks like a binary file, not text")
     try:
-        return data.decode("utf-8-sig"), "utf-8"
+        return data.decode("utf-8-sig"), "utf-8", None
     except UnicodeDecodeError as exc:
         first_error = exc
+    try:  # surrogates encoded as bytes: a pair is one character written the UTF-16 way
+        text = data.decode("utf-8-sig", "surrogatepass")
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass"), "utf-8", None
+    except UnicodeDecodeError:
+        pass
+    lenient = data.decode("utf-8-sig", "replace")
+    genuine = data.count("\ufffd".encode())  # U+FFFD the file itself holds
+    bad = lenient.count("\ufffd") - genuine
+    valid = sum(1 for ch in lenient if ord(ch) > 127) - bad - genuine
+    if valid > bad:
+        return lenient, "utf-8", f"{bad} invalid UTF-8 byte sequence(s) replaced by U+FFFD"
     try:
         text = data.decode("cp1252")
     except UnicodeDecodeError:
         text = ""
     if text and _looks_like_text(text):
-        return text, "cp1252"
+        return text, "cp1252", None
     raise SkipDocument(
         "undecodable",
         f"not UTF-8 (byte {first_error.start}: {data[first_error.start : first_error.start + 1]!r}) "
@@ -127,8 +144,8 @@ def read_file(path: Path, opts: ReadOptions) -> Iterator[Raw | Skipped]:
         return
     try:
         if fmt in ("txt", "md", "rst"):
-            text, enc = decode(data)
-            yield Raw(source, title_of(text, fmt), text, fmt, {"encoding": enc})
+            text, enc, note = decode(data)
+            yield Raw(source, title_of(text, fmt), text, fmt, {"encoding": enc, **({"cleaned": note} if note else {})})
         elif fmt == "html":
             yield _html(source, data)
         else:
@@ -170,7 +187,7 @@ def title_of(text: str, fmt: str) -> str:
 def _html(source: str, data: bytes) -> Raw:
     from bs4 import BeautifulSoup
 
-    text, enc = decode(data)
+    text, enc, note = decode(data)
     soup = BeautifulSoup(text, "html.parser")
     for tag in soup(["script", "style", "noscript", "template", "svg"]):
         tag.decompose()
@@ -182,7 +199,8 @@ def _html(source: str, data: bytes) -> Raw:
     body = soup.body or soup
     plain = body.get_text("\n", strip=True)
     plain = re.sub(r"\n{3,}", "\n\n", plain)
-    return Raw(source, title or title_of(plain, "txt"), plain, "html", {"encoding": enc})
+    meta = {"encoding": enc, **({"cleaned": note} if note else {})}
+    return Raw(source, title or title_of(plain, "txt"), plain, "html", meta)
 
 
 def _pdf(source: str, data: bytes) -> Raw:

@@ -3,9 +3,13 @@
 Each worker is an async actor that keeps its own :class:`ModelRuntime` (clients, limits, cache
 handle) for its whole life, so connection pools and adaptive windows warm up once. Every
 endpoint's budgets (concurrency, RPM, TPM) are divided among the workers, so the cluster as a whole
-respects what the config says for one process. The driver sends a document to the least busy live
-worker and awaits its :class:`DocumentResult`; when a worker dies under a document, the document is
-sent to another worker (up to ``executor.max_attempts`` tries), and Ray restarts the dead actor.
+respects what the config says for one process. Under ``loop.concurrency: auto`` each worker admits
+the documents it was sent by its own share of the windows (as one process does), and the driver keeps
+a few waiting at each; with a number, the driver caps the documents in flight and sends each to the
+least busy worker. The driver awaits each :class:`DocumentResult`; when a worker dies under a document,
+the document is sent to another worker (up to ``executor.max_attempts`` tries), and Ray restarts the
+dead actor. Workers report their call rows as they come back (the driver writes them to the run
+store's call log), long waits and the endpoints that said they are simulated (:meth:`DocumentWorker.poll`).
 
 The call cache is an SQLite file: on one machine every worker shares it (WAL allows that); WAL
 does not work over network file systems, so on a multi-node cluster each node keeps its own file
@@ -248,7 +252,7 @@ class RayExecutor:
         while True:
             try:
                 report = await self.workers[i].poll.remote(0.0 if self.closing else POLL_S)
-            except WORKER_LOST:  # dead, or restarting: its calls since the last report are lost with it
+            except Exception:  # dead or restarting (WORKER_LOST): its calls since its last report died with it
                 if self.closing:
                     return
                 await asyncio.sleep(POLL_S)
