@@ -271,6 +271,15 @@ def test_export_never_writes_into_the_run_store_and_refuses_to_overwrite(run_cop
         assert res.returncode == 2 and "run store" in res.stderr
     assert (run_copy / "run.db").read_bytes() == store_bytes
     assert cli("status", str(run_copy)).returncode == 0
+    # the run's other files: --force replaced summary.json with export rows, and the command lock with a
+    # new file (a second `autodata run` could then lock it beside the one holding the old one)
+    (run_copy / ".autodata.lock").touch()
+    kept = {name: (run_copy / name).read_bytes() for name in ("summary.json", "examples.jsonl", "episodes.jsonl")}
+    for name in (*kept, ".autodata.lock"):
+        res = cli("export", str(run_copy), "--format", "jsonl", "--out", str(run_copy / name), "--force")
+        assert res.returncode == 2 and "one of the run's own files" in res.stderr, (name, res.stderr)
+    assert {name: (run_copy / name).read_bytes() for name in kept} == kept
+    assert export(run_copy, "jsonl", run_copy / "mine.jsonl").rows > 0  # a new file beside them is fine
 
     target = tmp_path / "x.jsonl"
     first = export(run_copy, "jsonl", target)
