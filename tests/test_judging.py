@@ -11,13 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 import autodata
+from autodata import frozen
 from autodata.cli import app
 from autodata.config import load_config
 from autodata.judging import scoring
 from autodata.judging.schemas import RubricItem
 from autodata.loop.profile import PROFILES
 from autodata.loop.run import run_roles
-from autodata.meta import recipe
 from autodata.meta.recipe import frozen_hash, frozen_parts, judging_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,9 +91,9 @@ def package_copy(tmp_path, monkeypatch):
     """A copy of the whole autodata package that the frozen hash reads instead of the real one."""
     copy = tmp_path / "autodata"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    monkeypatch.setattr(recipe, "PACKAGE_DIR", copy)
-    monkeypatch.setattr(recipe, "JUDGING_DIR", copy / "judging")
-    monkeypatch.setattr(recipe, "PROMPTS_DIR", copy / "prompts")
+    monkeypatch.setattr(frozen, "PACKAGE_DIR", copy)
+    monkeypatch.setattr(frozen, "JUDGING_DIR", copy / "judging")
+    monkeypatch.setattr(frozen, "PROMPTS_DIR", copy / "prompts")
     return copy
 
 

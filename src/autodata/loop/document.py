@@ -112,7 +112,7 @@ class DocumentJob:
     settings: EpisodeSettings
     record: RecordFn
     recipe_hash: str
-    frozen_hash: str | None = None  # of the judging side (``meta.recipe.frozen_hash``), when the caller knows it
+    frozen_hash: str | None = None  # of the judging side (``autodata.frozen.frozen_hash``); ``run`` always sets it
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@ from typing import Any
 from autodata.config import ANSWER_FIELDS, Config
 from autodata.documents import Document, Skipped, check_inputs, config_documents
 from autodata.errors import ConfigError
+from autodata.frozen import frozen_hash
 from autodata.judging.templates import template_source as judging_template_source
 from autodata.llm.endpoint import WaitHook
 from autodata.llm.limits import request_priority
@@ -309,12 +310,17 @@ async def _run_locked(
     finished = store.finished_ids()
     progress = RunProgress()
     tasks: set[asyncio.Task[None]] = set()
-    job = DocumentJob(cfg, settings, record, rhash, (meta or {}).get("frozen_hash"))
+    fhash = (meta or {}).get("frozen_hash") or frozen_hash(cfg, settings.endpoints.roles())
+    store.set_meta("frozen_hash", fhash)  # every run's examples say what judged them, whoever started it
+    job = DocumentJob(cfg, settings, record, rhash, fhash)
     used = settings.endpoints.names()
     if executor is None:
-        if cfg.executor.kind != "local":
-            raise ValueError("executor.kind is not local: build the executor with autodata.executors.make_executor")
-        executor = LocalExecutor(cfg, runtime=runtime, use_cache=use_cache)
+        if cfg.executor.kind == "local":
+            executor = LocalExecutor(cfg, runtime=runtime, use_cache=use_cache)
+        else:  # the caller (baseline, the Python API) built none: the one executor.kind names
+            from autodata.executors import make_executor
+
+            executor = make_executor(cfg, runtime=runtime, use_cache=use_cache, roles=settings.endpoints.roles())
     if on_wait is not None:
         executor.on_wait = on_wait  # type: ignore[attr-defined]  # local and Ray executors both take one
     await executor.start(job)
