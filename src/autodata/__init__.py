@@ -26,7 +26,7 @@ _LAZY = {
     "RubricReward": "autodata.rewards",
     "code_reward": "autodata.rewards",
     "compute_score": "autodata.rewards",
-    "frozen_hash": "autodata.meta.recipe",
+    "frozen_hash": "autodata.frozen",
 }
 __all__ = ["__version__", *_LAZY]
 

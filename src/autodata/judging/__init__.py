@@ -13,7 +13,7 @@
 The package imports nothing of the project outside itself but the model runtime's call interface
 (``autodata.llm.runtime``, ``autodata.llm.types``, ``autodata.llm.structured``), the code sandbox
 (``autodata.sandbox``, which runs and counts unit tests) and ``autodata.errors``; a test checks that
-on the import graph. The outer loop's frozen hash (``autodata.meta.recipe.frozen_hash``) covers every
+on the import graph. The outer loop's frozen hash (``autodata.frozen.frozen_hash``) covers every
 file found in this directory, the sandbox package whole and the runtime modules it imports, so no
 edit to how answers are scored can go unnoticed by the optimizer (``autodata frozen CONFIG --files``).
 """
