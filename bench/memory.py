@@ -9,8 +9,8 @@ ru_maxrss) with wall time. Goal: flat growth, at most 400 MB at 100,000 document
 
 ``--replay``: the models' answers are the simulated ladder's, computed once per (model, response
 schema) and replayed for every later request of that kind, so every document takes the first one's
-path. About two thirds of the loop's CPU time per document went to the ladder reading its prompts
-and writing its answers; without it 100,000 documents fit in minutes. Everything else is the real
+path. About two thirds of a call's CPU time went to the ladder reading its prompts and writing its
+answers; without it 100,000 documents took 12 minutes on a loaded 2-core machine. Everything else is the real
 ``autodata run``: the CLI, streaming the corpus, admission (``loop.concurrency: auto`` by the
 endpoints' windows), the episodes with their prompts, parsing and validation, the runtime's windows
 and meter, the run store and the outputs written from it.

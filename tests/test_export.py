@@ -271,6 +271,15 @@ def test_export_never_writes_into_the_run_store_and_refuses_to_overwrite(run_cop
         assert res.returncode == 2 and "run store" in res.stderr
     assert (run_copy / "run.db").read_bytes() == store_bytes
     assert cli("status", str(run_copy)).returncode == 0
+    # the run's other files: --force replaced summary.json with export rows, and the command lock with a
+    # new file (a second `autodata run` could then lock it beside the one holding the old one)
+    (run_copy / ".autodata.lock").touch()
+    kept = {name: (run_copy / name).read_bytes() for name in ("summary.json", "examples.jsonl", "episodes.jsonl")}
+    for name in (*kept, ".autodata.lock"):
+        res = cli("export", str(run_copy), "--format", "jsonl", "--out", str(run_copy / name), "--force")
+        assert res.returncode == 2 and "one of the run's own files" in res.stderr, (name, res.stderr)
+    assert {name: (run_copy / name).read_bytes() for name in kept} == kept
+    assert export(run_copy, "jsonl", run_copy / "mine.jsonl").rows > 0  # a new file beside them is fine
 
     target = tmp_path / "x.jsonl"
     first = export(run_copy, "jsonl", target)
@@ -539,3 +548,20 @@ def test_rl_and_sft_exports_carry_the_trajectory_and_reasoning_on_request(run_co
             assert json.loads(row["trajectory"]) == e["trajectory"]
         sft_r = load_file(export(run_copy, "sft", tmp_path / f"sft-r{suffix}", include="reasoning").path)
         assert "trajectory" not in sft_r.column_names and sft_r["reasoning"] == sft["reasoning"]
+
+
+def test_exported_files_get_the_users_file_mode_not_a_private_one(run_copy, tmp_path):
+    """jsonl/parquet exports were written 0600 (a temporary file's mode) while the hf folder's were 0644:
+    a dataset a teammate could not read on a shared disk."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        for fmt, name in (("jsonl", "x.jsonl"), ("parquet", "x.parquet"), ("rl", "rl.parquet"), ("sft", "sft.parquet")):
+            res = export(run_copy, fmt, tmp_path / name)
+            assert stat.S_IMODE(res.path.stat().st_mode) == 0o644, fmt
+        split = export(run_copy, "parquet", tmp_path / "splits", split="train=0.5,test=0.5")
+        assert {stat.S_IMODE(p.stat().st_mode) for p in split.path.iterdir()} == {0o644}
+    finally:
+        os.umask(old)

@@ -156,6 +156,22 @@ def test_forcing_every_judged_score_to_one_and_turning_fencing_off_changes_the_f
     assert frozen_hash(cfg) != before
 
 
+def test_the_loop_handing_the_predicate_fixed_scores_changes_the_frozen_hash(package_copy):
+    """Found by a break-in: ``Steps.decision`` handing ``decide`` weak scores of 0 and strong ones of 1
+    (every round accepted whatever the solvers did) left the frozen hash unchanged."""
+    cfg = load_config(OPTIMIZE)
+    before = frozen_hash(cfg)
+    assert {"loop/episode.py", "loop/agent.py"} <= set(frozen_parts(cfg)["files"])
+    episode = package_copy / "loop" / "episode.py"
+    text = episode.read_text(encoding="utf-8")
+    honest = "            weak=scores_of(rnd.weak),\n            strong=scores_of(rnd.strong),\n"
+    assert honest in text
+    episode.write_text(
+        text.replace(honest, "            weak=[0.0] * 3,\n            strong=[1.0] * 3,\n"), encoding="utf-8"
+    )
+    assert frozen_hash(cfg) != before
+
+
 def test_frozen_command_prints_the_hash_and_lists_every_file_and_setting():
     cfg = load_config(OPTIMIZE)
     runner = CliRunner()

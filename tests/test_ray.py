@@ -40,7 +40,10 @@ def lines(path: Path) -> list[dict]:
 
 
 def outputs(out: Path) -> tuple[list[dict], list[dict]]:
-    examples = [{k: v for k, v in r.items() if k != "created_at"} for r in lines(out / "examples.jsonl")]
+    # frozen_hash: stored when the command computed it (`autodata run`), not by the Python `run()`
+    examples = [
+        {k: v for k, v in r.items() if k not in ("created_at", "frozen_hash")} for r in lines(out / "examples.jsonl")
+    ]
     return examples, lines(out / "episodes.jsonl")
 
 

@@ -242,3 +242,42 @@ def test_end_to_end_run_export_load_and_reward(tmp_path):
             for a in group
         ]
         assert verl == pytest.approx(expected)
+
+
+def test_the_reasoning_columns_of_an_rl_export_never_reach_the_judge(run_copy, tmp_path, monkeypatch):
+    """Issue 14: an rl export with ``--include trajectory,reasoning`` carries the solvers' reasoning for
+    training, and TRL passes every column to a reward function; the judge still sees only the question,
+    rubric and the completion, so the scores are the stored ones and no reasoning is in its prompt."""
+    import sqlite3
+
+    from autodata.llm.runtime import ModelRuntime
+
+    con = sqlite3.connect(run_copy / "run.db", isolation_level=None)
+    for ex_id, data in con.execute("SELECT id, data FROM examples").fetchall():
+        e = json.loads(data)
+        for side in ("weak", "strong"):
+            for a in e[side]["attempts"]:
+                a["reasoning"] = "SECRET-THOUGHT weighing the options"
+        con.execute("UPDATE examples SET data = ? WHERE id = ?", (json.dumps(e), ex_id))
+    con.close()
+    path = export(run_copy, "rl", tmp_path / "rl.parquet", include="trajectory,reasoning").path
+    rows = list(datasets.Dataset.from_parquet(str(path), cache_dir=str(tmp_path / "c")))[:2]
+    assert "SECRET-THOUGHT" in json.dumps(rows)  # the export does carry it
+    stored = stored_attempts(run_copy / "examples.jsonl")
+    answers = [[a for a, _ in stored[r["id"]]] for r in rows]
+    expected = [s for r in rows for _, s in stored[r["id"]]]
+
+    seen: list[str] = []
+    original = ModelRuntime.structured
+
+    async def spy(self, endpoint, messages, *args, **kwargs):
+        seen.extend(str(m.get("content")) for m in messages)
+        return await original(self, endpoint, messages, *args, **kwargs)
+
+    monkeypatch.setattr(ModelRuntime, "structured", spy)
+    reward = RubricReward(ROOT / "examples/quickstart.yaml")
+    try:
+        assert reward(**trl_batch(rows, answers, conversational=True)) == pytest.approx(expected)
+    finally:
+        reward.close()
+    assert seen and not any("SECRET-THOUGHT" in text for text in seen)

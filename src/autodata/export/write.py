@@ -41,6 +41,7 @@ from autodata.export.rows import (
     table,
 )
 from autodata.run_info import RunInfo
+from autodata.store.lock import LOCK_NAME
 from autodata.store.run_store import RunStore
 
 FORMATS = ("jsonl", "parquet", "hf", "rl", "sft")
@@ -109,6 +110,11 @@ def _atomic_file(path: Path, write: Any) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        # mkstemp makes the file private (0600); an export is meant to be shared like any file the user
+        # writes (and like the hf folder's files): the mode a new file gets under the process's umask
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -150,6 +156,13 @@ def check_target(target: Path, run_dir: Path, *, directory: bool, force: bool) -
         raise UserError(
             f"--out {target} would overwrite the run store of {run_dir}; choose a path outside its "
             f"{', '.join(STORE_FILES[:3])} (e.g. the default {run_dir}/export/...)"
+        )
+    if (target.exists() and not target.is_dir() and resolved.parent == store) or target.name == LOCK_NAME:
+        # summary.json, examples.jsonl, episodes.jsonl, the lock (replaced, it would let a second command
+        # in beside the one holding it), report.html...: what the run's commands wrote, never an export
+        raise UserError(
+            f"--out {target} is one of the run's own files in {run_dir}; --force never replaces them: choose a "
+            f"new file name or a path outside the run directory (e.g. the default {run_dir}/export/...)"
         )
     if not target.exists():
         return

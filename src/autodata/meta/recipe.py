@@ -203,13 +203,35 @@ def interface_files() -> list[Path]:
     return sorted(files | templates)
 
 
+PREDICATE = ("autodata.judging.acceptance.decide", "autodata.judging.acceptance.check_weak")
+
+
+def harness_files() -> list[Path]:
+    """The loop's code that applies the acceptance predicate to what the scorers return, found by parsing.
+
+    The judging package decides a score and what passes; the episode (``autodata.loop``) still picks
+    which attempts reach the predicate (a reply without an answer is an attempt error, not a 0) and
+    hands the scores over. A change there moves every decision as surely as one in the package (a
+    round handing ``decide`` weak scores of 0 left the hash unchanged), so every module of the loop
+    that imports the predicate (``PREDICATE``) is covered, with the runtime modules (``autodata.llm``)
+    it imports directly (not their own imports: the runtime's transport stays outside).
+    """
+    loop = [p for p in sorted((PACKAGE_DIR / "loop").rglob("*.py")) if "__pycache__" not in p.parts]
+    users = [p for p in loop if imported_modules([p]) & set(PREDICATE)]
+    runtime = {
+        f for m in imported_modules(users) if m.startswith("autodata.llm.") and (f := _module_file(m)) is not None
+    }
+    return sorted({*users, *runtime})
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def frozen_files() -> dict[str, str]:
     """Path (relative to the ``autodata`` package) -> SHA-256 of its bytes, for every frozen file."""
-    return {p.relative_to(PACKAGE_DIR).as_posix(): _digest(p) for p in [*judging_files(), *interface_files()]}
+    files = {*judging_files(), *interface_files(), *harness_files()}
+    return {p.relative_to(PACKAGE_DIR).as_posix(): _digest(p) for p in sorted(files)}
 
 
 def frozen_settings(cfg: Config, roles: dict[str, str] | None = None) -> dict[str, Any]:

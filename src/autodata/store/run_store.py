@@ -58,6 +58,11 @@ class RunStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            # the reviewers' table too, from the start: a reader (export, report) that opened a store
+            # without it would create it, writing run.db, which a read must never do
+            from autodata.store.reviews import _SCHEMA as REVIEWS_SCHEMA
+
+            self._db.executescript(REVIEWS_SCHEMA)
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(calls)")}
             if "estimated" not in columns:  # run directories written before the column existed
                 self._db.execute("ALTER TABLE calls ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0")
