@@ -35,13 +35,6 @@ def cfg(*overrides: str):
     )
 
 
-def _meta(c) -> dict:
-    """What `autodata run` stores beside the run (the examples carry the frozen hash), as the reference has it."""
-    from autodata.meta.recipe import frozen_hash
-
-    return {"frozen_hash": frozen_hash(c)}
-
-
 def same_outputs(out: Path) -> dict:
     import ray
 
@@ -49,8 +42,7 @@ def same_outputs(out: Path) -> dict:
     from autodata.loop.run import run
 
     c = cfg("executor.kind=ray", "executor.workers=2")
-    ex = make_executor(c, use_cache=False)
-    summary = asyncio.run(run(c, out, limit=8, use_cache=False, executor=ex, meta=_meta(c)))
+    summary = asyncio.run(run(c, out, limit=8, use_cache=False, executor=make_executor(c, use_cache=False)))
     return {"calls": summary["calls"], "usage_by_role": summary["usage_by_role"], "ray_left_up": ray.is_initialized()}
 
 
@@ -80,7 +72,7 @@ def worker_dies(out: Path) -> dict:
 
     async def go() -> dict:
         k = asyncio.create_task(killer())
-        summary = await run(c, out, limit=8, use_cache=False, executor=ex, meta=_meta(c))
+        summary = await run(c, out, limit=8, use_cache=False, executor=ex)
         await k
         return summary
 

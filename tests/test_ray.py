@@ -77,12 +77,8 @@ def in_loopback_netns(scenario: str, out: Path, home: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def local_reference(tmp_path_factory):
-    from autodata.meta.recipe import frozen_hash
-
     out = tmp_path_factory.mktemp("local") / "run"
-    c = cfg()
-    # as `autodata run` does (the Ray scenarios run the CLI or pass the same): its examples carry the frozen hash
-    summary = asyncio.run(run(c, out, limit=8, use_cache=False, meta={"frozen_hash": frozen_hash(c)}))
+    summary = asyncio.run(run(cfg(), out, limit=8, use_cache=False))
     return out, summary
 
 
