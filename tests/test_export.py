@@ -565,3 +565,23 @@ def test_exported_files_get_the_users_file_mode_not_a_private_one(run_copy, tmp_
         assert {stat.S_IMODE(p.stat().st_mode) for p in split.path.iterdir()} == {0o644}
     finally:
         os.umask(old)
+
+
+@pytest.mark.parametrize(
+    ("spec", "said"),
+    [
+        ("train=1.5", "the share of 'train' must be in (0, 1], not 1.5"),
+        ("train=0", "the share of 'train' must be in (0, 1], not 0"),
+        ("train=0.5,train=0.5", "'train' is named twice"),
+        ("train", "expected NAME=SHARE"),
+        ("train=abc", "expected NAME=SHARE"),
+        ("train=0.5,test=0.4", "must sum to 1"),
+    ],
+)
+def test_a_bad_split_says_what_is_wrong_with_it(spec, said):
+    from autodata.errors import UserError
+    from autodata.export.rows import parse_split
+
+    with pytest.raises(UserError) as err:
+        parse_split(spec)
+    assert said in str(err.value)

@@ -336,7 +336,8 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
     if "outputs" in summary:
         o = summary["outputs"]
         out.print(
-            f"wrote {o['examples']} ({o['examples_written']} examples), {o['episodes']}, summary.json; "
+            f"wrote {o['examples']} ({o['examples_written']} example{'' if o['examples_written'] == 1 else 's'}), "
+            f"{o['episodes']}, summary.json; "
             f"store {o['store']}",
             markup=False,
             highlight=False,

@@ -214,7 +214,11 @@ def parse_split(text: str) -> dict[str, float]:
             share = float(value)
         except ValueError:
             share = -1.0
-        if not eq or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name) or not 0 < share <= 1 or name in spec:
+        if eq and re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name) and share != -1.0 and not 0 < share <= 1:
+            raise UserError(f"--split: the share of {name!r} must be in (0, 1], not {value.strip()}")
+        if eq and name in spec:
+            raise UserError(f"--split: {name!r} is named twice")
+        if not eq or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name) or not 0 < share <= 1:
             raise UserError(
                 f"--split: expected NAME=SHARE,... such as train=0.9,validation=0.05,test=0.05; got {part!r}"
             )

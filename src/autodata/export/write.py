@@ -83,7 +83,7 @@ class ExportResult:
         extras = f" + {' + '.join(sel.extras)}" if sel.extras else ""
         text = (
             f"wrote {self.path}: {self.rows} rows ({self.format}; {INCLUDE_TEXT[self.include]}{extras}; "
-            f"{sel.stored} examples in the run"
+            f"{sel.stored} example{'' if sel.stored == 1 else 's'} in the run"
         )
         if sel.excluded:
             text += "; left out: " + ", ".join(f"{n} {EXCLUDED_TEXT.get(k, k)}" for k, n in sel.excluded.items())
