@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 
@@ -331,3 +332,37 @@ def test_utf8_with_a_few_bad_bytes_is_not_reread_as_windows_1252_mojibake(tmp_pa
     assert docs["cut.md"].meta["cleaned"] == "1 invalid UTF-8 byte sequence(s) replaced by U+FFFD"
     assert docs["cut.md"].text.endswith("\ufffd tail")
     assert docs["stray.txt"].meta["cleaned"] == "1 invalid UTF-8 byte sequence(s) replaced by U+FFFD"
+
+
+RU = "Съешь же ещё этих мягких французских булок, да выпей чаю. Метод читает документы и пишет вопросы. " * 3
+LEGACY = [
+    ("ru-1251.txt", RU, "cp1251"),
+    ("ru-koi8.txt", RU, "koi8-r"),
+    ("el-1253.txt", "Αυτό είναι ένα ελληνικό έγγραφο. Η μέθοδος διαβάζει έγγραφα και γράφει ερωτήσεις. " * 3, "cp1253"),
+    (
+        "ja-sjis.txt",
+        "これは日本語の文書です。方法は文書を読み、質問を書きます。訓練のためのデータを作ります。" * 3,
+        "shift_jis",
+    ),
+    ("zh-gb.txt", "这是一个中文文档。该方法读取文档并为训练编写问题。我们需要高质量的数据。" * 3, "gb18030"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "codec"), LEGACY, ids=[n for n, _, _ in LEGACY])
+def test_legacy_code_pages_of_other_scripts_are_detected_not_read_as_windows_1252(name, text, codec):
+    """A Cyrillic, Greek, Japanese or Chinese file saved in its legacy code page was read as
+    Windows-1252 mojibake ("Ñúåøü"); charset-normalizer finds its code page."""
+    from autodata.documents.readers import decode
+
+    got, encoding, note = decode(text.encode(codec))
+    assert got == text and note is None
+    assert codecs.lookup(encoding).name in {codecs.lookup(codec).name, codecs.lookup("cp932").name}
+
+
+def test_latin_text_in_windows_1252_stays_windows_1252():
+    """The detector reads short French Windows-1252 text as Windows-1250 ("élève" as "ělčve"); a Latin
+    script keeps Windows-1252."""
+    from autodata.documents.readers import decode
+
+    text = "Le café était fermé. L'élève naïve préfère l'hôtel près de la forêt où ils déjeunent. " * 3
+    assert decode(text.encode("cp1252")) == (text, "cp1252", None)

@@ -11,6 +11,7 @@ import codecs
 import json
 import re
 import stat
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,9 @@ def decode(data: bytes) -> tuple[str, str, str | None]:
     valid = sum(1 for ch in lenient if ord(ch) > 127) - bad - genuine
     if valid > bad:
         return lenient, "utf-8", f"{bad} invalid UTF-8 byte sequence(s) replaced by U+FFFD"
+    detected = _legacy_non_latin(data)
+    if detected is not None:
+        return detected
     try:
         text = data.decode("cp1252")
     except UnicodeDecodeError:
@@ -94,8 +98,35 @@ def decode(data: bytes) -> tuple[str, str, str | None]:
     raise SkipDocument(
         "undecodable",
         f"not UTF-8 (byte {first_error.start}: {data[first_error.start : first_error.start + 1]!r}) "
-        "nor Windows-1252 text",
+        "nor text in a legacy code page",
     )
+
+
+def _legacy_non_latin(data: bytes) -> tuple[str, str, None] | None:
+    """(text, encoding, None) when charset-normalizer reads non-UTF-8 bytes as a non-Latin script
+    (Windows-1251 or KOI8-R Cyrillic, Windows-1253 Greek, Shift-JIS, GB18030, Big5, EUC-KR, ...), else None.
+
+    Only its non-Latin answers are taken: between the Latin code pages it cannot tell apart on short
+    texts (measured: French written in Windows-1252 was read as Windows-1250, "élève" as "ělčve"), so
+    text in a Latin script stays with Windows-1252, the most common of them. Text without word or
+    sentence breaks (spaces, punctuation) in at least 1 % of its characters is not taken: random bytes
+    decode as some code page's letters too (five bytes repeated read as Korean in CP949)."""
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data[:200_000]).best()
+    if best is None:
+        return None
+    try:
+        text = data.decode(best.encoding)
+    except (UnicodeDecodeError, LookupError):
+        return None
+    sample = text[:20000]
+    letters = [ch for ch in sample if ord(ch) > 127 and ch.isalpha()]
+    non_latin = sum(1 for ch in letters if not unicodedata.name(ch, "").startswith("LATIN"))
+    breaks = sum(1 for ch in sample if ch.isspace() or unicodedata.category(ch).startswith("P"))
+    if not letters or non_latin * 2 <= len(letters) or breaks * 100 < len(sample) or not _looks_like_text(text):
+        return None  # Latin script, or no word or sentence breaks: not prose (bytes a code page happens to map)
+    return text, codecs.lookup(best.encoding).name, None
 
 
 def _looks_like_text(text: str) -> bool:
