@@ -26,7 +26,11 @@ FAMILY = {"central": {"cp1250", "iso8859-2"}, "western": {"cp1252", "iso8859-15"
 def test_prose_in_each_latin_code_page_is_read_right(lang, length, codec, expected, data):
     text, encoding, note = decode(data)
     assert text == expected
-    family = {"utf-8"} if expected.isascii() else FAMILY["central" if lang in CENTRAL else "western"]
+    family = FAMILY["central" if lang in CENTRAL else "western"]
+    if expected.isascii():
+        family = {"utf-8"}
+    elif data.decode("cp1252", "replace") == data.decode("cp1250", "replace"):  # "é í á ö ü" alone: either
+        family = FAMILY["central"] | FAMILY["western"]
     assert encoding in family
     assert note is None
 
