@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,47 @@ def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTODATA_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     yield
+
+
+# The simulated ladder as test configs name it: one endpoint per rung, in this order, the judge at
+# temperature 0, and the roles on them. Functions, not shared dicts: callers change what they are given.
+LADDER_ENDPOINTS = ("weak", "strong", "judge", "challenger")
+
+
+def ladder_models(ep: Callable[..., dict[str, Any]], **per_endpoint: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A config's ``models``: ``ep(model, **keys)`` for each rung of :data:`LADDER_ENDPOINTS` (model
+    ``sim-NAME``), the judge with ``sampling={"temperature": 0}``, plus ``per_endpoint[NAME]``'s keys."""
+    return {
+        name: ep(
+            f"sim-{name}", **({"sampling": {"temperature": 0}} if name == "judge" else {}), **per_endpoint.get(name, {})
+        )
+        for name in LADDER_ENDPOINTS
+    }
+
+
+def ladder_roles(**extra: str) -> dict[str, str]:
+    """A config's ``roles`` on :func:`ladder_models`' endpoints (the quality verifier on the judge), plus ``extra``."""
+    return {
+        "challenger": "challenger",
+        "quality_verifier": "judge",
+        "weak_solver": "weak",
+        "strong_solver": "strong",
+        "judge": "judge",
+        **extra,
+    }
+
+
+def small_optimize(iterations: int) -> dict[str, int]:
+    """A config's ``optimize``: ``iterations`` on 2 training, 2 validation and 1 test document, no canaries."""
+    return {
+        "iterations": iterations,
+        "train_docs": 2,
+        "val_docs": 2,
+        "test_docs": 1,
+        "minibatch": 2,
+        "repeats": 1,
+        "canary_size": 0,
+    }
 
 
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
@@ -33,7 +75,6 @@ async def serve(no_proxies):
     server, a runtime whose endpoint ``m`` talks to it over HTTP); everything is closed at teardown.
     ``url_tail``: the base URL's path (default ``/v1``); ``endpoint``: endpoint keys over the defaults
     (quick backoff, ``max_retries`` 3, ``timeout_s`` 10)."""
-    from typing import Any
 
     from autodata.config import validate_config
     from autodata.llm.runtime import ModelRuntime

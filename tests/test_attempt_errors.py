@@ -35,6 +35,7 @@ from autodata.loop.episode import Endpoints, EpisodeSettings, NoEvidence, Round,
 from autodata.loop.orchestrate import run_episode
 from autodata.loop.run import run as run_loop
 from autodata.roles.schemas import ChallengerOutput
+from conftest import ladder_models, ladder_roles
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPERS = ROOT / "examples" / "corpus" / "papers"
@@ -353,19 +354,17 @@ def http_config(url: str):
     data = {
         "seed": 0,
         "documents": {"paths": [str(PAPERS)], "max_tokens": 6000},
-        "models": {
-            name: {"provider": "openai", "model": f"sim-{name}", "base_url": url, "backoff_base_s": 0.01}
-            for name in ("weak", "strong", "judge", "challenger")
-        },
-        "roles": {
-            "challenger": "challenger",
-            "quality_verifier": "judge",
-            "weak_solver": "weak",
-            "strong_solver": "strong",
-            "judge": "judge",
-        },
+        "models": ladder_models(
+            lambda model, **keys: {
+                "provider": "openai",
+                "model": model,
+                "base_url": url,
+                "backoff_base_s": 0.01,
+                **keys,
+            }
+        ),
+        "roles": ladder_roles(),
     }
-    data["models"]["judge"]["sampling"] = {"temperature": 0}
     return validate_config(data)
 
 

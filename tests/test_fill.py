@@ -20,6 +20,7 @@ from autodata.llm.runtime import ModelRuntime
 from autodata.loop.executor import LocalExecutor
 from autodata.loop.run import documents_in_flight, run, settings_from
 from autodata.sim.ladder import SimulatedLadder
+from conftest import ladder_models, ladder_roles
 
 ROOT = Path(__file__).resolve().parents[1]
 MSG = [{"role": "user", "content": "Explain why indentation consistency matters in Python codebases."}]
@@ -33,16 +34,10 @@ def loop_cfg(concurrency, max_conc=4, latency_ms=10.0, **ep):
             "documents": {"paths": [str(ROOT / "examples" / "corpus" / "papers")]},
             "loop": {"concurrency": concurrency, "max_rounds": 3},
             "cache": {"enabled": False},
-            "models": {
-                "weak": {**sim, "model": "sim-weak"},
-                "strong": {**sim, "model": "sim-strong"},
-                "judge": {**sim, "model": "sim-judge", "sampling": {"temperature": 0}},
-                "challenger": {**sim, "model": "sim-challenger"},
-            },
-            "roles": {"challenger": "challenger", "quality_verifier": "judge", "weak_solver": "weak",
-                      "strong_solver": "strong", "judge": "judge"},
+            "models": ladder_models(lambda model, **keys: {**sim, "model": model, **keys}),
+            "roles": ladder_roles(),
         }
-    )  # fmt: skip
+    )
 
 
 async def _run(tmp_path, concurrency):

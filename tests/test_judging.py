@@ -172,6 +172,104 @@ def test_the_loop_handing_the_predicate_fixed_scores_changes_the_frozen_hash(pac
     assert frozen_hash(cfg) != before
 
 
+def test_editing_how_a_reply_is_read_changes_the_frozen_hash(package_copy):
+    """Found by review: ``llm/replies.py`` decides which solver replies hold no answer (attempt errors, never
+    scored) and splits reasoning off (the judge reads only what follows ``</think>``), yet it was outside
+    the hash: calling every reply "no answer" or no longer splitting reasoning left it unchanged."""
+    cfg = load_config(OPTIMIZE)
+    before = frozen_hash(cfg)
+    assert "llm/replies.py" in frozen_parts(cfg)["files"]
+    replies = package_copy / "llm" / "replies.py"
+    honest = replies.read_text(encoding="utf-8")
+    split = "    stripped = text.lstrip()\n    if stripped.startswith(OPEN):\n"
+    assert split in honest
+    replies.write_text(honest.replace(split, "    return Split(text, None)\n" + split, 1), encoding="utf-8")
+    assert frozen_hash(cfg) != before  # reasoning no longer split off: the judge reads the thinking
+    verdict = "    problem = None\n"
+    assert verdict in honest
+    replies.write_text(honest.replace(verdict, '    problem = "empty: every reply"\n', 1), encoding="utf-8")
+    assert frozen_hash(cfg) != before  # every reply an attempt error
+    replies.write_text(honest, encoding="utf-8")
+    assert frozen_hash(cfg) == before
+
+
+def test_every_module_that_decides_what_is_scored_is_covered_found_by_rule(package_copy):
+    """The kind, not the one file: the modules that decide what text is scored and whether an attempt is
+    (reply reading, the ``Completion`` built from it, failures that become attempt errors, the cache that
+    replays answers, the profile's choice of scorer, the settings resolved) are all covered, found by
+    following imports; and the rule is closed: whatever a covered module imports is covered too."""
+    cfg = load_config(OPTIMIZE)
+    covered = set(frozen_parts(cfg)["files"])
+    deciders = {
+        "llm/replies.py",  # no answer, reasoning split
+        "llm/endpoint.py",  # the Completion a scorer reads
+        "llm/backends.py",  # failures classified: retried or an attempt error
+        "llm/retry.py",
+        "llm/cache.py",  # which stored answer is replayed
+        "llm/structured.py",  # the judge's marks parsed
+        "llm/runtime.py",
+        "llm/types.py",
+        "loop/episode.py",  # attempt validity, the predicate's inputs
+        "loop/agent.py",
+        "loop/profile.py",  # the scorer a profile names
+        "config.py",  # the frozen settings resolved (FROZEN_ANSWER_FIELDS)
+    }
+    assert deciders <= covered, deciders - covered
+
+    def resolved(module: str) -> str | None:
+        rel = Path(*module.split(".")[1:])
+        for f in (rel.with_suffix(".py"), rel / "__init__.py"):
+            if (package_copy / f).is_file():
+                return f.as_posix()
+        return None  # a name defined in a module
+
+    for name in covered:  # closed under imports (the harness: under its runtime imports)
+        if not name.endswith(".py"):
+            continue
+        for module in _imports(package_copy / name, package_copy):
+            if module.startswith("autodata.") and (not name.startswith("loop/") or module.startswith("autodata.llm.")):
+                assert resolved(module) in (None, *covered), (name, module)
+    assert not {"loop/run.py", "loop/document.py", "roles/challenger.py", "sim/provider.py"} & covered
+
+
+def test_editing_any_covered_file_outside_the_judging_package_changes_the_frozen_hash(package_copy):
+    cfg = load_config(OPTIMIZE)
+    before = frozen_hash(cfg)
+    outside = [n for n in frozen_parts(cfg)["files"] if not n.startswith("judging/")]
+    assert len(outside) >= 20
+    for name in outside:
+        path = package_copy / name
+        original = path.read_bytes()
+        path.write_bytes(original + b"\n")
+        try:
+            assert frozen_hash(cfg) != before, name
+        finally:
+            path.write_bytes(original)
+    assert frozen_hash(cfg) == before
+    # found, not listed: a new runtime module, a new loop module that picks a scorer, a relative import
+    (package_copy / "llm" / "reader.py").write_text('"""reads replies another way"""\n', encoding="utf-8")
+    assert "llm/reader.py" in frozen_parts(cfg)["files"]
+    picker = package_copy / "loop" / "picker.py"
+    picker.write_text("from autodata.judging.scoring import scorer\n", encoding="utf-8")
+    assert "loop/picker.py" in frozen_parts(cfg)["files"]
+    (package_copy / "loop" / "bystander.py").write_text("from autodata.judging import solver\n", encoding="utf-8")
+    assert "loop/bystander.py" not in frozen_parts(cfg)["files"]  # records prompts, decides nothing
+    (package_copy / "judging" / "probe.py").write_text("from ..store import lock\n", encoding="utf-8")
+    assert "store/lock.py" in frozen_parts(cfg)["files"]
+
+
+def test_the_profile_picking_another_scorer_changes_the_frozen_hash(package_copy):
+    """The settings record the scorer's name; the code that turns the name into a scorer is covered too."""
+    cfg = load_config(OPTIMIZE)
+    before = frozen_hash(cfg)
+    profile_py = package_copy / "loop" / "profile.py"
+    text = profile_py.read_text(encoding="utf-8")
+    honest = "        return scorer(self.scorer)\n"
+    assert honest in text
+    profile_py.write_text(text.replace(honest, '        return scorer("exact-answer")\n'), encoding="utf-8")
+    assert frozen_hash(cfg) != before
+
+
 def test_frozen_command_prints_the_hash_and_lists_every_file_and_setting():
     cfg = load_config(OPTIMIZE)
     runner = CliRunner()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import autodata_server, wait_until_answering
+from conftest import autodata_server, ladder_models, ladder_roles, small_optimize, wait_until_answering
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -43,30 +43,15 @@ def config(tmp: Path, base: str) -> Path:
         "seed": 0,
         "documents": {"paths": [str(ROOT / "examples/corpus/papers")], "max_tokens": 3000},
         "loop": {"max_rounds": 2, "concurrency": 2},
-        "models": {
-            "weak": ep("sim-weak", price={"input_per_mtok": 1.5, "output_per_mtok": 2.0}),
-            "strong": ep("sim-strong", price={"input_per_mtok": 3.0, "output_per_mtok": 7.0}),
-            "judge": ep("sim-judge", sampling={"temperature": 0}, price={"input_per_mtok": 1.0}),
-            "challenger": ep("sim-challenger", price={"output_per_mtok": 4.0}),
-        },
-        "roles": {
-            "challenger": "challenger",
-            "quality_verifier": "judge",
-            "weak_solver": "weak",
-            "strong_solver": "strong",
-            "judge": "judge",
-            "analyzer": "challenger",
-            "implementer": "challenger",
-        },
-        "optimize": {
-            "iterations": 2,
-            "train_docs": 2,
-            "val_docs": 2,
-            "test_docs": 1,
-            "minibatch": 2,
-            "repeats": 1,
-            "canary_size": 0,
-        },
+        "models": ladder_models(
+            ep,
+            weak={"price": {"input_per_mtok": 1.5, "output_per_mtok": 2.0}},
+            strong={"price": {"input_per_mtok": 3.0, "output_per_mtok": 7.0}},
+            judge={"price": {"input_per_mtok": 1.0}},
+            challenger={"price": {"output_per_mtok": 4.0}},
+        ),
+        "roles": ladder_roles(analyzer="challenger", implementer="challenger"),
+        "optimize": small_optimize(2),
     }
     path = tmp / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))

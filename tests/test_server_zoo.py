@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 import server_zoo as zoo
 from autodata.cli import app
 from autodata.errors import UserError
+from conftest import small_optimize
 from faultserver import completion, rate_limited, reply, status
 from zoo_run import DOCS, ROOT, ServerThread, config_for, run_mode
 
@@ -267,15 +268,7 @@ def _optimize_config(mode: zoo.Mode, port: int, meta_port: int, docs: Path, **ov
     meta = dict(cfg["models"]["challenger"], base_url=f"http://127.0.0.1:{meta_port}/v1")
     cfg["models"]["meta"] = meta
     cfg["roles"].update(analyzer="meta", implementer="meta")
-    cfg["optimize"] = {
-        "iterations": 1,
-        "train_docs": 2,
-        "val_docs": 2,
-        "test_docs": 1,
-        "minibatch": 2,
-        "repeats": 1,
-        "canary_size": 0,
-    }
+    cfg["optimize"] = small_optimize(1)
     return cfg
 
 

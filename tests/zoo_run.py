@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import server_zoo as zoo
 from autodata.cli import app
 from autodata.errors import UserError
-from conftest import PROXY_VARS  # noqa: F401  (re-exported for bench/zoo.py)
+from conftest import PROXY_VARS, ladder_models, ladder_roles  # noqa: F401  (PROXY_VARS: re-exported for bench/zoo.py)
 from faultserver import FaultServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,19 +68,8 @@ def config_for(mode: zoo.Mode, port: int, docs: Path, **overrides: Any) -> dict[
         "seed": 0,
         "documents": {"paths": [str(docs)], "max_tokens": 3000},
         "loop": {"max_rounds": 3, "k_weak": 2, "k_strong": 2, "acceptance": {"preset": "deployed"}},
-        "models": {
-            "weak": ep("sim-weak"),
-            "strong": ep("sim-strong"),
-            "judge": ep("sim-judge", sampling={"temperature": 0}),
-            "challenger": ep("sim-challenger"),
-        },
-        "roles": {
-            "challenger": "challenger",
-            "quality_verifier": "judge",
-            "weak_solver": "weak",
-            "strong_solver": "strong",
-            "judge": "judge",
-        },
+        "models": ladder_models(ep),
+        "roles": ladder_roles(),
     }
     for key, value in overrides.items():
         cfg[key] = value

@@ -369,8 +369,9 @@ def frozen(
     ] = False,
     set_: SetOpt = None,
 ) -> None:
-    """Print the frozen hash: what the outer loop can never touch (the judging package, the runtime
-    interface it calls, and the frozen settings). The optimizer stops if it changes during a run."""
+    """Print the frozen hash: what the outer loop can never touch (the judging package, the loop code that
+    picks a scorer or applies the predicate, the model runtime and sandbox they call, and the frozen
+    settings). The optimizer stops if it changes during a run."""
     from autodata.meta.recipe import frozen_hash, frozen_parts
 
     cfg = _load(config, set_)

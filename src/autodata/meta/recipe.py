@@ -5,10 +5,10 @@ verifier's instructions) plus declared numeric knobs (the round budget), with a 
 parent. It is applied onto a config's ``loop`` section and nothing else.
 
 Everything that measures a recipe is frozen (:mod:`autodata.frozen` finds it and fingerprints it:
-the judging package, the runtime interface it calls, the loop code that hands scores to the predicate,
-and the frozen settings; its names are re-exported here). The optimizer records :func:`frozen_hash` at
-the start and checks it before every evaluation, so a changed file, config or model between iterations
-aborts the evaluation instead of silently moving the goalposts.
+the judging package, the loop code that picks a scorer or hands scores to the predicate, the model
+runtime and sandbox they call, and the frozen settings; its names are re-exported here). The optimizer
+records :func:`frozen_hash` at the start and checks it before every evaluation, so a changed file, config
+or model between iterations aborts the evaluation instead of silently moving the goalposts.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from autodata.config import DIRECTIVES, Config, unknown_directives
 from autodata.errors import UserError
 from autodata.frozen import (  # noqa: F401  (re-exported: the outer loop's names for the frozen half)
+    DECIDING,
     JUDGING_DIR,
     PACKAGE_DIR,
-    PREDICATE,
     PROMPTS_DIR,
     frozen_files,
     frozen_hash,
