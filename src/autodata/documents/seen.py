@@ -24,8 +24,10 @@ from pathlib import Path
 
 INDEX_NAME = ".documents-seen.db"
 CACHE_KIB = 2048  # SQLite's page cache for the index (its default size): the index's memory, whatever the corpus
+COMMIT_EVERY = 64  # batches a transaction holds (a commit writes the pages the batches changed)
 _ID_PREFIX = "doc-"
 _ID_HEX = 16
+_PREFIX_LEN = len(_ID_PREFIX)
 _SIGN = 1 << 63
 
 
@@ -54,23 +56,31 @@ class SeenIndex:
             self._db.execute(f"PRAGMA {pragma}")
         self._db.execute("CREATE TABLE seen (key INTEGER PRIMARY KEY, seq INTEGER NOT NULL, source TEXT NOT NULL)")
         self._read = 0  # documents passed to first_copies so far (the next one's seq)
+        self._batches = 0
 
     def first_copies(self, batch: Sequence[tuple[str, str]]) -> list[str | None]:
         """For each ``(document id, source)`` of ``batch``, in the order read: None when it is the first
         copy of its id (it is recorded now), else the source of the first copy, read in this batch or
-        an earlier one. One transaction: an insert per distinct id of the batch, and a lookup only when
-        some id was recorded before."""
+        an earlier one. Ids are :func:`~autodata.documents.model.document_id`'s (:func:`id_number`). An
+        insert per distinct id of the batch, and a lookup only when some id was recorded before; a
+        transaction spans ``COMMIT_EVERY`` batches (reads see its rows before the commit)."""
         if not batch:
             return []
-        keys = [id_number(doc_id) for doc_id, _ in batch]
-        first_at: dict[int, int] = {}  # key -> its first position in this batch
-        rows = []
-        for pos, key in enumerate(keys):
-            if key not in first_at:
-                first_at[key] = pos
-                rows.append((key, self._read + pos, batch[pos][1]))
+        n = len(batch)
+        keys = [int(doc_id[_PREFIX_LEN:], 16) - _SIGN for doc_id, _ in batch]  # id_number, inlined: per document
+        distinct = len(set(keys)) == n
+        if distinct:  # the usual batch: no id twice in it
+            rows = list(zip(keys, range(self._read, self._read + n), (source for _, source in batch), strict=True))
+        else:
+            first_at: dict[int, int] = {}  # key -> its first position in this batch
+            rows = []
+            for pos, key in enumerate(keys):
+                if key not in first_at:
+                    first_at[key] = pos
+                    rows.append((key, self._read + pos, batch[pos][1]))
         db = self._db
-        db.execute("BEGIN")  # no journal: after an error here the index is only fit to be closed
+        if not db.in_transaction:
+            db.execute("BEGIN")  # no journal: after an error here the index is only fit to be closed
         before = db.total_changes
         db.executemany("INSERT OR IGNORE INTO seen (key, seq, source) VALUES (?, ?, ?)", rows)
         earlier: dict[int, str] = {}
@@ -78,13 +88,17 @@ class SeenIndex:
             marks = ",".join("?" * len(rows))
             sql = f"SELECT key, source FROM seen WHERE key IN ({marks}) AND seq < ?"
             earlier = dict(db.execute(sql, [r[0] for r in rows] + [self._read]).fetchall())
-        db.execute("COMMIT")
-        self._read += len(batch)
+        self._read += n
+        self._batches += 1
+        if self._batches % COMMIT_EVERY == 0:
+            db.execute("COMMIT")
+        if distinct and not earlier:
+            return [None] * n
         out: list[str | None] = []
         for pos, key in enumerate(keys):
             if key in earlier:
                 out.append(earlier[key])
-            elif first_at[key] != pos:
+            elif not distinct and first_at[key] != pos:
                 out.append(batch[first_at[key]][1])
             else:
                 out.append(None)
@@ -95,7 +109,7 @@ class SeenIndex:
         return int(self._db.execute("SELECT COUNT(*) FROM seen").fetchone()[0])
 
     def close(self) -> None:
-        """Close the database and remove its file (idempotent)."""
+        """Close the database (what was not committed is dropped: nobody reads it) and remove its file."""
         self._db.close()
         if self.path is not None:
             self._remove()
