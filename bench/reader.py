@@ -1,6 +1,6 @@
 """The corpus reader's speed and heap with its duplicate index in SQLite, against the same index as a dict.
 
-    python bench/reader.py [--docs 100000] [--repeats 3] [--ids 1000000]
+    python bench/reader.py [--docs 50000] [--repeats 3] [--ids 300000]
 
 Reads JSONL corpora with ``load_documents`` (ids, duplicate skips and all), alternating two duplicate
 indexes in one process, so a change in the machine's load falls on both:
@@ -10,10 +10,10 @@ indexes in one process, so a change in the machine's load falls on both:
   (how it was kept before), put in ``SeenIndex``'s place.
 
 Corpora: ``--docs`` small documents (``bench/memory.py``'s, about 500 characters), all distinct and with
-5 % of the lines copies of recent ones; and a quarter as many documents of about 5,000 characters
+5 % of the lines copies of recent ones; and a quarter as many documents of about 4,500 characters
 (600 words), 5 % copies. For each it prints documents a second with each index (median of
 ``--repeats``), their ratio sqlite / heap, and the Python heap the reader holds per document read
-(``tracemalloc``, a separate pass over the first 20,000 documents): the part that grows with the
+(``tracemalloc``, a separate pass over up to 20,000 documents): the part that grows with the
 corpus. Both indexes must yield the same items in the same order, or the script fails. Then the
 index alone over ``--ids`` ids (no reading): microseconds a document for each, the cost at a corpus
 size whose index no longer fits SQLite's page cache. The last line: ``ratio R1 R2`` (small documents
@@ -92,20 +92,22 @@ def read(path: Path, index: type, where: Path) -> tuple[float, list[tuple[str, s
         sources.SeenIndex = SeenIndex  # type: ignore[misc]
 
 
-def heap_per_document(path: Path, index: type, where: Path) -> float:
-    """Bytes of Python heap the reader holds, per document, from its 1,000th to its HEAP_DOCS-th document."""
+def heap_per_document(path: Path, index: type, where: Path, n: int) -> float:
+    """Bytes of Python heap the reader holds, per document, from its 1,000th document to its
+    ``min(HEAP_DOCS, n // 2)``-th."""
+    last = min(HEAP_DOCS, n // 2)
     sources.SeenIndex = index  # type: ignore[misc]
     tracemalloc.start()
     try:
         reader = load_documents([path], min_chars=50, index_dir=where)
         held = {}
-        for n, _ in enumerate(reader, 1):
-            if n in (1000, HEAP_DOCS):
-                held[n] = tracemalloc.get_traced_memory()[0]
-            if n == HEAP_DOCS:
+        for k, _ in enumerate(reader, 1):
+            if k in (1000, last):
+                held[k] = tracemalloc.get_traced_memory()[0]
+            if k == last:
                 break
         reader.close()
-        return (held[HEAP_DOCS] - held[1000]) / (HEAP_DOCS - 1000)
+        return (held[last] - held[1000]) / (last - 1000)
     finally:
         tracemalloc.stop()
         sources.SeenIndex = SeenIndex  # type: ignore[misc]
@@ -129,9 +131,9 @@ def index_alone(n: int, where: Path) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--docs", type=int, default=100_000, help="small documents in each small corpus")
+    ap.add_argument("--docs", type=int, default=50_000, help="small documents in each small corpus")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--ids", type=int, default=1_000_000, help="ids for the index alone (0: skip)")
+    ap.add_argument("--ids", type=int, default=300_000, help="ids for the index alone (0: skip)")
     args = ap.parse_args()
     print(f"{'corpus':<34}{'heap docs/s':>12}{'sqlite docs/s':>14}{'ratio':>7}{'heap B/doc':>12}{'sqlite B/doc':>13}")
     ratios = []
@@ -150,11 +152,11 @@ def main() -> None:
                 raise SystemExit("the two indexes yielded different items")
             dups = sum(1 for _, what, _ in got["sqlite"] if what == "duplicate")
             rate = {name: n / statistics.median(s) for name, s in secs.items()}
-            heap = {name: heap_per_document(path, index, t) for name, index in INDEXES.items()}
+            heap = {name: heap_per_document(path, index, t, n) for name, index in INDEXES.items()}
             ratio = rate["sqlite"] / rate["heap"]
             if dup_rate:
                 ratios.append(ratio)
-            label = f"{n:,} x {words * 8 // 1000 or 0.5} KB, {dups:,} copies"
+            label = f"{n:,} x {path.stat().st_size / n / 1000:.1f} KB, {dups:,} copies"
             speed = f"{rate['heap']:>12,.0f}{rate['sqlite']:>14,.0f}{ratio:>7.2f}"
             print(f"{label:<34}{speed}{heap['heap']:>12.1f}{heap['sqlite']:>13.1f}", flush=True)
         if args.ids:
