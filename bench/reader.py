@@ -1,6 +1,6 @@
 """The corpus reader's speed and heap with its duplicate index in SQLite, against the same index as a dict.
 
-    python bench/reader.py [--docs 50000] [--repeats 3] [--ids 300000]
+    python bench/reader.py [--docs 50000] [--repeats 5] [--ids 300000]
 
 Reads JSONL corpora with ``load_documents`` (ids, duplicate skips and all), alternating two duplicate
 indexes in one process, so a change in the machine's load falls on both:
@@ -9,15 +9,17 @@ indexes in one process, so a change in the machine's load falls on both:
 - ``heap``: the same reader with the index a dict of id -> source of the first copy on the Python heap
   (how it was kept before), put in ``SeenIndex``'s place.
 
-Corpora: ``--docs`` small documents (``bench/memory.py``'s, about 500 characters), all distinct and with
-5 % of the lines copies of recent ones; and a quarter as many documents of about 4,500 characters
-(600 words), 5 % copies. For each it prints documents a second with each index (median of
-``--repeats``), their ratio sqlite / heap, and the Python heap the reader holds per document read
-(``tracemalloc``, a separate pass over up to 20,000 documents): the part that grows with the
-corpus. Both indexes must yield the same items in the same order, or the script fails. Then the
-index alone over ``--ids`` ids (no reading): microseconds a document for each, the cost at a corpus
-size whose index no longer fits SQLite's page cache. The last line: ``ratio R1 R2`` (small documents
-with copies, 5 KB documents), the reader's speed with the SQLite index over its speed with the dict.
+Corpora: ``--docs`` small documents (``bench/memory.py``'s, about 600 bytes a line), all distinct and
+with 5 % of the lines copies of recent ones; and a quarter as many documents of about 5 KB (600 words),
+5 % copies. For each it prints documents a CPU second with each index (median of ``--repeats``; CPU
+time, this process's user and system, is less disturbed than the wall by other processes on a shared
+machine), the ratio sqlite / heap (the median of each pair of reads' ratio), and the Python heap the
+reader holds per document read (``tracemalloc``, a separate pass over up to 20,000 documents): the
+part that grows with the corpus. Both indexes must yield the same items in the same order, or the
+script fails. Then the index alone over ``--ids`` ids (no reading): CPU microseconds a document for
+each, at a corpus size whose index no longer fits SQLite's page cache. The last line: ``ratio R1 R2``
+(small documents with copies, 5 KB documents), the reader's speed with the SQLite index over its
+speed with the dict.
 """
 
 from __future__ import annotations
@@ -79,15 +81,16 @@ def write_corpus(path: Path, n: int, words: int, dup_rate: float) -> None:
 
 
 def read(path: Path, index: type, where: Path) -> tuple[float, list[tuple[str, str, str]]]:
-    """Seconds to read the corpus with ``index`` as the duplicate index, and what was yielded."""
+    """CPU seconds (this process's, user and system: less sensitive than the wall to other processes on
+    a shared machine) to read the corpus with ``index`` as the duplicate index, and what was yielded."""
     sources.SeenIndex = index  # type: ignore[misc]
     try:
-        started = time.perf_counter()
+        started = time.process_time()
         items = [
             (type(x).__name__, x.id if isinstance(x, Document) else x.reason, x.source)
             for x in load_documents([path], min_chars=50, index_dir=where)
         ]
-        return time.perf_counter() - started, items
+        return time.process_time() - started, items
     finally:
         sources.SeenIndex = SeenIndex  # type: ignore[misc]
 
@@ -114,17 +117,17 @@ def heap_per_document(path: Path, index: type, where: Path, n: int) -> float:
 
 
 def index_alone(n: int, where: Path) -> dict[str, float]:
-    """Microseconds a document for each index over ``n`` distinct ids in batches of ``sources.BATCH``."""
+    """CPU microseconds a document for each index over ``n`` distinct ids in batches of ``sources.BATCH``."""
     ids = ["doc-" + hashlib.sha256(str(i).encode()).hexdigest()[:16] for i in range(n)]
     out = {}
     for name, index in INDEXES.items():
         ix = index(where)
-        started = time.perf_counter()
+        started = time.process_time()
         for k in range(0, n, sources.BATCH):
             ix.first_copies(
                 [(ids[i], f"/data/corpus/part-0001.jsonl:{i + 1}") for i in range(k, min(n, k + sources.BATCH))]
             )
-        out[name] = (time.perf_counter() - started) / n * 1e6
+        out[name] = (time.process_time() - started) / n * 1e6
         ix.close()
     return out
 
@@ -132,7 +135,7 @@ def index_alone(n: int, where: Path) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=50_000, help="small documents in each small corpus")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--ids", type=int, default=300_000, help="ids for the index alone (0: skip)")
     args = ap.parse_args()
     print(f"{'corpus':<34}{'heap docs/s':>12}{'sqlite docs/s':>14}{'ratio':>7}{'heap B/doc':>12}{'sqlite B/doc':>13}")
@@ -153,7 +156,7 @@ def main() -> None:
             dups = sum(1 for _, what, _ in got["sqlite"] if what == "duplicate")
             rate = {name: n / statistics.median(s) for name, s in secs.items()}
             heap = {name: heap_per_document(path, index, t, n) for name, index in INDEXES.items()}
-            ratio = rate["sqlite"] / rate["heap"]
+            ratio = statistics.median(h / q for h, q in zip(secs["heap"], secs["sqlite"], strict=True))  # per pair
             if dup_rate:
                 ratios.append(ratio)
             label = f"{n:,} x {path.stat().st_size / n / 1000:.1f} KB, {dups:,} copies"
