@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import datasets
@@ -240,3 +242,23 @@ def test_the_pushed_card_names_the_hubs_files(run_copy, tmp_path, monkeypatch):
     assert "configs" not in card_yaml(res.path)
     assert meta["dataset_info"] == card_yaml(res.path)["dataset_info"]
     assert [s["name"] for s in meta["dataset_info"]["splits"]] == ["train", "test"]
+
+
+def test_the_command_says_which_columns_a_json_reader_cannot_type_and_how_to_load_them(run_copy, tmp_path):
+    """``autodata export`` of a lone JSONL file prints the untyped columns and the two ways to get the types;
+    following the second (``--split train=1``) gives a folder that loads ``score`` as float64."""
+    edit_every_question(run_copy)
+
+    def cli(*args: str) -> str:
+        res = subprocess.run([sys.executable, "-m", "autodata", "export", str(run_copy), *args],
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        return " ".join(res.stdout.split())
+
+    said = cli("--format", "sft", "--out", str(tmp_path / "sft.jsonl"))
+    assert "null or empty in every row, so a JSON reader types them null: score;" in said
+    assert "features=autodata.export.write.features('sft')" in said and "--split train=1" in said
+    said = cli("--format", "sft", "--out", str(tmp_path / "sft"), "--split", "train=1")
+    assert "JSON reader" not in said
+    ds = datasets.load_dataset(str(tmp_path / "sft"), cache_dir=str(tmp_path / "cache"))["train"]
+    assert ds.features["score"] == datasets.Value("float64") and set(ds["score"]) == {None}
