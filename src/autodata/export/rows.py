@@ -15,7 +15,11 @@ Layouts:
   passed to reward functions) and verl (``data_source``, ``prompt``, ``ability``, ``reward_model``,
   ``extra_info``) read.
 - ``sft``: chat ``messages``: that prompt and the strong solver's best answer, or the reference
-  answer when a reviewer edited the question (no solver ever answered the edited one).
+  answer when a reviewer edited the question (no solver ever answered the edited one) or no strong
+  attempt reached the profile's floor (``score`` then null: nobody scored it).
+
+Each layout's Arrow schema is declared once (``schema``): every format writes it (Parquet, ``datasets``)
+or declares it in the dataset card (``write.card_metadata``), whatever is null or empty in the rows.
 """
 
 from __future__ import annotations
@@ -60,6 +64,9 @@ ATTEMPTS = pa.list_(
     )
 )
 MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+# the models that made an example, role by role: a list of pairs, not a struct keyed by role, so runs with
+# different roles (a judge or not, a loop judge, an agent orchestrator) export the same type
+MODELS = pa.list_(pa.struct([("role", pa.string()), ("model", pa.string())]))
 
 
 @dataclass(slots=True)
@@ -314,7 +321,7 @@ def _example_row(e: ReviewedExample) -> dict[str, Any]:
         "rounds": e.rounds,
         "quality_passed": bool(e.quality and e.quality.passed),
         "recipe_hash": e.recipe_hash or "",
-        "models": dict(e.models),
+        "models": [{"role": role, "model": model} for role, model in e.models.items()],
         "review_status": review.status,
         "review_reason": review.reason or "",
         "reviewer": review.reviewer or "",
@@ -357,51 +364,49 @@ def created_at(value: Any) -> str | None:
     return text[:-1] + ".000Z" if len(text) == 20 and text.endswith("Z") else text
 
 
-def examples_schema(rows: list[dict[str, Any]], columns: Sequence[str] = ()) -> pa.Schema:
+def examples_schema(columns: Sequence[str] = ()) -> pa.Schema:
     """The examples layout's Arrow schema; ``columns`` as for :func:`example_row`."""
-    return _with_columns(_examples_schema(rows), columns)
+    return _with_columns(EXAMPLES_SCHEMA, columns)
 
 
-def _examples_schema(rows: list[dict[str, Any]]) -> pa.Schema:
-    roles = sorted({role for r in rows for role in r["models"]})
-    return pa.schema(
-        [
-            ("id", pa.string()),
-            ("document_id", pa.string()),
-            ("document_title", pa.string()),
-            ("profile", pa.string()),
-            ("question_type", pa.string()),
-            ("reasoning_skills", pa.list_(pa.string())),
-            ("context", pa.string()),
-            ("question", pa.string()),
-            ("reference_answer", pa.string()),
-            ("rubric", RUBRIC),
-            ("ground_truth", pa.string()),
-            ("weak_attempts", ATTEMPTS),
-            ("strong_attempts", ATTEMPTS),
-            ("weak_mean", pa.float64()),
-            ("weak_max", pa.float64()),
-            ("strong_mean", pa.float64()),
-            ("strong_max", pa.float64()),
-            ("gap", pa.float64()),
-            ("rounds", pa.int64()),
-            ("quality_passed", pa.bool_()),
-            ("recipe_hash", pa.string()),
-            ("models", pa.struct([(r, pa.string()) for r in roles]) if roles else pa.struct([("none", pa.string())])),
-            ("review_status", pa.string()),
-            ("review_reason", pa.string()),
-            ("reviewer", pa.string()),
-            ("edited", pa.bool_()),
-            ("original_question", pa.string()),
-            ("original_reference_answer", pa.string()),
-            ("original_rubric", RUBRIC),
-            ("notes", pa.string()),
-            ("created_at", pa.string()),
-            ("meets_acceptance", pa.bool_()),
-            ("flags", pa.string()),
-            ("flag_reasons", pa.string()),
-        ]
-    )
+EXAMPLES_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("document_id", pa.string()),
+        ("document_title", pa.string()),
+        ("profile", pa.string()),
+        ("question_type", pa.string()),
+        ("reasoning_skills", pa.list_(pa.string())),
+        ("context", pa.string()),
+        ("question", pa.string()),
+        ("reference_answer", pa.string()),
+        ("rubric", RUBRIC),
+        ("ground_truth", pa.string()),
+        ("weak_attempts", ATTEMPTS),
+        ("strong_attempts", ATTEMPTS),
+        ("weak_mean", pa.float64()),
+        ("weak_max", pa.float64()),
+        ("strong_mean", pa.float64()),
+        ("strong_max", pa.float64()),
+        ("gap", pa.float64()),
+        ("rounds", pa.int64()),
+        ("quality_passed", pa.bool_()),
+        ("recipe_hash", pa.string()),
+        ("models", MODELS),
+        ("review_status", pa.string()),
+        ("review_reason", pa.string()),
+        ("reviewer", pa.string()),
+        ("edited", pa.bool_()),
+        ("original_question", pa.string()),
+        ("original_reference_answer", pa.string()),
+        ("original_rubric", RUBRIC),
+        ("notes", pa.string()),
+        ("created_at", pa.string()),
+        ("meets_acceptance", pa.bool_()),
+        ("flags", pa.string()),
+        ("flag_reasons", pa.string()),
+    ]
+)
 
 
 def prompt_messages(e: Example | dict[str, Any]) -> list[dict[str, str]]:
@@ -589,5 +594,38 @@ def table(
     if fmt == "sft":
         rows = [r for r in (sft_row(e, columns) for e in examples) if r is not None]
         return pa.Table.from_pylist(rows, schema=sft_schema(columns))
-    rows = [example_row(e, columns) for e in examples]
-    return pa.Table.from_pylist(rows, schema=examples_schema(rows, columns))
+    return pa.Table.from_pylist([example_row(e, columns) for e in examples], schema=examples_schema(columns))
+
+
+def schema(layout: str, columns: Sequence[str] = ()) -> pa.Schema:
+    """The one Arrow schema of a layout (``examples``, ``rl``, ``sft``) with the ``--include`` ``columns``:
+    what Parquet and ``datasets`` exports hold and what the dataset card declares (``write.card_metadata``)."""
+    if layout == "rl":
+        return rl_schema(columns)
+    if layout == "sft":
+        return sft_schema(columns)
+    return examples_schema(columns)
+
+
+def untyped_in_json(tbl: pa.Table) -> list[str]:
+    """The columns (dotted paths into structs, ``[]`` for a list's items) a JSON reader cannot type from
+    ``tbl`` written as JSON lines: null in every row, or lists empty in every row. pyarrow's JSON reader
+    (and so ``datasets.load_dataset("json")``) infers the null type for them where the schema declares
+    another (an sft ``score`` when every row imitates the reference answer, which no one scored;
+    ``reasoning_skills`` when no challenger named one). Empty for a table of no rows."""
+    if tbl.num_rows == 0:
+        return []
+    out: list[str] = []
+
+    def walk(arr: pa.Array, path: str) -> None:
+        if arr.null_count == len(arr):
+            out.append(path)
+        elif pa.types.is_struct(arr.type):
+            for f, child in zip(arr.type, arr.flatten(), strict=True):
+                walk(child, f"{path}.{f.name}")
+        elif pa.types.is_list(arr.type):
+            walk(arr.flatten(), f"{path}[]")
+
+    for name in tbl.column_names:
+        walk(tbl.column(name).combine_chunks(), name)
+    return out

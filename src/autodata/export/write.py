@@ -6,10 +6,16 @@ files; nothing else either, however the path is spelled), refuses an existing ou
 ``force``, and refuses to put a ``datasets`` directory into a folder that holds anything but an
 earlier ``datasets`` save. Files are written whole or not at all (a temporary file renamed over).
 
-Types: every format has the same column types (explicit Arrow schemas; ``created_at`` is a string
-everywhere, ``rows.created_at``), so ``datasets.concatenate_datasets`` takes them together. No column
-is null (or an empty list) in every row, so a JSON reader infers the declared types too
-(``rows.flag_columns``); ``features(fmt)`` gives them as ``datasets.Features``.
+Types: each layout has one Arrow schema, declared once (``rows.schema``), the same in every format and
+every run (``created_at`` is a string everywhere, ``rows.created_at``; ``models`` a list of role/model
+pairs whatever roles a run had), so exports concatenate. Parquet and ``datasets`` files hold it. JSON
+lines cannot: a column null in every row (an sft ``score`` where every answer imitated is the unscored
+reference answer) or a list empty in every row (``reasoning_skills`` when no challenger named one) is
+read as the null type. So every folder export's card declares the schema as the Hub's ``dataset_info`` features with a
+``configs`` entry naming each split's files (``card_metadata``): ``datasets.load_dataset(FOLDER)`` reads
+them and casts to the declared types. A lone JSONL file has no card; the export's message names its
+columns a JSON reader cannot type (``rows.untyped_in_json``), and ``features(fmt)`` gives the types as
+``datasets.Features`` for ``load_dataset("json", data_files=..., features=...)``.
 """
 
 from __future__ import annotations
@@ -32,13 +38,12 @@ from autodata.errors import UserError
 from autodata.example import ReviewedExample
 from autodata.export.rows import (
     Selection,
-    examples_schema,
     parse_split,
-    rl_schema,
+    schema,
     select,
-    sft_schema,
     split_by_document,
     table,
+    untyped_in_json,
 )
 from autodata.run_info import RunInfo
 from autodata.store.lock import LOCK_NAME
@@ -76,6 +81,7 @@ class ExportResult:
     selection: Selection
     card: str | None = None
     splits: dict[str, int] = field(default_factory=dict)  # split -> rows, when cut into splits
+    untyped: list[str] = field(default_factory=list)  # JSONL file without a card: columns JSON cannot type
 
     def message(self) -> str:
         """One line for the command's output: rows, selection, and what was left out and why."""
@@ -92,17 +98,80 @@ class ExportResult:
             text += f"; {flagged_in} exported rows carry flags (column `flags`)"
         if self.splits:
             text += "; splits by document: " + ", ".join(f"{k} {v}" for k, v in self.splits.items())
-        return text + ")"
+        text += ")"
+        if self.untyped:
+            layout = self.format if self.format in ("rl", "sft") else "jsonl"
+            text += (
+                f"; null or empty in every row, so a JSON reader types them null: {', '.join(self.untyped)}; "
+                f"load with features=autodata.export.write.features({layout!r}), or export a folder "
+                "(--split train=1) whose card declares the types"
+            )
+        return text
 
 
-def features(fmt: str, models: list[str] | None = None, columns: Sequence[str] = ()) -> Any:
-    """The ``datasets.Features`` of a format's rows (``models``: the role names of the ``models``
-    column of the examples layout; ``columns``: the ``--include`` columns), the exact types."""
+def features(fmt: str, columns: Sequence[str] = ()) -> Any:
+    """The ``datasets.Features`` of a format's rows (``columns``: the ``--include`` columns), the exact
+    types every export of it holds or declares; pass them to ``load_dataset("json", ..., features=...)``
+    for a lone JSONL export."""
     import datasets
 
-    if fmt in ("rl", "sft"):
-        return datasets.Features.from_arrow_schema(rl_schema(columns) if fmt == "rl" else sft_schema(columns))
-    return datasets.Features.from_arrow_schema(examples_schema([{"models": dict.fromkeys(models or [])}], columns))
+    return datasets.Features.from_arrow_schema(schema(_layout(fmt), columns))
+
+
+def _layout(fmt: str) -> str:
+    return fmt if fmt in ("rl", "sft") else "examples"
+
+
+# The Hub's spelling of a column type in a card's ``dataset_info.features`` (the YAML datasets writes with
+# ``Features._to_yaml_list`` and reads with ``Features._from_yaml_list``; written here from the Arrow
+# schema because datasets is an optional dependency and a JSONL or Parquet folder needs a card too).
+DTYPES = {pa.string(): "string", pa.float64(): "float64", pa.int64(): "int64", pa.bool_(): "bool"}
+
+
+def _yaml_type(t: pa.DataType) -> tuple[str, Any]:
+    if pa.types.is_struct(t):
+        return "struct", [_yaml_field(f) for f in t]
+    if pa.types.is_list(t):
+        key, inner = _yaml_type(t.value_type)
+        return "list", inner if key in ("dtype", "struct") else {key: inner}
+    return "dtype", DTYPES[t]  # a KeyError here is a schema type this table does not spell yet
+
+
+def _yaml_field(f: pa.Field) -> dict[str, Any]:
+    key, value = _yaml_type(f.type)
+    return {"name": f.name, key: value}
+
+
+def card_metadata(
+    fmt: str,
+    columns: Sequence[str],
+    splits: dict[str, int],
+    data_files: dict[str, str],
+    split_bytes: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """The card's ``dataset_info`` and ``configs`` (https://huggingface.co/docs/hub/datasets-cards).
+
+    ``dataset_info``: every column's type, declared from ``rows.schema`` (``fmt``'s layout with the
+    ``--include`` ``columns``), and each split's rows (``splits``, which datasets checks) and Arrow bytes
+    (``split_bytes``, 0 where not given). ``configs``: each split's files (``data_files``: split -> path
+    or glob relative to the folder; the Hub's manual configuration,
+    https://huggingface.co/docs/hub/datasets-manual-configuration). ``load_dataset(FOLDER)`` builds with
+    these features (``DatasetInfosDict.from_dataset_card_data``), so a column null in every row of a
+    split loads as its declared type and every split's files are cast to one schema."""
+    return {
+        "dataset_info": {
+            "features": [_yaml_field(f) for f in schema(_layout(fmt), columns)],
+            "splits": [
+                {"name": s, "num_bytes": (split_bytes or {}).get(s, 0), "num_examples": n} for s, n in splits.items()
+            ],
+        },
+        "configs": [
+            {
+                "config_name": "default",
+                "data_files": [{"split": s, "path": path} for s, path in data_files.items()],
+            }
+        ],
+    }
 
 
 def _atomic_file(path: Path, write: Any) -> None:
@@ -261,16 +330,23 @@ def dataset_card(
     rows: int | None = None,
     splits: dict[str, int] | None = None,
     license: str | None = None,
+    data_files: dict[str, str] | None = None,
+    split_bytes: dict[str, int] | None = None,
 ) -> str:
     """The dataset card (Hub README.md): YAML metadata (license, language, task categories, size
-    category, pretty name) and what made the data: the config, recipe and frozen hashes, acceptance
-    preset, models, and the counts of what was exported and what was left out, and why."""
+    category, pretty name, and ``card_metadata``: the declared column types and the splits, with
+    ``configs`` when ``data_files`` names each split's files) and what made the data: the config, recipe
+    and frozen hashes, acceptance preset, models, and the counts of what was exported and what was left
+    out, and why."""
     info = RunInfo.load(store)
     cfg_dataset = info.config.get("dataset") or {}
     env = Environment(
         loader=PackageLoader("autodata.export", "templates"), autoescape=False, keep_trailing_newline=True
     )
     n = len(sel.examples) if rows is None else rows
+    metadata = card_metadata(fmt, sel.extras, splits or {"train": n}, data_files or {}, split_bytes)
+    if not data_files:
+        del metadata["configs"]
     return env.get_template("dataset_card.md").render(
         name=name or cfg_dataset.get("name") or f"autodata-{info.profile}-{store.dir.resolve().name}",
         license=license or cfg_dataset.get("license") or "unknown",
@@ -301,6 +377,7 @@ def dataset_card(
         format=fmt,
         columns=columns,
         config_yaml=yaml.safe_dump(info.config, sort_keys=False, allow_unicode=True).rstrip(),
+        metadata_yaml=yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True).rstrip(),
     )
 
 
@@ -350,24 +427,33 @@ def export(
         tables = {s: table(fmt, exs, s, sel.extras) for s, exs in parts.items()}
         total = sum(t.num_rows for t in tables.values())
         columns = next(iter(tables.values())).column_names
-        card = None
-        if directory:
-            card = dataset_card(
+        card = pushed_card = None
+        ext = ".jsonl" if fmt == "jsonl" else ".parquet"
+        counts = {s: t.num_rows for s, t in tables.items()}
+
+        def card_for(files: dict[str, str]) -> str:
+            return dataset_card(
                 store,
                 sel,
                 fmt,
                 columns,
                 name or push_to_hub,
                 rows=total,
-                splits={s: t.num_rows for s, t in tables.items()} if spec else None,
+                splits=counts if spec else None,
+                split_bytes={s: t.nbytes for s, t in tables.items()},
                 license=license,
+                data_files=files,
             )
+
+        if directory:  # the files of each split; none for hf: a save_to_disk folder is read by load_from_disk
+            card = card_for({} if fmt == "hf" else {s: f"{s}{ext}" for s in tables})
+        if push_to_hub:  # the Hub's layout of push_to_hub: data/<split>-NNNNN-of-NNNNN.parquet
+            pushed_card = card_for({s: f"data/{s}-*" for s in tables})
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             if fmt == "hf":
                 _replace_dir(target, lambda tmp: _save_hf(tables, tmp, card or "", spec is not None))
             elif spec is not None:
-                ext = ".jsonl" if fmt == "jsonl" else ".parquet"
 
                 def fill(tmp: Path) -> None:
                     for s, t in tables.items():
@@ -380,9 +466,10 @@ def export(
         except OSError as exc:
             raise UserError(f"cannot write {target}: {exc.strerror or exc}") from None
         if push_to_hub:
-            _push(target, push_to_hub, card or "", private=private)
-        splits = {s: t.num_rows for s, t in tables.items()} if spec is not None else {}
-        return ExportResult(target, fmt, total, sel.include, sel, card, splits)
+            _push(target, push_to_hub, pushed_card or "", private=private)
+        splits = counts if spec is not None else {}
+        untyped = untyped_in_json(tables["train"]) if jsonl and not directory else []
+        return ExportResult(target, fmt, total, sel.include, sel, card, splits, untyped)
     finally:
         store.close()
 
