@@ -26,7 +26,11 @@ FAMILY = {"central": {"cp1250", "iso8859-2"}, "western": {"cp1252", "iso8859-15"
 def test_prose_in_each_latin_code_page_is_read_right(lang, length, codec, expected, data):
     text, encoding, note = decode(data)
     assert text == expected
-    family = {"utf-8"} if expected.isascii() else FAMILY["central" if lang in CENTRAL else "western"]
+    family = FAMILY["central" if lang in CENTRAL else "western"]
+    if expected.isascii():
+        family = {"utf-8"}
+    elif data.decode("cp1252", "replace") == data.decode("cp1250", "replace"):  # "é í á ö ü" alone: either
+        family = FAMILY["central"] | FAMILY["western"]
     assert encoding in family
     assert note is None
 
@@ -38,6 +42,17 @@ def test_every_sentence_is_read_right_or_noted_as_ambiguous():
         text, _, note = decode(data)
         if text != expected and not (note or "").startswith("code page ambiguous"):
             wrong.append((lang, codec, text))
+    assert wrong == []
+
+
+def test_a_word_alone_is_read_right_or_noted_as_ambiguous():
+    """One word ("přes" or "pøes", "più" or "piů") is too little for py3langid to decide on: a tie below
+    40 letters is always noted."""
+    wrong = []
+    for lang, _, codec, expected, data in encoded_cases(("every word",)):
+        text, _, note = decode(data)
+        if text != expected and not (note or "").startswith("code page ambiguous"):
+            wrong.append((lang, codec, expected, text))
     assert wrong == []
 
 

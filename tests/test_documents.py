@@ -246,14 +246,15 @@ def test_every_command_reads_the_corpus_with_every_documents_setting(monkeypatch
 
     seen = {}
 
-    def fake(inputs, *, options, min_chars, hf_split):
-        seen.update(inputs=list(inputs), options=options, min_chars=min_chars, hf_split=hf_split)
+    def fake(inputs, *, options, min_chars, hf_split, index_dir):
+        seen.update(inputs=list(inputs), options=options, min_chars=min_chars, hf_split=hf_split, index_dir=index_dir)
         return iter(())
 
     monkeypatch.setattr(sources, "load_documents", fake)
     d = DocumentsConfig(paths=["hf://org/set"], hf_split="validation", text_field="body", min_chars=10)
-    assert list(sources.config_documents(d)) == []
+    assert list(sources.config_documents(d, index_dir="runs/x")) == []
     assert seen["hf_split"] == "validation" and seen["min_chars"] == 10 and seen["options"].text_field == "body"
+    assert seen["index_dir"] == "runs/x"
     import inspect
 
     from autodata.loop import run

@@ -10,12 +10,14 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+import sqlite3
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autodata.documents.model import Document, Skipped, document_id
 from autodata.documents.readers import ALL_FORMATS, Raw, ReadOptions, read_file, row_to_raw
+from autodata.documents.seen import SeenIndex
 from autodata.errors import UserError
 
 if TYPE_CHECKING:
@@ -23,12 +25,23 @@ if TYPE_CHECKING:
 
 HF_PREFIX = "hf://"
 _SURROGATES = re.compile("[\ud800-\udfff]")
+BATCH = 256  # documents of one file decided together (one transaction of the duplicate index)
+BATCH_CHARS = 4_000_000  # ... or fewer, when their texts reach this many characters (memory read ahead)
 
 
-def config_documents(docs: DocumentsConfig) -> Iterator[Document | Skipped]:
+def config_documents(
+    docs: DocumentsConfig, *, index_dir: str | Path | None = None
+) -> Generator[Document | Skipped, None, None]:
     """The documents a config's ``documents`` section names, read the way it says (one place, so every
-    command that reads a corpus honours every setting)."""
-    return load_documents(docs.paths, options=ReadOptions.of(docs), min_chars=docs.min_chars, hf_split=docs.hf_split)
+    command that reads a corpus honours every setting). ``index_dir``: where the duplicate index's
+    scratch file goes (:func:`load_documents`); only a command that holds the directory's lock gives one."""
+    return load_documents(
+        docs.paths,
+        options=ReadOptions.of(docs),
+        min_chars=docs.min_chars,
+        hf_split=docs.hf_split,
+        index_dir=index_dir,
+    )
 
 
 def count_inputs(docs: DocumentsConfig) -> int | None:
@@ -113,33 +126,86 @@ def load_documents(
     options: ReadOptions | None = None,
     min_chars: int = 200,
     hf_split: str = "train",
-) -> Iterator[Document | Skipped]:
-    """Documents in a stable order, skipping (with reasons) empty, short, duplicate and bad ones."""
+    index_dir: str | Path | None = None,
+) -> Generator[Document | Skipped, None, None]:
+    """Documents in a stable order, skipping (with reasons) empty, short, duplicate and bad ones.
+
+    A duplicate (the same id as a document read earlier anywhere in ``inputs``) is skipped naming the
+    source of its first copy. The ids read so far are kept in a SQLite index (:class:`SeenIndex`), not
+    on the Python heap: in ``index_dir`` (``autodata run`` gives its run directory) or in SQLite's
+    temporary database; it is removed when the iteration ends or the iterator is closed. Within one
+    file, documents are decided in batches (up to ``BATCH`` documents or ``BATCH_CHARS`` characters of
+    text read ahead), which changes nothing in what is yielded or its order.
+    Raises :class:`UserError` when the index cannot be created."""
     opts = options or ReadOptions()
-    seen: dict[str, str] = {}
-    for spec in expand(inputs):
-        raws: Iterable[Raw | Skipped]
-        if spec.startswith(HF_PREFIX):
-            raws = _hf(spec[len(HF_PREFIX) :], opts, hf_split)
+    try:
+        index = SeenIndex(index_dir)
+    except (OSError, sqlite3.Error) as exc:
+        where = index_dir if index_dir is not None else "the temporary directory"
+        raise UserError(f"documents: cannot create the duplicate index in {where}: {exc}") from None
+    try:
+        for spec in expand(inputs):
+            raws: Iterable[Raw | Skipped]
+            if spec.startswith(HF_PREFIX):
+                raws = _hf(spec[len(HF_PREFIX) :], opts, hf_split)
+            else:
+                raws = read_file(Path(spec), opts)
+            pending: list[Skipped | tuple[Raw, str, str]] = []  # read, not yet yielded, in order
+            batch: list[tuple[str, str]] = []  # (id, source) of the documents among them
+            chars = 0
+            items = iter(raws)
+            while True:
+                try:
+                    raw = next(items)
+                except StopIteration:
+                    break
+                except Exception:  # what was read before the error is yielded first, as when read one by one
+                    yield from _decided(pending, index.first_copies(batch))
+                    raise
+                item = _candidate(raw, min_chars)
+                if isinstance(item, Skipped) and not pending:
+                    yield item
+                    continue
+                pending.append(item)
+                if isinstance(item, Skipped):
+                    continue
+                batch.append((item[2], item[0].source))
+                chars += len(item[1])
+                if len(batch) >= BATCH or chars >= BATCH_CHARS:
+                    yield from _decided(pending, index.first_copies(batch))
+                    pending, batch, chars = [], [], 0
+            if pending:  # the end of a file: its last documents are not held back for the next file's
+                yield from _decided(pending, index.first_copies(batch))
+    finally:
+        index.close()
+
+
+def _candidate(raw: Raw | Skipped, min_chars: int) -> Skipped | tuple[Raw, str, str]:
+    """A raw input as a skip (a reader's, empty, too short) or as a document to be: (raw, text, id)."""
+    if isinstance(raw, Skipped):
+        return raw
+    raw = _without_lone_surrogates(raw)
+    text = raw.text.strip()
+    if not text:
+        return Skipped(raw.source, "empty", "no text")
+    if len(text) < min_chars:
+        return Skipped(raw.source, "too_short", f"{len(text)} characters; at least {min_chars} are needed")
+    return raw, text, document_id(text)
+
+
+def _decided(pending: list[Skipped | tuple[Raw, str, str]], firsts: list[str | None]) -> Iterator[Document | Skipped]:
+    """``pending`` in order, each document to be made a :class:`Document`, or a duplicate skip when
+    ``firsts`` (one entry per document to be, from :meth:`SeenIndex.first_copies`) names its first copy."""
+    decisions = iter(firsts)
+    for item in pending:
+        if isinstance(item, Skipped):
+            yield item
+            continue
+        raw, text, doc_id = item
+        first = next(decisions)
+        if first is not None:
+            yield Skipped(raw.source, "duplicate", f"same text as {first}")
         else:
-            raws = read_file(Path(spec), opts)
-        for raw in raws:
-            if isinstance(raw, Skipped):
-                yield raw
-                continue
-            raw = _without_lone_surrogates(raw)
-            text = raw.text.strip()
-            if not text:
-                yield Skipped(raw.source, "empty", "no text")
-                continue
-            if len(text) < min_chars:
-                yield Skipped(raw.source, "too_short", f"{len(text)} characters; at least {min_chars} are needed")
-                continue
-            doc_id = document_id(text)
-            if doc_id in seen:
-                yield Skipped(raw.source, "duplicate", f"same text as {seen[doc_id]}")
-                continue
-            seen[doc_id] = raw.source
             yield Document(id=doc_id, source=raw.source, title=raw.title, text=text, format=raw.format, meta=raw.meta)
 
 

@@ -307,7 +307,8 @@ async def _run_locked(
     for key, value in (meta or {}).items():  # what the caller knows about the run (the evolved recipe applied, ...)
         store.set_meta(key, value)
     store.begin_session()
-    finished = store.finished_ids()
+    # a resumed run asks the store for each document (a set of the finished ids would grow with the run)
+    resuming = store.has_documents()
     progress = RunProgress()
     tasks: set[asyncio.Task[None]] = set()
     fhash = (meta or {}).get("frozen_hash") or frozen_hash(cfg, settings.endpoints.roles())
@@ -381,9 +382,11 @@ async def _run_locked(
             if on_progress:
                 on_progress(progress)
 
+    # the reader's duplicate index is a scratch file in the run directory (this process holds its lock)
+    documents = config_documents(cfg.documents, index_dir=out_dir)
     try:
         seq = 0
-        for item in config_documents(cfg.documents):
+        for item in documents:
             if isinstance(item, Skipped):
                 store.record_skipped(item.source, item.reason, item.detail)
                 progress.skipped += 1
@@ -393,7 +396,7 @@ async def _run_locked(
             if progress.stopped:
                 break
             seq += 1
-            if item.id in finished:
+            if resuming and store.is_finished(item.id):
                 progress.already_done += 1
                 continue
             # admission: below the cap, and (auto) while some endpoint has a free slot; a new document's
@@ -408,6 +411,7 @@ async def _run_locked(
         if tasks:
             await asyncio.gather(*tasks)
     finally:
+        documents.close()  # the duplicate index's file is removed now, not when the reader is collected
         flusher.cancel()
         for task in tasks:
             task.cancel()

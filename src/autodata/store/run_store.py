@@ -128,7 +128,17 @@ class RunStore:
     # ------------------------------------------------------------------ documents
 
     def finished_ids(self) -> set[str]:
+        """Every finished document's id, as a set: one Python string per document (the run driver asks
+        :meth:`is_finished` instead, so a resumed run's memory does not grow with what it finished)."""
         return {r[0] for r in self._db.execute("SELECT id FROM documents")}
+
+    def has_documents(self) -> bool:
+        """Whether any document is finished (False for a new run)."""
+        return self._db.execute("SELECT 1 FROM documents LIMIT 1").fetchone() is not None
+
+    def is_finished(self, doc_id: str) -> bool:
+        """Whether the document ``doc_id`` has its episode stored (one lookup by primary key)."""
+        return self._db.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is not None
 
     def record_skipped(self, source: str, reason: str, detail: str) -> None:
         self._db.execute(
