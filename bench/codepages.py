@@ -11,7 +11,9 @@ cell is right when the decoded text equals the text that was encoded.
 
 Prints, per language and length, how many of its code pages read right; ``--detail`` adds what each
 wrong cell was read as and every note; ``--every-sentence`` takes each sentence of the page instead
-of the first only; ``--reader charset-normalizer`` scores charset-normalizer's own choice among the
+of the first only, ``--every-word`` each word with an accented letter alone (a word or two is
+below what a document needs, but shows where the rule stops being sure: it must then say so in a
+note); ``--reader charset-normalizer`` scores charset-normalizer's own choice among the
 four code pages instead. Run it against another source tree with ``PYTHONPATH=THAT/src``.
 """
 
@@ -32,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--detail", action="store_true", help="show what each wrong cell was read as")
     parser.add_argument("--every-sentence", action="store_true", help="every sentence, not only the first")
+    parser.add_argument("--every-word", action="store_true", help="every word with an accented letter, alone")
     parser.add_argument(
         "--reader",
         choices=("decode", "charset-normalizer"),
@@ -40,6 +43,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     lengths = LENGTHS_ALL if args.every_sentence else LENGTHS
+    if args.every_word:
+        lengths = ("every word",)
     from autodata.documents.model import SkipDocument
     from autodata.documents.readers import decode
 
@@ -53,6 +58,7 @@ def main() -> None:
     table: dict[tuple[str, str], list[int]] = {}
     wrong: list[str] = []
     notes: list[str] = []
+    silent = 0  # read wrong without a note
     for lang, length, codec, expected, data in encoded_cases(lengths):
         try:
             text, encoding, note = decode(data)
@@ -66,6 +72,7 @@ def main() -> None:
             pairs = enumerate(zip(text, expected, strict=False))
             diff = next((i for i, (a, b) in pairs if a != b), min(len(text), len(expected)))
             wrong.append(f"{lang} {length} {codec}: read as {encoding}: {text[max(0, diff - 20) : diff + 30]!r}")
+            silent += not note
         if note:
             notes.append(f"{lang} {length} {codec}: read as {encoding}, note: {note}")
     print("| language | " + " | ".join(lengths) + " |")
@@ -82,7 +89,11 @@ def main() -> None:
     print("| **all** | " + " | ".join(f"{r}/{n}" for r, n in totals.values()) + " |")
     right = sum(r for r, _ in totals.values())
     cases = sum(n for _, n in totals.values())
-    print(f"\n{right} of {cases} read right; {len(notes)} with a note.", file=sys.stderr)
+    print(
+        f"\n{right} of {cases} read right; {cases - right - silent} wrong with a note, {silent} wrong without one; "
+        f"{len(notes)} notes in all.",
+        file=sys.stderr,
+    )
     if args.detail:
         for line in wrong + notes:
             print(line)

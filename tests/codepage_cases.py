@@ -35,10 +35,12 @@ def udhr(lang: str) -> str | None:
 
 
 def cut(text: str, length: str) -> list[str]:
-    """The first sentence ("sentence"), each sentence ("every sentence"), the first paragraph or the page;
-    for "UDHR", ``text`` is the article, whole and each sentence."""
+    """The first sentence ("sentence"), each sentence ("every sentence"), each word with an accented letter
+    ("every word"), the first paragraph or the page; for "UDHR", ``text`` is the article, whole and each sentence."""
     if length == "UDHR":
         return [text, *re.split(r"(?<=[.!?])\s+", text)]
+    if length == "every word":  # each distinct word with a letter beyond ASCII
+        return sorted({w for w in re.findall(r"\w+", text) if not w.isascii()})
     if length == "page":
         return [text.strip()]
     paragraphs = text.strip().split("\n\n")

@@ -262,3 +262,18 @@ def test_the_command_says_which_columns_a_json_reader_cannot_type_and_how_to_loa
     assert "JSON reader" not in said
     ds = datasets.load_dataset(str(tmp_path / "sft"), cache_dir=str(tmp_path / "cache"))["train"]
     assert ds.features["score"] == datasets.Value("float64") and set(ds["score"]) == {None}
+
+
+def test_a_code_export_where_no_strong_attempt_passed_every_test_keeps_score_float():
+    """The code profile imitates only a solution that passed every test, else the reference solution, whose
+    ``score`` is null: such rows alone still have the declared float64 column, the same table type as
+    rows with scores (Arrow concatenates them without promotion), and the column is named as untyped."""
+    from autodata.export.rows import table, untyped_in_json
+    from test_code_profile import record
+
+    partial = table("sft", [record(0.6), record(0.6)])
+    assert partial["answer_source"].to_pylist() == ["reference_answer"] * 2
+    assert partial.schema.field("score").type == pa.float64() and untyped_in_json(partial) == ["score"]
+    passed = table("sft", [record()])
+    assert untyped_in_json(passed) == []
+    assert pa.concat_tables([partial, passed])["score"].to_pylist() == [None, None, 1.0]

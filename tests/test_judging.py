@@ -282,6 +282,7 @@ def test_frozen_command_prints_the_hash_and_lists_every_file_and_setting():
     package_files = {p.relative_to(PACKAGE).as_posix() for p in JUDGING.rglob("*") if p.is_file()}
     package_files = {f for f in package_files if "__pycache__" not in f}
     assert package_files <= listed
+    assert {"llm/replies.py", "llm/endpoint.py", "loop/profile.py", "loop/episode.py", "config.py"} <= listed
     assert '  scorer = "rubric-judge"' in res.output and "  preset.gap_min = 0.2" in res.output
     assert "  samples.k_weak = 3" in res.output  # the profile's default, resolved
     assert runner.invoke(app, ["frozen", str(OPTIMIZE), "--set", "loop.profile=legal"]).output.strip() != (

@@ -185,6 +185,9 @@ _WORD_PUNCTUATION = {"Cf", "Pd", "Pi", "Pf"}
 # beat another that fits as well, or the note says both were possible (measured: a wrong reading won
 # by 5.5 for its one differing letter, Slovak "uľ" for "už"; right ones by up to 34)
 AMBIGUOUS_MARGIN = 10.0
+# below this many letters py3langid's language and probabilities decide nothing without a note
+# (measured on single words: "přes" taken as "pøes", "più" as "piů")
+SURE_LETTERS = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,9 +259,10 @@ def _legacy_latin(readings: list[_Reading]) -> tuple[str, str, str | None]:
     "ø" or "ř", "è" or "č", "õ" or "ő") are told apart by py3langid, which ships an n-gram model of
     97 languages: first the reading whose letters all belong to the language py3langid finds in it,
     then the one with more letters of that language (Slovak "jednať" over "jedna»"), then the one it
-    finds more probable; when neither wins by `AMBIGUOUS_MARGIN` per differing
-    character, the note says which other reading was possible. Identical readings (German: ä ö ü ß
-    are the same bytes in all four) go to the first of `LATIN_CODE_PAGES`.
+    finds more probable; when neither wins by `AMBIGUOUS_MARGIN` per differing character, or the
+    text has fewer than `SURE_LETTERS` letters (a word or two), the note says which other reading was
+    possible. Identical readings (German: ä ö ü ß are the same bytes in all four) go to the first of
+    `LATIN_CODE_PAGES`.
 
     Why our own rule before charset-normalizer's: its language tables hold each language's 26 most
     frequent letters (Polish: ł ą ę ó; Hungarian without ő ű; Romanian without the cedilla ş ţ of
@@ -278,17 +282,21 @@ def _legacy_latin(readings: list[_Reading]) -> tuple[str, str, str | None]:
         return only.text, codecs.lookup(only.codec).name, None
     import py3langid
 
+    window = 5000  # what py3langid reads of each
     ranked = []
     for reading in tied.values():
-        language, logprob = py3langid.classify(reading.text[:5000])
+        language, logprob = py3langid.classify(reading.text[:window])
         alphabet = _ALPHABET_SETS.get(language, frozenset())
         in_alphabet = sum(n for ch, n in reading.letters.items() if ch in alphabet)
         ranked.append(((reading.fit(language) >= 1.0, in_alphabet), float(logprob), language, reading))
     ranked.sort(key=lambda item: item[:2], reverse=True)  # stable: equal keys keep the code page order
-    (fits, logprob, language, chosen), (other_fits, other_logprob, other_language, other) = ranked[:2]
+    (evidence, logprob, language, chosen), (other_evidence, other_logprob, other_language, other) = ranked[:2]
     encoding = codecs.lookup(chosen.codec).name
     differ = [i for i, (a, b) in enumerate(zip(chosen.text, other.text, strict=True)) if a != b]
-    if fits > other_fits or logprob - other_logprob >= AMBIGUOUS_MARGIN * len(differ):
+    seen = sum(1 for i in differ if i < window)  # differences py3langid saw
+    letters = sum(1 for ch in chosen.text[:window] if ch.isalpha())
+    sure = evidence > other_evidence or (seen > 0 and logprob - other_logprob >= AMBIGUOUS_MARGIN * seen)
+    if sure and letters >= SURE_LETTERS:
         return chosen.text, encoding, None
     where = differ[0]
     ours, theirs = CODE_PAGE_NAMES[chosen.codec], CODE_PAGE_NAMES[other.codec]

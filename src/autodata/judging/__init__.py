@@ -14,6 +14,7 @@ The package imports nothing of the project outside itself but the model runtime'
 (``autodata.llm.runtime``, ``autodata.llm.types``, ``autodata.llm.structured``), the code sandbox
 (``autodata.sandbox``, which runs and counts unit tests) and ``autodata.errors``; a test checks that
 on the import graph. The outer loop's frozen hash (``autodata.frozen.frozen_hash``) covers every
-file found in this directory, the sandbox package whole and the runtime modules it imports, so no
-edit to how answers are scored can go unnoticed by the optimizer (``autodata frozen CONFIG --files``).
+file found in this directory and, following imports transitively, the code it calls: the model runtime
+whole (which reads each reply: no answer, reasoning split off) and the sandbox whole, so no edit to how
+answers are scored can go unnoticed by the optimizer (``autodata frozen CONFIG --files``).
 """

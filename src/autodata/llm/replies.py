@@ -20,6 +20,9 @@ A server's 200 does not mean there is an answer. Shapes seen in the wild, each m
 Reasoning a chat template opens itself (the output holds only ``…</think>``: QwQ, DeepSeek-R1
 distills, Qwen3-*-Thinking-2507, whose templates end the prompt with ``<think>``) is split off like
 a ``<think>…</think>`` block, so the answer is the text after ``</think>``.
+
+What this module decides -- which attempts are scored at all, and which text the judge reads -- is part
+of the frozen side: ``autodata.frozen`` covers it (with the rest of the runtime) in the frozen hash.
 """
 
 from __future__ import annotations
