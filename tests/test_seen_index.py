@@ -272,3 +272,18 @@ def test_a_killed_and_resumed_run_skips_the_same_duplicates(tmp_path):
     assert all(reason == "duplicate" and detail.startswith(f"same text as {docs}:") for _, reason, detail in ref_skips)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["documents"]["skipped"] == {"duplicate": 7} and summary["sessions"] == 2
+
+
+def test_a_reader_begun_on_one_thread_can_be_finished_on_another(tmp_path):
+    import threading
+
+    path = tmp_path / "c.jsonl"
+    corpus(path, 600)
+    reader = load_documents([path], min_chars=20, index_dir=tmp_path)
+    first = next(reader)
+    rest: list = []
+    worker = threading.Thread(target=lambda: (rest.extend(reader), reader.close()))
+    worker.start()
+    worker.join(timeout=60)
+    assert rest and len(rest) + 1 == 600 and isinstance(first, Document | Skipped)
+    assert not (tmp_path / INDEX_NAME).exists()

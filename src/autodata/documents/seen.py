@@ -51,7 +51,10 @@ class SeenIndex:
         self.path = Path(directory) / INDEX_NAME if directory is not None else None
         if self.path is not None:
             self._remove()  # a killed read's index: this read starts its own
-        self._db = sqlite3.connect(str(self.path) if self.path else "", isolation_level=None)
+        # a reader may be iterated, or closed by the garbage collector, on another thread than the one that
+        # began it (a generator never runs on two at once)
+        where = str(self.path) if self.path else ""
+        self._db = sqlite3.connect(where, isolation_level=None, check_same_thread=False)
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "locking_mode=EXCLUSIVE", f"cache_size=-{CACHE_KIB}"):
             self._db.execute(f"PRAGMA {pragma}")
         self._db.execute("CREATE TABLE seen (key INTEGER PRIMARY KEY, seq INTEGER NOT NULL, source TEXT NOT NULL)")
