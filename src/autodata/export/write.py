@@ -278,6 +278,11 @@ def _replace_dir(target: Path, fill: Any) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         fill(tmp)
+        # mkdtemp makes the folder private (0700), so nobody else (a training job under another user)
+        # could read the export: give it the mode a new folder gets under the process's umask
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)
         if target.exists():
             old = target.with_name(f".{target.name}.old")
             shutil.rmtree(old, ignore_errors=True)
