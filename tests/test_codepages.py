@@ -10,6 +10,8 @@ the same `bench/codepages.py` tabulates.
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from autodata.documents import load_documents
@@ -92,3 +94,27 @@ def test_the_note_reaches_the_document_meta(tmp_path):
     assert docs["sk.txt"].meta["cleaned"].startswith("code page ambiguous")
     assert docs["pl.txt"].meta["encoding"] == "cp1250" and "cleaned" not in docs["pl.txt"].meta
     assert docs["pl.txt"].text.startswith("Zażółć gęślą jaźń.")
+
+
+def test_a_file_no_code_page_reads_as_one_language_is_noted(tmp_path):
+    """Polish Windows-1250 and French Windows-1252 in one file (a concatenation), UTF-8 followed by Russian
+    Windows-1251, and random printable bytes: no Latin code page reads their accented letters as one
+    language's alphabet, and the reading taken was mojibake ("Za¿ó³æ gêœl¹") with no note."""
+    polish = ("Zażółć gęślą jaźń, wszyscy ludzie rodzą się wolni. " * 4).encode("cp1250")
+    french = ("Crème brûlée à la française, déjà vu, naïve façade. " * 4).encode("cp1252")
+    russian = ("Hello ünïcödé café. " * 3).encode() + ("Съешь же ещё этих мягких французских булок. " * 5).encode(
+        "cp1251"
+    )
+    rng = random.Random(2)
+    noise = bytes(rng.choice([*range(32, 127), *range(0xA0, 0x100)]) for _ in range(5000))
+    for data in (polish + french, russian, noise):
+        _, _, note = decode(data)
+        assert note is not None and "code page unknown: read as " in note and "one language's alphabet" in note
+    (tmp_path / "mixed.txt").write_bytes(polish + french)
+    (tmp_path / "de.txt").write_bytes(  # one letter foreign to the language (é in German) is no mixture
+        "Die Straße führt über die Brücke zum Café am Fluss. Größere Häuser stehen dort, und die Bäume blühen "
+        "früh im Jahr. Müller öffnet täglich.".encode("cp1252")
+    )
+    docs = {d.source.rsplit("/", 1)[-1]: d for d in load_documents([tmp_path], min_chars=1)}
+    assert docs["mixed.txt"].meta["cleaned"].startswith("code page unknown: read as Windows-1252, but only 70%")
+    assert "cleaned" not in docs["de.txt"].meta and docs["de.txt"].text.startswith("Die Straße")

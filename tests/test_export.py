@@ -565,6 +565,10 @@ def test_exported_files_get_the_users_file_mode_not_a_private_one(run_copy, tmp_
             assert stat.S_IMODE(res.path.stat().st_mode) == 0o644, fmt
         split = export(run_copy, "parquet", tmp_path / "splits", split="train=0.5,test=0.5")
         assert {stat.S_IMODE(p.stat().st_mode) for p in split.path.iterdir()} == {0o644}
+        # and the folders themselves: they were 0700 (a temporary folder's mode), their files unreachable
+        hf = export(run_copy, "hf", tmp_path / "hf-splits", split="train=0.5,test=0.5")
+        for folder in (split.path, hf.path, export(run_copy, "hf", tmp_path / "hf").path):
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o755, folder
     finally:
         os.umask(old)
 

@@ -277,3 +277,22 @@ def test_a_code_export_where_no_strong_attempt_passed_every_test_keeps_score_flo
     passed = table("sft", [record()])
     assert untyped_in_json(passed) == []
     assert pa.concat_tables([partial, passed])["score"].to_pylist() == [None, None, 1.0]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet", "rl", "sft", "hf"])
+def test_a_split_without_rows_does_not_stop_the_others_loading(sim_run, tmp_path, fmt):
+    """More splits than documents leave a split empty; datasets refuses to build a split of 0 examples
+    ('Instruction "s9" corresponds to no data!'; load_from_disk: IndexError), and the whole folder failed
+    to load. The empty split is left out of the card (and of the hf folder); the others load."""
+    spec = ",".join(f"s{i}=0.1" for i in range(10))
+    res = export(sim_run, fmt, tmp_path / "out", split=spec)
+    empty = {s for s, n in res.splits.items() if n == 0}
+    assert empty and sum(res.splits.values()) == res.rows
+    meta = card_yaml(res.path)
+    assert {s["name"] for s in meta["dataset_info"]["splits"]} == set(res.splits) - empty
+    if fmt == "hf":
+        ds = datasets.load_from_disk(str(res.path))
+    else:
+        assert [f["split"] for f in meta["configs"][0]["data_files"]] == [s for s in res.splits if s not in empty]
+        ds = datasets.load_dataset(str(res.path), cache_dir=str(tmp_path / "cache"))
+    assert {s: d.num_rows for s, d in ds.items()} == {s: n for s, n in res.splits.items() if n}

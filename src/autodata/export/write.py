@@ -157,7 +157,14 @@ def card_metadata(
     or glob relative to the folder; the Hub's manual configuration,
     https://huggingface.co/docs/hub/datasets-manual-configuration). ``load_dataset(FOLDER)`` builds with
     these features (``DatasetInfosDict.from_dataset_card_data``), so a column null in every row of a
-    split loads as its declared type and every split's files are cast to one schema."""
+    split loads as its declared type and every split's files are cast to one schema.
+
+    A split without rows (``--split`` with fewer documents than splits) is left out of both, unless every
+    split is empty: datasets refuses to build a split of 0 examples ('Instruction "test" corresponds to no
+    data!'), which failed ``load_dataset(FOLDER)`` for every split. Its (empty) file is still written."""
+    if any(splits.values()):
+        splits = {s: n for s, n in splits.items() if n}
+        data_files = {s: path for s, path in data_files.items() if s in splits}
     return {
         "dataset_info": {
             "features": [_yaml_field(f) for f in schema(_layout(fmt), columns)],
@@ -271,6 +278,11 @@ def _replace_dir(target: Path, fill: Any) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         fill(tmp)
+        # mkdtemp makes the folder private (0700), so nobody else (a training job under another user)
+        # could read the export: give it the mode a new folder gets under the process's umask
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)
         if target.exists():
             old = target.with_name(f".{target.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -494,8 +506,9 @@ def _datasets() -> Any:
 def _save_hf(tables: dict[str, pa.Table], target: Path, card: str, as_dict: bool) -> None:
     datasets = _datasets()
     datasets.disable_progress_bars()
-    if as_dict:
-        datasets.DatasetDict({s: datasets.Dataset(t) for s, t in tables.items()}).save_to_disk(str(target))
+    if as_dict:  # a split without rows only when all are: load_from_disk fails on an empty one (IndexError)
+        kept = {s: t for s, t in tables.items() if t.num_rows} or tables
+        datasets.DatasetDict({s: datasets.Dataset(t) for s, t in kept.items()}).save_to_disk(str(target))
     else:
         datasets.Dataset(tables["train"]).save_to_disk(str(target))
     (target / "README.md").write_text(card, encoding="utf-8")
