@@ -132,6 +132,32 @@ def autodata_server(*args: str) -> Iterator[str]:
             proc.kill()
 
 
+def kill_after_documents(proc: Any, run_db: Any, documents: int, seconds: float = 120) -> int:
+    """SIGKILL ``proc`` (a ``subprocess.Popen`` of ``autodata run``) once ``run_db`` holds ``documents``
+    finished documents; polls every 50 ms for at most ``seconds``. Returns the count read last. Fails the
+    test if the command ended before it could be killed."""
+    import os
+    import signal
+    import sqlite3
+    import time
+
+    deadline, done = time.monotonic() + seconds, 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            db = sqlite3.connect(str(run_db), timeout=5)
+            done = db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+            db.close()
+        except sqlite3.Error:
+            done = 0
+        if done >= documents:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    return done
+
+
 def wait_until_answering(url: str, what: str, seconds: float = 20) -> None:
     import time
     import urllib.request

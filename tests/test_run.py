@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from autodata.judging.acceptance import decide, preset
 from autodata.judging.rubric import score
+from conftest import kill_after_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -227,21 +226,7 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path, config
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 120
-    done = 0
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            db = sqlite3.connect(str(out / "run.db"), timeout=5)
-            done = db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-            db.close()
-        except sqlite3.Error:
-            done = 0
-        if done >= 2:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    done = kill_after_documents(proc, out / "run.db", 2)
     assert 2 <= done < 8
     res = subprocess.run(
         [

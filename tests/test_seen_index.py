@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from autodata.documents import Document, Skipped, document_id, load_documents, s
 from autodata.documents.readers import Raw
 from autodata.documents.seen import INDEX_NAME, SeenIndex, id_number
 from autodata.errors import UserError
+from conftest import kill_after_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = ["gradient", "tensor", "kernel", "lattice", "entropy", "protocol", "latency", "sampler", "estimator"]
@@ -242,20 +241,7 @@ def test_a_killed_and_resumed_run_skips_the_same_duplicates(tmp_path):
     out = tmp_path / "killed"
     env = {**os.environ, "AUTODATA_CACHE_DIR": str(tmp_path / "cache-a")}
     proc = subprocess.Popen(run_args(out, docs), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    done, deadline = 0, time.monotonic() + 180
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            con = sqlite3.connect(out / "run.db", timeout=5)
-            done = con.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-            con.close()
-        except sqlite3.Error:
-            done = 0
-        if done >= 2:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    done = kill_after_documents(proc, out / "run.db", 2, seconds=180)
     assert 2 <= done < 14
     assert (out / INDEX_NAME).is_file()  # the killed session's index, left behind: the next one replaces it
     res = subprocess.run(run_args(out, docs), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
