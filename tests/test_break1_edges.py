@@ -91,3 +91,32 @@ def test_a_unicode_text_file_with_a_byte_order_mark_is_read_not_skipped_as_binar
     assert text_read == text and encoding.startswith("utf-")
     with pytest.raises(SkipDocument):
         decode(b"\x00\x01binary" * 10)  # NUL bytes without a BOM: still binary
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (bytes(range(1, 32)) * 200, "control characters"),  # valid UTF-8, every byte a control character
+        ("Tide tables for the harbour, read aloud. ".encode("utf-16-le") * 4, "UTF-16 text without a byte-order mark"),
+        ("Tide tables for the harbour, read aloud. ".encode("utf-16-be") * 4, "UTF-16 text without a byte-order mark"),
+        (bytes([0, 1, 2, 3, 250, 0, 0, 9]) * 100, "binary file"),  # NUL bytes that are not UTF-16 letters
+    ],
+)
+def test_bytes_that_are_not_a_document_are_skipped_with_the_reason(data, says):
+    """A UTF-8 file of control bytes was accepted as a document; UTF-16 without a BOM was called binary."""
+    from autodata.documents.readers import SkipDocument, decode
+
+    with pytest.raises(SkipDocument) as info:
+        decode(data)
+    assert info.value.reason == "binary" and says in info.value.detail
+
+
+def test_text_with_a_few_control_characters_is_still_read():
+    from autodata.documents.readers import decode
+
+    line = (
+        "Mooring schedule\f page two\x1b[0m, tabs\tand lines; the harbour master posts them at dawn each day, "
+        "and again at dusk for the night crews.\n"
+    )
+    text = line * 40  # a form feed and one ANSI escape a line: under 1 % control characters
+    assert decode(text.encode())[0] == text

@@ -273,3 +273,21 @@ def test_a_reader_begun_on_one_thread_can_be_finished_on_another(tmp_path):
     worker.join(timeout=60)
     assert rest and len(rest) + 1 == 600 and isinstance(first, Document | Skipped)
     assert not (tmp_path / INDEX_NAME).exists()
+
+
+def test_a_run_whose_out_is_inside_the_corpus_folder_never_reads_its_own_outputs(tmp_path):
+    """`--out corpus/run` with `paths: [corpus]` read run/examples.jsonl back as documents (a config whose
+    text_field matched an output column would have fed the run its own examples)."""
+    corpus = tmp_path / "corpus"
+    (corpus / "run" / "export").mkdir(parents=True)
+    (corpus / "paper.txt").write_text("A harbour's tide tables, as read by the master each morning. " * 10)
+    row = json.dumps({"text": "An example this run wrote, which must never come back as a document. " * 5})
+    for name in ("run/examples.jsonl", "run/export/rl.jsonl"):
+        (corpus / name).write_text(row + "\n")
+    read = list(load_documents([corpus], index_dir=corpus / "run"))
+    assert [d.source for d in read if isinstance(d, Document)] == [str(corpus / "paper.txt")]
+    assert not [s for s in read if isinstance(s, Skipped)]
+    globbed = list(load_documents([str(corpus / "**" / "*.*")], index_dir=corpus / "run"))
+    assert [d.source for d in globbed if isinstance(d, Document)] == [str(corpus / "paper.txt")]
+    everything = list(load_documents([corpus]))  # another command's reader (no run directory) reads all
+    assert len([d for d in everything if isinstance(d, Document)]) == 2  # the two rows are one text

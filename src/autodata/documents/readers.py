@@ -52,7 +52,8 @@ class ReadOptions:
 
 
 def decode(data: bytes) -> tuple[str, str, str | None]:
-    """(text, encoding, repair note or None). Raises SkipDocument for binary or undecodable bytes.
+    """(text, encoding, repair note or None). Raises SkipDocument for binary or undecodable bytes,
+    and for a decoding of any encoding (UTF-8 included) that is more than 1 % control characters.
 
     UTF-16 and UTF-32 text is recognised by its byte-order mark (what Windows editors write as
     "Unicode"); without one, NUL bytes mean a binary file. Text that is UTF-8 but for a few bad
@@ -65,6 +66,13 @@ def decode(data: bytes) -> tuple[str, str, str | None]:
     reading whose accented letters are one language's alphabet first (`_legacy_latin`), then a
     non-Latin script charset-normalizer finds (`_legacy_non_latin`), then the best Latin reading. A
     Latin text that two code pages read equally well is noted ("code page ambiguous: ...")."""
+    text, encoding, note = _decode(data)
+    if not _looks_like_text(text):  # valid UTF-8 can be all control bytes: valid, but not a document
+        raise SkipDocument("binary", f"read as {encoding}, but over 1 % of it is control characters: not text")
+    return text, encoding, note
+
+
+def _decode(data: bytes) -> tuple[str, str, str | None]:
     for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
                        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):  # fmt: skip
         if data.startswith(bom):
@@ -74,7 +82,12 @@ def decode(data: bytes) -> tuple[str, str, str | None]:
                 raise SkipDocument(
                     "undecodable", f"starts with a {codec} byte-order mark but is not {codec}: {exc.reason}"
                 ) from None
-    if b"\x00" in data[:8192]:
+    head = data[:8192]
+    if b"\x00" in head:
+        if len(head) >= 64 and any(_utf16_ascii(head[i::2], head[1 - i :: 2]) for i in (0, 1)):
+            raise SkipDocument(  # ASCII letters in UTF-16 have a NUL every other byte
+                "binary", "looks like UTF-16 text without a byte-order mark: save it as UTF-8 (or UTF-16 with a BOM)"
+            )
         raise SkipDocument("binary", "contains NUL bytes: looks like a binary file, not text")
     try:
         return data.decode("utf-8-sig"), "utf-8", None
@@ -321,6 +334,13 @@ def _legacy_latin(readings: list[_Reading]) -> tuple[str, str, str | None]:
     )
     mixed = _mixed_note(chosen.codec, top)
     return chosen.text, encoding, note if mixed is None else f"{note}; {mixed}"
+
+
+def _utf16_ascii(low: bytes, high: bytes) -> bool:
+    """``high`` (every other byte) nearly all NUL and ``low`` nearly all printable ASCII: English-like text
+    in UTF-16 (little-endian when ``low`` holds the even bytes) with no byte-order mark."""
+    printable = sum(1 for b in low if 32 <= b < 127 or b in (9, 10, 13))
+    return high.count(0) >= len(high) * 0.9 and printable >= len(low) * 0.9
 
 
 def _looks_like_text(text: str) -> bool:

@@ -92,8 +92,15 @@ def check_inputs(inputs: Sequence[str | Path]) -> None:
             )
 
 
-def expand(inputs: Sequence[str | Path]) -> Iterator[str]:
-    """Each input as files (sorted, for a deterministic order) or an ``hf://`` / datasets-dir spec."""
+def expand(inputs: Sequence[str | Path], *, exclude: str | Path | None = None) -> Iterator[str]:
+    """Each input as files (sorted, for a deterministic order) or an ``hf://`` / datasets-dir spec.
+    Files that folders and glob patterns find under ``exclude`` (the run's own output directory, when
+    ``--out`` lies inside a corpus folder) are left out: a run never reads its own examples back."""
+    skip = Path(os.path.expanduser(str(exclude))).resolve() if exclude is not None else None
+
+    def ours(found: str | Path) -> bool:
+        return skip is not None and Path(found).resolve().is_relative_to(skip)
+
     for item in inputs:
         spec = str(item)
         if spec.startswith(HF_PREFIX):
@@ -105,7 +112,7 @@ def expand(inputs: Sequence[str | Path]) -> Iterator[str]:
                 yield HF_PREFIX + "disk:" + str(path)
                 continue
             for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not ours(Path(root) / d))
                 for name in sorted(files):
                     if not name.startswith(".") and Path(name).suffix.lower() in ALL_FORMATS:
                         yield str(Path(root) / name)
@@ -113,7 +120,7 @@ def expand(inputs: Sequence[str | Path]) -> Iterator[str]:
             matches = sorted(glob.glob(os.path.expanduser(spec), recursive=True))
             if not matches:
                 raise UserError(f"documents: the pattern {spec!r} matches no files")
-            yield from (m for m in matches if Path(m).is_file())
+            yield from (m for m in matches if Path(m).is_file() and not ours(m))
         elif path.is_file():
             yield str(path)
         else:
@@ -144,7 +151,7 @@ def load_documents(
         where = index_dir if index_dir is not None else "the temporary directory"
         raise UserError(f"documents: cannot create the duplicate index in {where}: {exc}") from None
     try:
-        for spec in expand(inputs):
+        for spec in expand(inputs, exclude=index_dir):
             raws: Iterable[Raw | Skipped]
             if spec.startswith(HF_PREFIX):
                 raws = _hf(spec[len(HF_PREFIX) :], opts, hf_split)
