@@ -24,12 +24,13 @@ pytestmark = pytest.mark.timeout(600)
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = {"run": "run.db", "baseline": "run.db", "optimize": "calls.db"}
+LIMIT = 6  # documents for run and baseline: enough that work is left at each kill on an idle machine
 
 
 @pytest.fixture
 def slow_sim():
-    """serve-sim answering each request after 60 ms, so a command is still running when it is killed."""
-    with autodata_server("serve-sim", "--port", "0", "--seed", "0", "--latency-ms", "60") as line:
+    """serve-sim answering each request after 120 ms, so a command is still running when it is killed."""
+    with autodata_server("serve-sim", "--port", "0", "--seed", "0", "--latency-ms", "120") as line:
         base = line.split(" on ")[1].split()[0]
         wait_until_answering(base.rsplit("/v1", 1)[0] + "/health", "serve-sim")
         yield base
@@ -125,8 +126,8 @@ def table_totals(db: Path) -> dict[str, float]:
 def test_summary_equals_the_call_table_after_two_kills_and_a_resume(tmp_path, slow_sim, command):
     out = tmp_path / "out"
     args = {
-        "run": ["run", "--limit", "4"],
-        "baseline": ["baseline", "--method", "grounded", "--limit", "4"],
+        "run": ["run", "--limit", str(LIMIT)],
+        "baseline": ["baseline", "--method", "grounded", "--limit", str(LIMIT)],
         "optimize": ["optimize"],
     }[command]
     cmd = [sys.executable, "-m", "autodata", args[0], str(config(tmp_path, slow_sim)), *args[1:]]
@@ -158,7 +159,7 @@ def test_summary_equals_the_call_table_after_two_kills_and_a_resume(tmp_path, sl
         killed = set(sessions_logged(db))
     # the resume has calls to make unless the killed sessions finished every document (the second one
     # can be killed on its way out, after its last episode was stored: then the resume only summarizes)
-    pending = 0 if command == "optimize" else 4 - finished_documents(out / "run.db")
+    pending = 0 if command == "optimize" else LIMIT - finished_documents(out / "run.db")
     final = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=400)
     assert final.returncode == 0, final.stderr[-3000:]
     assert kills == 2, "the command finished before it could be killed twice"
